@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every check and every test, as CI does:
+#   formatting, clippy (warnings are errors), the SQL-text check, and all tests (cargo nextest)
+#   against a real PostgreSQL with pgvector.
+# With DATABASE_URL unset it uses the project-local cluster (scripts/pg.sh), installing what it
+# needs first; with DATABASE_URL set, tests create their throwaway databases on that server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  DATABASE_URL=$(./scripts/pg.sh start)
+  export DATABASE_URL
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "== installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+# Throwaway databases of interrupted earlier runs (and templates of older migrations).
+admin_url="${DATABASE_URL%/*}/postgres"
+for db in $(psql "$admin_url" -qAt -c "SELECT datname FROM pg_database WHERE datname LIKE 'gt\_%'"); do
+  psql "$admin_url" -q -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+done
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== SQL-text check"
+python3 scripts/check-sql.py
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== tests"
+cargo nextest run --workspace --all-targets --locked --no-fail-fast "$@"

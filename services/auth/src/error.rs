@@ -1,0 +1,17 @@
+//! Auth service start-up errors.
+
+use std::net::SocketAddr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] gathering_core::ConfigError),
+    #[error(transparent)]
+    Db(#[from] gathering_db::DbError),
+    #[error("cannot bind {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("auth task failed: {0}")]
+    Task(String),
+}

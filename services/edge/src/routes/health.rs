@@ -1,0 +1,52 @@
+//! `/health`, `/health/ready`, `/health/live` and `/metrics` (contract §2.1).
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health))
+        .route("/health/ready", web::get().to(ready))
+        .route("/health/live", web::get().to(live))
+        .route("/metrics", web::get().to(metrics));
+}
+
+async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let client = state.pool.get().await?;
+    let row = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM agent.agents WHERE is_active) AS agents, \
+                    (SELECT count(*) FROM circle.circles WHERE is_active) AS circles, \
+                    (SELECT count(*) FROM circle.background_tasks WHERE status = 'running') AS tasks",
+            &[],
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "healthy",
+        "version": gathering_core::VERSION,
+        "uptime_seconds": state.started.elapsed().as_secs_f64(),
+        "agents_count": row.get::<_, i64>("agents"),
+        "circles_count": row.get::<_, i64>("circles"),
+        "active_tasks": row.get::<_, i64>("tasks"),
+    })))
+}
+
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    if state.readiness.is_ready() {
+        HttpResponse::Ok().json(json!({"ready": true}))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({"ready": false, "reason": "shutting_down"}))
+    }
+}
+
+async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"alive": true}))
+}
+
+async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(gathering_telemetry::prometheus().render())
+}

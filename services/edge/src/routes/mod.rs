@@ -1,0 +1,17 @@
+//! Route table. Every route is served at `/x` and at `/api/x` (contract §0): the dashboard
+//! calls `/api/…` in production and through its dev proxy.
+
+mod health;
+mod root;
+
+use actix_web::web;
+
+/// Registers every route on `cfg`; called once at the root and once under `/api`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.configure(health::configure);
+}
+
+/// Routes served only at the root.
+pub fn configure_root(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(root::index));
+}

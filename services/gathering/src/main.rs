@@ -1,0 +1,113 @@
+//! `gathering`: one binary for every GatheRing process.
+//!
+//! `gathering <service>` runs one service in the foreground; `gathering up` runs all five as
+//! supervised child processes; `gathering migrate` applies the migrations and exits. The
+//! services themselves live in their own crates; this binary only dispatches.
+
+mod up;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use gathering_core::{Environment, Shutdown};
+
+#[derive(Parser)]
+#[command(
+    name = "gathering",
+    version,
+    about = "GatheRing: a collaborative multi-agent AI platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    /// Start all five services as supervised child processes.
+    Up,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Run the auth service (gRPC, default :50051).
+    Auth,
+    /// Run the edge: the public REST + WebSocket API (default :8000).
+    Edge,
+    /// Run an executor: claims and runs jobs (admin on :9101).
+    Executor,
+    /// Run a scheduler: dispatches due schedules (admin on :9102).
+    Scheduler,
+    /// Run the LLM gateway (gRPC :50052, HTTP :8001).
+    #[command(name = "llm-gateway")]
+    LlmGateway,
+}
+
+impl Command {
+    fn service_name(self) -> &'static str {
+        match self {
+            Command::Up => "up",
+            Command::Migrate => "migrate",
+            Command::Auth => "auth",
+            Command::Edge => "edge",
+            Command::Executor => "executor",
+            Command::Scheduler => "scheduler",
+            Command::LlmGateway => "llm-gateway",
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gathering: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "gathering {} failed", cli.command.service_name());
+            eprintln!("gathering {}: {e:#}", cli.command.service_name());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<()> {
+    let env = Environment::from_vars(&gathering_core::config::ProcessEnv)?;
+    gathering_telemetry::init_logging(command.service_name(), env);
+    let shutdown = Shutdown::new();
+    shutdown.trigger_on_os_signal();
+    match command {
+        Command::Up => up::run(shutdown).await,
+        Command::Migrate => {
+            let url = gathering_core::config::database_url(&gathering_core::config::ProcessEnv)?;
+            let report = gathering_db::migrate(&url).await?;
+            println!("{} migration(s) applied", report.applied.len());
+            Ok(())
+        }
+        Command::Auth => {
+            Ok(gathering_auth::run(gathering_auth::Config::from_env()?, shutdown).await?)
+        }
+        Command::Edge => {
+            Ok(gathering_edge::run(gathering_edge::Config::from_env()?, shutdown).await?)
+        }
+        Command::Executor => {
+            Ok(gathering_executor::run(gathering_executor::Config::from_env()?, shutdown).await?)
+        }
+        Command::Scheduler => Ok(gathering_scheduler::run(
+            gathering_scheduler::Config::from_env()?,
+            shutdown,
+        )
+        .await?),
+        Command::LlmGateway => Ok(gathering_llm_gateway::run(
+            gathering_llm_gateway::Config::from_env()?,
+            shutdown,
+        )
+        .await?),
+    }
+}

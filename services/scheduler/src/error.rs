@@ -1,0 +1,15 @@
+//! Scheduler errors.
+
+use std::net::SocketAddr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] gathering_core::ConfigError),
+    #[error(transparent)]
+    Db(#[from] gathering_db::DbError),
+    #[error("cannot bind {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("scheduler task failed: {0}")]
+    Task(String),
+}

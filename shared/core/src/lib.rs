@@ -1,0 +1,18 @@
+//! Building blocks every GatheRing service shares: configuration read from the environment,
+//! the shutdown signal, readiness, secrets that never print, and sealing of secrets at rest.
+
+pub mod config;
+pub mod environment;
+pub mod readiness;
+pub mod seal;
+pub mod secret;
+pub mod shutdown;
+
+pub use config::ConfigError;
+pub use environment::Environment;
+pub use readiness::Readiness;
+pub use secret::Secret;
+pub use shutdown::Shutdown;
+
+/// Version reported by health endpoints and `GET /`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,542 @@
+//! The queue's SQL: every operation is one statement (batches included).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use gathering_db::tokio_postgres::Row;
+use gathering_db::{GenericClient, Pool};
+use serde_json::Value;
+
+use crate::QueueError;
+use crate::job::{Enqueued, Job, JobId, JobRecord, JobState, NewJob, channel};
+use crate::notify::NotifyLimiter;
+
+const INSERT_SQL: &str = "
+WITH input AS (
+    SELECT nextval(pg_get_serial_sequence('queue.jobs', 'id')) AS id, t.*
+    FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::int2[], $5::timestamptz[],
+                $6::int8[], $7::int4[], $8::text[])
+         WITH ORDINALITY AS t(queue, kind, payload, priority, run_at, delay_ms,
+                              max_attempts, unique_key, ord)
+), inserted AS (
+    INSERT INTO queue.jobs (id, queue, kind, payload, priority, run_at, max_attempts, unique_key)
+    SELECT id, queue, kind, payload, priority,
+           COALESCE(run_at, now() + delay_ms * interval '1 millisecond'), max_attempts, unique_key
+    FROM input ORDER BY ord
+    ON CONFLICT (unique_key)
+        WHERE unique_key IS NOT NULL AND state IN ('available', 'running', 'failed')
+        DO NOTHING
+    RETURNING id
+), notified AS (
+    SELECT count(pg_notify('queue_' || q, '')) AS n
+    FROM (SELECT DISTINCT queue AS q FROM input WHERE $9::bool) qs
+)
+SELECT input.ord, input.unique_key, inserted.id AS inserted_id, existing.id AS existing_id,
+       (SELECT n FROM notified) AS notified
+FROM input
+LEFT JOIN inserted ON inserted.id = input.id
+LEFT JOIN LATERAL (
+    SELECT j.id FROM queue.jobs j
+    WHERE inserted.id IS NULL AND j.unique_key = input.unique_key
+      AND j.state IN ('available', 'running', 'failed')
+    LIMIT 1
+) existing ON true
+ORDER BY input.ord";
+
+const CLAIM_SQL: &str = "
+UPDATE queue.jobs SET
+    state = 'running',
+    attempt = attempt + 1,
+    lease_owner = $2,
+    lease_expires_at = now() + $3::int8 * interval '1 millisecond',
+    attempted_at = now()
+WHERE id IN (
+    SELECT id FROM queue.jobs
+    WHERE queue = $1 AND state IN ('available', 'failed') AND run_at <= now()
+    ORDER BY priority, run_at, id
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, queue, kind, payload, priority, attempt, max_attempts, created_at, run_at";
+
+const COMPLETE_SQL: &str = "
+UPDATE queue.jobs j SET
+    state = 'completed', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
+FROM unnest($1::int8[], $2::int4[]) AS c(id, attempt)
+WHERE j.id = c.id AND j.attempt = c.attempt AND j.lease_owner = $3 AND j.state = 'running'
+RETURNING j.id";
+
+const FAIL_SQL: &str = "
+UPDATE queue.jobs SET
+    state = CASE WHEN $5::bool OR attempt >= max_attempts
+                 THEN 'discarded'::queue.job_state ELSE 'failed'::queue.job_state END,
+    run_at = CASE WHEN $5::bool OR attempt >= max_attempts THEN run_at
+                  ELSE now() + $6::int8 * interval '1 millisecond' END,
+    finished_at = CASE WHEN $5::bool OR attempt >= max_attempts THEN now() END,
+    last_error = $4,
+    errors = errors || jsonb_build_array(
+        jsonb_build_object('attempt', attempt, 'at', now(), 'error', $4::text)),
+    lease_owner = NULL,
+    lease_expires_at = NULL
+WHERE id = $1 AND lease_owner = $2 AND attempt = $3 AND state = 'running'
+RETURNING state::text";
+
+const SNOOZE_SQL: &str = "
+UPDATE queue.jobs SET
+    state = 'available',
+    attempt = attempt - 1,
+    run_at = now() + $4::int8 * interval '1 millisecond',
+    payload = COALESCE($5::jsonb, payload),
+    lease_owner = NULL,
+    lease_expires_at = NULL
+WHERE id = $1 AND lease_owner = $2 AND attempt = $3 AND state = 'running'";
+
+const RELEASE_SQL: &str = "
+UPDATE queue.jobs SET
+    state = 'available', attempt = attempt - 1, run_at = now(),
+    lease_owner = NULL, lease_expires_at = NULL
+WHERE id = ANY($2) AND lease_owner = $1 AND state = 'running'
+RETURNING queue";
+
+const HEARTBEAT_SQL: &str = "
+UPDATE queue.jobs SET lease_expires_at = now() + $2::int8 * interval '1 millisecond'
+WHERE id = ANY($3) AND lease_owner = $1 AND state = 'running'
+RETURNING id";
+
+const RESCUE_SQL: &str = "
+UPDATE queue.jobs SET
+    state = CASE WHEN attempt >= max_attempts
+                 THEN 'discarded'::queue.job_state ELSE 'available'::queue.job_state END,
+    finished_at = CASE WHEN attempt >= max_attempts THEN now() END,
+    run_at = now(),
+    last_error = 'lease expired: the worker was lost',
+    errors = errors || jsonb_build_array(jsonb_build_object(
+        'attempt', attempt, 'at', now(), 'error', 'lease expired: the worker was lost')),
+    lease_owner = NULL,
+    lease_expires_at = NULL
+WHERE id IN (
+    SELECT id FROM queue.jobs
+    WHERE state = 'running' AND lease_expires_at < now()
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, queue, state::text";
+
+const CANCEL_SQL: &str = "
+WITH target AS (
+    SELECT id, state FROM queue.jobs WHERE id = $1 FOR UPDATE
+), updated AS (
+    UPDATE queue.jobs j SET state = 'cancelled', finished_at = now(),
+        lease_owner = NULL, lease_expires_at = NULL
+    FROM target
+    WHERE j.id = target.id AND target.state IN ('available', 'running', 'failed')
+    RETURNING j.id, target.state AS previous
+)
+SELECT target.state::text AS previous,
+       (SELECT count(pg_notify('queue_cancel', u.id::text))
+        FROM updated u WHERE u.previous = 'running') AS notified
+FROM target";
+
+const PURGE_SQL: &str = "
+DELETE FROM queue.jobs WHERE id IN (
+    SELECT id FROM queue.jobs
+    WHERE (state = 'completed' AND finished_at < now() - $1::int8 * interval '1 millisecond')
+       OR (state IN ('discarded', 'cancelled')
+           AND finished_at < now() - $2::int8 * interval '1 millisecond')
+    LIMIT $3
+)";
+
+const GET_SQL: &str = "
+SELECT id, queue, kind, payload, state::text AS state, attempt, max_attempts, lease_owner,
+       last_error, errors, run_at, finished_at
+FROM queue.jobs WHERE id = $1";
+
+fn ms(d: Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128) as i64
+}
+
+/// Enqueues one job inside the caller's transaction (or on any client). Workers are notified
+/// when the transaction commits; PostgreSQL folds repeated notifications of one transaction.
+pub async fn enqueue_in<C: GenericClient>(
+    client: &C,
+    job: &NewJob,
+) -> Result<Enqueued, QueueError> {
+    let mut out = enqueue_many_in(client, std::slice::from_ref(job)).await?;
+    out.pop()
+        .ok_or_else(|| QueueError::Invalid("enqueue returned no row".into()))
+}
+
+/// Enqueues many jobs in one round trip, inside the caller's transaction.
+pub async fn enqueue_many_in<C: GenericClient>(
+    client: &C,
+    jobs: &[NewJob],
+) -> Result<Vec<Enqueued>, QueueError> {
+    insert(client, jobs, true).await
+}
+
+async fn insert<C: GenericClient>(
+    client: &C,
+    jobs: &[NewJob],
+    notify: bool,
+) -> Result<Vec<Enqueued>, QueueError> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    for job in jobs {
+        job.validate()?;
+    }
+    let queues: Vec<&str> = jobs.iter().map(|j| j.queue.as_str()).collect();
+    let kinds: Vec<&str> = jobs.iter().map(|j| j.kind.as_str()).collect();
+    let payloads: Vec<&Value> = jobs.iter().map(|j| &j.payload).collect();
+    let priorities: Vec<i16> = jobs.iter().map(|j| j.priority).collect();
+    let run_ats: Vec<Option<DateTime<Utc>>> = jobs.iter().map(|j| j.run_at).collect();
+    let delays: Vec<i64> = jobs.iter().map(NewJob::delay_ms).collect();
+    let max_attempts: Vec<i32> = jobs.iter().map(|j| j.max_attempts).collect();
+    let keys: Vec<Option<&str>> = jobs.iter().map(|j| j.unique_key.as_deref()).collect();
+    let stmt = client.prepare_cached(INSERT_SQL).await?;
+    let rows = client
+        .query(
+            &stmt,
+            &[
+                &queues,
+                &kinds,
+                &payloads,
+                &priorities,
+                &run_ats,
+                &delays,
+                &max_attempts,
+                &keys,
+                &notify,
+            ],
+        )
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut missing = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let inserted: Option<i64> = row.get("inserted_id");
+        let existing: Option<i64> = row.get("existing_id");
+        match (inserted, existing) {
+            (Some(id), _) => out.push(Enqueued { id, inserted: true }),
+            (None, Some(id)) => out.push(Enqueued {
+                id,
+                inserted: false,
+            }),
+            (None, None) => {
+                // The live duplicate was inserted by this very batch or by a transaction that
+                // committed after this statement's snapshot: look it up now.
+                missing.push(i);
+                out.push(Enqueued {
+                    id: 0,
+                    inserted: false,
+                });
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let keys: Vec<&str> = missing
+            .iter()
+            .filter_map(|&i| jobs[i].unique_key.as_deref())
+            .collect();
+        let found = client
+            .query(
+                "SELECT unique_key, id FROM queue.jobs WHERE unique_key = ANY($1) \
+                 AND state IN ('available', 'running', 'failed')",
+                &[&keys],
+            )
+            .await?;
+        for i in missing {
+            let key = jobs[i].unique_key.as_deref();
+            let id = found
+                .iter()
+                .find(|r| r.get::<_, Option<&str>>(0) == key)
+                .map(|r| r.get::<_, i64>(1))
+                .ok_or_else(|| QueueError::Invalid("unique job vanished during enqueue".into()))?;
+            out[i] = Enqueued {
+                id,
+                inserted: false,
+            };
+        }
+    }
+    Ok(out)
+}
+
+fn job_from_row(row: &Row) -> Job {
+    Job {
+        id: row.get("id"),
+        queue: row.get("queue"),
+        kind: row.get("kind"),
+        payload: row.get("payload"),
+        priority: row.get("priority"),
+        attempt: row.get("attempt"),
+        max_attempts: row.get("max_attempts"),
+        created_at: row.get("created_at"),
+        run_at: row.get("run_at"),
+    }
+}
+
+/// What became of a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// Will run again at its back-off time.
+    Retrying,
+    /// Out of attempts (or failed for good): kept as `discarded`.
+    Discarded,
+    /// The lease was no longer ours: nothing recorded.
+    Refused,
+}
+
+/// The queue, through a pool. Cheap to clone.
+#[derive(Clone)]
+pub struct Queue {
+    pool: Pool,
+    limiter: Arc<NotifyLimiter>,
+}
+
+impl Queue {
+    pub fn new(pool: Pool) -> Self {
+        let limiter = Arc::new(NotifyLimiter::new(pool.clone(), Duration::from_millis(5)));
+        Self { pool, limiter }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Enqueues one job in its own transaction.
+    pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, QueueError> {
+        let mut out = self.enqueue_many(std::slice::from_ref(&job)).await?;
+        out.pop()
+            .ok_or_else(|| QueueError::Invalid("enqueue returned no row".into()))
+    }
+
+    /// Enqueues many jobs in one statement. Notifications are rate-limited per queue: at most
+    /// one per 5 ms window, with a trailing one after the window so none is lost.
+    pub async fn enqueue_many(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, QueueError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut queues: Vec<&str> = jobs.iter().map(|j| j.queue.as_str()).collect();
+        queues.sort_unstable();
+        queues.dedup();
+        let notify_now = self.limiter.take(&queues);
+        let client = self.pool.get().await?;
+        let out = insert(&client, jobs, notify_now).await?;
+        if !notify_now {
+            // Committed (autocommit): a trailing notification now cannot arrive too early.
+            self.limiter.schedule_trailing(&queues);
+        }
+        Ok(out)
+    }
+
+    /// Claims up to `limit` due jobs of `queue` for `owner`, leased for `lease`.
+    pub async fn claim(
+        &self,
+        queue: &str,
+        owner: &str,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<Job>, QueueError> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(CLAIM_SQL).await?;
+        let rows = client
+            .query(&stmt, &[&queue, &owner, &ms(lease), &limit])
+            .await?;
+        let mut jobs: Vec<Job> = rows.iter().map(job_from_row).collect();
+        jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
+        Ok(jobs)
+    }
+
+    /// Records completions; returns the ids accepted. A completion whose lease was lost is
+    /// refused (absent from the result).
+    pub async fn complete_many(
+        &self,
+        owner: &str,
+        done: &[(JobId, i32)],
+    ) -> Result<Vec<JobId>, QueueError> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<JobId> = done.iter().map(|d| d.0).collect();
+        let attempts: Vec<i32> = done.iter().map(|d| d.1).collect();
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(COMPLETE_SQL).await?;
+        let rows = client.query(&stmt, &[&ids, &attempts, &owner]).await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Records one completion; false when refused (lease lost).
+    pub async fn complete(&self, owner: &str, id: JobId, attempt: i32) -> Result<bool, QueueError> {
+        Ok(!self
+            .complete_many(owner, &[(id, attempt)])
+            .await?
+            .is_empty())
+    }
+
+    /// Records a failed attempt. `retry_in` is the back-off before the next attempt; `None`
+    /// discards the job now whatever attempts remain.
+    pub async fn fail(
+        &self,
+        owner: &str,
+        id: JobId,
+        attempt: i32,
+        error: &str,
+        retry_in: Option<Duration>,
+    ) -> Result<FailOutcome, QueueError> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(FAIL_SQL).await?;
+        let discard = retry_in.is_none();
+        let delay = ms(retry_in.unwrap_or_default());
+        let error = truncate(error, 8000);
+        let row = client
+            .query_opt(&stmt, &[&id, &owner, &attempt, &error, &discard, &delay])
+            .await?;
+        Ok(match row.map(|r| r.get::<_, String>(0)) {
+            None => FailOutcome::Refused,
+            Some(s) if s == "discarded" => FailOutcome::Discarded,
+            Some(_) => FailOutcome::Retrying,
+        })
+    }
+
+    /// Puts a running job back to wait `delay` without counting the attempt, optionally with a
+    /// new payload (a durable timer's progress). False when the lease was lost.
+    pub async fn snooze(
+        &self,
+        owner: &str,
+        id: JobId,
+        attempt: i32,
+        delay: Duration,
+        payload: Option<&Value>,
+    ) -> Result<bool, QueueError> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(SNOOZE_SQL).await?;
+        let n = client
+            .execute(&stmt, &[&id, &owner, &attempt, &ms(delay), &payload])
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Gives back leased jobs without counting their attempt (graceful shutdown), and wakes
+    /// workers of their queues.
+    pub async fn release(&self, owner: &str, ids: &[JobId]) -> Result<u64, QueueError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let client = self.pool.get().await?;
+        let rows = client.query(RELEASE_SQL, &[&owner, &ids]).await?;
+        let mut queues: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        queues.sort_unstable();
+        queues.dedup();
+        notify_queues(&client, &queues).await?;
+        Ok(rows.len() as u64)
+    }
+
+    /// Extends the leases of `ids` held by `owner`; returns those still held.
+    pub async fn heartbeat(
+        &self,
+        owner: &str,
+        lease: Duration,
+        ids: &[JobId],
+    ) -> Result<Vec<JobId>, QueueError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(HEARTBEAT_SQL).await?;
+        let rows = client.query(&stmt, &[&owner, &ms(lease), &ids]).await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Makes jobs whose lease expired available again (or discards them when out of attempts)
+    /// and wakes their queues. Safe to run from every instance at once.
+    pub async fn rescue_expired(&self, limit: i64) -> Result<Vec<JobId>, QueueError> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(RESCUE_SQL).await?;
+        let rows = client.query(&stmt, &[&limit]).await?;
+        let mut queues: Vec<String> = rows
+            .iter()
+            .filter(|r| r.get::<_, &str>(2) == "available")
+            .map(|r| r.get(1))
+            .collect();
+        queues.sort_unstable();
+        queues.dedup();
+        notify_queues(&client, &queues).await?;
+        let ids: Vec<JobId> = rows.iter().map(|r| r.get(0)).collect();
+        if !ids.is_empty() {
+            tracing::warn!(count = ids.len(), ?ids, "rescued jobs whose lease expired");
+        }
+        Ok(ids)
+    }
+
+    /// Cancels a job that is not final yet. Returns its previous state (`None` when no such
+    /// job). A running job's worker is told through `NOTIFY queue_cancel` and stops it.
+    pub async fn cancel(&self, id: JobId) -> Result<Option<JobState>, QueueError> {
+        let client = self.pool.get().await?;
+        let row = client.query_opt(CANCEL_SQL, &[&id]).await?;
+        Ok(row.and_then(|r| JobState::parse(r.get::<_, &str>("previous"))))
+    }
+
+    /// Deletes final jobs older than their retention; returns how many.
+    pub async fn purge_finished(
+        &self,
+        completed_after: Duration,
+        failed_after: Duration,
+        limit: i64,
+    ) -> Result<u64, QueueError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .execute(
+                PURGE_SQL,
+                &[&ms(completed_after), &ms(failed_after), &limit],
+            )
+            .await?)
+    }
+
+    pub async fn get(&self, id: JobId) -> Result<Option<JobRecord>, QueueError> {
+        let client = self.pool.get().await?;
+        let row = client.query_opt(GET_SQL, &[&id]).await?;
+        Ok(row.map(|r| JobRecord {
+            id: r.get("id"),
+            queue: r.get("queue"),
+            kind: r.get("kind"),
+            payload: r.get("payload"),
+            state: JobState::parse(r.get("state")).unwrap_or(JobState::Available),
+            attempt: r.get("attempt"),
+            max_attempts: r.get("max_attempts"),
+            lease_owner: r.get("lease_owner"),
+            last_error: r.get("last_error"),
+            errors: r.get("errors"),
+            run_at: r.get("run_at"),
+            finished_at: r.get("finished_at"),
+        }))
+    }
+}
+
+/// One `NOTIFY` per queue, in one statement.
+pub(crate) async fn notify_queues<C: GenericClient>(
+    client: &C,
+    queues: &[String],
+) -> Result<(), QueueError> {
+    if queues.is_empty() {
+        return Ok(());
+    }
+    let channels: Vec<String> = queues.iter().map(|q| channel(q)).collect();
+    client
+        .query(
+            "SELECT pg_notify(c, '') FROM unnest($1::text[]) AS c",
+            &[&channels],
+        )
+        .await?;
+    Ok(())
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

@@ -1,0 +1,212 @@
+//! A runner: takes buffered jobs one at a time and runs their handler.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::context::{JobContext, JobError, Outcome};
+use super::{Lane, Shared};
+use crate::job::{Job, JobId};
+use crate::store::FailOutcome;
+
+/// How long a handler may keep running after it was cancelled before it is aborted.
+const CANCEL_GRACE: Duration = Duration::from_secs(2);
+
+pub(super) async fn run(shared: Arc<Shared>, lane: Arc<Lane>, done: mpsc::Sender<(JobId, i32)>) {
+    loop {
+        let job = loop {
+            if shared.stop_taking.is_cancelled() {
+                return;
+            }
+            let (job, left) = {
+                let mut buffer = lane.buffer.lock().unwrap_or_else(|p| p.into_inner());
+                let job = buffer.pop_front();
+                (job, buffer.len())
+            };
+            if let Some(job) = job {
+                if left <= lane.low_water() {
+                    lane.wake.notify_one();
+                }
+                break job;
+            }
+            tokio::select! {
+                _ = lane.job_ready.notified() => {}
+                _ = shared.stop_taking.cancelled() => return,
+            }
+        };
+        run_one(&shared, job, &done).await;
+    }
+}
+
+/// What happened to one attempt.
+enum Ended {
+    Returned(Result<Outcome, JobError>),
+    Panicked(String),
+    TimedOut(Duration),
+    /// Cancelled from outside (job cancelled, lease lost, shutdown): nothing to record.
+    Cancelled,
+}
+
+async fn run_one(shared: &Shared, job: Job, done: &mpsc::Sender<(JobId, i32)>) {
+    let Some(cancel) = shared.held_token(job.id) else {
+        return; // lost while buffered
+    };
+    if cancel.is_cancelled() {
+        shared.unhold(&[job.id]);
+        return;
+    }
+    let (id, attempt) = (job.id, job.attempt);
+    let Some(registration) = shared.registry.get(&job.kind).cloned() else {
+        let msg = format!("no handler registered for job kind '{}'", job.kind);
+        record_failure(
+            shared,
+            &job,
+            &msg,
+            Some(crate::Backoff::default().delay(attempt)),
+        )
+        .await;
+        return;
+    };
+    let span = tracing::info_span!("job", id, kind = %job.kind, attempt);
+    let kind = job.kind.clone();
+    let ctx = JobContext {
+        job: job.clone(),
+        cancel: cancel.clone(),
+        queue: shared.queue.clone(),
+    };
+    let mut handle = tokio::spawn(tracing::Instrument::instrument(
+        (registration.handler)(ctx),
+        span,
+    ));
+    let timeout = registration.options.timeout.unwrap_or(Duration::MAX);
+    let ended = tokio::select! {
+        joined = &mut handle => match joined {
+            Ok(r) => Ended::Returned(r),
+            Err(e) if e.is_panic() => Ended::Panicked(panic_message(e.into_panic())),
+            Err(_) => Ended::Cancelled,
+        },
+        _ = tokio::time::sleep(timeout) => {
+            cancel.cancel();
+            if tokio::time::timeout(CANCEL_GRACE, &mut handle).await.is_err() {
+                handle.abort();
+            }
+            Ended::TimedOut(timeout)
+        }
+        _ = cancel.cancelled() => {
+            match tokio::time::timeout(CANCEL_GRACE, &mut handle).await {
+                Ok(Ok(r)) if !matches!(r, Err(JobError::Retry(_))) => Ended::Returned(r),
+                Ok(_) => Ended::Cancelled,
+                Err(_) => { handle.abort(); Ended::Cancelled }
+            }
+        }
+    };
+    match ended {
+        Ended::Returned(Ok(Outcome::Completed)) => {
+            // Recorded in a batch by the completer, which also un-holds the job.
+            if done.send((id, attempt)).await.is_err() {
+                shared.unhold(&[id]);
+            }
+        }
+        Ended::Returned(Ok(Outcome::Snooze { delay, payload })) => {
+            match shared
+                .queue
+                .snooze(&shared.owner, id, attempt, delay, payload.as_ref())
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => refused(shared, id),
+                Err(e) => {
+                    tracing::warn!(error = %e, id, "snooze not recorded; the lease will expire")
+                }
+            }
+            shared.unhold(&[id]);
+        }
+        Ended::Returned(Err(JobError::Retry(msg))) => {
+            let delay = registration.options.backoff.delay(attempt);
+            record_failure(shared, &job, &msg, Some(delay)).await;
+        }
+        Ended::Returned(Err(JobError::Discard(msg))) => {
+            record_failure(shared, &job, &msg, None).await
+        }
+        Ended::Panicked(msg) => {
+            let delay = registration.options.backoff.delay(attempt);
+            record_failure(
+                shared,
+                &job,
+                &format!("handler panicked: {msg}"),
+                Some(delay),
+            )
+            .await;
+        }
+        Ended::TimedOut(t) => {
+            let delay = registration.options.backoff.delay(attempt);
+            record_failure(shared, &job, &format!("timed out after {t:?}"), Some(delay)).await;
+        }
+        Ended::Cancelled => {
+            tracing::info!(
+                id,
+                kind,
+                "job stopped: cancelled, lease lost or shutting down"
+            );
+            // During shutdown the job is released by the worker; otherwise it is cancelled
+            // or owned by another worker now.
+            if !shared.stop_taking.is_cancelled() {
+                shared.unhold(&[id]);
+            }
+        }
+    }
+}
+
+async fn record_failure(shared: &Shared, job: &Job, msg: &str, retry_in: Option<Duration>) {
+    shared.stats.failed.fetch_add(1, Ordering::Relaxed);
+    match shared
+        .queue
+        .fail(&shared.owner, job.id, job.attempt, msg, retry_in)
+        .await
+    {
+        Ok(FailOutcome::Retrying) => {
+            tracing::warn!(
+                id = job.id,
+                kind = job.kind,
+                attempt = job.attempt,
+                error = msg,
+                "job failed; will retry"
+            )
+        }
+        Ok(FailOutcome::Discarded) => {
+            tracing::error!(
+                id = job.id,
+                kind = job.kind,
+                attempt = job.attempt,
+                error = msg,
+                "job discarded"
+            )
+        }
+        Ok(FailOutcome::Refused) => refused(shared, job.id),
+        Err(e) => {
+            tracing::warn!(error = %e, id = job.id, "failure not recorded; the lease will expire")
+        }
+    }
+    metrics::counter!("queue_jobs_failed_total", "kind" => job.kind.clone()).increment(1);
+    shared.unhold(&[job.id]);
+}
+
+fn refused(shared: &Shared, id: JobId) {
+    shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(
+        id,
+        "outcome refused: this worker no longer holds the job's lease"
+    );
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".into()
+    }
+}

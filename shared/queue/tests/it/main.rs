@@ -1,0 +1,5 @@
+//! Queue tests on a real PostgreSQL: one database per test.
+
+mod helpers;
+mod queue;
+mod worker;

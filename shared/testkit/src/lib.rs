@@ -1,0 +1,22 @@
+//! Test harness shared by every crate's integration tests.
+//!
+//! - [`TestDb`]: a fresh database per test, cloned from a migrated template (one template per
+//!   version of the migrations, built once and reused), dropped when the test ends.
+//! - [`process`]: real `gathering` processes, killed with SIGKILL on demand and on drop.
+//! - [`http`]: an HTTP client and readiness polling.
+
+pub mod db;
+pub mod http;
+pub mod process;
+
+pub use db::TestDb;
+pub use process::GatheringProcess;
+
+/// A free TCP port on 127.0.0.1 (bound and released: another process could take it first,
+/// which is rare enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}

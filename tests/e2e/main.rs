@@ -1,0 +1,3 @@
+//! Cross-service end-to-end tests: real `gathering` processes against a real PostgreSQL.
+
+mod stack;
