@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use gathering_core::config::{self, ProcessEnv, Vars};
+use gathering_core::seal::MasterKey;
 use gathering_core::{ConfigError, Environment};
 use gathering_db::PoolOptions;
 
@@ -20,6 +21,8 @@ pub struct Config {
     /// accepting connections, so load balancers notice first. Default 0 in development, 3000
     /// elsewhere.
     pub shutdown_grace: Duration,
+    /// `GATHERING_MASTER_KEY` (required in production).
+    pub master_key: MasterKey,
 }
 
 impl Config {
@@ -41,6 +44,7 @@ impl Config {
                 "EDGE_SHUTDOWN_GRACE_MS",
                 default_grace,
             )?),
+            master_key: MasterKey::from_vars(vars, env)?,
         })
     }
 

@@ -37,6 +37,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         pool: pool.clone(),
         readiness: readiness.clone(),
         started: Instant::now(),
+        master_key: config.master_key.clone(),
+        config: config.clone(),
     };
 
     let listener =

@@ -7,6 +7,7 @@ pub mod readiness;
 pub mod seal;
 pub mod secret;
 pub mod shutdown;
+pub mod tls;
 
 pub use config::ConfigError;
 pub use environment::Environment;
