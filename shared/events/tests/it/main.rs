@@ -1,0 +1,3 @@
+//! Event log tests on a real PostgreSQL.
+
+mod log;
