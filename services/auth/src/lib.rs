@@ -2,17 +2,28 @@
 //! audit of auth events, over gRPC. State lives in the `auth` schema, so any number of
 //! instances serve the same users and see the same revocations.
 
+pub mod admin;
+pub mod audit;
 pub mod config;
 pub mod error;
+pub mod keys;
+pub mod maintenance;
+pub mod password;
+pub mod service;
+pub mod store;
+pub mod throttle;
+pub mod tokens;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use gathering_core::{Readiness, Shutdown};
+use gathering_proto::v1::auth_service_server::AuthServiceServer;
 use gathering_telemetry::AdminState;
 use gathering_telemetry::grpc::GrpcServer;
 
 pub use config::Config;
-pub use error::Error;
+pub use error::{AuthError, Error};
 
 pub struct Started {
     pub addr: SocketAddr,
@@ -29,12 +40,36 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
     start(config, shutdown).await?.wait().await
 }
 
-/// Migrates, binds and serves; returns once serving.
+/// Migrates, loads (or creates) the signing key, binds and serves; returns once serving.
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error> {
+    if config.master_key.is_development_key {
+        tracing::warn!(
+            "GATHERING_MASTER_KEY is unset: signing keys are sealed with the development key"
+        );
+    }
     let pool = gathering_db::open(&config.database_url, &config.pool_options()).await?;
+    let keys = keys::start(
+        &pool,
+        &config.master_key,
+        config.key_rotation,
+        config.key_overlap(),
+    )
+    .await?;
+    let dummy_password = uuid::Uuid::new_v4().to_string();
+    let dummy_hash = password::hash(dummy_password, config.hash_cost)
+        .await
+        .map_err(AuthError::from)?;
+    let config = Arc::new(config);
+    let api = service::AuthApi {
+        pool: pool.clone(),
+        config: config.clone(),
+        keys: keys.clone(),
+        dummy_hash,
+    };
+
     let readiness = Readiness::new();
     let stop = Shutdown::new();
-    let routes = tonic::service::Routes::default();
+    let routes = tonic::service::Routes::new(AuthServiceServer::new(api));
     let server = GrpcServer::start(
         config.addr,
         routes,
@@ -44,6 +79,12 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     .await
     .map_err(|e| Error::Bind(config.addr, e))?;
     let addr = server.addr;
+    let upkeep = tokio::spawn(maintenance::run(
+        pool.clone(),
+        config.clone(),
+        keys,
+        stop.clone(),
+    ));
     readiness.set_ready();
     tracing::info!(%addr, "auth ready");
 
@@ -57,6 +98,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
             .task
             .await
             .map_err(|e| Error::Task(e.to_string()))??;
+        let _ = upkeep.await;
         pool.close();
         Ok(())
     });

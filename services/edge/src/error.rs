@@ -14,6 +14,8 @@ pub enum Error {
     Config(#[from] gathering_core::ConfigError),
     #[error(transparent)]
     Db(#[from] gathering_db::DbError),
+    #[error(transparent)]
+    Events(#[from] gathering_events::EventError),
     #[error("cannot bind {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
     #[error("edge task failed: {0}")]
@@ -31,11 +33,61 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn body(field: &str, msg: impl Into<String>) -> Self {
+        Self::at("body", field, msg)
+    }
+
+    pub fn query(field: &str, msg: impl Into<String>) -> Self {
+        Self::at("query", field, msg)
+    }
+
+    pub fn at(place: &str, field: &str, msg: impl Into<String>) -> Self {
         Self {
-            loc: vec!["body".into(), field.into()],
+            loc: vec![place.into(), field.into()],
             msg: msg.into(),
             kind: "value_error".into(),
         }
+    }
+}
+
+/// Collects field errors; `finish` is `Ok` when there were none.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldError>);
+
+impl Violations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn check(&mut self, ok: bool, field: &str, msg: &str) -> &mut Self {
+        if !ok {
+            self.0.push(FieldError::body(field, msg));
+        }
+        self
+    }
+
+    pub fn push(&mut self, e: FieldError) -> &mut Self {
+        self.0.push(e);
+        self
+    }
+
+    pub fn finish(&mut self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(std::mem::take(&mut self.0)))
+        }
+    }
+}
+
+/// Body, form, query and path extraction failures in the contract's 422 shape.
+pub fn extractor_error(place: &'static str) -> impl Fn(String) -> actix_web::Error + Clone {
+    move |msg: String| {
+        ApiError::Validation(vec![FieldError {
+            loc: vec![place.into()],
+            msg,
+            kind: "value_error".into(),
+        }])
+        .into()
     }
 }
 
@@ -55,6 +107,9 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("{0}")]
     TooManyRequests(String),
+    /// Too many failed attempts: 429 with `Retry-After`.
+    #[error("{detail}")]
+    Locked { detail: String, retry_after: u64 },
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -85,6 +140,41 @@ impl From<gathering_db::PoolError> for ApiError {
     }
 }
 
+/// gRPC failures of the other services, as API errors. Messages of 4xx statuses are the
+/// service's own wording (written for clients); internal ones are not passed on.
+impl From<tonic::Status> for ApiError {
+    fn from(s: tonic::Status) -> Self {
+        use tonic::Code;
+        let msg = s.message().to_owned();
+        match s.code() {
+            Code::InvalidArgument
+            | Code::FailedPrecondition
+            | Code::AlreadyExists
+            | Code::OutOfRange => ApiError::BadRequest(msg),
+            Code::Unauthenticated => ApiError::Unauthorized(msg),
+            Code::PermissionDenied => ApiError::Forbidden(msg),
+            Code::NotFound => ApiError::NotFound(msg),
+            Code::ResourceExhausted => {
+                let retry_after = s
+                    .metadata()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(60);
+                ApiError::Locked {
+                    detail: msg,
+                    retry_after,
+                }
+            }
+            Code::Unavailable | Code::DeadlineExceeded => {
+                tracing::warn!(status = %s, "upstream service unavailable");
+                ApiError::Unavailable("Service temporarily unavailable".into())
+            }
+            _ => ApiError::Internal(format!("upstream: {s}")),
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -94,7 +184,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests(_) | ApiError::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -112,6 +202,12 @@ impl ResponseError for ApiError {
             }
             ApiError::Unauthorized(detail) => HttpResponse::build(status)
                 .insert_header(("WWW-Authenticate", "Bearer"))
+                .json(json!({ "detail": detail })),
+            ApiError::Locked {
+                detail,
+                retry_after,
+            } => HttpResponse::build(status)
+                .insert_header(("Retry-After", retry_after.to_string()))
                 .json(json!({ "detail": detail })),
             other => HttpResponse::build(status).json(json!({ "detail": other.to_string() })),
         }

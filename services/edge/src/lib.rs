@@ -3,11 +3,14 @@
 //! tokens, applies rate limits and security headers, and talks to the other services over gRPC
 //! and to PostgreSQL.
 
+pub mod auth;
 pub mod config;
 pub mod error;
+pub mod middleware;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod ws;
 
 pub use config::Config;
 pub use error::{ApiError, Error};

@@ -1,19 +1,27 @@
-//! Builds the edge from its configuration: pool, state, HTTP server; and its shutdown order
-//! (readiness 503 → grace period → stop accepting and drain → close the pool).
+//! Builds the edge from its configuration: pool, clients, state, the request pipeline and the
+//! HTTP server; and its shutdown order (readiness 503 → grace period → stop accepting and
+//! drain → close the pool).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
+use actix_cors::Cors;
+use actix_governor::Governor;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use gathering_core::{Readiness, Shutdown};
 
+use crate::auth::audit_writer::AuditWriter;
+use crate::auth::{Verifier, client, revocations};
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Error, extractor_error};
+use crate::middleware::{rate_limit, request_id, security_headers};
 use crate::routes;
 use crate::state::AppState;
 
-/// Largest JSON body accepted anywhere (uploads have their own limit).
-const JSON_LIMIT: usize = 2 * 1024 * 1024;
+/// Largest JSON or form body accepted anywhere (uploads have their own limit).
+const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 pub struct Started {
     pub addr: SocketAddr,
@@ -31,15 +39,49 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
 }
 
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error> {
+    gathering_core::tls::install_crypto_provider();
     let pool = gathering_db::open(&config.database_url, &config.pool_options()).await?;
     let readiness = Readiness::new();
+    // Background tasks stop after the server has drained.
+    let background = Shutdown::new();
+
+    let auth = client::connect(&config.auth_url)
+        .map_err(|e| Error::Config(gathering_core::ConfigError::new("AUTH_URL", e.to_string())))?;
+    let revocations = revocations::start(
+        pool.clone(),
+        &config.database_url,
+        config.revocation_reload,
+        background.clone(),
+    )
+    .await?;
+    let verifier = Arc::new(Verifier::new(auth.clone(), revocations));
+    if !config.disable_auth {
+        verifier.prefetch().await;
+    } else {
+        tracing::warn!(
+            "DISABLE_AUTH=true: every request is treated as the local admin (development only)"
+        );
+    }
+    let hub =
+        gathering_events::Hub::start(pool.clone(), &config.database_url, 1024, background.clone())
+            .await?;
     let state = AppState {
         pool: pool.clone(),
         readiness: readiness.clone(),
         started: Instant::now(),
         master_key: config.master_key.clone(),
+        auth,
+        verifier,
+        audit: AuditWriter::start(pool.clone()),
+        hub,
+        ws: Arc::default(),
         config: config.clone(),
     };
+
+    let tiers = rate_limit::configs(&config.rate_limits, &config.trusted_proxies);
+    rate_limit::spawn_retention(&tiers, background.clone());
+    let limits_on = config.rate_limits.enabled;
+    let cors_origins = config.cors_origins.clone();
 
     let listener =
         std::net::TcpListener::bind(config.addr).map_err(|e| Error::Bind(config.addr, e))?;
@@ -48,12 +90,45 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         .map_err(|e| Error::Bind(config.addr, e))?;
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
+        let mut cors = Cors::default()
+            .allowed_methods(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+            .allowed_headers(["authorization", "content-type", "x-request-id"])
+            .expose_headers(["x-request-id", "retry-after"])
+            .supports_credentials()
+            .max_age(600);
+        for origin in &cors_origins {
+            cors = cors.allowed_origin(origin);
+        }
+        // `wrap` order: the last one wraps everything before it (outermost first at run time).
         App::new()
             .app_data(data.clone())
-            .app_data(web::JsonConfig::default().limit(JSON_LIMIT))
+            .app_data(web::JsonConfig::default().limit(BODY_LIMIT).error_handler({
+                let f = extractor_error("body");
+                move |e, _| f(e.to_string())
+            }))
+            .app_data(web::FormConfig::default().limit(BODY_LIMIT).error_handler({
+                let f = extractor_error("body");
+                move |e, _| f(e.to_string())
+            }))
+            .app_data(web::QueryConfig::default().error_handler({
+                let f = extractor_error("query");
+                move |e, _| f(e.to_string())
+            }))
+            .app_data(web::PathConfig::default().error_handler({
+                let f = extractor_error("path");
+                move |e, _| f(e.to_string())
+            }))
             .configure(routes::configure_root)
             .service(web::scope("/api").configure(routes::configure))
             .configure(routes::configure)
+            .wrap(from_fn(crate::auth::middleware::authenticate))
+            .wrap(Condition::new(limits_on, Governor::new(&tiers[3])))
+            .wrap(Condition::new(limits_on, Governor::new(&tiers[2])))
+            .wrap(Condition::new(limits_on, Governor::new(&tiers[1])))
+            .wrap(Condition::new(limits_on, Governor::new(&tiers[0])))
+            .wrap(from_fn(security_headers::security_headers))
+            .wrap(cors)
+            .wrap(from_fn(request_id::request_id))
     })
     .workers(config.workers.max(1))
     .disable_signals()
@@ -74,6 +149,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         tokio::time::sleep(grace).await;
         handle.stop(true).await;
         let _ = server_task.await;
+        background.trigger();
         pool.close();
         Ok(())
     });

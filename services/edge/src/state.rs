@@ -6,6 +6,11 @@ use gathering_core::Readiness;
 use gathering_core::seal::MasterKey;
 use gathering_db::Pool;
 
+use std::sync::Arc;
+
+use crate::auth::Verifier;
+use crate::auth::audit_writer::AuditWriter;
+use crate::auth::client::AuthClient;
 use crate::config::Config;
 
 #[derive(Clone)]
@@ -16,4 +21,10 @@ pub struct AppState {
     pub config: Config,
     /// Seals secrets stored through the API (provider keys).
     pub master_key: MasterKey,
+    pub auth: AuthClient,
+    pub verifier: Arc<Verifier>,
+    pub audit: AuditWriter,
+    /// This process's reader of the event log, fanning out to WebSockets.
+    pub hub: gathering_events::Hub,
+    pub ws: Arc<crate::ws::WsRegistry>,
 }

@@ -22,7 +22,7 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Subcommand, Clone, Copy, PartialEq, Eq)]
+#[derive(Subcommand, Clone, PartialEq, Eq)]
 enum Command {
     /// Start all five services as supervised child processes.
     Up,
@@ -39,10 +39,26 @@ enum Command {
     /// Run the LLM gateway (gRPC :50052, HTTP :8001).
     #[command(name = "llm-gateway")]
     LlmGateway,
+    /// Administration tasks.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand, Clone, PartialEq, Eq)]
+enum AdminCommand {
+    /// Create a user. The password is read from GATHERING_NEW_PASSWORD, else from stdin.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+        #[arg(long, default_value = "user", value_parser = ["admin", "user"])]
+        role: String,
+    },
 }
 
 impl Command {
-    fn service_name(self) -> &'static str {
+    fn service_name(&self) -> &'static str {
         match self {
             Command::Up => "up",
             Command::Migrate => "migrate",
@@ -51,6 +67,7 @@ impl Command {
             Command::Executor => "executor",
             Command::Scheduler => "scheduler",
             Command::LlmGateway => "llm-gateway",
+            Command::Admin(_) => "admin",
         }
     }
 }
@@ -67,11 +84,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let name = cli.command.service_name();
     match runtime.block_on(dispatch(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "gathering {} failed", cli.command.service_name());
-            eprintln!("gathering {}: {e:#}", cli.command.service_name());
+            tracing::error!(error = %format!("{e:#}"), "gathering {name} failed");
+            eprintln!("gathering {name}: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -109,5 +127,26 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             shutdown,
         )
         .await?),
+        Command::Admin(AdminCommand::CreateUser { email, name, role }) => {
+            create_user(&email, &name, &role).await
+        }
     }
+}
+
+async fn create_user(email: &str, name: &str, role: &str) -> anyhow::Result<()> {
+    let password = match std::env::var("GATHERING_NEW_PASSWORD") {
+        Ok(p) if !p.is_empty() => p,
+        _ => {
+            eprint!("password for {email}: ");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let url = gathering_core::config::database_url(&gathering_core::config::ProcessEnv)?;
+    gathering_db::migrate(&url).await?;
+    let pool = gathering_db::connect(&url, &Default::default())?;
+    let user = gathering_auth::admin::create_user(&pool, email, name, password, role).await?;
+    println!("created {} user {} ({})", user.role, user.email, user.id);
+    Ok(())
 }

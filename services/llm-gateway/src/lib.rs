@@ -1,21 +1,40 @@
 //! The LLM gateway: one interface to every model provider over gRPC, and an OpenAI-compatible
 //! HTTP API on its HTTP port, with retries, fallbacks, circuit breakers, usage and cost.
+//!
+//! - [`model`]: the normalised chat model; [`provider`]: the wire formats;
+//! - [`registry`]: providers, keys and the catalogue, reloaded on `NOTIFY llm_settings`;
+//! - [`engine`]: resolution, fallbacks, retries, breaker, concurrency, usage;
+//! - [`grpc`] and [`api`]: the two front doors; [`usage`]: batched usage writes.
 
+pub mod api;
 pub mod config;
+pub mod engine;
 pub mod error;
+pub mod grpc;
+pub mod model;
+pub mod provider;
+pub mod redact;
+pub mod registry;
+pub mod reliability;
+pub mod upstream;
+pub mod usage;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use gathering_core::{Readiness, Shutdown};
 use gathering_telemetry::AdminState;
 use gathering_telemetry::grpc::GrpcServer;
 
 pub use config::Config;
-pub use error::Error;
+pub use engine::Gateway;
+pub use error::{Error, GatewayError};
 
 pub struct Started {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// The running engine (tests inspect breakers and limits through it).
+    pub gateway: Gateway,
     task: tokio::task::JoinHandle<Result<(), Error>>,
 }
 
@@ -29,31 +48,53 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
     start(config, shutdown).await?.wait().await
 }
 
-/// Migrates, binds both ports and serves; returns once serving.
+/// Migrates, loads the registry, binds both ports and serves; returns once serving.
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error> {
     let pool = gathering_db::open(&config.database_url, &config.pool_options()).await?;
     let readiness = Readiness::new();
     let admin = AdminState::new("llm-gateway", readiness.clone());
     let stop = Shutdown::new();
 
-    let grpc = GrpcServer::start(
-        config.grpc_addr,
-        tonic::service::Routes::default(),
-        admin.clone(),
+    let registry = Arc::new(registry::Registry::new(registry::Sources::from_config(
+        &config,
+    )));
+    registry.reload(&pool).await?;
+    let reloader = tokio::spawn(registry::run_reloader(
+        registry.clone(),
+        pool.clone(),
+        config.database_url.clone(),
+        config.registry_refresh,
         stop.clone(),
-    )
-    .await
-    .map_err(|e| Error::Bind(config.grpc_addr, e))?;
-    let (http_addr, http_task) = gathering_telemetry::serve_admin(
-        config.http_addr,
-        gathering_telemetry::admin_router(admin),
-        stop.clone(),
-    )
-    .await
-    .map_err(|e| Error::Bind(config.http_addr, e))?;
+    ));
+    let usage_stop = Shutdown::new();
+    let (usage, usage_task) = usage::start(
+        pool.clone(),
+        config.usage_queue,
+        config.usage_batch,
+        config.usage_flush,
+        usage_stop.clone(),
+    );
+    let http = engine::http_client(&config.reliability)
+        .map_err(|e| Error::HttpClient(e.to_string()))?;
+    let gateway = Gateway::new(http, registry, usage, config.reliability.clone());
+
+    let routes = tonic::service::Routes::new(grpc::LlmService::server(gateway.clone()));
+    let grpc = GrpcServer::start(config.grpc_addr, routes, admin.clone(), stop.clone())
+        .await
+        .map_err(|e| Error::Bind(config.grpc_addr, e))?;
+    let api_state = api::ApiState {
+        gateway: gateway.clone(),
+        api_keys: Arc::new(config.api_keys.clone()),
+    };
+    let router = gathering_telemetry::admin_router(admin)
+        .merge(api::router(api_state, config.max_body_bytes));
+    let (http_addr, http_task) =
+        gathering_telemetry::serve_admin(config.http_addr, router, stop.clone())
+            .await
+            .map_err(|e| Error::Bind(config.http_addr, e))?;
     let grpc_addr = grpc.addr;
     readiness.set_ready();
-    tracing::info!(%grpc_addr, %http_addr, "llm-gateway ready");
+    tracing::info!(%grpc_addr, %http_addr, mock = config.use_mock_providers, "llm-gateway ready");
 
     let task = tokio::spawn(async move {
         shutdown.wait().await;
@@ -62,13 +103,19 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         tracing::info!("llm-gateway shutting down");
         stop.trigger();
         let _ = http_task.await;
-        grpc.task.await.map_err(|e| Error::Task(e.to_string()))??;
+        let served = grpc.task.await.map_err(|e| Error::Task(e.to_string()));
+        let _ = reloader.await;
+        // Every call has finished: write the usage still queued, then close the pool.
+        usage_stop.trigger();
+        let _ = usage_task.await;
         pool.close();
+        served??;
         Ok(())
     });
     Ok(Started {
         grpc_addr,
         http_addr,
+        gateway,
         task,
     })
 }

@@ -1,7 +1,9 @@
 //! Building blocks every GatheRing service shares: configuration read from the environment,
 //! the shutdown signal, readiness, secrets that never print, and sealing of secrets at rest.
 
+pub mod claims;
 pub mod config;
+pub mod email;
 pub mod environment;
 pub mod readiness;
 pub mod seal;

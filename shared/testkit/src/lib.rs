@@ -4,10 +4,14 @@
 //!   version of the migrations, built once and reused), dropped when the test ends.
 //! - [`process`]: real `gathering` processes, killed with SIGKILL on demand and on drop.
 //! - [`http`]: an HTTP client and readiness polling.
+//! - [`fake_llm`]: fake LLM provider servers (OpenAI, Anthropic, Ollama wire formats).
 
 pub mod db;
+pub mod fake_llm;
 pub mod http;
+pub mod logs;
 pub mod process;
+pub mod ws;
 
 pub use db::TestDb;
 pub use process::GatheringProcess;

@@ -1,14 +1,21 @@
 //! Route table. Every route is served at `/x` and at `/api/x` (contract §0): the dashboard
 //! calls `/api/…` in production and through its dev proxy.
 
+mod auth;
 mod health;
 mod root;
+mod settings;
+mod usage;
 
 use actix_web::web;
 
 /// Registers every route on `cfg`; called once at the root and once under `/api`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::configure);
+    cfg.configure(settings::configure);
+    cfg.configure(usage::configure);
+    cfg.configure(auth::configure);
+    cfg.configure(crate::ws::configure);
 }
 
 /// Routes served only at the root.

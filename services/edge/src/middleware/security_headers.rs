@@ -1,0 +1,70 @@
+//! Security headers on every HTTP response (contract §1), with the documentation pages' looser
+//! CSP and no cache headers there. WebSocket upgrades are left alone.
+
+use actix_web::Error;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+
+const COMMON: &[(&str, &str)] = &[
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("x-xss-protection", "1; mode=block"),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+    (
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains; preload",
+    ),
+    (
+        "permissions-policy",
+        "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()",
+    ),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+];
+
+const STRICT_CSP: &str = "default-src 'none'; frame-ancestors 'none'; form-action 'none'";
+const DOCS_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; \
+    style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; frame-ancestors 'none'";
+
+fn is_docs(path: &str) -> bool {
+    let p = path.strip_prefix("/api").unwrap_or(path);
+    p.starts_with("/docs") || p.starts_with("/redoc") || p == "/openapi.json"
+}
+
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let path = req.path().to_owned();
+    let mut res = next.call(req).await?;
+    let p = path.strip_prefix("/api").unwrap_or(&path);
+    if p == "/ws" || p.starts_with("/ws/") && p != "/ws/stats" {
+        return Ok(res);
+    }
+    let headers = res.headers_mut();
+    for (k, v) in COMMON {
+        headers.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+    }
+    if is_docs(&path) {
+        headers.insert(
+            HeaderName::from_static("content-security-policy"),
+            HeaderValue::from_static(DOCS_CSP),
+        );
+    } else {
+        headers.insert(
+            HeaderName::from_static("content-security-policy"),
+            HeaderValue::from_static(STRICT_CSP),
+        );
+        headers.insert(
+            HeaderName::from_static("cache-control"),
+            HeaderValue::from_static("no-store, no-cache, must-revalidate"),
+        );
+        headers.insert(
+            HeaderName::from_static("pragma"),
+            HeaderValue::from_static("no-cache"),
+        );
+    }
+    Ok(res)
+}

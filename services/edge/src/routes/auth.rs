@@ -1,0 +1,504 @@
+//! `/auth` (contract §2.2, plus refresh, logout everywhere, audit and user administration).
+//! The auth service does the work; these handlers validate input, pass the caller's address
+//! along for the audit, and shape the answers.
+
+use actix_web::{HttpResponse, web};
+use gathering_proto::v1 as pb;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::{AuthUser, BearerUser};
+use crate::error::{ApiError, FieldError, Violations};
+use crate::middleware::ClientMeta;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/auth/login", web::post().to(login_form))
+        .route("/auth/login/json", web::post().to(login_json))
+        .route("/auth/register", web::post().to(register))
+        .route("/auth/refresh", web::post().to(refresh))
+        .route("/auth/me", web::get().to(me))
+        .route("/auth/verify", web::post().to(verify))
+        .route("/auth/logout", web::post().to(logout))
+        .route("/auth/logout-all", web::post().to(logout_all))
+        .route("/auth/change-password", web::post().to(change_password))
+        .route("/auth/blacklist/stats", web::get().to(blacklist_stats))
+        .route("/auth/audit", web::get().to(audit))
+        .route("/auth/users", web::get().to(list_users))
+        .route("/auth/users/{user_id}", web::get().to(get_user))
+        .route("/auth/users/{user_id}", web::patch().to(update_user))
+        .route(
+            "/auth/users/{user_id}/logout-all",
+            web::post().to(admin_logout_all),
+        );
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct LoginJson {
+    email: String,
+    password: String,
+}
+
+fn token_body(pair: pb::TokenPair) -> Value {
+    json!({
+        "access_token": pair.access_token,
+        "token_type": pair.token_type,
+        "expires_in": pair.expires_in,
+        "refresh_token": pair.refresh_token,
+        "refresh_expires_in": pair.refresh_expires_in,
+    })
+}
+
+pub fn user_body(u: &pb::User) -> Value {
+    json!({
+        "id": u.id,
+        "email": u.email,
+        "name": u.name,
+        "role": u.role,
+        "is_active": u.is_active,
+        "created_at": if u.created_at.is_empty() { Value::Null } else { Value::from(u.created_at.clone()) },
+    })
+}
+
+async fn login(
+    state: &AppState,
+    meta: &ClientMeta,
+    email: String,
+    password: String,
+) -> Result<HttpResponse, ApiError> {
+    let reply = state
+        .auth
+        .clone()
+        .login(pb::LoginRequest {
+            email,
+            password,
+            client: Some(meta.to_proto()),
+        })
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(token_body(reply)))
+}
+
+async fn login_form(
+    state: web::Data<AppState>,
+    meta: ClientMeta,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner();
+    login(&state, &meta, form.username, form.password).await
+}
+
+async fn login_json(
+    state: web::Data<AppState>,
+    meta: ClientMeta,
+    body: web::Json<LoginJson>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    login(&state, &meta, body.email, body.password).await
+}
+
+#[derive(Deserialize)]
+struct RegisterBody {
+    email: String,
+    password: String,
+    name: String,
+}
+
+async fn register(
+    state: web::Data<AppState>,
+    meta: ClientMeta,
+    body: web::Json<RegisterBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let plen = b.password.chars().count();
+    let nlen = b.name.trim().chars().count();
+    Violations::new()
+        .check(
+            gathering_core::email::is_valid(b.email.trim()),
+            "email",
+            "value is not a valid email address",
+        )
+        .check(
+            (8..=128).contains(&plen),
+            "password",
+            "String should have at least 8 and at most 128 characters",
+        )
+        .check(
+            (1..=100).contains(&nlen),
+            "name",
+            "String should have at least 1 and at most 100 characters",
+        )
+        .finish()?;
+    let user = state
+        .auth
+        .clone()
+        .register(pb::RegisterRequest {
+            email: b.email,
+            password: b.password,
+            name: b.name,
+            client: Some(meta.to_proto()),
+        })
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Created().json(user_body(&user)))
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+async fn refresh(
+    state: web::Data<AppState>,
+    meta: ClientMeta,
+    body: web::Json<RefreshBody>,
+) -> Result<HttpResponse, ApiError> {
+    let reply = state
+        .auth
+        .clone()
+        .refresh(pb::RefreshRequest {
+            refresh_token: body.into_inner().refresh_token,
+            client: Some(meta.to_proto()),
+        })
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(token_body(reply)))
+}
+
+async fn me(state: web::Data<AppState>, user: BearerUser) -> Result<HttpResponse, ApiError> {
+    let u = state
+        .auth
+        .clone()
+        .get_user(pb::GetUserRequest {
+            user_id: user.claims.sub.clone(),
+        })
+        .await
+        .map_err(|s| match s.code() {
+            tonic::Code::NotFound | tonic::Code::Unauthenticated => {
+                ApiError::Unauthorized("User is inactive or does not exist".into())
+            }
+            _ => ApiError::from(s),
+        })?
+        .into_inner();
+    if !u.is_active {
+        return Err(ApiError::Unauthorized(
+            "User is inactive or does not exist".into(),
+        ));
+    }
+    Ok(HttpResponse::Ok().json(user_body(&u)))
+}
+
+async fn verify(user: BearerUser) -> HttpResponse {
+    let c = user.claims;
+    let expires_at = chrono::DateTime::from_timestamp(c.exp, 0).map(|t| t.to_rfc3339());
+    HttpResponse::Ok().json(json!({
+        "valid": true,
+        "user_id": c.sub,
+        "email": c.email,
+        "role": c.role,
+        "expires_at": expires_at,
+    }))
+}
+
+#[derive(Deserialize, Default)]
+struct LogoutBody {
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+async fn logout(
+    state: web::Data<AppState>,
+    meta: ClientMeta,
+    user: BearerUser,
+    body: Option<web::Json<LogoutBody>>,
+) -> Result<HttpResponse, ApiError> {
+    let c = user.claims;
+    let refresh_token = body
+        .and_then(|b| b.into_inner().refresh_token)
+        .unwrap_or_default();
+    state
+        .auth
+        .clone()
+        .logout(pb::LogoutRequest {
+            jti: c.jti.clone(),
+            user_id: c.sub.clone(),
+            expires_at: c.exp,
+            refresh_token,
+            client: Some(meta.to_proto()),
+        })
+        .await?;
+    // This instance refuses the token at once, without waiting for the notification.
+    state.verifier.revocations.revoke_token(c.jti, c.exp);
+    Ok(HttpResponse::Ok().json(json!({"message": "Successfully logged out", "user_id": c.sub})))
+}
+
+async fn logout_all(
+    state: web::Data<AppState>,
+    meta: ClientMeta,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let sub = user.0.sub.clone();
+    let reply = state
+        .auth
+        .clone()
+        .logout_all(pb::LogoutAllRequest {
+            user_id: sub.clone(),
+            client: Some(meta.to_proto()),
+            actor_id: sub.clone(),
+        })
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(json!({
+        "message": "All sessions logged out",
+        "user_id": sub,
+        "revoked_refresh_tokens": reply.revoked_refresh_tokens,
+    })))
+}
+
+#[derive(Deserialize)]
+struct ChangePasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    state: web::Data<AppState>,
+    meta: ClientMeta,
+    user: AuthUser,
+    body: web::Json<ChangePasswordBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    Violations::new()
+        .check(
+            (8..=128).contains(&b.new_password.chars().count()),
+            "new_password",
+            "String should have at least 8 and at most 128 characters",
+        )
+        .finish()?;
+    state
+        .auth
+        .clone()
+        .change_password(pb::ChangePasswordRequest {
+            user_id: user.0.sub.clone(),
+            current_password: b.current_password,
+            new_password: b.new_password,
+            client: Some(meta.to_proto()),
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .json(json!({"message": "Password changed; please log in again", "user_id": user.0.sub})))
+}
+
+async fn blacklist_stats(
+    state: web::Data<AppState>,
+    user: BearerUser,
+) -> Result<HttpResponse, ApiError> {
+    if !user.claims.is_admin() {
+        return Err(ApiError::Forbidden("Admin access required".into()));
+    }
+    let db = state
+        .auth
+        .clone()
+        .blacklist_stats(pb::BlacklistStatsRequest {})
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(json!({
+        "cache_size": state.verifier.revocations.len(),
+        "cache_max_size": Value::Null,
+        "db_active_tokens": db.db_active_tokens,
+    })))
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    event_type: Option<String>,
+    user_id: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    #[serde(default = "default_limit")]
+    limit: u32,
+    #[serde(default)]
+    offset: u32,
+}
+
+fn default_limit() -> u32 {
+    50
+}
+
+async fn audit(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_admin()?;
+    let q = q.into_inner();
+    if !(1..=500).contains(&q.limit) {
+        return Err(ApiError::Validation(vec![FieldError::query(
+            "limit",
+            "Input should be between 1 and 500",
+        )]));
+    }
+    let reply = state
+        .auth
+        .clone()
+        .list_audit_events(pb::ListAuditEventsRequest {
+            event_type: q.event_type.unwrap_or_default(),
+            user_id: q.user_id.unwrap_or_default(),
+            since: q.since.unwrap_or_default(),
+            until: q.until.unwrap_or_default(),
+            limit: q.limit,
+            offset: q.offset,
+        })
+        .await?
+        .into_inner();
+    let events: Vec<Value> = reply
+        .events
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "event_type": e.event_type,
+                "severity": e.severity,
+                "user_id": (!e.user_id.is_empty()).then_some(&e.user_id),
+                "ip_address": (!e.ip_address.is_empty()).then_some(&e.ip_address),
+                "user_agent": (!e.user_agent.is_empty()).then_some(&e.user_agent),
+                "message": e.message,
+                "details": serde_json::from_str::<Value>(&e.details_json).unwrap_or(Value::Null),
+                "request_id": (!e.request_id.is_empty()).then_some(&e.request_id),
+                "created_at": e.created_at,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(
+        json!({"events": events, "total": reply.total, "limit": q.limit, "offset": q.offset}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default = "default_limit")]
+    limit: u32,
+    #[serde(default)]
+    offset: u32,
+}
+
+async fn list_users(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<Page>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_admin()?;
+    let reply = state
+        .auth
+        .clone()
+        .list_users(pb::ListUsersRequest {
+            limit: q.limit.clamp(1, 500),
+            offset: q.offset,
+        })
+        .await?
+        .into_inner();
+    let users: Vec<Value> = reply.users.iter().map(user_body).collect();
+    Ok(HttpResponse::Ok().json(json!({"users": users, "total": reply.total})))
+}
+
+async fn get_user(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_admin()?;
+    let u = state
+        .auth
+        .clone()
+        .get_user(pb::GetUserRequest {
+            user_id: path.into_inner(),
+        })
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(user_body(&u)))
+}
+
+#[derive(Deserialize)]
+struct UpdateUser {
+    role: Option<String>,
+    is_active: Option<bool>,
+}
+
+async fn update_user(
+    state: web::Data<AppState>,
+    meta: ClientMeta,
+    user: AuthUser,
+    path: web::Path<String>,
+    body: web::Json<UpdateUser>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_admin()?;
+    let target = path.into_inner();
+    let b = body.into_inner();
+    if b.role.is_none() && b.is_active.is_none() {
+        return Err(ApiError::BadRequest("No updates provided".into()));
+    }
+    if let Some(role) = &b.role {
+        Violations::new()
+            .check(
+                role == "admin" || role == "user",
+                "role",
+                "Input should be 'admin' or 'user'",
+            )
+            .finish()?;
+    }
+    let mut auth = state.auth.clone();
+    let mut latest = None;
+    if let Some(role) = b.role {
+        latest = Some(
+            auth.set_role(pb::SetRoleRequest {
+                user_id: target.clone(),
+                role,
+                actor_id: user.0.sub.clone(),
+                client: Some(meta.to_proto()),
+            })
+            .await?
+            .into_inner(),
+        );
+    }
+    if let Some(active) = b.is_active {
+        latest = Some(
+            auth.set_active(pb::SetActiveRequest {
+                user_id: target.clone(),
+                is_active: active,
+                actor_id: user.0.sub.clone(),
+                client: Some(meta.to_proto()),
+            })
+            .await?
+            .into_inner(),
+        );
+    }
+    let u = latest.ok_or_else(|| ApiError::BadRequest("No updates provided".into()))?;
+    Ok(HttpResponse::Ok().json(user_body(&u)))
+}
+
+async fn admin_logout_all(
+    state: web::Data<AppState>,
+    meta: ClientMeta,
+    user: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_admin()?;
+    let target = path.into_inner();
+    let reply = state
+        .auth
+        .clone()
+        .logout_all(pb::LogoutAllRequest {
+            user_id: target.clone(),
+            client: Some(meta.to_proto()),
+            actor_id: user.0.sub.clone(),
+        })
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(json!({"message": "All sessions logged out", "user_id": target, "revoked_refresh_tokens": reply.revoked_refresh_tokens})))
+}

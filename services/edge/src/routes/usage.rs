@@ -1,0 +1,257 @@
+//! `/usage`: what the LLM gateway recorded (`agent.llm_usage`), summarised by model, agent or
+//! day, and the most recent calls. A day is a UTC calendar day; a range is `from`..`to`
+//! inclusive, else the last `days` days (default 30, at most 366).
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/usage", web::get().to(recent))
+        .route("/usage/summary", web::get().to(summary));
+}
+
+#[derive(Deserialize)]
+struct SummaryQuery {
+    group_by: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    days: Option<i32>,
+}
+
+/// `YYYY-MM-DD` of a real calendar day.
+fn valid_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().ok();
+    let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
+        return false;
+    };
+    if !s[0..4]
+        .bytes()
+        .chain(s[5..7].bytes())
+        .chain(s[8..10].bytes())
+        .all(|c| c.is_ascii_digit())
+    {
+        return false;
+    }
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d) && (1970..=9999).contains(&y)
+}
+
+// The range, as UTC days: from/to when given, else the last `days` days ($1, $2, $3).
+macro_rules! range_cte {
+    () => {
+        "WITH r AS (SELECT \
+        COALESCE($1::text::date, COALESCE($2::text::date, (now() AT TIME ZONE 'UTC')::date) - ($3::int - 1)) AS d_from, \
+        COALESCE($2::text::date, (now() AT TIME ZONE 'UTC')::date) AS d_to) "
+    };
+}
+
+const RANGE: &str = concat!(range_cte!(), "SELECT d_from::text, d_to::text FROM r");
+
+const BY_MODEL: &str = concat!(
+    range_cte!(),
+    "SELECT u.provider || '/' || u.model AS key, NULL::text AS label, count(*)::int8, \
+        (count(*) FILTER (WHERE u.status <> 'ok'))::int8, COALESCE(sum(u.input_tokens), 0)::int8, \
+        COALESCE(sum(u.output_tokens), 0)::int8, COALESCE(sum(u.cost_usd), 0)::float8, \
+        COALESCE(avg(u.latency_ms), 0)::float8, \
+        COALESCE(percentile_cont(0.95) WITHIN GROUP (ORDER BY u.latency_ms), 0)::float8 \
+    FROM agent.llm_usage u, r \
+    WHERE u.created_at >= (r.d_from::timestamp AT TIME ZONE 'UTC') \
+      AND u.created_at < ((r.d_to + 1)::timestamp AT TIME ZONE 'UTC') \
+    GROUP BY u.provider, u.model ORDER BY 7 DESC, 3 DESC LIMIT 1000"
+);
+
+const BY_AGENT: &str = concat!(
+    range_cte!(),
+    "SELECT COALESCE(u.agent_id::text, 'none') AS key, max(a.name) AS label, count(*)::int8, \
+        (count(*) FILTER (WHERE u.status <> 'ok'))::int8, COALESCE(sum(u.input_tokens), 0)::int8, \
+        COALESCE(sum(u.output_tokens), 0)::int8, COALESCE(sum(u.cost_usd), 0)::float8, \
+        COALESCE(avg(u.latency_ms), 0)::float8, \
+        COALESCE(percentile_cont(0.95) WITHIN GROUP (ORDER BY u.latency_ms), 0)::float8 \
+    FROM agent.llm_usage u CROSS JOIN r LEFT JOIN agent.agents a ON a.id = u.agent_id \
+    WHERE u.created_at >= (r.d_from::timestamp AT TIME ZONE 'UTC') \
+      AND u.created_at < ((r.d_to + 1)::timestamp AT TIME ZONE 'UTC') \
+    GROUP BY u.agent_id ORDER BY 7 DESC, 3 DESC LIMIT 1000"
+);
+
+const BY_DAY: &str = concat!(
+    range_cte!(),
+    "SELECT ((u.created_at AT TIME ZONE 'UTC')::date)::text AS key, NULL::text AS label, count(*)::int8, \
+        (count(*) FILTER (WHERE u.status <> 'ok'))::int8, COALESCE(sum(u.input_tokens), 0)::int8, \
+        COALESCE(sum(u.output_tokens), 0)::int8, COALESCE(sum(u.cost_usd), 0)::float8, \
+        COALESCE(avg(u.latency_ms), 0)::float8, \
+        COALESCE(percentile_cont(0.95) WITHIN GROUP (ORDER BY u.latency_ms), 0)::float8 \
+    FROM agent.llm_usage u, r \
+    WHERE u.created_at >= (r.d_from::timestamp AT TIME ZONE 'UTC') \
+      AND u.created_at < ((r.d_to + 1)::timestamp AT TIME ZONE 'UTC') \
+    GROUP BY 1 ORDER BY 1 LIMIT 1000"
+);
+
+async fn summary(
+    state: web::Data<AppState>,
+    query: web::Query<SummaryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let group_by = q.group_by.unwrap_or_else(|| "model".into());
+    let sql = match group_by.as_str() {
+        "model" => BY_MODEL,
+        "agent" => BY_AGENT,
+        "day" => BY_DAY,
+        _ => {
+            return Err(ApiError::Validation(vec![query_error(
+                "group_by",
+                "must be model, agent or day",
+            )]));
+        }
+    };
+    let mut errors = Vec::new();
+    for (field, value) in [("from", &q.from), ("to", &q.to)] {
+        if value.as_deref().is_some_and(|v| !valid_date(v)) {
+            errors.push(query_error(field, "must be a date YYYY-MM-DD"));
+        }
+    }
+    let days = q.days.unwrap_or(30);
+    if !(1..=366).contains(&days) {
+        errors.push(query_error("days", "must be between 1 and 366"));
+    }
+    if let (Some(f), Some(t)) = (&q.from, &q.to) {
+        if errors.is_empty() && f > t {
+            errors.push(query_error("from", "must not be after 'to'"));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let client = state.pool.get().await?;
+    let range = client.query_one(RANGE, &[&q.from, &q.to, &days]).await?;
+    let rows = client.query(sql, &[&q.from, &q.to, &days]).await?;
+    let mut totals = (0i64, 0i64, 0i64, 0i64, 0f64);
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let requests: i64 = r.get(2);
+            let errors: i64 = r.get(3);
+            let input: i64 = r.get(4);
+            let output: i64 = r.get(5);
+            let cost: f64 = r.get(6);
+            totals.0 += requests;
+            totals.1 += errors;
+            totals.2 += input;
+            totals.3 += output;
+            totals.4 += cost;
+            json!({
+                "key": r.get::<_, String>(0),
+                "label": r.get::<_, Option<String>>(1),
+                "requests": requests,
+                "errors": errors,
+                "input_tokens": input,
+                "output_tokens": output,
+                "cost_usd": cost,
+                "avg_latency_ms": r.get::<_, f64>(7),
+                "p95_latency_ms": r.get::<_, f64>(8),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "group_by": group_by,
+        "from": range.get::<_, String>(0),
+        "to": range.get::<_, String>(1),
+        "rows": rows,
+        "totals": {
+            "requests": totals.0,
+            "errors": totals.1,
+            "input_tokens": totals.2,
+            "output_tokens": totals.3,
+            "cost_usd": totals.4,
+        },
+    })))
+}
+
+fn query_error(field: &str, msg: &str) -> FieldError {
+    FieldError {
+        loc: vec!["query".into(), field.into()],
+        msg: msg.into(),
+        kind: "value_error".into(),
+    }
+}
+
+#[derive(Deserialize)]
+struct RecentQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+    agent_id: Option<i64>,
+}
+
+async fn recent(
+    state: web::Data<AppState>,
+    query: web::Query<RecentQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or(50);
+    let offset = q.offset.unwrap_or(0);
+    let mut errors = Vec::new();
+    if !(1..=500).contains(&limit) {
+        errors.push(query_error("limit", "must be between 1 and 500"));
+    }
+    if !(0..=1_000_000).contains(&offset) {
+        errors.push(query_error("offset", "must be between 0 and 1000000"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
+                    request_id, kind, provider, model, caller_service, agent_id, user_id, status, \
+                    error_kind, input_tokens, output_tokens, cost_usd, latency_ms, \
+                    upstream_latency_ms, attempts, models_tried, stream, mock \
+             FROM agent.llm_usage \
+             WHERE ($1::int8 IS NULL OR agent_id = $1) \
+             ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+            &[&q.agent_id, &limit, &offset],
+        )
+        .await?;
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.get::<_, i64>(0),
+                "created_at": r.get::<_, String>(1),
+                "request_id": r.get::<_, String>(2),
+                "kind": r.get::<_, String>(3),
+                "provider": r.get::<_, String>(4),
+                "model": r.get::<_, String>(5),
+                "caller_service": r.get::<_, Option<String>>(6),
+                "agent_id": r.get::<_, Option<i64>>(7),
+                "user_id": r.get::<_, Option<String>>(8),
+                "status": r.get::<_, String>(9),
+                "error_kind": r.get::<_, Option<String>>(10),
+                "input_tokens": r.get::<_, i32>(11),
+                "output_tokens": r.get::<_, i32>(12),
+                "cost_usd": r.get::<_, Option<f64>>(13),
+                "latency_ms": r.get::<_, f64>(14),
+                "upstream_latency_ms": r.get::<_, Option<f64>>(15),
+                "attempts": r.get::<_, i32>(16),
+                "models_tried": r.get::<_, i32>(17),
+                "stream": r.get::<_, bool>(18),
+                "mock": r.get::<_, bool>(19),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"items": items, "limit": limit, "offset": offset})))
+}

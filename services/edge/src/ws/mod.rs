@@ -1,0 +1,15 @@
+//! WebSockets. `/ws` (contract §4.1) streams the event log to dashboards: subscriptions by
+//! topic, resumption from `last_event_id` with no gap, and a `lagged` notice instead of
+//! unbounded buffering for a slow client. `/ws/stats` reports the connections.
+
+mod events;
+mod registry;
+
+use actix_web::web;
+
+pub use registry::WsRegistry;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ws", web::get().to(events::connect))
+        .route("/ws/stats", web::get().to(registry::stats));
+}

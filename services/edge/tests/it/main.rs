@@ -1,0 +1,6 @@
+//! Edge integration tests: real auth and edge servers (in-process, random ports) over a fresh
+//! database per test.
+
+mod auth;
+mod support;
+mod ws;

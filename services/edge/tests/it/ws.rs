@@ -1,0 +1,150 @@
+//! `/ws`: authentication, the protocol, delivery from the event log, resumption.
+
+use std::time::Duration;
+
+use gathering_events::{NewEvent, publish_in};
+use gathering_testkit::TestDb;
+use gathering_testkit::ws::{self, Next};
+use serde_json::json;
+
+use crate::support::{start_auth, start_edge};
+
+const T: Duration = Duration::from_secs(10);
+
+fn ws_url(base: &str, query: &str) -> String {
+    format!("{}/ws{query}", base.replacen("http://", "ws://", 1))
+}
+
+#[tokio::test]
+async fn a_socket_without_a_valid_token_is_closed_with_1008() {
+    let db = TestDb::new().await;
+    let auth = start_auth(&db, &[]).await;
+    let edge = start_edge(&db, &auth, &[]).await;
+    for query in ["", "?token=garbage"] {
+        let mut socket = ws::connect(&ws_url(&edge.base, query)).await;
+        match ws::next(&mut socket, T).await {
+            Next::Closed(Some(frame)) => assert_eq!(u16::from(frame.code), 1008),
+            other => panic!(
+                "expected a 1008 close, got {}",
+                matches!(other, Next::Json(_))
+            ),
+        }
+    }
+    edge.stop().await;
+    auth.stop().await;
+}
+
+#[tokio::test]
+async fn the_protocol_and_topic_delivery() {
+    let db = TestDb::new().await;
+    let auth = start_auth(&db, &[]).await;
+    let edge = start_edge(&db, &auth, &[]).await;
+    let (token, _) = edge
+        .api()
+        .user("ws@example.com", "correct horse battery")
+        .await;
+    let mut socket = ws::connect(&ws_url(&edge.base, &format!("?token={token}"))).await;
+    let hello = ws::next_json(&mut socket, T).await;
+    assert_eq!(hello["type"], "connected");
+    assert!(
+        hello["data"]["connection_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("ws-")
+    );
+
+    ws::send_json(&mut socket, &json!({"action": "ping"})).await;
+    assert_eq!(ws::next_json(&mut socket, T).await["type"], "pong");
+    ws::send_json(
+        &mut socket,
+        &json!({"action": "subscribe", "topics": ["agents"]}),
+    )
+    .await;
+    let sub = ws::next_json(&mut socket, T).await;
+    assert_eq!(
+        (sub["type"].as_str(), &sub["data"]["topics"]),
+        (Some("subscribed"), &json!(["agents"]))
+    );
+    ws::send_json(&mut socket, &json!({"action": "dance"})).await;
+    let err = ws::next_json(&mut socket, T).await;
+    assert_eq!(err["data"]["message"], "Unknown action: dance");
+    ws::send_json(&mut socket, &json!({"action": "info"})).await;
+    assert_eq!(
+        ws::next_json(&mut socket, T).await["data"]["subscriptions"],
+        json!(["agents"])
+    );
+
+    let pool = db.pool(2);
+    let client = pool.get().await.unwrap();
+    publish_in(
+        &client,
+        &[
+            NewEvent::new("circle.started", json!({"n": 1})).topic("circles:x"),
+            NewEvent::new("agent.busy", json!({"n": 2})).topic("agents:7"),
+            NewEvent::new("system.warning", json!({"n": 3})),
+        ],
+    )
+    .await
+    .unwrap();
+    let first = ws::next_json(&mut socket, T).await;
+    assert_eq!(
+        first["type"], "agent.busy",
+        "the circles event is filtered out"
+    );
+    assert_eq!(first["data"]["n"], 2);
+    let second = ws::next_json(&mut socket, T).await;
+    assert_eq!(second["type"], "system.warning", "no topics: everyone");
+
+    let stats = edge.api().get("/ws/stats", Some(&token)).await;
+    assert_eq!(stats.body["active_connections"], 1);
+    assert!(stats.body["clients"][0]["messages_sent"].as_u64().unwrap() >= 6);
+    edge.stop().await;
+    auth.stop().await;
+}
+
+#[tokio::test]
+async fn a_reconnect_with_last_event_id_resumes_with_no_gap() {
+    let db = TestDb::new().await;
+    let auth = start_auth(&db, &[]).await;
+    let edge = start_edge(&db, &auth, &[]).await;
+    let (token, _) = edge
+        .api()
+        .user("ws2@example.com", "correct horse battery")
+        .await;
+    let pool = db.pool(2);
+    let publish = |from: i64, to: i64| {
+        let pool = pool.clone();
+        async move {
+            let client = pool.get().await.unwrap();
+            for i in from..to {
+                publish_in(&client, &[NewEvent::new("tick", json!({"i": i}))])
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    let mut socket = ws::connect(&ws_url(&edge.base, &format!("?token={token}"))).await;
+    ws::next_json(&mut socket, T).await; // connected
+    publish(0, 10).await;
+    let mut last_id = 0;
+    for i in 0..5 {
+        let e = ws::next_json(&mut socket, T).await;
+        assert_eq!(e["data"]["i"], i);
+        last_id = e["event_id"].as_i64().unwrap();
+    }
+    drop(socket); // the client goes away having seen 0..5
+    publish(10, 20).await;
+    let mut socket = ws::connect(&ws_url(
+        &edge.base,
+        &format!("?token={token}&last_event_id={last_id}"),
+    ))
+    .await;
+    ws::next_json(&mut socket, T).await; // connected
+    publish(20, 25).await;
+    for i in 5..25 {
+        let e = ws::next_json(&mut socket, T).await;
+        assert_eq!(e["data"]["i"], i, "in order, nothing lost, nothing twice");
+    }
+    edge.stop().await;
+    auth.stop().await;
+}

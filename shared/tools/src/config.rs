@@ -1,0 +1,167 @@
+//! Tool settings, from the environment (`Vars`, so tests pass a map instead of touching the
+//! process environment).
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `GATHERING_HTTP_ALLOWLIST` | hosts or CIDRs outbound requests may reach although private | none |
+//! | `GATHERING_HTTP_TIMEOUT_MS` / `GATHERING_HTTP_MAX_BYTES` | outbound time and size limits | 30000 / 5 MiB |
+//! | `GATHERING_TOOL_GRANTS` | permissions of API callers (comma list or `all`) | read,write,delete,execute,network,git |
+//! | `GATHERING_SHELL_ALLOW` | extra commands for the shell allow-list | none |
+//! | `GATHERING_CODE_CPU_SECONDS` / `GATHERING_CODE_MEMORY_MB` | code-run limits | 10 / 512 |
+//! | `SLACK_WEBHOOK_URL`, `DISCORD_WEBHOOK_URL`, `TEAMS_WEBHOOK_URL` | default webhook URLs | none |
+//! | `WORKSPACE_ROOT` | default folder of project browsing | `$HOME` |
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gathering_core::Secret;
+use gathering_core::config::{self, ConfigError, Vars};
+
+use crate::net::{Allowlist, HttpLimits};
+use crate::permission::{Grants, Permission};
+
+#[derive(Debug, Clone)]
+pub struct ShellLimits {
+    /// Commands added to the built-in allow-list.
+    pub extra_allowed: Vec<String>,
+    pub default_timeout: Duration,
+    pub max_timeout: Duration,
+    /// Largest stdout (and stderr) kept; the command is stopped past it.
+    pub max_output: usize,
+}
+
+impl Default for ShellLimits {
+    fn default() -> Self {
+        Self {
+            extra_allowed: Vec::new(),
+            default_timeout: Duration::from_secs(30),
+            max_timeout: Duration::from_secs(300),
+            max_output: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CodeLimits {
+    pub cpu_seconds: u64,
+    pub memory_bytes: u64,
+    pub default_timeout: Duration,
+    pub max_timeout: Duration,
+    pub max_output: usize,
+    pub max_code_bytes: usize,
+}
+
+impl Default for CodeLimits {
+    fn default() -> Self {
+        Self {
+            cpu_seconds: 10,
+            memory_bytes: 512 * 1024 * 1024,
+            default_timeout: Duration::from_secs(30),
+            max_timeout: Duration::from_secs(120),
+            max_output: 1024 * 1024,
+            max_code_bytes: 256 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WebhookDefaults {
+    pub slack: Option<Secret>,
+    pub discord: Option<Secret>,
+    pub teams: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ToolsConfig {
+    pub http_allowlist: Allowlist,
+    pub http: HttpLimits,
+    /// Permissions of callers that come through the API (an agent's or a user's own call).
+    pub grants: Grants,
+    pub shell: ShellLimits,
+    pub code: CodeLimits,
+    pub webhooks: WebhookDefaults,
+    pub workspace_root: Option<PathBuf>,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        Self {
+            http_allowlist: Allowlist::empty(),
+            http: HttpLimits::default(),
+            grants: default_grants(),
+            shell: ShellLimits::default(),
+            code: CodeLimits::default(),
+            webhooks: WebhookDefaults::default(),
+            workspace_root: None,
+        }
+    }
+}
+
+fn default_grants() -> Grants {
+    Grants::of(&[
+        Permission::Read,
+        Permission::Write,
+        Permission::Delete,
+        Permission::Execute,
+        Permission::Network,
+        Permission::Git,
+    ])
+}
+
+impl ToolsConfig {
+    pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
+        let d = ToolsConfig::default();
+        let http_allowlist =
+            Allowlist::parse(&config::string_or(vars, "GATHERING_HTTP_ALLOWLIST", ""))
+                .map_err(|e| ConfigError::new("GATHERING_HTTP_ALLOWLIST", e))?;
+        let grants = match vars.get("GATHERING_TOOL_GRANTS") {
+            None => d.grants,
+            Some(raw) => Grants::parse_list(&raw).map_err(|bad| {
+                ConfigError::new(
+                    "GATHERING_TOOL_GRANTS",
+                    format!("unknown permission '{bad}'"),
+                )
+            })?,
+        };
+        let http = HttpLimits {
+            timeout: Duration::from_millis(config::parse_or(
+                vars,
+                "GATHERING_HTTP_TIMEOUT_MS",
+                d.http.timeout.as_millis() as u64,
+            )?),
+            max_response_bytes: config::parse_or(
+                vars,
+                "GATHERING_HTTP_MAX_BYTES",
+                d.http.max_response_bytes,
+            )?,
+            ..d.http
+        };
+        let code = CodeLimits {
+            cpu_seconds: config::parse_or(vars, "GATHERING_CODE_CPU_SECONDS", d.code.cpu_seconds)?,
+            memory_bytes: config::parse_or(
+                vars,
+                "GATHERING_CODE_MEMORY_MB",
+                d.code.memory_bytes / (1024 * 1024),
+            )? * 1024
+                * 1024,
+            ..d.code
+        };
+        let secret = |name: &str| vars.get(name).map(Secret::new);
+        Ok(Self {
+            http_allowlist,
+            http,
+            grants,
+            shell: ShellLimits {
+                extra_allowed: config::list(vars, "GATHERING_SHELL_ALLOW"),
+                ..d.shell
+            },
+            code,
+            webhooks: WebhookDefaults {
+                slack: secret("SLACK_WEBHOOK_URL"),
+                discord: secret("DISCORD_WEBHOOK_URL"),
+                teams: secret("TEAMS_WEBHOOK_URL"),
+            },
+            workspace_root: vars.get("WORKSPACE_ROOT").map(PathBuf::from),
+        })
+    }
+}
