@@ -57,5 +57,4 @@ CREATE TABLE agent.llm_usage (
 -- Rows arrive in time order: a BRIN index serves time ranges at almost no write cost.
 CREATE INDEX llm_usage_created_at_brin ON agent.llm_usage USING brin (created_at);
 CREATE INDEX llm_usage_agent_created_idx ON agent.llm_usage (agent_id, created_at) WHERE agent_id IS NOT NULL;
-CREATE INDEX llm_usage_request_id_idx ON agent.llm_usage (request_id);
 COMMENT ON TABLE agent.llm_usage IS 'One row per LLM gateway call: tokens, cost (USD), latency, status, caller';

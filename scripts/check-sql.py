@@ -4,8 +4,8 @@
 Every query is a static string with bind parameters ($1, $2…). This check looks for SQL
 keywords inside format!/write!/format_args! strings that interpolate something, and for
 SQL strings glued together with `+` or push_str of a non-literal. The few statements that
-must carry an identifier (CREATE DATABASE "x", LISTEN "x") are allowed when the line before
-says `// sql-identifier: <why it is safe>`.
+must carry an identifier (CREATE DATABASE "x", LISTEN "x") are allowed when one of the three lines
+before says `// sql-identifier: <why it is safe>`.
 """
 import pathlib
 import re
@@ -60,9 +60,9 @@ def main() -> int:
             if not re.search(r"\{[^}]*\}", lit.replace("{{", "").replace("}}", "")):
                 continue
             line_no = text.count("\n", 0, m.start())
-            prev = lines[line_no - 1].strip() if line_no > 0 else ""
             here = lines[line_no].strip()
-            if "sql-identifier:" in prev or "sql-identifier:" in here:
+            # The marker may sit up to three lines above, where the statement starts.
+            if any("sql-identifier:" in l for l in lines[max(0, line_no - 3):line_no + 1]):
                 continue
             problems.append(f"{rel}:{line_no + 1}: SQL text built with {m.group(1)}!: {here}")
         for i, line in enumerate(lines):

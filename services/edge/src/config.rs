@@ -1,9 +1,10 @@
 //! Edge configuration, from the environment, including the production gate: in production the
 //! edge refuses to start with settings that are only safe on a developer's machine.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use gathering_core::cidr::Cidr;
 use gathering_core::config::{self, ProcessEnv, Vars};
 use gathering_core::seal::MasterKey;
 use gathering_core::{ConfigError, Environment};
@@ -36,12 +37,16 @@ pub struct Config {
     pub disable_auth: bool,
     /// `CORS_ORIGINS`, comma-separated.
     pub cors_origins: Vec<String>,
-    /// `TRUSTED_PROXIES`: IPs of reverse proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// `TRUSTED_PROXIES`: addresses or networks (CIDR) of reverse proxies whose
+    /// `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<Cidr>,
     pub rate_limits: RateLimits,
     /// `REVOCATION_RELOAD_SECONDS`, default 30: full reload of revocations (a backstop for a
     /// lost notification).
     pub revocation_reload: Duration,
+    /// Tool settings (`GATHERING_HTTP_ALLOWLIST`, `GATHERING_TOOL_GRANTS`, …; see
+    /// `gathering_tools::config`).
+    pub tools: gathering_tools::ToolsConfig,
 }
 
 /// Requests per minute per client IP and endpoint (contract §0 tiers).
@@ -71,9 +76,8 @@ impl Config {
         let trusted_proxies = config::list(vars, "TRUSTED_PROXIES")
             .iter()
             .map(|p| {
-                p.parse::<IpAddr>().map_err(|_| {
-                    ConfigError::new("TRUSTED_PROXIES", format!("'{p}' is not an IP address"))
-                })
+                p.parse::<Cidr>()
+                    .map_err(|e| ConfigError::new("TRUSTED_PROXIES", e))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let per_minute = |name: &str, default: u32| -> Result<u32, ConfigError> {
@@ -113,6 +117,7 @@ impl Config {
                 "REVOCATION_RELOAD_SECONDS",
                 30,
             )?),
+            tools: gathering_tools::ToolsConfig::from_vars(vars)?,
         };
         config.gate(vars)?;
         Ok(config)

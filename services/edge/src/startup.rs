@@ -75,6 +75,10 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         audit: AuditWriter::start(pool.clone()),
         hub,
         ws: Arc::default(),
+        tools: Arc::new(
+            gathering_tools::Toolbox::new(Some(pool.clone()), config.tools.clone())
+                .map_err(|e| Error::Task(format!("tool registry: {e}")))?,
+        ),
         config: config.clone(),
     };
 

@@ -27,4 +27,6 @@ pub struct AppState {
     /// This process's reader of the event log, fanning out to WebSockets.
     pub hub: gathering_events::Hub,
     pub ws: Arc<crate::ws::WsRegistry>,
+    /// The tool registry with the built-in skills (`/tools`, projects).
+    pub tools: Arc<gathering_tools::Toolbox>,
 }

@@ -85,7 +85,9 @@ fn main() -> ExitCode {
         }
     };
     let name = cli.command.service_name();
-    match runtime.block_on(dispatch(cli.command)) {
+    let result = runtime.block_on(dispatch(cli.command));
+    runtime.block_on(async { gathering_telemetry::shutdown_tracing() });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "gathering {name} failed");

@@ -73,6 +73,7 @@ async fn http_connection(addr: SocketAddr) -> hyper::client::conn::http1::SendRe
 
 /// Runs `clients` closed-loop clients for `warmup + measure`; with `rate`, each client is
 /// paced so that all together send `rate` requests per second.
+#[allow(clippy::too_many_arguments)] // a benchmark scenario: every knob is an argument
 async fn run(
     path: Path,
     clients: usize,
@@ -113,11 +114,16 @@ async fn run(
                 Path::Direct => (fake, DIRECT_BODY, "/v1/chat/completions"),
                 _ => (gw_http, GATEWAY_BODY, "/v1/chat/completions"),
             };
-            let mut http = if path == Path::Grpc { None } else { Some(http_connection(addr).await) };
+            let mut http = if path == Path::Grpc {
+                None
+            } else {
+                Some(http_connection(addr).await)
+            };
             let mut grpc = channel.map(LlmGatewayClient::new);
             let body = Bytes::from_static(body.as_bytes());
             let interval = rate.map(|r| Duration::from_secs_f64(clients as f64 / r));
-            let mut next = start + interval.map_or(Duration::ZERO, |iv| iv.mul_f64(i as f64 / clients as f64));
+            let mut next =
+                start + interval.map_or(Duration::ZERO, |iv| iv.mul_f64(i as f64 / clients as f64));
             tokio::time::sleep_until(start.into()).await;
             loop {
                 if let Some(iv) = interval {
@@ -216,7 +222,10 @@ fn main() {
         );
         std::process::exit(2);
     }
-    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
     let measure = Duration::from_secs(seconds);
     let warmup = Duration::from_secs(1);
 
@@ -255,7 +264,11 @@ fn main() {
         let pid = process.pid().expect("pid");
         let gw_http: SocketAddr = ([127, 0, 0, 1], http_port).into();
         let gw_grpc: SocketAddr = ([127, 0, 0, 1], grpc_port).into();
-        gathering_testkit::http::wait_ok(&format!("http://{gw_http}/health/ready"), Duration::from_secs(30)).await;
+        gathering_testkit::http::wait_ok(
+            &format!("http://{gw_http}/health/ready"),
+            Duration::from_secs(30),
+        )
+        .await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let idle_rss = rss_kb(pid, "VmRSS:");
 
@@ -273,26 +286,56 @@ fn main() {
             })
         };
 
-        println!("\n## LLM gateway benchmark ({} s per row after 1 s warm-up)\n", seconds);
-        println!("| clients | path | QPS | p50 ms | p99 ms | added p50 ms | added p99 ms | errors |");
+        println!(
+            "\n## LLM gateway benchmark ({} s per row after 1 s warm-up)\n",
+            seconds
+        );
+        println!(
+            "| clients | path | QPS | p50 ms | p99 ms | added p50 ms | added p99 ms | errors |"
+        );
         println!("|---:|---|---:|---:|---:|---:|---:|---:|");
         let mut rows = Vec::new();
         for clients in [1usize, 64, 256] {
-            let direct = run(Path::Direct, clients, None, fake_addr, gw_http, gw_grpc, warmup, measure).await;
+            let direct = run(
+                Path::Direct,
+                clients,
+                None,
+                fake_addr,
+                gw_http,
+                gw_grpc,
+                warmup,
+                measure,
+            )
+            .await;
             for path in [Path::Direct, Path::Http, Path::Grpc] {
                 let o = if path == Path::Direct {
-                    Outcome { qps: direct.qps, p50: direct.p50, p99: direct.p99, errors: direct.errors }
+                    Outcome {
+                        qps: direct.qps,
+                        p50: direct.p50,
+                        p99: direct.p99,
+                        errors: direct.errors,
+                    }
                 } else {
-                    run(path, clients, None, fake_addr, gw_http, gw_grpc, warmup, measure).await
+                    run(
+                        path, clients, None, fake_addr, gw_http, gw_grpc, warmup, measure,
+                    )
+                    .await
                 };
                 let (a50, a99) = if path == Path::Direct {
                     ("".to_string(), "".to_string())
                 } else {
-                    (format!("{:.3}", o.p50 - direct.p50), format!("{:.3}", o.p99 - direct.p99))
+                    (
+                        format!("{:.3}", o.p50 - direct.p50),
+                        format!("{:.3}", o.p99 - direct.p99),
+                    )
                 };
                 println!(
                     "| {clients} | {} | {:.0} | {:.3} | {:.3} | {a50} | {a99} | {} |",
-                    path.name(), o.qps, o.p50, o.p99, o.errors
+                    path.name(),
+                    o.qps,
+                    o.p50,
+                    o.p99,
+                    o.errors
                 );
                 rows.push(o);
             }
@@ -300,13 +343,46 @@ fn main() {
         println!("\n### Paced at 1,000 requests/s (64 clients)\n");
         println!("| path | QPS | p50 ms | p99 ms | added p50 ms | added p99 ms | errors |");
         println!("|---|---:|---:|---:|---:|---:|---:|");
-        let direct = run(Path::Direct, 64, Some(1000.0), fake_addr, gw_http, gw_grpc, warmup, measure).await;
-        println!("| {} | {:.0} | {:.3} | {:.3} |  |  | {} |", Path::Direct.name(), direct.qps, direct.p50, direct.p99, direct.errors);
+        let direct = run(
+            Path::Direct,
+            64,
+            Some(1000.0),
+            fake_addr,
+            gw_http,
+            gw_grpc,
+            warmup,
+            measure,
+        )
+        .await;
+        println!(
+            "| {} | {:.0} | {:.3} | {:.3} |  |  | {} |",
+            Path::Direct.name(),
+            direct.qps,
+            direct.p50,
+            direct.p99,
+            direct.errors
+        );
         for path in [Path::Http, Path::Grpc] {
-            let o = run(path, 64, Some(1000.0), fake_addr, gw_http, gw_grpc, warmup, measure).await;
+            let o = run(
+                path,
+                64,
+                Some(1000.0),
+                fake_addr,
+                gw_http,
+                gw_grpc,
+                warmup,
+                measure,
+            )
+            .await;
             println!(
                 "| {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
-                path.name(), o.qps, o.p50, o.p99, o.p50 - direct.p50, o.p99 - direct.p99, o.errors
+                path.name(),
+                o.qps,
+                o.p50,
+                o.p99,
+                o.p50 - direct.p50,
+                o.p99 - direct.p99,
+                o.errors
             );
         }
         sampling.store(false, Ordering::Relaxed);

@@ -14,7 +14,14 @@ use gathering_core::{ConfigError, Environment, Secret};
 use gathering_db::PoolOptions;
 
 /// Providers whose environment variables are always read.
-pub const KNOWN_PROVIDERS: [&str; 6] = ["openai", "anthropic", "deepseek", "ollama", "mistral", "google"];
+pub const KNOWN_PROVIDERS: [&str; 6] = [
+    "openai",
+    "anthropic",
+    "deepseek",
+    "ollama",
+    "mistral",
+    "google",
+];
 
 /// What the environment says about one provider.
 #[derive(Debug, Clone, Default)]
@@ -83,7 +90,9 @@ pub struct Reliability {
 }
 
 fn millis(vars: &impl Vars, name: &str, default: u64) -> Result<Duration, ConfigError> {
-    Ok(Duration::from_millis(config::parse_or(vars, name, default)?))
+    Ok(Duration::from_millis(config::parse_or(
+        vars, name, default,
+    )?))
 }
 
 fn provider_env(vars: &impl Vars, name: &str) -> ProviderEnv {
@@ -112,7 +121,9 @@ impl Config {
             let name = name.to_ascii_lowercase();
             let valid = !name.is_empty()
                 && name.len() <= 50
-                && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             if valid && !config.providers.contains_key(&name) {
                 config
                     .providers
@@ -149,7 +160,10 @@ impl Config {
             ));
         }
         if reliability.breaker_failures == 0 {
-            return Err(ConfigError::new("LLM_BREAKER_FAILURES", "must be at least 1"));
+            return Err(ConfigError::new(
+                "LLM_BREAKER_FAILURES",
+                "must be at least 1",
+            ));
         }
         let usage_queue: usize = config::parse_or(vars, "LLM_USAGE_QUEUE", 65_536)?;
         let usage_batch: usize = config::parse_or(vars, "LLM_USAGE_BATCH", 1_000)?;

@@ -224,15 +224,21 @@ impl Gateway {
         let http = &self.inner.http;
         let secrets = &snapshot.secrets;
         let (output, _permit, latency) = self
-            .with_retries(target, call.deadline, tally, self.inner.rel.attempt_timeout, || {
-                let body = body.clone();
-                let url = &url;
-                async move {
-                    let resp = upstream::post(http, ep, url, body, secrets).await?;
-                    let raw = upstream::read_body(ep, resp, secrets).await?;
-                    ep.parse_chat(&raw)
-                }
-            })
+            .with_retries(
+                target,
+                call.deadline,
+                tally,
+                self.inner.rel.attempt_timeout,
+                || {
+                    let body = body.clone();
+                    let url = &url;
+                    async move {
+                        let resp = upstream::post(http, ep, url, body, secrets).await?;
+                        let raw = upstream::read_body(ep, resp, secrets).await?;
+                        ep.parse_chat(&raw)
+                    }
+                },
+            )
             .await?;
         Ok((output, Some(latency)))
     }
@@ -265,11 +271,11 @@ impl Gateway {
             }
             tally.attempts += 1;
             let started = Instant::now();
-            let result = match tokio::time::timeout(per_attempt.min(deadline - now), attempt()).await
-            {
-                Ok(r) => r,
-                Err(_) => Err(GatewayError::Timeout(label.to_owned())),
-            };
+            let result =
+                match tokio::time::timeout(per_attempt.min(deadline - now), attempt()).await {
+                    Ok(r) => r,
+                    Err(_) => Err(GatewayError::Timeout(label.to_owned())),
+                };
             let error = match result {
                 Ok(value) => {
                     self.inner.breakers.success(label);
@@ -396,7 +402,9 @@ impl Gateway {
 
     pub async fn embed(&self, call: EmbedCall) -> Result<Embedding, GatewayError> {
         if call.inputs.is_empty() {
-            return Err(GatewayError::InvalidRequest("input must not be empty".into()));
+            return Err(GatewayError::InvalidRequest(
+                "input must not be empty".into(),
+            ));
         }
         if call.inputs.len() > MAX_EMBED_INPUTS {
             return Err(GatewayError::InvalidRequest(format!(
@@ -466,15 +474,21 @@ impl Gateway {
         let secrets = &snapshot.secrets;
         let expected = call.inputs.len();
         let (output, _permit, latency) = self
-            .with_retries(target, call.deadline, tally, self.inner.rel.attempt_timeout, || {
-                let body = body.clone();
-                let url = &url;
-                async move {
-                    let resp = upstream::post(http, ep, url, body, secrets).await?;
-                    let raw = upstream::read_body(ep, resp, secrets).await?;
-                    ep.parse_embed(&raw, expected)
-                }
-            })
+            .with_retries(
+                target,
+                call.deadline,
+                tally,
+                self.inner.rel.attempt_timeout,
+                || {
+                    let body = body.clone();
+                    let url = &url;
+                    async move {
+                        let resp = upstream::post(http, ep, url, body, secrets).await?;
+                        let raw = upstream::read_body(ep, resp, secrets).await?;
+                        ep.parse_embed(&raw, expected)
+                    }
+                },
+            )
             .await?;
         Ok((output, Some(latency)))
     }
@@ -545,10 +559,10 @@ struct MockStream {
 impl MockStream {
     async fn next(mut self) -> Option<(Result<StreamEvent, GatewayError>, Self)> {
         let event = self.events.pop_front()?;
-        if let StreamEvent::Finish { usage, .. } = &event {
-            if let Some(mut g) = self.guard.take() {
-                g.complete(*usage, self.cost, None, true);
-            }
+        if let StreamEvent::Finish { usage, .. } = &event
+            && let Some(mut g) = self.guard.take()
+        {
+            g.complete(*usage, self.cost, None, true);
         }
         Some((Ok(event), self))
     }
@@ -641,7 +655,11 @@ impl UpstreamStream {
     }
 }
 
-fn decode_error(ep: &crate::provider::Endpoint, e: DecodeError, secrets: &[String]) -> GatewayError {
+fn decode_error(
+    ep: &crate::provider::Endpoint,
+    e: DecodeError,
+    secrets: &[String],
+) -> GatewayError {
     match e {
         DecodeError::Malformed(m) => ep.malformed(m),
         DecodeError::Provider { status, message } => GatewayError::Upstream {
@@ -716,7 +734,13 @@ impl CallGuard {
         self.complete(usage, cost, upstream, mock);
     }
 
-    fn complete(&mut self, usage: TokenUsage, cost: Option<f64>, upstream: Option<Duration>, mock: bool) {
+    fn complete(
+        &mut self,
+        usage: TokenUsage,
+        cost: Option<f64>,
+        upstream: Option<Duration>,
+        mock: bool,
+    ) {
         if let Some(mut r) = self.record.take() {
             r.status = "ok";
             r.error_kind = None;

@@ -220,7 +220,11 @@ impl LlmGateway for LlmService {
             request_id: request_id(given_id.as_deref()),
             deadline: deadline(&self.gateway, 0),
         };
-        let done = self.gateway.embed(call).await.map_err(|e| e.grpc_status())?;
+        let done = self
+            .gateway
+            .embed(call)
+            .await
+            .map_err(|e| e.grpc_status())?;
         Ok(Response::new(pb::EmbedResponse {
             embeddings: done
                 .output

@@ -74,8 +74,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         config.usage_flush,
         usage_stop.clone(),
     );
-    let http = engine::http_client(&config.reliability)
-        .map_err(|e| Error::HttpClient(e.to_string()))?;
+    let http =
+        engine::http_client(&config.reliability).map_err(|e| Error::HttpClient(e.to_string()))?;
     let gateway = Gateway::new(http, registry, usage, config.reliability.clone());
 
     let routes = tonic::service::Routes::new(grpc::LlmService::server(gateway.clone()));

@@ -113,10 +113,10 @@ impl ChatRequest {
         if self.stop.len() > MAX_STOP_SEQUENCES {
             return bad(format!("at most {MAX_STOP_SEQUENCES} stop sequences"));
         }
-        if let Some(t) = self.temperature {
-            if !(0.0..=2.0).contains(&t) {
-                return bad("temperature must be between 0 and 2".into());
-            }
+        if let Some(t) = self.temperature
+            && !(0.0..=2.0).contains(&t)
+        {
+            return bad("temperature must be between 0 and 2".into());
         }
         if self.max_tokens == Some(0) {
             return bad("max_tokens must be at least 1".into());
@@ -146,7 +146,10 @@ impl ChatRequest {
                 if m.role != Role::Assistant {
                     return bad("only assistant messages carry tool_calls".into());
                 }
-                if !matches!(serde_json::from_str::<Value>(&c.arguments), Ok(Value::Object(_))) {
+                if !matches!(
+                    serde_json::from_str::<Value>(&c.arguments),
+                    Ok(Value::Object(_))
+                ) {
                     return bad(format!(
                         "tool call '{}': arguments must be a JSON object",
                         truncate(&c.name, 40)
@@ -249,14 +252,26 @@ pub struct EmbedCall {
 pub fn request_id(given: Option<&str>) -> String {
     match given {
         Some(id)
-            if !id.is_empty()
-                && id.len() <= 128
-                && id.bytes().all(|b| b.is_ascii_graphic()) =>
+            if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) =>
         {
             id.to_owned()
         }
-        _ => uuid::Uuid::new_v4().simple().to_string(),
+        _ => new_request_id(),
     }
+}
+
+/// A process-random prefix and a counter: unique across instances without a system call
+/// per request.
+fn new_request_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        let u = uuid::Uuid::new_v4().simple().to_string();
+        u[..16].to_owned()
+    });
+    format!("{prefix}{:016x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// At most `max` characters of `s`.

@@ -111,12 +111,16 @@ impl Snapshot {
                 return Err(GatewayError::UnknownModel(name.to_owned()));
             }
             let key = (provider.to_owned(), model.to_owned());
-            let found = self.by_provider_name.get(&key).map(|i| &self.models[*i]).or_else(|| {
-                self.by_alias
-                    .get(model)
-                    .map(|i| &self.models[*i])
-                    .filter(|m| &*m.provider == provider)
-            });
+            let found = self
+                .by_provider_name
+                .get(&key)
+                .map(|i| &self.models[*i])
+                .or_else(|| {
+                    self.by_alias
+                        .get(model)
+                        .map(|i| &self.models[*i])
+                        .filter(|m| &*m.provider == provider)
+                });
             return Ok(match found {
                 Some(m) => self.target(entry, m),
                 None => Target {
@@ -317,7 +321,12 @@ impl Registry {
             if name == mock::PROVIDER {
                 continue;
             }
-            let env = self.sources.providers.get(&name).cloned().unwrap_or_default();
+            let env = self
+                .sources
+                .providers
+                .get(&name)
+                .cloned()
+                .unwrap_or_default();
             let cat = catalogue.get(&name);
             let builtin = builtin(&name);
             let (wire, unsupported) = match (cat, builtin) {
@@ -325,7 +334,10 @@ impl Registry {
                     Some(w) => (w, None),
                     None => (
                         Wire::OpenAi,
-                        Some(format!("api_type '{}' is not supported by the gateway", c.api_type)),
+                        Some(format!(
+                            "api_type '{}' is not supported by the gateway",
+                            c.api_type
+                        )),
                     ),
                 },
                 (None, Some((w, _, _))) => (w, None),
@@ -357,7 +369,10 @@ impl Registry {
             if let Some(k) = &key {
                 secrets.push(k.expose().to_owned());
             }
-            let is_local = cat.map(|c| c.is_local).or(builtin.map(|b| b.2)).unwrap_or(false);
+            let is_local = cat
+                .map(|c| c.is_local)
+                .or(builtin.map(|b| b.2))
+                .unwrap_or(false);
             let unsupported = unsupported.or_else(|| {
                 base_url
                     .is_empty()
@@ -447,14 +462,14 @@ pub async fn run_reloader(
     refresh: Duration,
     shutdown: Shutdown,
 ) {
-    let mut listener = match Listener::start(&database_url, &[SETTINGS_CHANNEL], shutdown.clone()).await
-    {
-        Ok(l) => Some(l),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot LISTEN for settings changes; polling only");
-            None
-        }
-    };
+    let mut listener =
+        match Listener::start(&database_url, &[SETTINGS_CHANNEL], shutdown.clone()).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot LISTEN for settings changes; polling only");
+                None
+            }
+        };
     let mut tick = tokio::time::interval(refresh.max(Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;

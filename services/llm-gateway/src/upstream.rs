@@ -65,10 +65,9 @@ pub async fn read_body(
     mut resp: reqwest::Response,
     secrets: &[String],
 ) -> Result<Vec<u8>, GatewayError> {
-    let mut out = Vec::with_capacity(
-        resp.content_length()
-            .map_or(4096, |n| usize::try_from(n).unwrap_or(MAX_BODY).min(MAX_BODY)),
-    );
+    let mut out = Vec::with_capacity(resp.content_length().map_or(4096, |n| {
+        usize::try_from(n).unwrap_or(MAX_BODY).min(MAX_BODY)
+    }));
     while let Some(chunk) = resp
         .chunk()
         .await
@@ -117,7 +116,11 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .or_else(|| parse("retry-after").map(|s| Duration::from_secs_f64(s.min(86_400.0))))
 }
 
-async fn status_error(ep: &Endpoint, mut resp: reqwest::Response, secrets: &[String]) -> GatewayError {
+async fn status_error(
+    ep: &Endpoint,
+    mut resp: reqwest::Response,
+    secrets: &[String],
+) -> GatewayError {
     let status = resp.status().as_u16();
     let retry_after = retry_after(resp.headers());
     let mut raw = Vec::new();

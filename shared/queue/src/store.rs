@@ -337,11 +337,17 @@ impl Queue {
         lease: Duration,
         limit: i64,
     ) -> Result<Vec<Job>, QueueError> {
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(CLAIM_SQL).await?;
-        let rows = client
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // A claim lost in a database crash only makes its jobs available again, so it need not
+        // wait for the WAL flush: pickup saves one fsync.
+        tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
+            .await?;
+        let stmt = tx.prepare_cached(CLAIM_SQL).await?;
+        let rows = tx
             .query(&stmt, &[&queue, &owner, &ms(lease), &limit])
             .await?;
+        tx.commit().await?;
         let mut jobs: Vec<Job> = rows.iter().map(job_from_row).collect();
         jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
         Ok(jobs)
@@ -441,9 +447,14 @@ impl Queue {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(HEARTBEAT_SQL).await?;
-        let rows = client.query(&stmt, &[&owner, &ms(lease), &ids]).await?;
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // Losing a lease extension in a crash costs nothing: leases are re-extended or expire.
+        tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
+            .await?;
+        let stmt = tx.prepare_cached(HEARTBEAT_SQL).await?;
+        let rows = tx.query(&stmt, &[&owner, &ms(lease), &ids]).await?;
+        tx.commit().await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 

@@ -52,10 +52,10 @@ async fn health(State(state): State<AdminState>) -> impl IntoResponse {
         "version": gathering_core::VERSION,
         "uptime_seconds": state.started.elapsed().as_secs_f64(),
     });
-    if let (Some(details), Some(map)) = (&state.details, body.as_object_mut()) {
-        if let serde_json::Value::Object(extra) = details() {
-            map.extend(extra);
-        }
+    if let (Some(details), Some(map)) = (&state.details, body.as_object_mut())
+        && let serde_json::Value::Object(extra) = details()
+    {
+        map.extend(extra);
     }
     Json(body)
 }

@@ -7,5 +7,5 @@ pub mod logging;
 pub mod metrics_registry;
 
 pub use admin::{AdminServer, AdminState, admin_router, serve_admin};
-pub use logging::init_logging;
+pub use logging::{init_logging, shutdown_tracing};
 pub use metrics_registry::prometheus;

@@ -16,10 +16,10 @@ pub async fn wait_ok(url: &str, timeout: Duration) {
     let client = client();
     let deadline = Instant::now() + timeout;
     loop {
-        if let Ok(r) = client.get(url).timeout(Duration::from_secs(2)).send().await {
-            if r.status().is_success() {
-                return;
-            }
+        if let Ok(r) = client.get(url).timeout(Duration::from_secs(2)).send().await
+            && r.status().is_success()
+        {
+            return;
         }
         if Instant::now() > deadline {
             panic!("{url} did not answer 2xx within {timeout:?}");

@@ -320,12 +320,13 @@ impl Registry {
             });
         }
         if let (Some(agent_id), Some(check)) = (ctx.agent_id, &self.enablement)
-            && !check.is_enabled(agent_id, &def.skill).await? {
-                return Err(ToolError::NotEnabled {
-                    skill: def.skill.clone(),
-                    agent_id,
-                });
-            }
+            && !check.is_enabled(agent_id, &def.skill).await?
+        {
+            return Err(ToolError::NotEnabled {
+                skill: def.skill.clone(),
+                agent_id,
+            });
+        }
         if def.dangerous && !ctx.confirmed {
             return Err(ToolError::NeedsConfirmation {
                 tool: def.name.clone(),
@@ -348,9 +349,10 @@ impl Registry {
         metrics::histogram!("gathering_tool_duration_seconds", "tool" => def.name.clone())
             .record(started.elapsed().as_secs_f64());
         if let (Some(agent_id), Some(check)) = (ctx.agent_id, &self.enablement)
-            && let Err(e) = check.record_use(agent_id, &def.skill).await {
-                tracing::warn!(error = %e, agent_id, skill = %def.skill, "tool usage not recorded");
-            }
+            && let Err(e) = check.record_use(agent_id, &def.skill).await
+        {
+            tracing::warn!(error = %e, agent_id, skill = %def.skill, "tool usage not recorded");
+        }
         result
     }
 
@@ -365,12 +367,10 @@ impl Registry {
     }
 }
 
-fn remove_from<K: Ord + ?Sized, Q: Ord + Clone>(
-    map: &mut BTreeMap<Q, BTreeSet<String>>,
-    key: &K,
-    name: &str,
-) where
-    Q: std::borrow::Borrow<K>,
+fn remove_from<K, Q>(map: &mut BTreeMap<Q, BTreeSet<String>>, key: &K, name: &str)
+where
+    K: Ord + ?Sized,
+    Q: Ord + std::borrow::Borrow<K>,
 {
     if let Some(set) = map.get_mut(key) {
         set.remove(name);

@@ -7,12 +7,17 @@ use std::net::IpAddr;
 use actix_web::HttpMessage;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header::HeaderMap;
+use gathering_core::cidr::Cidr;
 
 use super::RequestId;
 
-pub fn resolve(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
+fn is_trusted(ip: IpAddr, trusted: &[Cidr]) -> bool {
+    trusted.iter().any(|c| c.contains(ip))
+}
+
+pub fn resolve(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[Cidr]) -> Option<IpAddr> {
     let peer = peer?;
-    if !trusted.contains(&peer) {
+    if !is_trusted(peer, trusted) {
         return Some(peer);
     }
     let forwarded: Vec<IpAddr> = headers
@@ -24,7 +29,7 @@ pub fn resolve(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) ->
     forwarded
         .into_iter()
         .rev()
-        .find(|ip| !trusted.contains(ip))
+        .find(|ip| !is_trusted(*ip, trusted))
         .or(Some(peer))
 }
 
@@ -37,7 +42,7 @@ pub struct ClientMeta {
 }
 
 impl ClientMeta {
-    pub fn of(req: &ServiceRequest, trusted: &[IpAddr]) -> Self {
+    pub fn of(req: &ServiceRequest, trusted: &[Cidr]) -> Self {
         Self::from_parts(
             req.peer_addr().map(|a| a.ip()),
             req.headers(),
@@ -49,7 +54,7 @@ impl ClientMeta {
     pub fn from_parts(
         peer: Option<IpAddr>,
         headers: &HeaderMap,
-        trusted: &[IpAddr],
+        trusted: &[Cidr],
         id: Option<&RequestId>,
     ) -> Self {
         Self {
@@ -107,26 +112,27 @@ mod tests {
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let trusted: Vec<Cidr> = vec!["10.0.0.1".parse().unwrap()];
         let client: IpAddr = "203.0.113.9".parse().unwrap();
         let h = headers("1.2.3.4, 203.0.113.9");
         assert_eq!(
-            resolve(Some(client), &h, &[proxy]),
+            resolve(Some(client), &h, &trusted),
             Some(client),
             "direct client cannot spoof"
         );
         assert_eq!(
-            resolve(Some(proxy), &h, &[proxy]),
+            resolve(Some(proxy), &h, &trusted),
             Some(client),
             "right-most untrusted"
         );
         assert_eq!(
-            resolve(Some(proxy), &HeaderMap::new(), &[proxy]),
+            resolve(Some(proxy), &HeaderMap::new(), &trusted),
             Some(proxy)
         );
         let chain = headers("198.51.100.7, 10.0.0.2");
-        let proxies: Vec<IpAddr> = vec![proxy, "10.0.0.2".parse().unwrap()];
+        let network: Vec<Cidr> = vec!["10.0.0.0/24".parse().unwrap()];
         assert_eq!(
-            resolve(Some(proxy), &chain, &proxies),
+            resolve(Some(proxy), &chain, &network),
             Some("198.51.100.7".parse().unwrap())
         );
     }

@@ -20,6 +20,8 @@ use actix_web::http::Method;
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use serde_json::json;
 
+use gathering_core::cidr::Cidr;
+
 use crate::config::RateLimits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,7 +83,7 @@ pub enum Key {
 pub struct TierKey {
     tier: Tier,
     per_minute: u32,
-    trusted: Arc<Vec<IpAddr>>,
+    trusted: Arc<Vec<Cidr>>,
 }
 
 impl KeyExtractor for TierKey {
@@ -127,7 +129,7 @@ impl KeyExtractor for TierKey {
 pub type TierConfig = GovernorConfig<TierKey, NoOpMiddleware<QuantaInstant>>;
 
 /// One governor configuration per tier.
-pub fn configs(limits: &RateLimits, trusted: &[IpAddr]) -> Vec<TierConfig> {
+pub fn configs(limits: &RateLimits, trusted: &[Cidr]) -> Vec<TierConfig> {
     let trusted = Arc::new(trusted.to_vec());
     [
         (Tier::Auth, limits.auth),

@@ -3,8 +3,10 @@
 
 mod auth;
 mod health;
+mod projects;
 mod root;
 mod settings;
+mod tools;
 mod usage;
 
 use actix_web::web;
@@ -15,6 +17,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(settings::configure);
     cfg.configure(usage::configure);
     cfg.configure(auth::configure);
+    cfg.configure(projects::configure);
+    cfg.configure(tools::configure);
     cfg.configure(crate::ws::configure);
 }
 

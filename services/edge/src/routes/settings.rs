@@ -291,25 +291,22 @@ struct ProviderPatch {
 
 fn validate_patch(p: &ProviderPatch) -> Result<(), ApiError> {
     let mut errors = Vec::new();
-    if let Some(k) = &p.api_key {
-        if !k.is_empty()
-            && (k.len() < 8
-                || k.len() > 512
-                || k.chars().any(|c| c.is_whitespace() || c.is_control()))
-        {
-            errors.push(FieldError::body(
-                "api_key",
-                "must be 8-512 characters without spaces (or empty to remove the stored key)",
-            ));
-        }
+    if let Some(k) = &p.api_key
+        && !k.is_empty()
+        && (k.len() < 8 || k.len() > 512 || k.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        errors.push(FieldError::body(
+            "api_key",
+            "must be 8-512 characters without spaces (or empty to remove the stored key)",
+        ));
     }
-    if let Some(m) = &p.default_model {
-        if m.chars().count() > 100 || m.chars().any(char::is_control) {
-            errors.push(FieldError::body(
-                "default_model",
-                "must be at most 100 characters",
-            ));
-        }
+    if let Some(m) = &p.default_model
+        && (m.chars().count() > 100 || m.chars().any(char::is_control))
+    {
+        errors.push(FieldError::body(
+            "default_model",
+            "must be at most 100 characters",
+        ));
     }
     if let Some(u) = &p.base_url {
         let scheme_ok = u.starts_with("http://") || u.starts_with("https://");
@@ -413,10 +410,10 @@ fn http_client() -> Result<&'static reqwest::Client, ApiError> {
 /// Removes the key from a message that might echo it.
 fn scrub(text: &str, key: Option<&Secret>) -> String {
     let mut out: String = text.chars().take(300).collect();
-    if let Some(k) = key {
-        if k.expose().len() >= 4 {
-            out = out.replace(k.expose(), "[redacted]");
-        }
+    if let Some(k) = key
+        && k.expose().len() >= 4
+    {
+        out = out.replace(k.expose(), "[redacted]");
     }
     out
 }

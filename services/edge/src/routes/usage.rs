@@ -128,10 +128,11 @@ async fn summary(
     if !(1..=366).contains(&days) {
         errors.push(query_error("days", "must be between 1 and 366"));
     }
-    if let (Some(f), Some(t)) = (&q.from, &q.to) {
-        if errors.is_empty() && f > t {
-            errors.push(query_error("from", "must not be after 'to'"));
-        }
+    if let (Some(f), Some(t)) = (&q.from, &q.to)
+        && errors.is_empty()
+        && f > t
+    {
+        errors.push(query_error("from", "must not be after 'to'"));
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));

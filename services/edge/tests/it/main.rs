@@ -2,5 +2,7 @@
 //! database per test.
 
 mod auth;
+mod projects;
 mod support;
+mod tools;
 mod ws;

@@ -14,7 +14,9 @@ use serde_json::Value;
 use super::{ApiError, ApiState, authorize, caller, deadline, unix_now};
 use crate::engine::Completion;
 use crate::error::GatewayError;
-use crate::model::{ChatCall, ChatRequest, Message, Role, StreamEvent, ToolCall, ToolDef, request_id};
+use crate::model::{
+    ChatCall, ChatRequest, Message, Role, StreamEvent, ToolCall, ToolDef, request_id,
+};
 
 #[derive(Deserialize)]
 struct ChatBody {
@@ -123,7 +125,10 @@ fn text_of(content: Option<Content>) -> Result<String, GatewayError> {
     }
 }
 
-fn to_request(body: ChatBody) -> Result<(String, Vec<String>, ChatRequest, bool, bool, Option<String>), GatewayError> {
+/// A parsed body: model, fallbacks, the request, stream?, include usage?, user.
+type Parsed = (String, Vec<String>, ChatRequest, bool, bool, Option<String>);
+
+fn to_request(body: ChatBody) -> Result<Parsed, GatewayError> {
     let messages = body
         .messages
         .into_iter()
@@ -137,7 +142,9 @@ fn to_request(body: ChatBody) -> Result<(String, Vec<String>, ChatRequest, bool,
                     .map(|c| ToolCall {
                         id: c.id,
                         name: c.function.name,
-                        arguments: crate::provider::openai::normalise_arguments(c.function.arguments),
+                        arguments: crate::provider::openai::normalise_arguments(
+                            c.function.arguments,
+                        ),
                     })
                     .collect(),
                 tool_call_id: m.tool_call_id,
@@ -150,7 +157,9 @@ fn to_request(body: ChatBody) -> Result<(String, Vec<String>, ChatRequest, bool,
         .into_iter()
         .map(|t| {
             if t.kind.as_deref().is_some_and(|k| k != "function") {
-                return Err(GatewayError::InvalidRequest("only function tools are supported".into()));
+                return Err(GatewayError::InvalidRequest(
+                    "only function tools are supported".into(),
+                ));
             }
             Ok(ToolDef {
                 name: t.function.name,
@@ -197,7 +206,8 @@ pub async fn handle(
     authorize(&state, &headers).map_err(fail)?;
     let body: ChatBody = serde_json::from_slice(&raw)
         .map_err(|e| fail(GatewayError::InvalidRequest(format!("invalid body: {e}"))))?;
-    let (model, fallbacks, request, stream, include_usage, user) = to_request(body).map_err(fail)?;
+    let (model, fallbacks, request, stream, include_usage, user) =
+        to_request(body).map_err(fail)?;
     let call = ChatCall {
         model,
         fallbacks,
@@ -323,7 +333,10 @@ fn json_response(done: Completion) -> Response {
     };
     let mut response = (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         bytes,
     )
         .into_response();
@@ -463,7 +476,10 @@ fn sse(stream: crate::engine::ChatStream, include_usage: bool) -> Response {
     let body = futures_util::stream::once(async move { Ok::<_, Infallible>(first) }).chain(events);
     let mut response = Response::new(Body::from_stream(body));
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     decorate(h, &request_id, mock);
     response

@@ -60,12 +60,15 @@ impl IntoResponse for ApiError {
             Json(body(&self.error)),
         )
             .into_response();
-        if let Some(after) = self.error.retry_after() {
-            if let Ok(v) = HeaderValue::from_str(&after.as_secs().max(1).to_string()) {
-                response.headers_mut().insert("retry-after", v);
-            }
+        if let Some(after) = self.error.retry_after()
+            && let Ok(v) = HeaderValue::from_str(&after.as_secs().max(1).to_string())
+        {
+            response.headers_mut().insert("retry-after", v);
         }
-        if let Some(id) = self.request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        if let Some(id) = self
+            .request_id
+            .and_then(|id| HeaderValue::from_str(&id).ok())
+        {
             response.headers_mut().insert("x-request-id", id);
         }
         response

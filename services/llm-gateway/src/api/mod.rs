@@ -57,7 +57,11 @@ fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), GatewayError> 
     for key in state.api_keys.iter() {
         ok |= gathering_core::secret::constant_time_eq(given.as_bytes(), key.expose().as_bytes());
     }
-    if ok { Ok(()) } else { Err(GatewayError::Unauthorized) }
+    if ok {
+        Ok(())
+    } else {
+        Err(GatewayError::Unauthorized)
+    }
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 
 use super::{DecodeError, DecodeResult};
 use crate::error::GatewayError;
-use crate::model::{ChatOutput, ChatRequest, FinishReason, Role, StreamEvent, TokenUsage, ToolCall};
+use crate::model::{
+    ChatOutput, ChatRequest, FinishReason, Role, StreamEvent, TokenUsage, ToolCall,
+};
 
 pub const API_VERSION: &str = "2023-06-01";
 /// `max_tokens` is mandatory in this API.
@@ -38,9 +40,12 @@ pub fn chat_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Vec<u8>
             Role::Assistant => {
                 let mut blocks = text_block(&m.content);
                 for c in &m.tool_calls {
-                    let input: Value = serde_json::from_str(&c.arguments)
-                        .map_err(|_| GatewayError::InvalidRequest("tool call arguments must be JSON".into()))?;
-                    blocks.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}));
+                    let input: Value = serde_json::from_str(&c.arguments).map_err(|_| {
+                        GatewayError::InvalidRequest("tool call arguments must be JSON".into())
+                    })?;
+                    blocks.push(
+                        json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}),
+                    );
                 }
                 ("assistant", blocks)
             }
@@ -157,7 +162,10 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatOutput, String> {
     Ok(ChatOutput {
         content,
         tool_calls,
-        finish: resp.stop_reason.as_deref().map_or(FinishReason::Stop, stop_reason),
+        finish: resp
+            .stop_reason
+            .as_deref()
+            .map_or(FinishReason::Stop, stop_reason),
         usage: TokenUsage {
             input: resp.usage.input_tokens,
             output: resp.usage.output_tokens,
@@ -217,8 +225,12 @@ impl StreamDecoder {
                     }
                     Some("input_json_delta") => {
                         if let Some(tool) = &mut self.current_tool {
-                            tool.arguments
-                                .push_str(delta.get("partial_json").and_then(Value::as_str).unwrap_or(""));
+                            tool.arguments.push_str(
+                                delta
+                                    .get("partial_json")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or(""),
+                            );
                         }
                     }
                     _ => {}
@@ -260,7 +272,10 @@ impl StreamDecoder {
                 return Ok(true);
             }
             "error" => {
-                let kind = v.pointer("/error/type").and_then(Value::as_str).unwrap_or("");
+                let kind = v
+                    .pointer("/error/type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 let message = v
                     .pointer("/error/message")
                     .and_then(Value::as_str)
@@ -286,7 +301,10 @@ fn tokens(v: &Value, field: &str) -> u32 {
 }
 
 fn str_of(v: &Value, field: &str) -> String {
-    v.get(field).and_then(Value::as_str).unwrap_or("").to_owned()
+    v.get(field)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
 }
 
 #[cfg(test)]

@@ -123,7 +123,11 @@ mod tests {
     #[test]
     fn sse_events_split_anywhere() {
         let got = frames(
-            &["event: a\nda", "ta: {\"x\":1}\n", "\r\n: comment\ndata: two\ndata: lines\n\n"],
+            &[
+                "event: a\nda",
+                "ta: {\"x\":1}\n",
+                "\r\n: comment\ndata: two\ndata: lines\n\n",
+            ],
             true,
         );
         assert_eq!(got, vec!["{\"x\":1}", "two\nlines"]);

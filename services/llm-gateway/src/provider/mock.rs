@@ -2,7 +2,9 @@
 //! answers locally without any network, and says so — every answer starts with `[mock]` and
 //! every response carries the mock flag.
 
-use crate::model::{ChatOutput, ChatRequest, EmbedOutput, FinishReason, Role, StreamEvent, TokenUsage};
+use crate::model::{
+    ChatOutput, ChatRequest, EmbedOutput, FinishReason, Role, StreamEvent, TokenUsage,
+};
 
 pub const PROVIDER: &str = "mock";
 pub const CHAT_MODEL: &str = "mock-chat";

@@ -31,10 +31,10 @@ pub fn chat_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Vec<u8>
                     .collect();
                 v["tool_calls"] = Value::Array(calls);
             }
-            if m.role == Role::Tool {
-                if let Some(name) = &m.name {
-                    v["tool_name"] = Value::String(name.clone());
-                }
+            if m.role == Role::Tool
+                && let Some(name) = &m.name
+            {
+                v["tool_name"] = Value::String(name.clone());
             }
             v
         })
@@ -190,7 +190,8 @@ struct EmbedResp {
 }
 
 pub fn parse_embed(body: &[u8]) -> Result<EmbedOutput, String> {
-    let resp: EmbedResp = serde_json::from_slice(body).map_err(|e| format!("invalid JSON ({e})"))?;
+    let resp: EmbedResp =
+        serde_json::from_slice(body).map_err(|e| format!("invalid JSON ({e})"))?;
     Ok(EmbedOutput {
         vectors: resp.embeddings,
         input_tokens: resp.prompt_eval_count,

@@ -88,7 +88,9 @@ pub fn chat_body(
         .iter()
         .map(|m| Msg {
             role: m.role.as_str(),
-            content: if m.role == Role::Assistant && m.content.is_empty() && !m.tool_calls.is_empty()
+            content: if m.role == Role::Assistant
+                && m.content.is_empty()
+                && !m.tool_calls.is_empty()
             {
                 None
             } else {
@@ -111,7 +113,11 @@ pub fn chat_body(
             } else {
                 None
             },
-            name: if m.role == Role::User { m.name.as_deref() } else { None },
+            name: if m.role == Role::User {
+                m.name.as_deref()
+            } else {
+                None
+            },
         })
         .collect();
     let tools = req
@@ -208,7 +214,11 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatOutput, String> {
         .into_iter()
         .enumerate()
         .map(|(i, c)| ToolCall {
-            id: if c.id.is_empty() { format!("call_{i}") } else { c.id },
+            id: if c.id.is_empty() {
+                format!("call_{i}")
+            } else {
+                c.id
+            },
             name: c.function.name,
             arguments: normalise_arguments(c.function.arguments),
         })
@@ -310,10 +320,10 @@ impl StreamDecoder {
         }
         for choice in chunk.choices {
             if let Some(delta) = choice.delta {
-                if let Some(text) = delta.content {
-                    if !text.is_empty() {
-                        out.push_back(StreamEvent::Text(text));
-                    }
+                if let Some(text) = delta.content
+                    && !text.is_empty()
+                {
+                    out.push_back(StreamEvent::Text(text));
                 }
                 for d in delta.tool_calls.unwrap_or_default() {
                     let call = self.calls.entry(d.index).or_insert_with(|| ToolCall {
@@ -371,9 +381,7 @@ impl StreamDecoder {
             self.complete(out);
             Ok(true)
         } else {
-            Err(DecodeError::Malformed(
-                "stream ended before [DONE]".into(),
-            ))
+            Err(DecodeError::Malformed("stream ended before [DONE]".into()))
         }
     }
 }
@@ -426,14 +434,19 @@ mod tests {
             max_tokens: Some(5),
             ..Default::default()
         };
-        let v: Value = serde_json::from_slice(&chat_body("deepseek", "m", &req, true).unwrap()).unwrap();
+        let v: Value =
+            serde_json::from_slice(&chat_body("deepseek", "m", &req, true).unwrap()).unwrap();
         assert_eq!(v["max_tokens"], 5);
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["messages"][1]["content"], Value::Null);
-        assert_eq!(v["messages"][1]["tool_calls"][0]["function"]["arguments"], "{\"a\":1}");
+        assert_eq!(
+            v["messages"][1]["tool_calls"][0]["function"]["arguments"],
+            "{\"a\":1}"
+        );
         assert_eq!(v["messages"][2]["tool_call_id"], "call_1");
         assert_eq!(v["tools"][0]["type"], "function");
-        let v: Value = serde_json::from_slice(&chat_body("openai", "m", &req, false).unwrap()).unwrap();
+        let v: Value =
+            serde_json::from_slice(&chat_body("openai", "m", &req, false).unwrap()).unwrap();
         assert_eq!(v["max_completion_tokens"], 5);
         assert!(v.get("max_tokens").is_none());
     }

@@ -26,16 +26,29 @@ async fn openai_plain_completion_over_grpc_and_http() {
     assert_eq!((usage.input_tokens, usage.output_tokens), (12, 3));
     // gpt-4o-mini: 0.15 in, 0.60 out per million tokens.
     let expected = (12.0 * 0.15 + 3.0 * 0.60) / 1e6;
-    assert!((usage.cost_usd - expected).abs() < 1e-12, "{}", usage.cost_usd);
+    assert!(
+        (usage.cost_usd - expected).abs() < 1e-12,
+        "{}",
+        usage.cost_usd
+    );
 
     let sent = &env.openai.requests()[0];
     assert_eq!(sent.path, "/v1/chat/completions");
-    assert_eq!(sent.header("authorization"), Some(format!("Bearer {OPENAI_KEY}").as_str()));
+    assert_eq!(
+        sent.header("authorization"),
+        Some(format!("Bearer {OPENAI_KEY}").as_str())
+    );
     assert_eq!(sent.body["model"], "gpt-4o-mini");
     assert_eq!(sent.body["max_completion_tokens"], 50);
     assert_eq!(sent.body["stream"], false);
-    assert_eq!(sent.body["messages"][0], json!({"role": "system", "content": "be brief"}));
-    assert_eq!(sent.body["messages"][1], json!({"role": "user", "content": "hi"}));
+    assert_eq!(
+        sent.body["messages"][0],
+        json!({"role": "system", "content": "be brief"})
+    );
+    assert_eq!(
+        sent.body["messages"][1],
+        json!({"role": "user", "content": "hi"})
+    );
 
     // The same through the OpenAI-compatible HTTP API, by alias.
     env.openai.push(Reply::text("Hi again").usage(4, 2));
@@ -55,7 +68,10 @@ async fn openai_plain_completion_over_grpc_and_http() {
     assert_eq!(body["choices"][0]["message"]["content"], "Hi again");
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
     assert_eq!(body["usage"]["total_tokens"], 6);
-    assert_eq!(env.openai.requests()[1].body["messages"][0]["content"], "yo");
+    assert_eq!(
+        env.openai.requests()[1].body["messages"][0]["content"],
+        "yo"
+    );
 }
 
 #[tokio::test]
@@ -69,7 +85,10 @@ async fn deepseek_speaks_openai_with_max_tokens() {
     assert_eq!(resp.content, "ds");
     assert_eq!(resp.model, "deepseek/deepseek-chat");
     let sent = &env.deepseek.requests()[0];
-    assert_eq!(sent.header("authorization"), Some(format!("Bearer {DEEPSEEK_KEY}").as_str()));
+    assert_eq!(
+        sent.header("authorization"),
+        Some(format!("Bearer {DEEPSEEK_KEY}").as_str())
+    );
     assert_eq!(sent.body["max_tokens"], 9);
     assert!(sent.body.get("max_completion_tokens").is_none());
     assert_eq!(env.openai.request_count(), 0);
@@ -84,7 +103,10 @@ fn weather_tool() -> pb::ToolDefinition {
 }
 
 /// The model calls a tool; the caller runs it and sends the result back; the model answers.
-async fn tool_round_trip(env: &Env, model: &str) -> (Vec<gathering_testkit::fake_llm::Recorded>, String) {
+async fn tool_round_trip(
+    env: &Env,
+    model: &str,
+) -> (Vec<gathering_testkit::fake_llm::Recorded>, String) {
     let mut grpc = env.grpc().await;
     let mut req = request(model, "Weather in Paris?");
     req.messages.insert(0, msg("system", "You are terse."));
@@ -137,7 +159,10 @@ async fn anthropic_tool_use_round_trip_uses_blocks() {
     let msgs = second["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 3, "{second}");
     assert_eq!(msgs[1]["role"], "assistant");
-    assert_eq!(msgs[1]["content"][0], json!({"type": "text", "text": "Let me check."}));
+    assert_eq!(
+        msgs[1]["content"][0],
+        json!({"type": "text", "text": "Let me check."})
+    );
     assert_eq!(msgs[1]["content"][1]["type"], "tool_use");
     assert_eq!(msgs[1]["content"][1]["id"], "toolu_1");
     assert_eq!(msgs[1]["content"][1]["input"], json!({"city": "Paris"}));
@@ -150,25 +175,39 @@ async fn anthropic_tool_use_round_trip_uses_blocks() {
 #[tokio::test]
 async fn openai_and_ollama_tool_round_trips() {
     let env = start().await;
-    env.openai.push(Reply::tool_call("get_weather", json!({"city": "Paris"})));
+    env.openai
+        .push(Reply::tool_call("get_weather", json!({"city": "Paris"})));
     env.openai.push(Reply::text("Sunny."));
     let (_, answer) = tool_round_trip(&env, "openai/gpt-4o-mini").await;
     assert_eq!(answer, "Sunny.");
     let second = &env.openai.requests()[1].body;
     assert_eq!(second["tools"][0]["type"], "function");
     assert_eq!(second["messages"][2]["tool_calls"][0]["id"], "call_1");
-    assert_eq!(second["messages"][2]["tool_calls"][0]["function"]["arguments"], "{\"city\":\"Paris\"}");
-    assert_eq!(second["messages"][3], json!({"role": "tool", "content": "sunny, 21C", "tool_call_id": "call_1"}));
+    assert_eq!(
+        second["messages"][2]["tool_calls"][0]["function"]["arguments"],
+        "{\"city\":\"Paris\"}"
+    );
+    assert_eq!(
+        second["messages"][3],
+        json!({"role": "tool", "content": "sunny, 21C", "tool_call_id": "call_1"})
+    );
 
-    env.ollama.push(Reply::tool_call("get_weather", json!({"city": "Paris"})));
+    env.ollama
+        .push(Reply::tool_call("get_weather", json!({"city": "Paris"})));
     env.ollama.push(Reply::text("Sunny!"));
     let (_, answer) = tool_round_trip(&env, "ollama/llama3.2").await;
     assert_eq!(answer, "Sunny!");
     let reqs = env.ollama.requests();
     assert_eq!(reqs[0].path, "/api/chat");
     assert_eq!(reqs[0].body["stream"], false);
-    assert!(reqs[0].header("authorization").is_none(), "Ollama needs no key");
-    assert_eq!(reqs[1].body["messages"][2]["tool_calls"][0]["function"]["arguments"], json!({"city": "Paris"}));
+    assert!(
+        reqs[0].header("authorization").is_none(),
+        "Ollama needs no key"
+    );
+    assert_eq!(
+        reqs[1].body["messages"][2]["tool_calls"][0]["function"]["arguments"],
+        json!({"city": "Paris"})
+    );
     assert_eq!(reqs[1].body["messages"][3]["role"], "tool");
     assert_eq!(reqs[1].body["messages"][3]["tool_name"], "get_weather");
 }
@@ -201,12 +240,15 @@ async fn streaming_over_grpc_for_each_wire() {
     ] {
         fake.push(Reply::text("one two three four").usage(7, 4));
         let chunks = collect_stream(&env, model, false).await;
-        assert!(chunks.len() >= 5, "{model}: deltas arrive separately: {chunks:?}");
+        assert!(
+            chunks.len() >= 5,
+            "{model}: deltas arrive separately: {chunks:?}"
+        );
         assert_eq!(text_of(&chunks), "one two three four", "{model}");
         let last = chunks.last().unwrap();
         assert!(last.done, "{model}");
         assert_eq!(last.finish_reason, "stop");
-        let usage = last.usage.clone().unwrap();
+        let usage = last.usage.unwrap();
         assert_eq!((usage.input_tokens, usage.output_tokens), (7, 4), "{model}");
         assert_eq!(chunks.iter().filter(|c| c.done).count(), 1);
         assert_eq!(fake.requests().last().unwrap().body["stream"], true);
@@ -216,9 +258,16 @@ async fn streaming_over_grpc_for_each_wire() {
         let calls: Vec<_> = chunks.iter().flat_map(|c| c.tool_calls.clone()).collect();
         assert_eq!(calls.len(), 1, "{model}: {chunks:?}");
         assert_eq!(calls[0].name, "get_weather");
-        assert_eq!(serde_json::from_str::<Value>(&calls[0].arguments_json).unwrap(), json!({"city": "Paris"}));
+        assert_eq!(
+            serde_json::from_str::<Value>(&calls[0].arguments_json).unwrap(),
+            json!({"city": "Paris"})
+        );
         assert_eq!(text_of(&chunks), "Checking.");
-        assert_eq!(chunks.last().unwrap().finish_reason, "tool_calls", "{model}");
+        assert_eq!(
+            chunks.last().unwrap().finish_reason,
+            "tool_calls",
+            "{model}"
+        );
     }
     assert_eq!(
         env.openai.requests()[0].body["stream_options"]["include_usage"],
@@ -233,9 +282,11 @@ async fn http_sse_stream_ends_with_done_and_carries_tool_calls() {
     let r = env
         .http
         .post(env.url("/v1/chat/completions"))
-        .json(&json!({"model": "anthropic/claude-haiku-4-5", "stream": true,
+        .json(
+            &json!({"model": "anthropic/claude-haiku-4-5", "stream": true,
                       "stream_options": {"include_usage": true},
-                      "messages": [{"role": "user", "content": "hi"}]}))
+                      "messages": [{"role": "user", "content": "hi"}]}),
+        )
         .send()
         .await
         .unwrap();
@@ -258,15 +309,26 @@ async fn http_sse_stream_ends_with_done_and_carries_tool_calls() {
         .filter_map(|p| p["choices"][0]["delta"]["content"].as_str())
         .collect();
     assert_eq!(content, "Hello streaming world");
-    let finish = parsed.iter().find(|p| p["choices"][0]["finish_reason"].is_string()).unwrap();
+    let finish = parsed
+        .iter()
+        .find(|p| p["choices"][0]["finish_reason"].is_string())
+        .unwrap();
     assert_eq!(finish["choices"][0]["finish_reason"], "stop");
     let usage = parsed.last().unwrap();
     assert_eq!(usage["choices"], json!([]));
     assert_eq!(usage["usage"]["prompt_tokens"], 10);
 
     env.openai.push(Reply::tool_calls(vec![
-        FakeToolCall { id: "call_a".into(), name: "f".into(), arguments: json!({"x": 1}) },
-        FakeToolCall { id: "call_b".into(), name: "g".into(), arguments: json!({}) },
+        FakeToolCall {
+            id: "call_a".into(),
+            name: "f".into(),
+            arguments: json!({"x": 1}),
+        },
+        FakeToolCall {
+            id: "call_b".into(),
+            name: "g".into(),
+            arguments: json!({}),
+        },
     ]));
     let text = env
         .http
@@ -311,7 +373,10 @@ async fn embeddings_through_openai_and_ollama() {
         .unwrap()
         .into_inner();
     assert_eq!(resp.embeddings.len(), 2);
-    assert_eq!(resp.embeddings[0].values, gathering_testkit::fake_llm::derived_embedding("alpha", 8));
+    assert_eq!(
+        resp.embeddings[0].values,
+        gathering_testkit::fake_llm::derived_embedding("alpha", 8)
+    );
     assert_eq!(resp.model, "openai/text-embedding-3-small");
     let sent = &env.openai.requests()[0];
     assert_eq!(sent.path, "/v1/embeddings");
@@ -326,7 +391,10 @@ async fn embeddings_through_openai_and_ollama() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(resp.embeddings[0].values, gathering_testkit::fake_llm::derived_embedding("gamma", 8));
+    assert_eq!(
+        resp.embeddings[0].values,
+        gathering_testkit::fake_llm::derived_embedding("gamma", 8)
+    );
     assert_eq!(env.ollama.requests()[0].path, "/api/embed");
 
     // HTTP, base64 as the OpenAI Python SDK asks by default.
@@ -344,8 +412,14 @@ async fn embeddings_through_openai_and_ollama() {
     let raw = base64::engine::general_purpose::STANDARD
         .decode(body["data"][0]["embedding"].as_str().unwrap())
         .unwrap();
-    let floats: Vec<f32> = raw.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-    assert_eq!(floats, gathering_testkit::fake_llm::derived_embedding("alpha", 8));
+    let floats: Vec<f32> = raw
+        .chunks(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(
+        floats,
+        gathering_testkit::fake_llm::derived_embedding("alpha", 8)
+    );
 
     // Anthropic has no embeddings API: a clear 400, nothing sent.
     let r = env
@@ -370,20 +444,49 @@ async fn list_models_over_grpc_and_http() {
         .unwrap()
         .into_inner()
         .models;
-    let find = |id: &str| models.iter().find(|m| m.id == id).unwrap_or_else(|| panic!("{id}"));
+    let find = |id: &str| {
+        models
+            .iter()
+            .find(|m| m.id == id)
+            .unwrap_or_else(|| panic!("{id}"))
+    };
     let haiku = find("anthropic/claude-haiku-4-5-20251001");
     assert_eq!(haiku.alias, "claude-haiku-4-5");
     assert!(haiku.available);
     assert_eq!(haiku.context_window, 200_000);
-    assert!(!find("deepseek/deepseek-chat").available, "no DeepSeek key here");
+    assert!(
+        !find("deepseek/deepseek-chat").available,
+        "no DeepSeek key here"
+    );
     assert!(find("ollama/llama3.2").available, "local, no key needed");
-    assert!(models.iter().all(|m| m.id != "anthropic/claude-3-7-sonnet-20250219"), "deprecated hidden");
+    assert!(
+        models
+            .iter()
+            .all(|m| m.id != "anthropic/claude-3-7-sonnet-20250219"),
+        "deprecated hidden"
+    );
 
-    let body: Value = env.http.get(env.url("/v1/models")).send().await.unwrap().json().await.unwrap();
+    let body: Value = env
+        .http
+        .get(env.url("/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["object"], "list");
-    let ids: Vec<&str> = body["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
     assert!(ids.contains(&"openai/gpt-4o-mini"));
-    assert!(!ids.iter().any(|i| i.starts_with("mock/")), "mock off by default");
+    assert!(
+        !ids.iter().any(|i| i.starts_with("mock/")),
+        "mock off by default"
+    );
 }
 
 #[tokio::test]
@@ -396,14 +499,46 @@ async fn bad_requests_get_clear_4xx_and_send_nothing() {
             .send()
     };
     let cases = [
-        (json!({"model": "nope/model-x", "messages": [{"role": "user", "content": "x"}]}), 404, "unknown_model"),
-        (json!({"model": "no-such-alias", "messages": [{"role": "user", "content": "x"}]}), 404, "unknown_model"),
-        (json!({"model": "gpt-4o-mini", "messages": []}), 400, "invalid_request"),
-        (json!({"model": "gpt-4o-mini", "messages": [{"role": "wizard", "content": "x"}]}), 400, "invalid_request"),
-        (json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "temperature": 7}), 400, "invalid_request"),
-        (json!({"model": "gpt-4o-mini", "messages": [{"role": "tool", "content": "x"}]}), 400, "invalid_request"),
-        (json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "fallbacks": ["ghost/x"]}), 404, "unknown_model"),
-        (json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}), 400, "invalid_request"),
+        (
+            json!({"model": "nope/model-x", "messages": [{"role": "user", "content": "x"}]}),
+            404,
+            "unknown_model",
+        ),
+        (
+            json!({"model": "no-such-alias", "messages": [{"role": "user", "content": "x"}]}),
+            404,
+            "unknown_model",
+        ),
+        (
+            json!({"model": "gpt-4o-mini", "messages": []}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"model": "gpt-4o-mini", "messages": [{"role": "wizard", "content": "x"}]}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "temperature": 7}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"model": "gpt-4o-mini", "messages": [{"role": "tool", "content": "x"}]}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "fallbacks": ["ghost/x"]}),
+            404,
+            "unknown_model",
+        ),
+        (
+            json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}),
+            400,
+            "invalid_request",
+        ),
         (json!({"messages": "no"}), 400, "invalid_request"),
     ];
     for (body, status, code) in cases {
@@ -426,9 +561,20 @@ async fn bad_requests_get_clear_4xx_and_send_nothing() {
     let err = grpc.complete(request("ghost/x", "hi")).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);
     let mut bad_tool = request("gpt-4o-mini", "hi");
-    bad_tool.tools.push(pb::ToolDefinition { name: "x".into(), input_schema_json: "{nope".into(), ..Default::default() });
-    assert_eq!(grpc.complete(bad_tool).await.unwrap_err().code(), tonic::Code::InvalidArgument);
-    assert_eq!(env.openai.request_count(), 0, "nothing reached the provider");
+    bad_tool.tools.push(pb::ToolDefinition {
+        name: "x".into(),
+        input_schema_json: "{nope".into(),
+        ..Default::default()
+    });
+    assert_eq!(
+        grpc.complete(bad_tool).await.unwrap_err().code(),
+        tonic::Code::InvalidArgument
+    );
+    assert_eq!(
+        env.openai.request_count(),
+        0,
+        "nothing reached the provider"
+    );
 }
 
 #[tokio::test]
@@ -456,21 +602,60 @@ async fn mock_provider_exists_only_when_enabled_and_says_so() {
     assert_eq!(r.headers()["x-gathering-mock"], "true");
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["mock"], true);
-    assert!(v["choices"][0]["message"]["content"].as_str().unwrap().starts_with("[mock]"));
+    assert!(
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("[mock]")
+    );
     let mut grpc = env.grpc().await;
-    let resp = grpc.complete(request("mock/mock-chat", "hello")).await.unwrap().into_inner();
+    let resp = grpc
+        .complete(request("mock/mock-chat", "hello"))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(resp.mock && resp.content.starts_with("[mock]"));
-    let mut stream = grpc.stream_complete(request("mock/mock-chat", "hello")).await.unwrap().into_inner();
+    let mut stream = grpc
+        .stream_complete(request("mock/mock-chat", "hello"))
+        .await
+        .unwrap()
+        .into_inner();
     while let Some(c) = stream.next().await {
         assert!(c.unwrap().mock, "every chunk is labelled");
     }
     let e = grpc
-        .embed(pb::EmbedRequest { model: "mock/mock-embed".into(), inputs: vec!["a".into()], ..Default::default() })
+        .embed(pb::EmbedRequest {
+            model: "mock/mock-embed".into(),
+            inputs: vec!["a".into()],
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     assert!(e.mock);
     assert_eq!(e.embeddings[0].values.len(), 1536);
-    let total = env.openai.request_count() + env.anthropic.request_count() + env.ollama.request_count();
+    let total =
+        env.openai.request_count() + env.anthropic.request_count() + env.ollama.request_count();
     assert_eq!(total, 0, "mock never calls out");
+}
+
+#[tokio::test]
+async fn canned_fake_answers_through_the_gateway() {
+    let canned = gathering_testkit::fake_llm::FakeProvider::start_canned(
+        gathering_testkit::fake_llm::Wire::OpenAi,
+    )
+    .await;
+    let env = start_with(&[("OPENAI_BASE_URL", canned.base_url().as_str())]).await;
+    let r = env
+        .http
+        .post(env.url("/v1/chat/completions"))
+        .json(&json!({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Say ok."}]}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["choices"][0]["message"]["content"], "ok");
+    assert_eq!(canned.request_count(), 0, "canned mode records nothing");
 }

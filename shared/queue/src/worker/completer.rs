@@ -9,14 +9,13 @@ use tokio::sync::mpsc;
 use super::Shared;
 use crate::job::JobId;
 
-const MAX_BATCH: usize = 1000;
-
 pub(super) async fn run(shared: Arc<Shared>, mut done: mpsc::Receiver<(JobId, i32)>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let max_batch = shared.config.completion_batch.max(1);
+    let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = done.recv().await {
         batch.clear();
         batch.push(first);
-        while batch.len() < MAX_BATCH {
+        while batch.len() < max_batch {
             match done.try_recv() {
                 Ok(item) => batch.push(item),
                 Err(_) => break,

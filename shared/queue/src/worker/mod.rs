@@ -57,6 +57,8 @@ pub struct WorkerConfig {
     pub retention_failed: Duration,
     /// The lease owner name; default `hostname:pid:random`.
     pub owner: Option<String>,
+    /// Most completions recorded by one statement (1 = one statement per job).
+    pub completion_batch: usize,
 }
 
 impl Default for WorkerConfig {
@@ -74,6 +76,7 @@ impl Default for WorkerConfig {
             retention_completed: Duration::from_secs(3600),
             retention_failed: Duration::from_secs(7 * 24 * 3600),
             owner: None,
+            completion_batch: 1000,
         }
     }
 }
@@ -111,15 +114,13 @@ struct Lane {
     buffer: Mutex<VecDeque<Job>>,
     /// Wakes idle runners when jobs are buffered.
     job_ready: Notify,
-    /// Wakes the producer (notification, low buffer).
+    /// Wakes the producer: jobs may be available (notification).
     wake: Notify,
+    /// Tells the producer a runner took a job: there is room in the buffer.
+    room: Notify,
 }
 
 impl Lane {
-    fn low_water(&self) -> usize {
-        self.config.batch / 2
-    }
-
     fn buffered(&self) -> usize {
         self.buffer.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
@@ -222,6 +223,7 @@ impl Worker {
                     buffer: Mutex::new(VecDeque::new()),
                     job_ready: Notify::new(),
                     wake: Notify::new(),
+                    room: Notify::new(),
                 };
                 (q.name.clone(), Arc::new(lane))
             })

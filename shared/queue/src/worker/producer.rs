@@ -1,70 +1,105 @@
-//! A queue's producer: claims jobs into the local buffer.
+//! A queue's producer: keeps the local buffer filled by claiming jobs, with several claims in
+//! flight when the claim batch is small (so single-row claims from many runners commit
+//! together instead of one after another).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use tokio::task::JoinSet;
+
 use super::{Lane, Shared};
+use crate::QueueError;
+use crate::job::Job;
 
 pub(super) async fn run(shared: Arc<Shared>, lane: Arc<Lane>) {
     let batch = lane.config.batch;
+    // Enough buffered to feed every runner, plus one batch ahead.
+    let target = batch + lane.config.concurrency;
+    let max_inflight = lane.config.concurrency.div_ceil(batch).max(1);
+    let mut inflight: JoinSet<(usize, Result<Vec<Job>, QueueError>)> = JoinSet::new();
+    let mut pending = 0usize;
+    // The queue looked empty: claim again only after a notification or the poll period.
+    let mut drained = false;
     let mut error_backoff = Duration::from_millis(100);
+    let mut poll = tokio::time::interval(shared.config.poll_interval);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if shared.stop_taking.is_cancelled() {
-            return;
-        }
-        let buffered = lane.buffered();
-        if buffered <= lane.low_water() {
-            let want = batch - buffered;
-            match shared
-                .queue
-                .claim(
-                    &lane.config.name,
-                    &shared.owner,
-                    shared.config.lease,
-                    want as i64,
-                )
-                .await
-            {
-                Ok(jobs) => {
-                    error_backoff = Duration::from_millis(100);
-                    let got = jobs.len();
-                    if got > 0 {
-                        shared
-                            .stats
-                            .claimed
-                            .fetch_add(got as u64, Ordering::Relaxed);
-                        let mut buffer = lane.buffer.lock().unwrap_or_else(|p| p.into_inner());
-                        for job in jobs {
-                            shared.hold(&job);
-                            buffer.push_back(job);
-                        }
-                        drop(buffer);
-                        for _ in 0..got {
-                            lane.job_ready.notify_one();
-                        }
-                    }
-                    if got == want {
-                        // The queue may hold more: check again right away.
-                        tokio::task::yield_now().await;
-                        continue;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, queue = lane.config.name, "claiming jobs failed");
-                    tokio::select! {
-                        _ = tokio::time::sleep(error_backoff) => {}
-                        _ = shared.stop_taking.cancelled() => return,
-                    }
-                    error_backoff = (error_backoff * 2).min(Duration::from_secs(5));
-                    continue;
+            // Claims in flight finish: their jobs go to the buffer, which shutdown releases.
+            while let Some(done) = inflight.join_next().await {
+                if let Ok((_, Ok(jobs))) = done {
+                    buffer_jobs(&shared, &lane, jobs);
                 }
             }
+            return;
+        }
+        while !drained && inflight.len() < max_inflight && lane.buffered() + pending < target {
+            let want = batch.min(target - lane.buffered() - pending);
+            pending += want;
+            let (shared, lane) = (shared.clone(), lane.clone());
+            inflight.spawn(async move {
+                let r = shared
+                    .queue
+                    .claim(
+                        &lane.config.name,
+                        &shared.owner,
+                        shared.config.lease,
+                        want as i64,
+                    )
+                    .await;
+                (want, r)
+            });
         }
         tokio::select! {
-            _ = lane.wake.notified() => {}
-            _ = tokio::time::sleep(shared.config.poll_interval) => {}
-            _ = shared.stop_taking.cancelled() => return,
+            Some(done) = inflight.join_next(), if !inflight.is_empty() => {
+                let Ok((want, result)) = done else { continue };
+                pending -= want;
+                match result {
+                    Ok(jobs) => {
+                        error_backoff = Duration::from_millis(100);
+                        let got = jobs.len();
+                        if got < want {
+                            drained = true;
+                        }
+                        buffer_jobs(&shared, &lane, jobs);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, queue = lane.config.name, "claiming jobs failed");
+                        drained = true;
+                        tokio::select! {
+                            _ = tokio::time::sleep(error_backoff) => {}
+                            _ = shared.stop_taking.cancelled() => {}
+                        }
+                        error_backoff = (error_backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            _ = lane.room.notified() => {}
+            _ = lane.wake.notified() => drained = false,
+            _ = poll.tick() => drained = false,
+            _ = shared.stop_taking.cancelled() => {}
         }
+    }
+}
+
+/// Holds claimed jobs and hands them to the runners.
+fn buffer_jobs(shared: &Shared, lane: &Lane, jobs: Vec<Job>) {
+    let got = jobs.len();
+    if got == 0 {
+        return;
+    }
+    shared
+        .stats
+        .claimed
+        .fetch_add(got as u64, Ordering::Relaxed);
+    let mut buffer = lane.buffer.lock().unwrap_or_else(|p| p.into_inner());
+    for job in jobs {
+        shared.hold(&job);
+        buffer.push_back(job);
+    }
+    drop(buffer);
+    for _ in 0..got {
+        lane.job_ready.notify_one();
     }
 }

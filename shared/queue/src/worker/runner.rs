@@ -20,15 +20,13 @@ pub(super) async fn run(shared: Arc<Shared>, lane: Arc<Lane>, done: mpsc::Sender
             if shared.stop_taking.is_cancelled() {
                 return;
             }
-            let (job, left) = {
-                let mut buffer = lane.buffer.lock().unwrap_or_else(|p| p.into_inner());
-                let job = buffer.pop_front();
-                (job, buffer.len())
-            };
+            let job = lane
+                .buffer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop_front();
             if let Some(job) = job {
-                if left <= lane.low_water() {
-                    lane.wake.notify_one();
-                }
+                lane.room.notify_one();
                 break job;
             }
             tokio::select! {
@@ -103,6 +101,19 @@ async fn run_one(shared: &Shared, job: Job, done: &mpsc::Sender<(JobId, i32)>) {
         }
     };
     match ended {
+        Ended::Returned(Ok(Outcome::Completed)) if shared.config.completion_batch <= 1 => {
+            // One statement per job, from this runner: completions proceed in parallel.
+            match shared.queue.complete(&shared.owner, id, attempt).await {
+                Ok(true) => {
+                    shared.stats.completed.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(false) => refused(shared, id),
+                Err(e) => {
+                    tracing::warn!(error = %e, id, "completion not recorded; the lease will expire")
+                }
+            }
+            shared.unhold(&[id]);
+        }
         Ended::Returned(Ok(Outcome::Completed)) => {
             // Recorded in a batch by the completer, which also un-holds the job.
             if done.send((id, attempt)).await.is_err() {

@@ -94,12 +94,14 @@ async fn heavy_eight_workers_never_run_a_job_twice_at_once() {
         0,
         "a job ran twice at once"
     );
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), JOBS);
-    assert!(
-        seen.values().all(|(n, _)| *n == 1),
-        "every job ran exactly once"
-    );
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), JOBS);
+        assert!(
+            seen.values().all(|(n, _)| *n == 1),
+            "every job ran exactly once"
+        );
+    }
     let attempts: i32 = client
         .query_one("SELECT max(attempt) FROM queue.jobs", &[])
         .await

@@ -307,8 +307,10 @@ pub(crate) fn wants_stream(wire: Wire, body: &Value) -> bool {
 /// Precomputed answers of canned mode.
 pub(crate) fn canned(wire: Wire) -> (Bytes, Bytes) {
     let reply = Reply::text("ok");
-    let plain = serde_json::json!({"model": "canned", "stream": false, "max_tokens": 16});
-    let streamed = serde_json::json!({"model": "canned", "stream": true, "max_tokens": 16});
+    let messages = serde_json::json!([{"role": "user", "content": "hi"}]);
+    let plain = serde_json::json!({"model": "canned", "stream": false, "max_tokens": 16, "messages": messages});
+    let streamed = serde_json::json!({"model": "canned", "stream": true, "max_tokens": 16, "messages": messages,
+                                      "stream_options": {"include_usage": true}});
     let render = |body: &Value| -> Bytes {
         let answer = match wire {
             Wire::OpenAi => openai::chat(body, &reply),

@@ -142,13 +142,14 @@ impl GuardedClient {
 
     pub async fn send(&self, req: OutboundRequest) -> Result<OutboundResponse, ToolError> {
         if let Some(body) = &req.body
-            && body.len() > self.limits.max_request_bytes {
-                return Err(ToolError::TooLarge(format!(
-                    "request body is {} bytes, more than the limit of {}",
-                    body.len(),
-                    self.limits.max_request_bytes
-                )));
-            }
+            && body.len() > self.limits.max_request_bytes
+        {
+            return Err(ToolError::TooLarge(format!(
+                "request body is {} bytes, more than the limit of {}",
+                body.len(),
+                self.limits.max_request_bytes
+            )));
+        }
         let timeout = req
             .timeout
             .unwrap_or(self.limits.timeout)
@@ -192,39 +193,40 @@ impl GuardedClient {
             }
             let mut resp = builder.send().await.map_err(|e| transport(&url, &e))?;
             let status = resp.status();
-            if follow_redirects && status.is_redirection()
-                && let Some(location) = resp.headers().get(LOCATION) {
-                    redirects += 1;
-                    if redirects > self.limits.max_redirects {
-                        return Err(ToolError::Failed(format!(
-                            "more than {} redirects",
-                            self.limits.max_redirects
-                        )));
-                    }
-                    let location = location.to_str().map_err(|_| {
-                        ToolError::Failed("redirect with an invalid Location header".into())
-                    })?;
-                    let next = url.join(location).map_err(|e| {
-                        ToolError::Failed(format!("redirect to an invalid URL '{location}': {e}"))
-                    })?;
-                    if status == StatusCode::SEE_OTHER
-                        || ((status == StatusCode::MOVED_PERMANENTLY
-                            || status == StatusCode::FOUND)
-                            && method == Method::POST)
-                    {
-                        method = Method::GET;
-                        body = None;
-                        headers.remove(CONTENT_TYPE);
-                        headers.remove(CONTENT_LENGTH);
-                    }
-                    if next.origin() != url.origin() {
-                        headers.remove(AUTHORIZATION);
-                        headers.remove(COOKIE);
-                        headers.remove(PROXY_AUTHORIZATION);
-                    }
-                    url = next;
-                    continue;
+            if follow_redirects
+                && status.is_redirection()
+                && let Some(location) = resp.headers().get(LOCATION)
+            {
+                redirects += 1;
+                if redirects > self.limits.max_redirects {
+                    return Err(ToolError::Failed(format!(
+                        "more than {} redirects",
+                        self.limits.max_redirects
+                    )));
                 }
+                let location = location.to_str().map_err(|_| {
+                    ToolError::Failed("redirect with an invalid Location header".into())
+                })?;
+                let next = url.join(location).map_err(|e| {
+                    ToolError::Failed(format!("redirect to an invalid URL '{location}': {e}"))
+                })?;
+                if status == StatusCode::SEE_OTHER
+                    || ((status == StatusCode::MOVED_PERMANENTLY || status == StatusCode::FOUND)
+                        && method == Method::POST)
+                {
+                    method = Method::GET;
+                    body = None;
+                    headers.remove(CONTENT_TYPE);
+                    headers.remove(CONTENT_LENGTH);
+                }
+                if next.origin() != url.origin() {
+                    headers.remove(AUTHORIZATION);
+                    headers.remove(COOKIE);
+                    headers.remove(PROXY_AUTHORIZATION);
+                }
+                url = next;
+                continue;
+            }
             let resp_headers = resp
                 .headers()
                 .iter()

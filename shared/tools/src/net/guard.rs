@@ -71,19 +71,23 @@ fn v4_reason(ip: Ipv4Addr) -> Option<&'static str> {
             "multicast address"
         } else if ip.is_broadcast() {
             "broadcast address"
-        } else if o[0] >= 240 {
-            "reserved address"
-        } else if (o[0] == 192 && o[1] == 0 && o[2] == 0)
-            || (o[0] == 192 && o[1] == 0 && o[2] == 2)
-            || (o[0] == 198 && o[1] == 51 && o[2] == 100)
-            || (o[0] == 203 && o[1] == 0 && o[2] == 113)
-            || (o[0] == 198 && (o[1] & 0xfe) == 18)
-        {
+        } else if o[0] >= 240 || is_reserved_v4(o) {
             "reserved address"
         } else {
             return None;
         };
     Some(reason)
+}
+
+/// IETF protocol assignments, documentation and benchmarking ranges.
+fn is_reserved_v4(o: [u8; 4]) -> bool {
+    let documentation = matches!(
+        (o[0], o[1], o[2]),
+        (192, 0, 2) | (198, 51, 100) | (203, 0, 113)
+    );
+    let protocol = o[0] == 192 && o[1] == 0 && o[2] == 0;
+    let benchmarking = o[0] == 198 && (o[1] & 0xfe) == 18;
+    documentation || protocol || benchmarking
 }
 
 fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
@@ -121,9 +125,9 @@ fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
         "link-local address"
     } else if (seg[0] & 0xff00) == 0xff00 {
         "multicast address"
-    } else if seg[0] == 0x2001 && seg[1] == 0x0db8 {
-        "reserved address"
-    } else if seg[0] == 0x0100 && seg[1..4] == [0, 0, 0] {
+    } else if (seg[0] == 0x2001 && seg[1] == 0x0db8) || (seg[0] == 0x0100 && seg[1..4] == [0, 0, 0])
+    {
+        // Documentation (2001:db8::/32) and discard (100::/64).
         "reserved address"
     } else {
         return None;

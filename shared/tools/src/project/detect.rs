@@ -70,10 +70,11 @@ fn toml_value(text: &str, section: &str, key: &str) -> Option<String> {
         }
         if in_section
             && let Some((k, v)) = t.split_once('=')
-                && k.trim() == key {
-                    let v = v.trim().trim_matches(|c| c == '"' || c == '\'');
-                    return Some(v.to_owned());
-                }
+            && k.trim() == key
+        {
+            let v = v.trim().trim_matches(|c| c == '"' || c == '\'');
+            return Some(v.to_owned());
+        }
     }
     None
 }
@@ -324,9 +325,10 @@ pub fn detect(dir: &Path) -> Detection {
     if let Some(make) = read(dir, "Makefile") {
         for line in make.lines() {
             if let Some((target, _)) = line.split_once(':')
-                && ["test", "build", "lint", "run", "fmt", "format", "install"].contains(&target) {
-                    commands.insert(target.to_owned(), json!(format!("make {target}")));
-                }
+                && ["test", "build", "lint", "run", "fmt", "format", "install"].contains(&target)
+            {
+                commands.insert(target.to_owned(), json!(format!("make {target}")));
+            }
         }
     }
 

@@ -111,9 +111,10 @@ async fn run(
     let root = ctx.root()?;
     let limits = &svc.config.code;
     if matches!(lang, Lang::Bash)
-        && let Some(name) = blocked(&i.code, Scope::All) {
-            return Err(ToolError::Refused(format!("script blocked: {name}")));
-        }
+        && let Some(name) = blocked(&i.code, Scope::All)
+    {
+        return Err(ToolError::Refused(format!("script blocked: {name}")));
+    }
     let mem_mb = limits.memory_bytes / (1024 * 1024);
     let (program, language, mut args, rlimits) = match lang {
         Lang::Python => (

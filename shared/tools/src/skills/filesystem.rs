@@ -302,14 +302,15 @@ async fn fs_write(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolErro
         ));
     }
     if let Some(parent) = abs.parent()
-        && i.create_dirs.unwrap_or(true) {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| ToolError::io(&i.path, e))?;
-            // The folders just created are plain folders under a checked ancestor; check the
-            // final path again in case something raced us.
-            root.resolve(&i.path).await?;
-        }
+        && i.create_dirs.unwrap_or(true)
+    {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| ToolError::io(&i.path, e))?;
+        // The folders just created are plain folders under a checked ancestor; check the
+        // final path again in case something raced us.
+        root.resolve(&i.path).await?;
+    }
     let existed = tokio::fs::symlink_metadata(&abs).await.is_ok();
     let mut opts = tokio::fs::OpenOptions::new();
     opts.write(true).custom_flags(nix::libc::O_NOFOLLOW);
@@ -363,9 +364,10 @@ async fn fs_list(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolError
                 continue;
             }
             if let Some(p) = &pattern
-                && !glob_match(p, &name) {
-                    continue;
-                }
+                && !glob_match(p, &name)
+            {
+                continue;
+            }
             if out.len() >= MAX_ENTRIES {
                 truncated = true;
                 break;

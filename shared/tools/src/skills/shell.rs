@@ -390,7 +390,9 @@ pub fn split_words(line: &str) -> Result<Vec<String>, ToolError> {
                         Some('\'') => break,
                         Some(ch) => cur.push(ch),
                         None => {
-                            return Err(ToolError::InvalidInput("unterminated single quote".into()));
+                            return Err(ToolError::InvalidInput(
+                                "unterminated single quote".into(),
+                            ));
                         }
                     }
                 }
@@ -414,7 +416,9 @@ pub fn split_words(line: &str) -> Result<Vec<String>, ToolError> {
                         },
                         Some(ch) => cur.push(ch),
                         None => {
-                            return Err(ToolError::InvalidInput("unterminated double quote".into()));
+                            return Err(ToolError::InvalidInput(
+                                "unterminated double quote".into(),
+                            ));
                         }
                     }
                 }
@@ -452,9 +456,10 @@ const OPERATORS: &[&str] = &[
 fn check_arg(root: &ProjectRoot, arg: &str) -> Result<(), ToolError> {
     let mut candidates = vec![arg];
     if arg.starts_with('-')
-        && let Some((_, v)) = arg.split_once('=') {
-            candidates.push(v);
-        }
+        && let Some((_, v)) = arg.split_once('=')
+    {
+        candidates.push(v);
+    }
     for c in candidates {
         if c.starts_with('~') {
             return Err(ToolError::Refused(format!(
@@ -569,9 +574,7 @@ async fn shell_exec(
         )));
     }
     let shell_cfg = &svc.config.shell;
-    if !ALLOWED.contains(&program.as_str())
-        && !shell_cfg.extra_allowed.contains(&program)
-    {
+    if !ALLOWED.contains(&program.as_str()) && !shell_cfg.extra_allowed.contains(&program) {
         return Err(ToolError::Refused(format!(
             "command '{program}' is not on the allow-list"
         )));

@@ -1,0 +1,384 @@
+//! `/projects` (contract §2.13): projects persisted in `project.projects`, stack
+//! auto-detection, circle links, prompt context, and the folder browser. The data access and
+//! detection live in `gathering_tools::project`; this module maps HTTP to it.
+
+use std::path::{Path, PathBuf};
+
+use actix_web::{HttpResponse, web};
+use gathering_tools::project::browse::{self, is_forbidden};
+use gathering_tools::project::detect::{Detection, detect};
+use gathering_tools::project::store::{self, NewProject, ProjectPatch};
+use gathering_tools::project::{Project, ProjectError};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::extract::AuthUser;
+use crate::error::{ApiError, Violations};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/projects", web::get().to(list))
+        .route("/projects", web::post().to(create))
+        .route("/projects/browse/folders", web::get().to(browse_folders))
+        .route("/projects/{project_id}", web::get().to(get))
+        .route("/projects/{project_id}", web::patch().to(update))
+        .route("/projects/{project_id}", web::delete().to(delete))
+        .route("/projects/{project_id}/circles", web::get().to(circles))
+        .route(
+            "/projects/{project_id}/circles/{circle_id}",
+            web::post().to(link_circle),
+        )
+        .route(
+            "/projects/{project_id}/circles/{circle_id}",
+            web::delete().to(unlink_circle),
+        )
+        .route("/projects/{project_id}/refresh", web::post().to(refresh))
+        .route("/projects/{project_id}/context", web::get().to(context));
+}
+
+fn api(e: ProjectError) -> ApiError {
+    match e {
+        ProjectError::NotFound(_) | ProjectError::Missing(_) => ApiError::NotFound(e.to_string()),
+        ProjectError::Invalid(m) => ApiError::BadRequest(m),
+        ProjectError::Forbidden(m) => ApiError::Forbidden(m),
+        ProjectError::Conflict(m) => ApiError::Conflict(m),
+        ProjectError::Db(m) => ApiError::Internal(m),
+    }
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::NotFound(format!("Project {id} not found"))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(f).await.map_err(ApiError::internal)
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let client = state.pool.get().await?;
+    let projects: Vec<_> = store::list(&client, q.status.as_deref())
+        .await
+        .map_err(api)?
+        .iter()
+        .map(Project::to_json)
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"total": projects.len(), "projects": projects})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    path: String,
+    description: Option<String>,
+    auto_detect: Option<bool>,
+}
+
+/// Checks a folder can be a project root and returns its canonical path.
+fn project_dir(raw: &str) -> Result<PathBuf, ApiError> {
+    if raw.contains('\0') {
+        return Err(ApiError::BadRequest("Path contains a NUL byte".into()));
+    }
+    let path = Path::new(raw);
+    if !path.is_absolute() {
+        return Err(ApiError::BadRequest(format!(
+            "Path must be absolute: {raw}"
+        )));
+    }
+    let canonical = std::fs::canonicalize(path)
+        .map_err(|_| ApiError::BadRequest(format!("Path does not exist: {raw}")))?;
+    if !canonical.is_dir() {
+        return Err(ApiError::BadRequest(format!(
+            "Path is not a directory: {raw}"
+        )));
+    }
+    if canonical == Path::new("/") || is_forbidden(&canonical) || canonical.starts_with("/etc") {
+        return Err(ApiError::BadRequest(format!(
+            "Path cannot be a project: {}",
+            canonical.display()
+        )));
+    }
+    Ok(canonical)
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    body: web::Json<CreateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    Violations::new()
+        .check(
+            !body.name.trim().is_empty() && body.name.chars().count() <= 200,
+            "name",
+            "name must be 1 to 200 characters",
+        )
+        .check(
+            !body.path.trim().is_empty() && body.path.len() <= 4096,
+            "path",
+            "path must be 1 to 4096 bytes",
+        )
+        .check(
+            body.description.as_ref().is_none_or(|d| d.len() <= 20_000),
+            "description",
+            "description is too long",
+        )
+        .finish()?;
+    let raw = body.path.clone();
+    let auto = body.auto_detect.unwrap_or(true);
+    let (dir, detection): (PathBuf, Option<Detection>) = blocking(move || {
+        let dir = project_dir(&raw)?;
+        let d = auto.then(|| detect(&dir));
+        Ok::<_, ApiError>((dir, d))
+    })
+    .await??;
+    let new = NewProject {
+        name: body.name.trim().to_owned(),
+        path: dir.to_string_lossy().into_owned(),
+        description: body.description,
+        detection,
+    };
+    let client = state.pool.get().await?;
+    let project = store::create(&client, &new).await.map_err(api)?;
+    Ok(HttpResponse::Created().json(project.to_json()))
+}
+
+#[derive(Deserialize)]
+struct BrowseQuery {
+    path: Option<String>,
+    show_hidden: Option<bool>,
+}
+
+async fn browse_folders(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    q: web::Query<BrowseQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let default = state
+        .config
+        .tools
+        .workspace_root
+        .clone()
+        .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let listing = blocking(move || {
+        browse::browse(q.path.as_deref(), q.show_hidden.unwrap_or(false), &default)
+    })
+    .await?
+    .map_err(api)?;
+    Ok(HttpResponse::Ok().json(listing))
+}
+
+async fn get(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let client = state.pool.get().await?;
+    let p = store::get(&client, id)
+        .await
+        .map_err(api)?
+        .ok_or_else(|| not_found(id))?;
+    Ok(HttpResponse::Ok().json(p.to_json()))
+}
+
+async fn update(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    id: web::Path<i64>,
+    body: web::Json<ProjectPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let patch = body.into_inner();
+    let text_ok =
+        |v: &Option<String>, max: usize| v.as_ref().is_none_or(|s| s.chars().count() <= max);
+    let object_ok =
+        |v: &Option<serde_json::Value>| v.as_ref().is_none_or(serde_json::Value::is_object);
+    Violations::new()
+        .check(
+            patch.name.as_ref().is_none_or(|n| !n.trim().is_empty()) && text_ok(&patch.name, 200),
+            "name",
+            "name must be 1 to 200 characters",
+        )
+        .check(
+            text_ok(&patch.display_name, 200),
+            "display_name",
+            "display_name is too long",
+        )
+        .check(
+            text_ok(&patch.description, 20_000),
+            "description",
+            "description is too long",
+        )
+        .check(
+            patch
+                .status
+                .as_ref()
+                .is_none_or(|s| !s.is_empty() && s.len() <= 50),
+            "status",
+            "status must be 1 to 50 characters",
+        )
+        .check(object_ok(&patch.tools), "tools", "tools must be an object")
+        .check(
+            object_ok(&patch.conventions),
+            "conventions",
+            "conventions must be an object",
+        )
+        .check(
+            object_ok(&patch.key_files),
+            "key_files",
+            "key_files must be an object",
+        )
+        .check(
+            object_ok(&patch.commands),
+            "commands",
+            "commands must be an object",
+        )
+        .check(
+            patch.notes.as_ref().is_none_or(|n| n.len() <= 500),
+            "notes",
+            "at most 500 notes",
+        )
+        .finish()?;
+    let client = state.pool.get().await?;
+    let p = store::update(&client, id, &patch)
+        .await
+        .map_err(api)?
+        .ok_or_else(|| not_found(id))?;
+    Ok(HttpResponse::Ok().json(p.to_json()))
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let client = state.pool.get().await?;
+    if !store::delete(&client, id).await.map_err(api)? {
+        return Err(not_found(id));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn circles(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let client = state.pool.get().await?;
+    let p = store::get(&client, id)
+        .await
+        .map_err(api)?
+        .ok_or_else(|| not_found(id))?;
+    let circles = store::circles(&client, id).await.map_err(api)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "project_id": id, "project_name": p.name, "total": circles.len(), "circles": circles,
+    })))
+}
+
+#[derive(Deserialize)]
+struct LinkQuery {
+    is_primary: Option<bool>,
+}
+
+async fn link_circle(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    ids: web::Path<(i64, i64)>,
+    q: web::Query<LinkQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (project_id, circle_id) = ids.into_inner();
+    let client = state.pool.get().await?;
+    let status = store::link_circle(
+        &client,
+        project_id,
+        circle_id,
+        q.is_primary.unwrap_or(false),
+    )
+    .await
+    .map_err(api)?;
+    Ok(HttpResponse::Created()
+        .json(json!({"status": status, "project_id": project_id, "circle_id": circle_id})))
+}
+
+async fn unlink_circle(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    ids: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (project_id, circle_id) = ids.into_inner();
+    let client = state.pool.get().await?;
+    if !store::unlink_circle(&client, project_id, circle_id)
+        .await
+        .map_err(api)?
+    {
+        return Err(ApiError::NotFound(format!(
+            "Circle {circle_id} is not linked to project {project_id}"
+        )));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn refresh(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let client = state.pool.get().await?;
+    let p = store::get(&client, id)
+        .await
+        .map_err(api)?
+        .ok_or_else(|| not_found(id))?;
+    let path = p
+        .root_path()
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::BadRequest(format!("Project {id} has no path")))?;
+    let detection = blocking(move || {
+        let dir = Path::new(&path);
+        if dir.is_dir() {
+            Ok(detect(dir))
+        } else {
+            Err(ApiError::BadRequest(format!(
+                "Project path no longer exists: {path}"
+            )))
+        }
+    })
+    .await??;
+    let p = store::apply_detection(&client, id, &detection)
+        .await
+        .map_err(api)?
+        .ok_or_else(|| not_found(id))?;
+    Ok(HttpResponse::Ok().json(p.to_json()))
+}
+
+async fn context(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let client = state.pool.get().await?;
+    let p = store::get(&client, id)
+        .await
+        .map_err(api)?
+        .ok_or_else(|| not_found(id))?;
+    Ok(HttpResponse::Ok().json(json!({
+        "project_id": p.id, "project_name": p.name, "prompt_context": p.prompt_context(), "raw": p.to_json(),
+    })))
+}

@@ -1,0 +1,3 @@
+//! Telemetry tests: spans exported over OTLP to a real gRPC collector.
+
+mod otlp;
