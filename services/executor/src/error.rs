@@ -8,6 +8,8 @@ pub enum Error {
     Config(#[from] gathering_core::ConfigError),
     #[error(transparent)]
     Db(#[from] gathering_db::DbError),
+    #[error(transparent)]
+    Queue(#[from] gathering_queue::QueueError),
     #[error("cannot bind {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
     #[error("executor task failed: {0}")]

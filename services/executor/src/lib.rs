@@ -1,21 +1,31 @@
 //! The executor service: claims jobs from the Postgres job queue and runs them (pipeline
 //! runs, background agent tasks, scheduled actions, notifications). Any number of executors
-//! may run against one database; the queue's leases keep each job on one of them at a time.
+//! may run against one database; the queue's leases keep each job on one of them at a time,
+//! and an executor that dies loses its jobs to the others within one lease.
 
 pub mod config;
+pub mod deps;
 pub mod error;
+pub mod jobs;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use gathering_core::{Readiness, Shutdown};
+use gathering_queue::{Queue, Worker, WorkerConfig};
 use gathering_telemetry::{AdminServer, AdminState};
+use serde_json::json;
 
 pub use config::Config;
+pub use deps::Deps;
 pub use error::Error;
 
 /// A started executor.
 pub struct Started {
     pub admin_addr: SocketAddr,
+    /// The queue worker's lease owner name.
+    pub owner: String,
     task: tokio::task::JoinHandle<Result<(), Error>>,
 }
 
@@ -31,27 +41,97 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
     start(config, shutdown).await?.wait().await
 }
 
-/// Migrates, binds the admin port and starts taking work; returns once serving.
+/// Migrates, starts the queue worker and the admin port; returns once taking work.
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error> {
+    gathering_core::tls::install_crypto_provider();
     let pool = gathering_db::open(&config.database_url, &config.pool_options()).await?;
-    let readiness = Readiness::new();
-    let admin = AdminServer::start(
-        config.admin_addr,
-        AdminState::new("executor", readiness.clone()),
+    let background = Shutdown::new();
+    let queue = Queue::new(pool.clone());
+    let deps = Deps {
+        pool: pool.clone(),
+        queue: queue.clone(),
+        events: gathering_events::Publisher::start(
+            pool.clone(),
+            Default::default(),
+            background.clone(),
+        ),
+        database_url: config.database_url.clone(),
+    };
+    let worker_stop = Shutdown::new();
+    let worker = Worker::start(
+        queue,
+        &config.database_url,
+        jobs::registry(&deps),
+        WorkerConfig {
+            queues: config.queues.clone(),
+            lease: config.lease,
+            shutdown_timeout: config.shutdown_timeout,
+            ..WorkerConfig::default()
+        },
+        worker_stop.clone(),
     )
-    .await
-    .map_err(|e| Error::Bind(config.admin_addr, e))?;
+    .await?;
+    let owner = worker.owner.clone();
+    tokio::spawn(trim_events(
+        pool.clone(),
+        config.events_max_age,
+        config.events_max_rows,
+        background.clone(),
+    ));
+
+    let readiness = Readiness::new();
+    let mut admin_state = AdminState::new("executor", readiness.clone());
+    let stats = worker.stats.clone();
+    let worker_name = owner.clone();
+    admin_state.details = Some(Arc::new(move || {
+        json!({
+            "worker": worker_name,
+            "jobs_claimed": stats.claimed.load(Ordering::Relaxed),
+            "jobs_completed": stats.completed.load(Ordering::Relaxed),
+            "jobs_failed": stats.failed.load(Ordering::Relaxed),
+        })
+    }));
+    let admin = AdminServer::start(config.admin_addr, admin_state)
+        .await
+        .map_err(|e| Error::Bind(config.admin_addr, e))?;
     let admin_addr = admin.addr;
     readiness.set_ready();
-    tracing::info!(%admin_addr, "executor ready");
+    tracing::info!(%admin_addr, owner, "executor ready");
 
     let task = tokio::spawn(async move {
         shutdown.wait().await;
         readiness.set_shutting_down();
-        tracing::info!("executor shutting down");
+        tracing::info!("executor shutting down: finishing or releasing running jobs");
+        worker_stop.trigger();
+        worker.wait().await;
+        background.trigger();
         pool.close();
         admin.stop().await;
         Ok(())
     });
-    Ok(Started { admin_addr, task })
+    Ok(Started {
+        admin_addr,
+        owner,
+        task,
+    })
+}
+
+/// Keeps the event log within its retention (every executor does it; deletes are idempotent).
+async fn trim_events(
+    pool: gathering_db::Pool,
+    max_age: std::time::Duration,
+    max_rows: i64,
+    stop: Shutdown,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            _ = stop.wait() => return,
+        }
+        match gathering_events::retention::purge(&pool, max_age, max_rows, 10_000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "event log trimmed"),
+            Err(e) => tracing::warn!(error = %e, "trimming the event log failed"),
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! supervised child processes; `gathering migrate` applies the migrations and exits. The
 //! services themselves live in their own crates; this binary only dispatches.
 
+mod probe;
 mod up;
 
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ enum Command {
     /// Administration tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Exit 0 when an http:// URL answers 2xx within 3 s (container health checks).
+    Probe { url: String },
 }
 
 #[derive(Subcommand, Clone, PartialEq, Eq)]
@@ -68,6 +71,7 @@ impl Command {
             Command::Scheduler => "scheduler",
             Command::LlmGateway => "llm-gateway",
             Command::Admin(_) => "admin",
+            Command::Probe { .. } => "probe",
         }
     }
 }
@@ -98,6 +102,9 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(command: Command) -> anyhow::Result<()> {
+    if let Command::Probe { url } = &command {
+        return probe::run(url).await;
+    }
     let env = Environment::from_vars(&gathering_core::config::ProcessEnv)?;
     gathering_telemetry::init_logging(command.service_name(), env);
     let shutdown = Shutdown::new();
@@ -132,6 +139,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Admin(AdminCommand::CreateUser { email, name, role }) => {
             create_user(&email, &name, &role).await
         }
+        Command::Probe { .. } => Ok(()),
     }
 }
 
