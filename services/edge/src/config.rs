@@ -47,6 +47,8 @@ pub struct Config {
     /// Tool settings (`GATHERING_HTTP_ALLOWLIST`, `GATHERING_TOOL_GRANTS`, …; see
     /// `gathering_tools::config`).
     pub tools: gathering_tools::ToolsConfig,
+    /// Agent runtime settings (`AGENT_*`, `BACKGROUND_TASKS_MAX_CONCURRENT`).
+    pub agents: gathering_agents::AgentsConfig,
 }
 
 /// Requests per minute per client IP and endpoint (contract §0 tiers).
@@ -118,6 +120,7 @@ impl Config {
                 30,
             )?),
             tools: gathering_tools::ToolsConfig::from_vars(vars)?,
+            agents: gathering_agents::AgentsConfig::from_vars(vars)?,
         };
         config.gate(vars)?;
         Ok(config)

@@ -29,4 +29,9 @@ pub struct AppState {
     pub ws: Arc<crate::ws::WsRegistry>,
     /// The tool registry with the built-in skills (`/tools`, projects).
     pub tools: Arc<gathering_tools::Toolbox>,
+    /// Agents: chat, memory, background tasks.
+    pub agents: gathering_agents::AgentRuntime,
+    pub agents_config: gathering_agents::AgentsConfig,
+    /// The job queue (background tasks, pipeline runs, triggers).
+    pub queue: gathering_queue::Queue,
 }

@@ -33,6 +33,8 @@ pub struct Config {
     /// is trimmed to both.
     pub events_max_age: Duration,
     pub events_max_rows: i64,
+    pub agents: gathering_agents::AgentsConfig,
+    pub tools: gathering_tools::ToolsConfig,
 }
 
 impl Config {
@@ -67,6 +69,8 @@ impl Config {
                 86400 * config::parse_or::<u64>(vars, "EVENTS_RETENTION_DAYS", 7)?,
             ),
             events_max_rows: config::parse_or(vars, "EVENTS_RETENTION_MAX_ROWS", 1_000_000)?,
+            agents: gathering_agents::AgentsConfig::from_vars(vars)?,
+            tools: gathering_tools::ToolsConfig::from_vars(vars)?,
         })
     }
 

@@ -1,6 +1,10 @@
 //! What job handlers need, built once per executor.
 
+use std::sync::Arc;
+
+use gathering_agents::AgentRuntime;
 use gathering_db::Pool;
+use gathering_tools::Toolbox;
 use gathering_events::Publisher;
 use gathering_queue::Queue;
 
@@ -10,4 +14,8 @@ pub struct Deps {
     pub queue: Queue,
     pub events: Publisher,
     pub database_url: String,
+    /// The tool registry with every built-in skill.
+    pub tools: Arc<Toolbox>,
+    /// Agents: background tasks, pipeline agent nodes.
+    pub agents: AgentRuntime,
 }

@@ -47,15 +47,20 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     let pool = gathering_db::open(&config.database_url, &config.pool_options()).await?;
     let background = Shutdown::new();
     let queue = Queue::new(pool.clone());
+    let tools = Arc::new(
+        gathering_tools::Toolbox::new(Some(pool.clone()), config.tools.clone())
+            .map_err(|e| Error::Task(e.to_string()))?,
+    );
+    let llm = gathering_agents::Llm::connect(&config.llm_gateway_url, &config.agents.embedding_model)
+        .map_err(|e| Error::Task(e.to_string()))?;
+    let agents = gathering_agents::AgentRuntime::new(pool.clone(), llm, tools.clone(), config.agents.runtime.clone());
     let deps = Deps {
         pool: pool.clone(),
         queue: queue.clone(),
-        events: gathering_events::Publisher::start(
-            pool.clone(),
-            Default::default(),
-            background.clone(),
-        ),
+        events: gathering_events::Publisher::start(pool.clone(), Default::default(), background.clone()),
         database_url: config.database_url.clone(),
+        tools,
+        agents,
     };
     let worker_stop = Shutdown::new();
     let worker = Worker::start(

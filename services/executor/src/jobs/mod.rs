@@ -1,13 +1,15 @@
 //! The job kinds this executor runs. Each domain registers its handlers here; a handler gets
 //! the shared dependencies (`Deps`) by clone.
 
+mod background_tasks;
+
 use gathering_queue::Registry;
 
 use crate::deps::Deps;
 
 /// Every handler of this executor.
 pub fn registry(deps: &Deps) -> Registry {
-    let registry = Registry::new();
-    let _ = deps;
+    let mut registry = Registry::new();
+    background_tasks::register(&mut registry, deps);
     registry
 }

@@ -1,0 +1,388 @@
+//! Chat with an agent: the tool-calling loop through the LLM gateway and the tool registry.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use gathering_db::{GenericClient, Pool};
+use gathering_proto::v1 as pb;
+use gathering_tools::{CallContext, Grants, ProjectRoot, Toolbox};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::llm::{Completion, Llm, Message, Request};
+use crate::memory::{self, Scope};
+use crate::profile::{self, Profile};
+use crate::prompt::{PromptParts, system_prompt};
+use crate::{AgentError, lease, session};
+
+/// Runtime settings.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Model used when an agent has none (`provider/model` or alias).
+    pub default_model: String,
+    /// Model calls per message at most (each may call tools).
+    pub max_iterations: u32,
+    /// Earlier messages sent with each chat.
+    pub max_history: i64,
+    /// Permissions agents' tool calls run with. Dangerous tools still need confirmation,
+    /// which an agent cannot give: it gets `needs_confirmation` back.
+    pub tool_grants: Grants,
+    /// Service name reported to the gateway for usage accounting.
+    pub service: &'static str,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            default_model: "anthropic/claude-sonnet-4-20250514".into(),
+            max_iterations: 10,
+            max_history: 20,
+            tool_grants: Grants::parse_list("read,write,network,git").unwrap_or(Grants::NONE),
+            service: "agents",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AgentRuntime {
+    pub pool: Pool,
+    pub llm: Llm,
+    pub tools: Arc<Toolbox>,
+    pub config: RuntimeConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChatOptions {
+    pub include_memories: bool,
+    pub allow_tools: bool,
+    pub request_id: String,
+}
+
+impl Default for ChatOptions {
+    fn default() -> Self {
+        Self { include_memories: true, allow_tools: true, request_id: String::new() }
+    }
+}
+
+/// One tool call and its result, as the contract shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolTrace {
+    pub id: String,
+    pub name: String,
+    pub arguments: Value,
+    pub result: Value,
+    pub success: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatOutcome {
+    pub content: String,
+    pub agent_id: i64,
+    pub agent_name: String,
+    pub model: String,
+    pub duration_ms: u64,
+    pub tool_calls: Vec<Value>,
+    pub tool_results: Vec<Value>,
+    pub tokens_used: u32,
+    pub iterations: u32,
+    /// How memories were recalled for the prompt (`vector`, `text`), if at all.
+    pub memory_recall: Option<&'static str>,
+}
+
+/// What a streaming chat emits, in order: `Start`, `Token`s, then `Done` (or the error).
+#[derive(Debug, Clone)]
+pub enum ChatEvent {
+    Start { agent_name: String },
+    Token(String),
+    ToolCall(ToolTrace),
+}
+
+/// The result of a tool loop.
+struct Turn {
+    last: Completion,
+    traces: Vec<ToolTrace>,
+    tokens: u32,
+    iterations: u32,
+}
+
+impl AgentRuntime {
+    pub fn new(pool: Pool, llm: Llm, tools: Arc<Toolbox>, config: RuntimeConfig) -> Self {
+        Self { pool, llm, tools, config }
+    }
+
+    fn model_of(&self, profile: &Profile) -> String {
+        profile.model.clone().unwrap_or_else(|| self.config.default_model.clone())
+    }
+
+    /// The tools of the agent's enabled skills, as the model sees them.
+    async fn tool_definitions<C: GenericClient>(&self, c: &C, agent_id: i64) -> Result<Vec<pb::ToolDefinition>, AgentError> {
+        let skills: Vec<String> = c
+            .query(
+                "SELECT s.name FROM agent.agent_tools at JOIN agent.skills s ON s.id = at.skill_id \
+                 WHERE at.agent_id = $1 AND at.is_enabled AND s.is_enabled ORDER BY s.name",
+                &[&agent_id],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let registry = self.tools.registry();
+        Ok(skills
+            .iter()
+            .flat_map(|s| registry.list_by_skill(s))
+            .map(|d| pb::ToolDefinition {
+                name: d.name.clone(),
+                description: d.description.clone(),
+                input_schema_json: d.input_schema.to_string(),
+            })
+            .collect())
+    }
+
+    /// The project root of the agent's session, for file, git, shell and code tools.
+    async fn project_root(&self, project_id: Option<i64>) -> Option<ProjectRoot> {
+        let id = project_id?;
+        let client = self.pool.get().await.ok()?;
+        gathering_tools::project::resolve_root(&client, id).await.ok()
+    }
+
+    /// Runs the tool loop: the model answers; each tool call runs through the registry; the
+    /// results go back; until an answer without tool calls or `max_iterations`.
+    #[allow(clippy::too_many_arguments)]
+    async fn converse(
+        &self,
+        profile: &Profile,
+        mut messages: Vec<Message>,
+        tools: Vec<pb::ToolDefinition>,
+        project: Option<ProjectRoot>,
+        request_id: &str,
+        events: Option<&mpsc::Sender<ChatEvent>>,
+        cancel: &CancellationToken,
+    ) -> Result<Turn, AgentError> {
+        let model = self.model_of(profile);
+        let mut traces = Vec::new();
+        let mut tokens = 0u32;
+        let mut iterations = 0u32;
+        loop {
+            if cancel.is_cancelled() {
+                return Err(AgentError::Cancelled);
+            }
+            iterations += 1;
+            let request = Request {
+                model: &model,
+                messages: messages.clone(),
+                tools: tools.clone(),
+                max_tokens: profile.max_tokens.and_then(|m| u32::try_from(m).ok()),
+                temperature: Some(profile.temperature as f32),
+                agent_id: profile.id,
+                request_id,
+            };
+            let completion = match events {
+                Some(tx) => {
+                    self.llm
+                        .stream(self.config.service, request, |delta| {
+                            let _ = tx.try_send(ChatEvent::Token(delta.to_owned()));
+                        })
+                        .await?
+                }
+                None => tokio::select! {
+                    c = self.llm.complete(self.config.service, request) => c?,
+                    _ = cancel.cancelled() => return Err(AgentError::Cancelled),
+                },
+            };
+            tokens += completion.input_tokens + completion.output_tokens;
+            if completion.tool_calls.is_empty() || iterations >= self.config.max_iterations {
+                return Ok(Turn { last: completion, traces, tokens, iterations });
+            }
+            messages.push(Message {
+                role: "assistant".into(),
+                content: completion.content.clone(),
+                tool_calls: completion.tool_calls.clone(),
+                tool_call_id: String::new(),
+                name: String::new(),
+            });
+            for call in &completion.tool_calls {
+                let arguments: Value = serde_json::from_str(&call.arguments_json).unwrap_or_else(|_| json!({}));
+                let ctx = CallContext::new(self.config.tool_grants)
+                    .agent(Some(profile.id))
+                    .project(project.clone())
+                    .with_cancel(cancel.child_token());
+                let response = self.tools.execute(&call.name, arguments.clone(), &ctx).await;
+                let result = serde_json::to_value(&response).unwrap_or(Value::Null);
+                let trace = ToolTrace { id: call.id.clone(), name: call.name.clone(), arguments, result: result.clone(), success: response.success };
+                if let Some(tx) = events {
+                    let _ = tx.try_send(ChatEvent::ToolCall(trace.clone()));
+                }
+                traces.push(trace);
+                // What the model reads back: the outcome, compactly.
+                let content = json!({
+                    "success": response.success,
+                    "message": response.message,
+                    "data": response.data,
+                    "error": response.error,
+                    "needs_confirmation": response.needs_confirmation,
+                })
+                .to_string();
+                messages.push(Message {
+                    role: "tool".into(),
+                    content,
+                    tool_calls: Vec::new(),
+                    tool_call_id: call.id.clone(),
+                    name: call.name.clone(),
+                });
+            }
+        }
+    }
+
+    /// A chat message to an agent (contract §2.3 `POST /agents/{id}/chat`, and §4.3 when
+    /// `events` streams it). One message at a time per agent, across every edge.
+    pub async fn chat(
+        &self,
+        agent_id: i64,
+        message: &str,
+        options: &ChatOptions,
+        events: Option<mpsc::Sender<ChatEvent>>,
+    ) -> Result<ChatOutcome, AgentError> {
+        if message.trim().is_empty() {
+            return Err(AgentError::Invalid("No message provided".into()));
+        }
+        if message.len() > 100_000 {
+            return Err(AgentError::Invalid("message longer than 100000 characters".into()));
+        }
+        let lease = lease::acquire(&self.pool, agent_id).await?;
+        let result = self.chat_leased(agent_id, message, options, events).await;
+        lease.release().await;
+        result
+    }
+
+    async fn chat_leased(
+        &self,
+        agent_id: i64,
+        message: &str,
+        options: &ChatOptions,
+        events: Option<mpsc::Sender<ChatEvent>>,
+    ) -> Result<ChatOutcome, AgentError> {
+        let started = Instant::now();
+        let client = self.pool.get().await?;
+        let profile = profile::load(&client, agent_id).await?;
+        if let Some(tx) = &events {
+            let _ = tx.send(ChatEvent::Start { agent_name: profile.name.clone() }).await;
+        }
+        let session = session::open(&client, agent_id).await?;
+        let (memories, recall_method) = if options.include_memories {
+            let recall = memory::recall(
+                &client,
+                Some(&self.llm),
+                &memory::Query { scope: Scope::Agent(agent_id), text: message, limit: 5, threshold: 0.3, types: &[], tags: &[] },
+            )
+            .await?;
+            (recall.memories.into_iter().map(|m| m.value).collect::<Vec<_>>(), Some(recall.method))
+        } else {
+            (Vec::new(), None)
+        };
+        let project_context = match session.project_id {
+            Some(pid) => gathering_tools::project::store::get(&client, pid).await.ok().flatten().map(|p| p.prompt_context()),
+            None => None,
+        };
+        let resume = session.resume_summary();
+        let task = session.task_line();
+        let system = system_prompt(
+            &profile,
+            &PromptParts {
+                project: project_context.as_deref(),
+                memories: &memories,
+                resume: resume.as_deref(),
+                current_task: task.as_deref(),
+                extra: None,
+            },
+        );
+        let mut messages = vec![Message { role: "system".into(), content: system, ..Default::default() }];
+        let history = client
+            .query(
+                "SELECT role::text, content FROM ( \
+                     SELECT role, content, created_at, id FROM communication.chat_history \
+                     WHERE agent_id = $1 AND role IN ('user', 'assistant') \
+                     ORDER BY created_at DESC, id DESC LIMIT $2) h \
+                 ORDER BY created_at, id",
+                &[&agent_id, &self.config.max_history],
+            )
+            .await?;
+        for row in &history {
+            messages.push(Message { role: row.get(0), content: row.get(1), ..Default::default() });
+        }
+        messages.push(Message { role: "user".into(), content: message.to_owned(), ..Default::default() });
+        let tools = if options.allow_tools { self.tool_definitions(&client, agent_id).await? } else { Vec::new() };
+        let project = self.project_root(session.project_id).await;
+        drop(client);
+
+        let turn = self
+            .converse(&profile, messages, tools, project, &options.request_id, events.as_ref(), &CancellationToken::new())
+            .await?;
+        let content = turn.last.content.clone();
+        let model = if turn.last.model.is_empty() { self.model_of(&profile) } else { turn.last.model.clone() };
+
+        // The exchange, stored in one statement, and the session window.
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO communication.chat_history (agent_id, session_id, role, content, model_used, tokens_input, tokens_output) \
+                 VALUES ($1, $2, 'user', $3, NULL, NULL, NULL), ($1, $2, 'assistant', $4, $5, $6, $7)",
+                &[
+                    &agent_id,
+                    &session.id,
+                    &message,
+                    &content,
+                    &model,
+                    &(turn.last.input_tokens as i32),
+                    &(turn.last.output_tokens as i32),
+                ],
+            )
+            .await?;
+        session::record_exchange(&client, &session, message, &content).await?;
+        Ok(ChatOutcome {
+            content,
+            agent_id,
+            agent_name: profile.name,
+            model,
+            duration_ms: started.elapsed().as_millis() as u64,
+            tool_calls: turn.traces.iter().map(|t| json!({"id": t.id, "name": t.name, "arguments": t.arguments})).collect(),
+            tool_results: turn.traces.iter().map(|t| json!({"tool_call_id": t.id, "name": t.name, "success": t.success, "result": t.result})).collect(),
+            tokens_used: turn.tokens,
+            iterations: turn.iterations,
+            memory_recall: recall_method,
+        })
+    }
+
+    /// One stateless task for an agent (a pipeline's agent node): its persona and tools, no
+    /// chat history, no lease; cancelled with `cancel`.
+    pub async fn run_once(&self, agent_id: i64, prompt: &str, request_id: &str, cancel: &CancellationToken) -> Result<ChatOutcome, AgentError> {
+        let started = Instant::now();
+        let client = self.pool.get().await?;
+        let profile = profile::load(&client, agent_id).await?;
+        if !profile.is_active {
+            return Err(AgentError::Invalid(format!("Agent {agent_id} is not active")));
+        }
+        let system = system_prompt(&profile, &PromptParts::default());
+        let messages = vec![
+            Message { role: "system".into(), content: system, ..Default::default() },
+            Message { role: "user".into(), content: prompt.to_owned(), ..Default::default() },
+        ];
+        let tools = self.tool_definitions(&client, agent_id).await?;
+        drop(client);
+        let turn = self.converse(&profile, messages, tools, None, request_id, None, cancel).await?;
+        let model = if turn.last.model.is_empty() { self.model_of(&profile) } else { turn.last.model.clone() };
+        Ok(ChatOutcome {
+            content: turn.last.content,
+            agent_id,
+            agent_name: profile.name,
+            model,
+            duration_ms: started.elapsed().as_millis() as u64,
+            tool_calls: turn.traces.iter().map(|t| json!({"id": t.id, "name": t.name, "arguments": t.arguments})).collect(),
+            tool_results: turn.traces.iter().map(|t| json!({"tool_call_id": t.id, "name": t.name, "success": t.success, "result": t.result})).collect(),
+            tokens_used: turn.tokens,
+            iterations: turn.iterations,
+            memory_recall: None,
+        })
+    }
+}
