@@ -69,8 +69,14 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         gathering_tools::Toolbox::new(Some(pool.clone()), config.tools.clone())
             .map_err(|e| Error::Task(format!("tool registry: {e}")))?,
     );
-    let llm = gathering_agents::Llm::connect(&config.llm_gateway_url, &config.agents.embedding_model)
-        .map_err(|e| Error::Config(gathering_core::ConfigError::new("LLM_GATEWAY_URL", e.to_string())))?;
+    let llm =
+        gathering_agents::Llm::connect(&config.llm_gateway_url, &config.agents.embedding_model)
+            .map_err(|e| {
+                Error::Config(gathering_core::ConfigError::new(
+                    "LLM_GATEWAY_URL",
+                    e.to_string(),
+                ))
+            })?;
     let state = AppState {
         pool: pool.clone(),
         readiness: readiness.clone(),
@@ -82,7 +88,12 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         hub,
         ws: Arc::default(),
         tools: tools.clone(),
-        agents: gathering_agents::AgentRuntime::new(pool.clone(), llm, tools, config.agents.runtime.clone()),
+        agents: gathering_agents::AgentRuntime::new(
+            pool.clone(),
+            llm,
+            tools,
+            config.agents.runtime.clone(),
+        ),
         agents_config: config.agents.clone(),
         queue: gathering_queue::Queue::new(pool.clone()),
         config: config.clone(),

@@ -264,11 +264,27 @@ fn main() {
         let pid = process.pid().expect("pid");
         let gw_http: SocketAddr = ([127, 0, 0, 1], http_port).into();
         let gw_grpc: SocketAddr = ([127, 0, 0, 1], grpc_port).into();
-        gathering_testkit::http::wait_ok(
-            &format!("http://{gw_http}/health/ready"),
-            Duration::from_secs(30),
-        )
-        .await;
+        let ready = async {
+            let client = gathering_testkit::http::client();
+            for _ in 0..300 {
+                if let Ok(r) = client
+                    .get(format!("http://{gw_http}/health/ready"))
+                    .send()
+                    .await
+                    && r.status().is_success()
+                {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        };
+        if !ready.await {
+            process.signal(nix::sys::signal::Signal::SIGKILL);
+            let (_, _, stderr) = process.wait_output().await;
+            eprintln!("the gateway did not become ready:\n{stderr}");
+            std::process::exit(1);
+        }
         tokio::time::sleep(Duration::from_secs(1)).await;
         let idle_rss = rss_kb(pid, "VmRSS:");
 

@@ -10,7 +10,7 @@ use crate::runtime::RuntimeConfig;
 pub struct AgentsConfig {
     pub runtime: RuntimeConfig,
     /// `AGENT_EMBEDDING_MODEL`, default `openai/text-embedding-3-small` (1536 dimensions);
-    /// empty disables embeddings (memories fall back to text search).
+    /// `none` disables embeddings (memories fall back to text search).
     pub embedding_model: String,
     /// `BACKGROUND_TASKS_MAX_CONCURRENT`, default 5: live tasks across all executors.
     pub max_live_tasks: i64,
@@ -33,7 +33,11 @@ impl AgentsConfig {
                 tool_grants,
                 service: "agents",
             },
-            embedding_model: vars.get("AGENT_EMBEDDING_MODEL").unwrap_or_else(|| "openai/text-embedding-3-small".into()),
+            embedding_model: match vars.get("AGENT_EMBEDDING_MODEL") {
+                Some(m) if m.trim().eq_ignore_ascii_case("none") => String::new(),
+                Some(m) => m.trim().to_owned(),
+                None => "openai/text-embedding-3-small".into(),
+            },
             max_live_tasks: config::parse_or(vars, "BACKGROUND_TASKS_MAX_CONCURRENT", 5)?,
         })
     }

@@ -2,6 +2,8 @@
 //! calls `/api/…` in production and through its dev proxy.
 
 mod auth;
+mod background_tasks;
+pub(crate) mod chat;
 mod health;
 mod projects;
 mod root;
@@ -17,6 +19,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(settings::configure);
     cfg.configure(usage::configure);
     cfg.configure(auth::configure);
+    cfg.configure(chat::configure);
+    cfg.configure(background_tasks::configure);
     cfg.configure(projects::configure);
     cfg.configure(tools::configure);
     cfg.configure(crate::ws::configure);

@@ -1,6 +1,7 @@
 //! Edge integration tests: real auth and edge servers (in-process, random ports) over a fresh
 //! database per test.
 
+mod agents_runtime;
 mod auth;
 mod projects;
 mod support;

@@ -1,0 +1,626 @@
+//! Agents through the whole stack: edge → LLM gateway → a fake OpenAI provider, tool calls
+//! through the registry, the streaming WebSocket, one message at a time across edges, and
+//! background tasks run by a real executor, paused/resumed/cancelled from another edge.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use gathering_core::Shutdown;
+use gathering_testkit::TestDb;
+use gathering_testkit::fake_llm::{FakeProvider, Reply, Wire};
+use gathering_testkit::ws;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{Api, Auth, Edge, eventually, start_auth, start_edge};
+
+const PW: &str = "correct horse battery";
+
+pub struct Stack {
+    pub db: TestDb,
+    pub fake: FakeProvider,
+    pub auth: Auth,
+    pub gateway_url: String,
+    gateway_stop: Shutdown,
+    pub edges: Vec<Edge>,
+    pub agent_id: i64,
+    pub token: String,
+}
+
+fn vars(db: &TestDb, pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut v: HashMap<String, String> = HashMap::from([
+        ("DATABASE_URL".into(), db.url.clone()),
+        ("GATHERING_ENV".into(), "development".into()),
+    ]);
+    for (k, val) in pairs {
+        v.insert((*k).into(), (*val).into());
+    }
+    v
+}
+
+/// Auth, an LLM gateway on a fake OpenAI, `edges` edges, an agent with the http skill.
+pub async fn stack(edges: usize) -> Stack {
+    let db = TestDb::new().await;
+    let fake = FakeProvider::start(Wire::OpenAi).await;
+    let base = fake.base_url();
+    let gw = gathering_llm_gateway::Config::from_vars(&vars(
+        &db,
+        &[
+            ("LLM_GATEWAY_ADDR", "127.0.0.1:0"),
+            ("LLM_GATEWAY_HTTP_ADDR", "127.0.0.1:0"),
+            ("OPENAI_BASE_URL", base.as_str()),
+            ("OPENAI_API_KEY", "sk-test-key"),
+        ],
+    ))
+    .unwrap();
+    let gateway_stop = Shutdown::new();
+    let gateway = gathering_llm_gateway::start(gw, gateway_stop.clone())
+        .await
+        .unwrap();
+    let gateway_url = format!("http://{}", gateway.grpc_addr);
+    let auth = start_auth(&db, &[]).await;
+    let mut started = Vec::new();
+    for _ in 0..edges {
+        started.push(
+            start_edge(
+                &db,
+                &auth,
+                &[
+                    ("LLM_GATEWAY_URL", gateway_url.as_str()),
+                    ("AGENT_DEFAULT_MODEL", "openai/gpt-4o"),
+                    ("AGENT_EMBEDDING_MODEL", "none"),
+                    ("BACKGROUND_TASKS_MAX_CONCURRENT", "2"),
+                ],
+            )
+            .await,
+        );
+    }
+    let client = db.pool(1).get().await.unwrap();
+    let agent_id: i64 = client
+        .query_one(
+            "INSERT INTO agent.agents (name, persona_id, model_id) VALUES ('Sophie', \
+                 (SELECT id FROM agent.personas ORDER BY id LIMIT 1), \
+                 (SELECT m.id FROM agent.models m JOIN agent.providers p ON p.id = m.provider_id \
+                  WHERE p.name = 'openai' AND m.model_name = 'gpt-4o')) RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    client
+        .execute(
+            "INSERT INTO agent.agent_tools (agent_id, skill_id, is_enabled) SELECT $1, id, true FROM agent.skills WHERE name = 'http'",
+            &[&agent_id],
+        )
+        .await
+        .unwrap();
+    let (token, _) = started[0].api().user("chat@example.com", PW).await;
+    Stack {
+        db,
+        fake,
+        auth,
+        gateway_url,
+        gateway_stop,
+        edges: started,
+        agent_id,
+        token,
+    }
+}
+
+impl Stack {
+    pub fn api(&self, i: usize) -> Api {
+        self.edges[i].api()
+    }
+
+    pub async fn stop(self) {
+        for e in self.edges {
+            e.stop().await;
+        }
+        self.auth.stop().await;
+        self.gateway_stop.trigger();
+    }
+
+    /// A real executor serving the agents queue.
+    pub async fn executor(&self) -> (Shutdown, gathering_executor::Started) {
+        let config = gathering_executor::Config::from_vars(&vars(
+            &self.db,
+            &[
+                ("EXECUTOR_ADMIN_ADDR", "127.0.0.1:0"),
+                ("LLM_GATEWAY_URL", self.gateway_url.as_str()),
+                ("AGENT_DEFAULT_MODEL", "openai/gpt-4o"),
+                ("AGENT_EMBEDDING_MODEL", "none"),
+                ("EXECUTOR_QUEUES", "agents:4"),
+            ],
+        ))
+        .unwrap();
+        let stop = Shutdown::new();
+        let started = gathering_executor::start(config, stop.clone())
+            .await
+            .unwrap();
+        (stop, started)
+    }
+}
+
+#[tokio::test]
+async fn a_chat_calls_a_tool_and_uses_its_result() {
+    let s = stack(1).await;
+    s.fake.push(Reply::tool_call(
+        "build_url",
+        json!({"base": "https://example.com", "path": "docs", "params": {"q": "rust"}}),
+    ));
+    s.fake
+        .push(Reply::text("The page is https://example.com/docs?q=rust"));
+    let api = s.api(0);
+    let r = api
+        .post(
+            &format!("/agents/{}/chat", s.agent_id),
+            Some(&s.token),
+            &json!({"message": "Build me the docs URL"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        r.body["content"],
+        "The page is https://example.com/docs?q=rust"
+    );
+    assert_eq!(r.body["agent_name"], "Sophie");
+    assert_eq!(r.body["tool_calls"][0]["name"], "build_url");
+    assert_eq!(r.body["tool_results"][0]["success"], true);
+    assert!(r.body["tokens_used"].as_u64().unwrap() > 0);
+
+    // The model saw the tool's real result in the second call.
+    let requests = s.fake.requests();
+    assert_eq!(requests.len(), 2);
+    let first = &requests[0].body;
+    assert!(
+        first["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["function"]["name"] == "build_url"),
+        "tools offered"
+    );
+    assert!(
+        first["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Tu es Sophie"),
+        "persona in the system prompt"
+    );
+    let second = &requests[1].body["messages"];
+    let tool_msg = second
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .expect("a tool message");
+    assert!(
+        tool_msg["content"]
+            .as_str()
+            .unwrap()
+            .contains("https://example.com/docs?q=rust"),
+        "{tool_msg}"
+    );
+
+    // Stored: two chat_history rows; the history endpoint is the helper's, the rows are ours.
+    let client = s.db.pool(1).get().await.unwrap();
+    let rows = client
+        .query("SELECT role::text, content, model_used FROM communication.chat_history WHERE agent_id = $1 ORDER BY id", &[&s.agent_id])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].get::<_, String>(0), "user");
+    assert_eq!(
+        rows[1].get::<_, String>(1),
+        "The page is https://example.com/docs?q=rust"
+    );
+
+    // The next message carries the history.
+    s.fake.push(Reply::text("Yes."));
+    let r = api
+        .post(
+            &format!("/agents/{}/chat", s.agent_id),
+            Some(&s.token),
+            &json!({"message": "Sure?"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let msgs = s.fake.requests()[2].body["messages"].clone();
+    assert!(
+        msgs.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["content"] == "Build me the docs URL"),
+        "history sent"
+    );
+
+    let missing = api
+        .post(
+            "/agents/999999/chat",
+            Some(&s.token),
+            &json!({"message": "hi"}),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.body["detail"], "Agent 999999 not found");
+    let empty = api
+        .post(
+            &format!("/agents/{}/chat", s.agent_id),
+            Some(&s.token),
+            &json!({"message": "  "}),
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn streaming_chat_over_the_websocket() {
+    let s = stack(1).await;
+    s.fake.push(Reply::text(
+        "Bonjour, je suis Sophie et je réponds en plusieurs morceaux.",
+    ));
+    let url = format!(
+        "{}/ws/chat/{}?token={}",
+        s.edges[0].base.replacen("http://", "ws://", 1),
+        s.agent_id,
+        s.token
+    );
+    let mut socket = ws::connect(&url).await;
+    let hello = ws::next_json(&mut socket, Duration::from_secs(10)).await;
+    assert_eq!(
+        hello,
+        json!({"type": "connected", "agent_id": s.agent_id, "agent_name": "Sophie"})
+    );
+    ws::send_json(&mut socket, &json!({"message": ""})).await;
+    assert_eq!(
+        ws::next_json(&mut socket, Duration::from_secs(10)).await["message"],
+        "No message provided"
+    );
+
+    ws::send_json(&mut socket, &json!({"message": "Présente-toi"})).await;
+    let start = ws::next_json(&mut socket, Duration::from_secs(10)).await;
+    assert_eq!(start["type"], "start");
+    let mut streamed = String::new();
+    let mut tokens = 0;
+    let done = loop {
+        let m = ws::next_json(&mut socket, Duration::from_secs(10)).await;
+        match m["type"].as_str() {
+            Some("token") => {
+                tokens += 1;
+                streamed.push_str(m["content"].as_str().unwrap());
+            }
+            Some("done") => break m,
+            other => panic!("unexpected {other:?}: {m}"),
+        }
+    };
+    assert!(tokens > 1, "streamed in several tokens");
+    assert_eq!(
+        streamed,
+        "Bonjour, je suis Sophie et je réponds en plusieurs morceaux."
+    );
+    assert_eq!(done["content"], streamed);
+    assert_eq!(
+        s.fake.requests()[0].body["stream"],
+        true,
+        "the provider was asked to stream"
+    );
+
+    let bad = format!(
+        "{}/ws/chat/{}",
+        s.edges[0].base.replacen("http://", "ws://", 1),
+        s.agent_id
+    );
+    let mut refused = ws::connect(&bad).await;
+    match ws::next(&mut refused, Duration::from_secs(5)).await {
+        ws::Next::Closed(Some(frame)) => assert_eq!(u16::from(frame.code), 1008),
+        _ => panic!("no token must be refused"),
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn one_message_at_a_time_per_agent_across_edges() {
+    let s = stack(2).await;
+    s.fake
+        .push(Reply::text("slow answer").delay(Duration::from_millis(1500)));
+    let a = s.api(0);
+    let path = format!("/agents/{}/chat", s.agent_id);
+    let token = s.token.clone();
+    let first = {
+        let (a, path, token) = (a.clone(), path.clone(), token.clone());
+        tokio::spawn(async move {
+            a.post(&path, Some(&token), &json!({"message": "first"}))
+                .await
+        })
+    };
+    assert!(
+        s.fake.wait_requests(1, Duration::from_secs(10)).await,
+        "the first chat reached the model"
+    );
+    let second = s
+        .api(1)
+        .post(&path, Some(&token), &json!({"message": "second"}))
+        .await;
+    assert_eq!(second.status, StatusCode::CONFLICT);
+    assert_eq!(
+        second.body["detail"],
+        "Agent is already processing a message"
+    );
+    let first = first.await.unwrap();
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.body["content"], "slow answer");
+    // Released: the next one goes through, on the other edge.
+    s.fake.push(Reply::text("now free"));
+    let third = s
+        .api(1)
+        .post(&path, Some(&token), &json!({"message": "third"}))
+        .await;
+    assert_eq!(third.status, StatusCode::OK);
+    s.stop().await;
+}
+
+async fn task_status(api: &Api, token: &str, id: i64) -> String {
+    api.get(&format!("/background-tasks/{id}"), Some(token))
+        .await
+        .body["status"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_background_task_runs_steps_with_tools_to_completion() {
+    let s = stack(1).await;
+    s.fake.push(Reply::tool_call(
+        "build_url",
+        json!({"base": "https://example.com", "path": "a"}),
+    ));
+    s.fake.push(Reply::tool_call(
+        "build_url",
+        json!({"base": "https://example.com", "path": "b"}),
+    ));
+    s.fake.push(Reply::text("Both URLs are built."));
+    let (stop, executor) = s.executor().await;
+    let api = s.api(0);
+    let r = api
+        .post(
+            "/background-tasks",
+            Some(&s.token),
+            &json!({"agent_id": s.agent_id, "goal": "Build two URLs", "max_steps": 10}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["id"].as_i64().unwrap();
+    assert_eq!(r.body["agent_name"], "Sophie");
+    assert!(
+        eventually(20, || async {
+            task_status(&api, &s.token, id).await == "completed"
+        })
+        .await,
+        "completed"
+    );
+    let task = api
+        .get(&format!("/background-tasks/{id}"), Some(&s.token))
+        .await
+        .body;
+    assert_eq!(task["current_step"], 3);
+    assert_eq!(task["progress_percent"], 100);
+    assert_eq!(task["total_tool_calls"], 2);
+    assert_eq!(task["total_llm_calls"], 3);
+    let steps = api
+        .get(&format!("/background-tasks/{id}/steps"), Some(&s.token))
+        .await
+        .body;
+    let kinds: Vec<&str> = steps["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "tool_call").count(), 2);
+    assert_eq!(steps["steps"][0]["step_number"], 3, "newest first");
+    let list = api
+        .get("/background-tasks?status=completed", Some(&s.token))
+        .await
+        .body;
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["counts"]["completed"], 1);
+    let client = s.db.pool(1).get().await.unwrap();
+    let kinds: Vec<String> = client
+        .query(
+            "SELECT kind FROM events.log WHERE kind LIKE 'background_task.%' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("background_task.created")
+    );
+    assert!(
+        kinds.contains(&"background_task.step".to_string())
+            && kinds.last().map(String::as_str) == Some("background_task.completed"),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        api.send(
+            api.client
+                .delete(format!("{}/background-tasks/{id}", api.base))
+                .bearer_auth(&s.token)
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    stop.trigger();
+    executor.wait().await.unwrap();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn pause_resume_and_cancel_from_another_edge_take_effect_within_a_second() {
+    let s = stack(2).await;
+    // Every model call takes a while: the task is always mid-step when we act on it.
+    s.fake.set_default(
+        Reply::tool_call("build_url", json!({"base": "https://example.com"}))
+            .delay(Duration::from_millis(400)),
+    );
+    let (stop, executor) = s.executor().await;
+    let (a, b) = (s.api(0), s.api(1));
+    let r = a
+        .post(
+            "/background-tasks",
+            Some(&s.token),
+            &json!({"agent_id": s.agent_id, "goal": "Keep going", "max_steps": 200}),
+        )
+        .await;
+    let id = r.body["id"].as_i64().unwrap();
+    assert!(
+        eventually(10, || async {
+            task_status(&a, &s.token, id).await == "running"
+        })
+        .await
+    );
+
+    let t = std::time::Instant::now();
+    assert_eq!(
+        b.post(
+            &format!("/background-tasks/{id}/pause"),
+            Some(&s.token),
+            &json!({})
+        )
+        .await
+        .body["status"],
+        "paused"
+    );
+    // Stopped within a second: no further model calls once the current one returned.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let calls = s.fake.request_count();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(s.fake.request_count(), calls, "no more steps while paused");
+    assert_eq!(task_status(&a, &s.token, id).await, "paused");
+    println!("paused in {:?}", t.elapsed());
+    let step_at_pause = a
+        .get(&format!("/background-tasks/{id}"), Some(&s.token))
+        .await
+        .body["current_step"]
+        .as_i64()
+        .unwrap();
+
+    assert_eq!(
+        b.post(
+            &format!("/background-tasks/{id}/resume"),
+            Some(&s.token),
+            &json!({})
+        )
+        .await
+        .body["status"],
+        "resumed"
+    );
+    assert!(
+        eventually(10, || async {
+            a.get(&format!("/background-tasks/{id}"), Some(&s.token))
+                .await
+                .body["current_step"]
+                .as_i64()
+                .unwrap()
+                > step_at_pause
+        })
+        .await,
+        "resumed from its checkpoint"
+    );
+    let bad = b
+        .post(
+            &format!("/background-tasks/{id}/resume"),
+            Some(&s.token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    assert_eq!(
+        b.post(
+            &format!("/background-tasks/{id}/cancel"),
+            Some(&s.token),
+            &json!({})
+        )
+        .await
+        .body["status"],
+        "cancelled"
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let calls = s.fake.request_count();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        s.fake.request_count(),
+        calls,
+        "no more steps once cancelled"
+    );
+    assert_eq!(task_status(&a, &s.token, id).await, "cancelled");
+    let del = b
+        .send(
+            b.client
+                .delete(format!("{}/background-tasks/{id}", b.base))
+                .bearer_auth(&s.token),
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    stop.trigger();
+    executor.wait().await.unwrap();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_live_task_limit_is_global_and_answers_429() {
+    let s = stack(2).await;
+    let body = json!({"agent_id": s.agent_id, "goal": "wait"});
+    // No executor: tasks stay pending, which counts as live.
+    for i in 0..2 {
+        let r = s
+            .api(i)
+            .post("/background-tasks", Some(&s.token), &body)
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let over = s
+        .api(0)
+        .post("/background-tasks", Some(&s.token), &body)
+        .await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(over.body["detail"], "Maximum concurrent tasks (2) reached");
+    let bad = s
+        .api(1)
+        .post(
+            "/background-tasks",
+            Some(&s.token),
+            &json!({"agent_id": s.agent_id, "goal": "x", "max_steps": 0}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let missing = s
+        .api(1)
+        .post(
+            "/background-tasks",
+            Some(&s.token),
+            &json!({"agent_id": 424242, "goal": "x"}),
+        )
+        .await;
+    assert_eq!(
+        missing.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the limit is checked first"
+    );
+    let client = s.db.pool(1).get().await.unwrap();
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM circle.background_tasks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2, "nothing created over the limit");
+    let _: Value = json!(null);
+    s.stop().await;
+}
