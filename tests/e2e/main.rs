@@ -1,4 +1,6 @@
 //! Cross-service end-to-end tests: real `gathering` processes against a real PostgreSQL.
 
+mod agents;
 mod compose;
+mod receiver;
 mod stack;
