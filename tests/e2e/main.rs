@@ -3,4 +3,5 @@
 mod agents;
 mod compose;
 mod receiver;
+mod scheduler;
 mod stack;

@@ -211,6 +211,8 @@ async fn main() {
         );
     }
 
+    chat_benchmark(&db, &vars(&db, &[])).await;
+
     // WebSocket fan-out: 500 clients, 50 events.
     let ws_url = format!("{}/ws?token={token}", base.replacen("http://", "ws://", 1));
     let clients = 500;
@@ -266,5 +268,146 @@ async fn main() {
     row(
         "WebSocket fan-out, 500 clients × 50 events",
         format!("{delivered} delivered, p50 {} p99 {}", ms(p50), ms(p99)),
+    );
+}
+
+/// Chat round trips through edge → LLM gateway → a fake OpenAI provider (canned answers), and
+/// the same model call made directly to the gateway: the difference is the edge's own work
+/// per chat (lease, profile, session, memory recall, history, storing the exchange).
+async fn chat_benchmark(db: &TestDb, base_vars: &HashMap<String, String>) {
+    use gathering_testkit::fake_llm::{FakeProvider, Wire};
+    let fake = FakeProvider::start_canned(Wire::OpenAi).await;
+    let mut gw_vars = base_vars.clone();
+    gw_vars.insert("LLM_GATEWAY_ADDR".into(), "127.0.0.1:0".into());
+    gw_vars.insert("LLM_GATEWAY_HTTP_ADDR".into(), "127.0.0.1:0".into());
+    gw_vars.insert("OPENAI_BASE_URL".into(), fake.base_url());
+    gw_vars.insert("OPENAI_API_KEY".into(), "sk-bench".into());
+    let gateway = gathering_llm_gateway::start(
+        gathering_llm_gateway::Config::from_vars(&gw_vars).unwrap(),
+        Shutdown::new(),
+    )
+    .await
+    .unwrap();
+    let gateway_url = format!("http://{}", gateway.grpc_addr);
+    let auth = gathering_auth::start(
+        gathering_auth::Config::from_vars(&vars(db, &[("AUTH_ADDR", "127.0.0.1:0")])).unwrap(),
+        Shutdown::new(),
+    )
+    .await
+    .unwrap();
+    let auth_url = format!("http://{}", auth.addr);
+    let edge = gathering_edge::start(
+        gathering_edge::Config::from_vars(&vars(
+            db,
+            &[
+                ("EDGE_ADDR", "127.0.0.1:0"),
+                ("AUTH_URL", auth_url.as_str()),
+                ("RATE_LIMIT_ENABLED", "false"),
+                ("LLM_GATEWAY_URL", gateway_url.as_str()),
+                ("AGENT_DEFAULT_MODEL", "openai/gpt-4o"),
+                ("AGENT_EMBEDDING_MODEL", "none"),
+            ],
+        ))
+        .unwrap(),
+        Shutdown::new(),
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", edge.addr);
+    let client = gathering_testkit::http::client();
+    let r = client
+        .post(format!("{base}/auth/register"))
+        .json(&json!({"email": "chat-bench@example.com", "password": "bench password 123", "name": "Bench"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let (_, token) = login(
+        &client,
+        &base,
+        "chat-bench@example.com",
+        "bench password 123",
+    )
+    .await;
+    let token = token.unwrap();
+    let pg = db.pool(1).get().await.unwrap();
+    let agents: Vec<i64> = pg
+        .query(
+            "INSERT INTO agent.agents (name, model_id) SELECT 'bench-' || g, \
+                 (SELECT m.id FROM agent.models m JOIN agent.providers p ON p.id = m.provider_id \
+                  WHERE p.name = 'openai' AND m.model_name = 'gpt-4o') \
+             FROM generate_series(1, 16) g RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+
+    // Direct gRPC to the gateway: the floor.
+    let grpc =
+        gathering_proto::v1::llm_gateway_client::LlmGatewayClient::connect(gateway_url.clone())
+            .await
+            .unwrap();
+    let (rate, lat) = load(16, 6, move || {
+        let mut grpc = grpc.clone();
+        async move {
+            let req = gathering_proto::v1::CompletionRequest {
+                model: "openai/gpt-4o".into(),
+                messages: vec![gathering_proto::v1::ChatMessage {
+                    role: "user".into(),
+                    content: "hello".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            grpc.complete(req).await.is_ok()
+        }
+    })
+    .await;
+    let (g50, g99) = pct(lat);
+    row(
+        "model call direct to gateway gRPC, 16 clients",
+        format!("{rate:.0}/s, p50 {} p99 {}", ms(g50), ms(g99)),
+    );
+
+    // Each client talks to its own agent (one message at a time per agent).
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for agent in agents {
+        let (c, b, t) = (client.clone(), base.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let at = Instant::now();
+                let ok = c
+                    .post(format!("{b}/agents/{agent}/chat"))
+                    .bearer_auth(&t)
+                    .json(&json!({"message": "hello", "allow_tools": false}))
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false);
+                assert!(ok, "chat failed");
+                lat.push(at.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.unwrap());
+    }
+    let rate = lat.len() as f64 / started.elapsed().as_secs_f64();
+    let (c50, c99) = pct(lat);
+    row(
+        "chat round trips edge → gateway → provider, 16 clients",
+        format!("{rate:.0}/s, p50 {} p99 {}", ms(c50), ms(c99)),
+    );
+    row(
+        "edge's own work per chat (p50 chat − p50 direct)",
+        ms(c50.saturating_sub(g50)),
     );
 }

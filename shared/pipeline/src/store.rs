@@ -44,8 +44,8 @@ const GET_SQL: &str = concat!(
 const CREATE_SQL: &str = concat!(
     "INSERT INTO circle.pipelines (name, description, status, nodes, edges, timeout_seconds, ",
     "max_retries_per_node, retry_backoff_base, retry_backoff_max) ",
-    "VALUES ($1, $2, $3, $4, $5, COALESCE($6, 3600), COALESCE($7, 3), COALESCE($8, 1.0), ",
-    "COALESCE($9, 60.0)) RETURNING ",
+    "VALUES ($1, $2, $3, $4, $5, COALESCE($6::int4, 3600), COALESCE($7::int4, 3), ",
+    "COALESCE($8::float8, 1.0), COALESCE($9::float8, 60.0)) RETURNING ",
     pipeline_columns!()
 );
 const UPDATE_SQL: &str = concat!(

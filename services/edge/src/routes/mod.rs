@@ -1,12 +1,16 @@
 //! Route table. Every route is served at `/x` and at `/api/x` (contract §0): the dashboard
 //! calls `/api/…` in production and through its dev proxy.
 
+mod agents;
 mod auth;
 mod background_tasks;
+mod catalogue;
 pub(crate) mod chat;
 mod health;
+mod memories;
 mod projects;
 mod root;
+mod scheduled_actions;
 mod settings;
 mod tools;
 mod usage;
@@ -23,6 +27,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(background_tasks::configure);
     cfg.configure(projects::configure);
     cfg.configure(tools::configure);
+    cfg.configure(scheduled_actions::configure);
+    cfg.configure(catalogue::configure);
+    cfg.configure(agents::configure);
+    cfg.configure(memories::configure);
     cfg.configure(crate::ws::configure);
 }
 

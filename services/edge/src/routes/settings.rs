@@ -19,6 +19,7 @@ use gathering_core::config::{ProcessEnv, Vars};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 
@@ -346,9 +347,12 @@ fn truncate(s: &str, n: usize) -> String {
 
 async fn patch_provider(
     state: web::Data<AppState>,
+    user: AuthUser,
     path: web::Path<String>,
     body: web::Json<ProviderPatch>,
 ) -> Result<HttpResponse, ApiError> {
+    // Provider keys and application settings are an administrator's to change.
+    user.require_admin()?;
     let name = known_provider(&state, &path).await?;
     let patch = body.into_inner();
     validate_patch(&patch)?;
@@ -420,8 +424,11 @@ fn scrub(text: &str, key: Option<&Secret>) -> String {
 
 async fn test_provider(
     state: web::Data<AppState>,
+    user: AuthUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    // Provider keys and application settings are an administrator's to change.
+    user.require_admin()?;
     let name = path.to_ascii_lowercase();
     if !BASE_PROVIDERS.contains(&name.as_str()) {
         return Err(ApiError::NotFound(format!(
@@ -506,8 +513,11 @@ struct ApplicationPatch {
 
 async fn patch_application(
     state: web::Data<AppState>,
+    user: AuthUser,
     body: web::Json<ApplicationPatch>,
 ) -> Result<HttpResponse, ApiError> {
+    // Provider keys and application settings are an administrator's to change.
+    user.require_admin()?;
     let patch = body.into_inner();
     let mut value = serde_json::Map::new();
     if let Some(d) = patch.debug {
@@ -535,8 +545,11 @@ struct DatabasePatch {
 
 async fn patch_database(
     state: web::Data<AppState>,
+    user: AuthUser,
     body: web::Json<DatabasePatch>,
 ) -> Result<HttpResponse, ApiError> {
+    // Provider keys and application settings are an administrator's to change.
+    user.require_admin()?;
     let patch = body.into_inner();
     let mut errors = Vec::new();
     let mut value = serde_json::Map::new();

@@ -4,6 +4,7 @@
 mod agents_runtime;
 mod auth;
 mod projects;
+mod scheduled_actions;
 mod support;
 mod tools;
 mod ws;

@@ -1,1 +1,5 @@
-//! placeholder
+//! The scheduler in-process (one or several instances per test) over a fresh database.
+
+mod claims;
+mod events;
+mod support;

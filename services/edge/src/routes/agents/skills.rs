@@ -1,0 +1,261 @@
+//! An agent's skills. `agent.agents.skill_names` (what is configured) and `agent.agent_tools`
+//! (what the runtime lets the agent use) are kept consistent, each change in one statement:
+//! configuring a skill enables it for the agent, removing one disables it, and `PUT` makes the
+//! enabled set exactly the configured list. A skill "loads" when it is enabled, globally enabled,
+//! and has tools in the registry; the others are reported, not hidden.
+
+use actix_web::{HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::view::loaded;
+use super::not_found;
+use crate::auth::AuthUser;
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+
+/// Most skills one `PUT` configures.
+const MAX_SKILLS: usize = 100;
+
+const GET_SQL: &str = "
+SELECT a.skill_names,
+       ARRAY(SELECT s.name FROM agent.agent_tools t JOIN agent.skills s ON s.id = t.skill_id
+             WHERE t.agent_id = a.id AND t.is_enabled AND s.is_enabled ORDER BY s.name) AS enabled,
+       COALESCE((SELECT jsonb_object_agg(s.name, jsonb_build_object('description', s.description, 'version', s.version))
+                 FROM agent.skills s), '{}'::jsonb) AS catalogue,
+       ARRAY(SELECT name FROM agent.skills WHERE is_enabled ORDER BY name) AS available
+FROM agent.agents a WHERE a.id = $1";
+
+/// Every skill name with its global switch, for validating names.
+const NAMES_SQL: &str = "
+SELECT EXISTS (SELECT 1 FROM agent.agents WHERE id = $1) AS agent,
+       ARRAY(SELECT name FROM agent.skills ORDER BY name) AS names,
+       ARRAY(SELECT name FROM agent.skills WHERE NOT is_enabled ORDER BY name) AS disabled";
+
+/// `PUT`: configured = $2, enabled exactly = $2.
+const SET_SQL: &str = "
+WITH a AS (UPDATE agent.agents SET skill_names = $2 WHERE id = $1 RETURNING id),
+     enable AS (INSERT INTO agent.agent_tools (agent_id, skill_id, is_enabled)
+                SELECT a.id, s.id, true FROM a JOIN agent.skills s ON s.name = ANY($2)
+                ON CONFLICT (agent_id, skill_id) DO UPDATE SET is_enabled = true),
+     disable AS (UPDATE agent.agent_tools t SET is_enabled = false
+                 FROM a, agent.skills s
+                 WHERE t.agent_id = a.id AND s.id = t.skill_id AND t.is_enabled
+                   AND NOT (s.name = ANY($2)))
+SELECT count(*) FROM a";
+
+/// `POST …/skills/{name}`: appends the skill unless configured, and enables it either way.
+const ADD_SQL: &str = "
+WITH old AS (SELECT id, $2 = ANY(skill_names) AS had, skill_names FROM agent.agents
+             WHERE id = $1 FOR UPDATE),
+     upd AS (UPDATE agent.agents a SET skill_names = array_append(a.skill_names, $2)
+             FROM old WHERE a.id = old.id AND NOT old.had RETURNING a.skill_names),
+     enable AS (INSERT INTO agent.agent_tools (agent_id, skill_id, is_enabled)
+                SELECT old.id, s.id, true FROM old, agent.skills s WHERE s.name = $2
+                ON CONFLICT (agent_id, skill_id) DO UPDATE SET is_enabled = true)
+SELECT old.had, COALESCE((SELECT skill_names FROM upd), old.skill_names) AS skills FROM old";
+
+/// `DELETE …/skills/{name}`: removes the skill if configured, and disables it either way.
+const REMOVE_SQL: &str = "
+WITH old AS (SELECT id, $2 = ANY(skill_names) AS had, skill_names FROM agent.agents
+             WHERE id = $1 FOR UPDATE),
+     upd AS (UPDATE agent.agents a SET skill_names = array_remove(a.skill_names, $2)
+             FROM old WHERE a.id = old.id AND old.had RETURNING a.skill_names),
+     disable AS (UPDATE agent.agent_tools t SET is_enabled = false
+                 FROM old, agent.skills s
+                 WHERE t.agent_id = old.id AND s.id = t.skill_id AND s.name = $2 AND t.is_enabled)
+SELECT old.had, COALESCE((SELECT skill_names FROM upd), old.skill_names) AS skills FROM old";
+
+/// The skills the agent can use now, as the runtime sees them.
+async fn enabled(client: &gathering_db::Client, id: i64) -> Result<Vec<String>, ApiError> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT s.name FROM agent.agent_tools t JOIN agent.skills s ON s.id = t.skill_id \
+             WHERE t.agent_id = $1 AND t.is_enabled AND s.is_enabled ORDER BY s.name",
+        )
+        .await?;
+    Ok(client
+        .query(&stmt, &[&id])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let client = state.pool.get().await?;
+    let row = client
+        .query_opt(GET_SQL, &[&id])
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let configured: Vec<String> = row.get("skill_names");
+    let enabled: Vec<String> = row.get("enabled");
+    let catalogue: Value = row.get("catalogue");
+    let available: Vec<String> = row.get("available");
+    let loaded = loaded(&state, &enabled);
+    let registry = state.tools.registry();
+    let details: Vec<Value> = loaded
+        .skills
+        .iter()
+        .map(|name| {
+            let tools: Vec<String> = registry
+                .list_by_skill(name)
+                .iter()
+                .map(|d| d.name.clone())
+                .collect();
+            json!({
+                "name": name,
+                "description": catalogue[name]["description"],
+                "version": catalogue[name]["version"],
+                "tools_count": tools.len(),
+                "tools": tools,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "agent_id": id,
+        "configured_skills": configured,
+        "loaded_skills": loaded.skills,
+        "skill_details": details,
+        "available_skills": available,
+        "tools_count": loaded.tools_count,
+    })))
+}
+
+/// Python's `repr` of a list of names, as upstream messages show them.
+fn repr(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// Skill names known to the catalogue and which of them are switched off globally; 404 for an
+/// unknown agent.
+async fn catalogue(
+    client: &gathering_db::Client,
+    id: i64,
+) -> Result<(Vec<String>, Vec<String>), ApiError> {
+    let row = client.query_one(NAMES_SQL, &[&id]).await?;
+    if !row.get::<_, bool>("agent") {
+        return Err(not_found(id));
+    }
+    Ok((row.get("names"), row.get("disabled")))
+}
+
+/// `PUT /agents/{id}/skills` with a bare JSON array of names.
+pub async fn put(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    id: web::Path<i64>,
+    body: web::Json<Vec<String>>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    if body.len() > MAX_SKILLS {
+        return Err(ApiError::Validation(vec![FieldError {
+            loc: vec!["body".into()],
+            msg: "at most 100 skills".into(),
+            kind: "value_error".into(),
+        }]));
+    }
+    let mut skills: Vec<String> = Vec::with_capacity(body.len());
+    for s in body.into_inner() {
+        if !skills.contains(&s) {
+            skills.push(s);
+        }
+    }
+    let client = state.pool.get().await?;
+    let (names, disabled) = catalogue(&client, id).await?;
+    let invalid: Vec<String> = skills
+        .iter()
+        .filter(|s| !names.contains(s))
+        .map(|s| s.chars().take(60).collect())
+        .collect();
+    if !invalid.is_empty() {
+        return Err(ApiError::BadRequest(format!(
+            "Invalid skill names: {}. Available: {}",
+            repr(&invalid),
+            repr(&names)
+        )));
+    }
+    client.query_one(SET_SQL, &[&id, &skills]).await?;
+    let loaded = loaded(&state, &enabled(&client, id).await?);
+    let per_skill = state.tools.registry().tools_per_skill();
+    let failed: Vec<Value> = skills
+        .iter()
+        .filter(|s| !loaded.skills.contains(s))
+        .map(|s| {
+            let error = if disabled.contains(s) {
+                format!("Skill '{s}' is disabled")
+            } else if per_skill.get(s.as_str()).is_none_or(|n| *n == 0) {
+                format!("No tools are available for skill '{s}'")
+            } else {
+                format!("Skill '{s}' could not be loaded")
+            };
+            json!({"skill": s, "error": error})
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "agent_id": id,
+        "configured_skills": skills,
+        "loaded_skills": loaded.skills,
+        "failed_skills": failed,
+        "tools_count": loaded.tools_count,
+    })))
+}
+
+pub async fn add(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<(i64, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, skill) = path.into_inner();
+    let client = state.pool.get().await?;
+    let (names, _) = catalogue(&client, id).await?;
+    if !names.contains(&skill) {
+        let shown: String = skill.chars().take(60).collect();
+        return Err(ApiError::BadRequest(format!(
+            "Invalid skill name: {shown}. Available: {}",
+            repr(&names)
+        )));
+    }
+    let row = client
+        .query_opt(ADD_SQL, &[&id, &skill])
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let had: bool = row.get("had");
+    let skills: Vec<String> = row.get("skills");
+    let tools_count = loaded(&state, &enabled(&client, id).await?).tools_count;
+    Ok(HttpResponse::Ok().json(json!({
+        "status": if had { "already_exists" } else { "added" },
+        "agent_id": id,
+        "skill": skill,
+        "skills": skills,
+        "tools_count": tools_count,
+    })))
+}
+
+pub async fn remove(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<(i64, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, skill) = path.into_inner();
+    let client = state.pool.get().await?;
+    let row = client
+        .query_opt(REMOVE_SQL, &[&id, &skill])
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let had: bool = row.get("had");
+    let skills: Vec<String> = row.get("skills");
+    let tools_count = loaded(&state, &enabled(&client, id).await?).tools_count;
+    Ok(HttpResponse::Ok().json(json!({
+        "status": if had { "removed" } else { "not_found" },
+        "agent_id": id,
+        "skill": skill,
+        "skills": skills,
+        "tools_count": tools_count,
+    })))
+}

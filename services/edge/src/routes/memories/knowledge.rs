@@ -1,0 +1,509 @@
+//! The knowledge base (`memory.knowledge_base`, contract §2.8): entries with embeddings from
+//! the LLM gateway (`{title}\n\n{content}`, as upstream) when it can embed, searched by vector
+//! similarity then and by text (trigram index) otherwise; the search says which it used.
+
+use actix_web::{HttpResponse, web};
+use gathering_agents::Llm;
+use gathering_agents::memory::DIMENSIONS;
+use gathering_db::GenericClient;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, FieldError, Violations};
+use crate::routes::catalogue::input::{Refusal, line_ok, opt_line_ok, opt_list_ok, refusal, text_ok};
+use crate::state::AppState;
+
+pub const CATEGORIES: &[&str] = &["docs", "best_practice", "decision", "faq"];
+/// Longest entry content (characters) through `POST /memories/knowledge`.
+pub const CONTENT_MAX: usize = 1_000_000;
+pub const TITLE_MAX: usize = 500;
+pub const TAGS_MAX: usize = 50;
+pub const TAG_LEN: usize = 100;
+/// Longest text sent for one embedding: embedding models take a few thousand tokens; the start
+/// of a longer text stands for it.
+const EMBED_CHARS: usize = 16_000;
+/// Texts per gateway embedding call, and rows per insert statement.
+const BATCH: usize = 128;
+
+/// What entries written together share.
+pub struct Common {
+    pub category: Option<String>,
+    pub project_id: Option<i64>,
+    pub circle_id: Option<i64>,
+    pub is_global: bool,
+    pub author_agent_id: Option<i64>,
+    pub parent_id: Option<i64>,
+}
+
+pub struct NewEntry {
+    pub title: String,
+    pub content: String,
+    pub tags: Vec<String>,
+    pub source_url: Option<String>,
+    pub chunk_index: Option<i32>,
+}
+
+/// Embeddings of `texts` (each cut to [`EMBED_CHARS`]), batch by batch; `None` where the
+/// gateway could not embed.
+pub async fn embed(llm: &Llm, texts: &[String]) -> Vec<Option<Vec<f32>>> {
+    let mut out = Vec::with_capacity(texts.len());
+    for batch in texts.chunks(BATCH) {
+        let cut: Vec<String> = batch
+            .iter()
+            .map(|t| t.chars().take(EMBED_CHARS).collect())
+            .collect();
+        match llm.embed(&cut, 0).await {
+            Some(vectors) => out.extend(
+                vectors
+                    .into_iter()
+                    .map(|v| (v.len() == DIMENSIONS).then_some(v)),
+            ),
+            None => out.extend(std::iter::repeat_n(None, batch.len())),
+        }
+    }
+    out
+}
+
+/// Rows in order; the embedding of row `i` is the slice at `offsets[i]` of one flat `float4[]`
+/// (−1: none), so a batch is one statement whatever its size.
+const INSERT_SQL: &str = "
+INSERT INTO memory.knowledge_base (title, content, category, project_id, circle_id, is_global,
+    tags, source_url, author_agent_id, parent_id, chunk_index, embedding)
+SELECT t, c, $3, $4, $5, $6, ARRAY(SELECT jsonb_array_elements_text(g)), u, $7, $8, ci,
+       CASE WHEN o >= 0 THEN (($9::float4[])[o + 1 : o + 1536])::vector END
+FROM unnest($1::text[], $2::text[], $10::jsonb[], $11::text[], $12::int4[], $13::int4[])
+     WITH ORDINALITY AS x(t, c, g, u, ci, o, ord)
+ORDER BY ord
+RETURNING id";
+
+/// Inserts the entries with their embeddings; returns their ids in order.
+pub async fn insert<C: GenericClient>(
+    c: &C,
+    common: &Common,
+    entries: &[NewEntry],
+    embeddings: &[Option<Vec<f32>>],
+) -> Result<Vec<i64>, ApiError> {
+    let mut ids = Vec::with_capacity(entries.len());
+    for (batch, vectors) in entries.chunks(BATCH).zip(embeddings.chunks(BATCH)) {
+        let titles: Vec<&str> = batch.iter().map(|e| e.title.as_str()).collect();
+        let contents: Vec<&str> = batch.iter().map(|e| e.content.as_str()).collect();
+        let tags: Vec<Value> = batch.iter().map(|e| json!(e.tags)).collect();
+        let urls: Vec<Option<&str>> = batch.iter().map(|e| e.source_url.as_deref()).collect();
+        let chunk_index: Vec<Option<i32>> = batch.iter().map(|e| e.chunk_index).collect();
+        let mut flat: Vec<f32> = Vec::new();
+        let mut offsets: Vec<i32> = Vec::with_capacity(batch.len());
+        for v in vectors {
+            match v {
+                Some(v) => {
+                    offsets.push(i32::try_from(flat.len()).map_err(ApiError::internal)?);
+                    flat.extend_from_slice(v);
+                }
+                None => offsets.push(-1),
+            }
+        }
+        let rows = c
+            .query(
+                INSERT_SQL,
+                &[
+                    &titles,
+                    &contents,
+                    &common.category,
+                    &common.project_id,
+                    &common.circle_id,
+                    &common.is_global,
+                    &common.author_agent_id,
+                    &common.parent_id,
+                    &flat,
+                    &tags,
+                    &urls,
+                    &chunk_index,
+                    &offsets,
+                ],
+            )
+            .await
+            .map_err(refused)?;
+        ids.extend(rows.iter().map(|r| r.get::<_, i64>(0)));
+    }
+    Ok(ids)
+}
+
+/// A missing project, circle or author is the caller's mistake (422 on that field).
+fn refused(e: gathering_db::tokio_postgres::Error) -> ApiError {
+    match refusal(&e) {
+        Some(Refusal::Missing(c)) => {
+            let field = ["project_id", "circle_id", "author_agent_id"]
+                .into_iter()
+                .find(|f| c.contains(f.trim_end_matches("_id")))
+                .unwrap_or("body");
+            ApiError::Validation(vec![FieldError::body(
+                field,
+                format!("{field} does not refer to an existing row"),
+            )])
+        }
+        _ => e.into(),
+    }
+}
+
+/// Checks shared by the create body and the upload form.
+pub fn check_entry_fields(
+    v: &mut Violations,
+    category: &Option<String>,
+    tags: &Option<Vec<String>>,
+    source_url: &Option<String>,
+) {
+    v.check(
+        category
+            .as_deref()
+            .is_none_or(|c| CATEGORIES.contains(&c)),
+        "category",
+        "category must be one of docs, best_practice, decision, faq",
+    )
+    .check(
+        opt_list_ok(tags, TAGS_MAX, TAG_LEN),
+        "tags",
+        "at most 50 tags of 1 to 100 characters",
+    )
+    .check(
+        opt_line_ok(source_url, 2048),
+        "source_url",
+        "source_url is at most 2048 characters",
+    );
+}
+
+/// `K`: a knowledge entry as the contract shows it.
+fn entry(id: i64, title: &str, content: &str, category: &Option<String>, tags: &[String]) -> Value {
+    json!({
+        "id": id, "title": title, "content": content, "category": category,
+        "similarity": null, "tags": tags,
+    })
+}
+
+fn entry_row(r: &gathering_db::tokio_postgres::Row, with_similarity: bool) -> Value {
+    json!({
+        "id": r.get::<_, i64>("id"),
+        "title": r.get::<_, String>("title"),
+        "content": r.get::<_, String>("content"),
+        "category": r.get::<_, Option<String>>("category"),
+        "similarity": if with_similarity { json!(r.get::<_, f64>("similarity")) } else { Value::Null },
+        "tags": r.get::<_, Vec<String>>("tags"),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct AuthorQuery {
+    author_agent_id: Option<i64>,
+}
+
+#[derive(Deserialize)]
+pub struct CreateBody {
+    title: String,
+    content: String,
+    category: Option<String>,
+    project_id: Option<i64>,
+    circle_id: Option<i64>,
+    #[serde(default)]
+    is_global: bool,
+    tags: Option<Vec<String>>,
+    source_url: Option<String>,
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    q: web::Query<AuthorQuery>,
+    body: web::Json<CreateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let mut v = Violations::new();
+    v.check(
+        line_ok(&b.title, 1, TITLE_MAX),
+        "title",
+        "title must be 1 to 500 characters",
+    )
+    .check(
+        !b.content.trim().is_empty() && text_ok(&b.content, CONTENT_MAX),
+        "content",
+        "content must be 1 to 1000000 characters",
+    );
+    check_entry_fields(&mut v, &b.category, &b.tags, &b.source_url);
+    v.finish()?;
+    let tags = b.tags.unwrap_or_default();
+    let vectors = embed(
+        &state.agents.llm,
+        &[format!("{}\n\n{}", b.title, b.content)],
+    )
+    .await;
+    let common = Common {
+        category: b.category.clone(),
+        project_id: b.project_id,
+        circle_id: b.circle_id,
+        is_global: b.is_global,
+        author_agent_id: q.author_agent_id,
+        parent_id: None,
+    };
+    let client = state.pool.get().await?;
+    let ids = insert(
+        &client,
+        &common,
+        &[NewEntry {
+            title: b.title.clone(),
+            content: b.content.clone(),
+            tags: tags.clone(),
+            source_url: b.source_url.clone(),
+            chunk_index: None,
+        }],
+        &vectors,
+    )
+    .await?;
+    let id = ids
+        .first()
+        .copied()
+        .ok_or_else(|| ApiError::internal("knowledge entry not stored"))?;
+    Ok(HttpResponse::Ok().json(entry(id, &b.title, &b.content, &b.category, &tags)))
+}
+
+fn ten() -> i64 {
+    10
+}
+
+fn seven_tenths() -> f64 {
+    0.7
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+pub struct SearchBody {
+    query: String,
+    project_id: Option<i64>,
+    circle_id: Option<i64>,
+    category: Option<String>,
+    #[serde(default = "yes")]
+    include_global: bool,
+    #[serde(default = "ten")]
+    limit: i64,
+    #[serde(default = "seven_tenths")]
+    threshold: f64,
+}
+
+/// Scope: with a project (circle) filter, entries of that project (circle) and, when
+/// `include_global`, global ones; without `include_global`, global entries only when they
+/// belong to the project or circle asked for.
+macro_rules! scope {
+    () => {
+        " kb.is_active
+          AND ($2::int8 IS NULL OR kb.project_id = $2 OR ($5 AND kb.is_global))
+          AND ($3::int8 IS NULL OR kb.circle_id = $3 OR ($5 AND kb.is_global))
+          AND ($4::text IS NULL OR kb.category = $4)
+          AND ($5 OR NOT kb.is_global OR kb.project_id = $2 OR kb.circle_id = $3) "
+    };
+}
+
+const VECTOR_SQL: &str = concat!(
+    "SELECT kb.id, kb.title, kb.content, kb.category, kb.tags,
+            1 - (kb.embedding <=> $1::float4[]::vector) AS similarity
+     FROM memory.knowledge_base kb
+     WHERE kb.embedding IS NOT NULL AND ",
+    scope!(),
+    "ORDER BY kb.embedding <=> $1::float4[]::vector LIMIT $6"
+);
+
+/// `$1` the query, `$7` it as an escaped `ILIKE` pattern (the trigram index serves both).
+const TEXT_SQL: &str = concat!(
+    "SELECT kb.id, kb.title, kb.content, kb.category, kb.tags,
+            greatest(word_similarity($1, kb.title), word_similarity($1, kb.content),
+                     CASE WHEN kb.title ILIKE $7 OR kb.content ILIKE $7 THEN 1 ELSE 0 END)::float8
+                AS similarity
+     FROM memory.knowledge_base kb
+     WHERE (kb.title ILIKE $7 OR kb.content ILIKE $7 OR $1 <% kb.title OR $1 <% kb.content) AND ",
+    scope!(),
+    "ORDER BY similarity DESC, kb.id DESC LIMIT $6"
+);
+
+/// `%query%` for `ILIKE`, with the pattern's own special characters escaped.
+fn contains_pattern(q: &str) -> String {
+    let mut p = String::with_capacity(q.len() + 2);
+    p.push('%');
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+pub async fn search(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    body: web::Json<SearchBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    Violations::new()
+        .check(
+            !b.query.trim().is_empty() && text_ok(&b.query, 10_000),
+            "query",
+            "query must be 1 to 10000 characters",
+        )
+        .check((1..=50).contains(&b.limit), "limit", "limit must be 1 to 50")
+        .check(
+            b.threshold.is_finite() && (0.0..=1.0).contains(&b.threshold),
+            "threshold",
+            "threshold must be between 0 and 1",
+        )
+        .check(
+            b.category.as_deref().is_none_or(|c| line_ok(c, 1, 100)),
+            "category",
+            "category must be 1 to 100 characters",
+        )
+        .finish()?;
+    let vector = embed(&state.agents.llm, std::slice::from_ref(&b.query))
+        .await
+        .pop()
+        .flatten();
+    let client = state.pool.get().await?;
+    let mut found = None;
+    if let Some(v) = vector {
+        let stmt = client.prepare_cached(VECTOR_SQL).await?;
+        let rows = client
+            .query(
+                &stmt,
+                &[&v, &b.project_id, &b.circle_id, &b.category, &b.include_global, &b.limit],
+            )
+            .await?;
+        // No embedded entry in scope: the text search can still find unembedded ones.
+        if !rows.is_empty() {
+            let hits: Vec<Value> = rows
+                .iter()
+                .filter(|r| r.get::<_, f64>("similarity") >= b.threshold)
+                .map(|r| entry_row(r, true))
+                .collect();
+            found = Some(("vector", hits));
+        }
+    }
+    let (method, results) = match found {
+        Some(f) => f,
+        None => {
+            let stmt = client.prepare_cached(TEXT_SQL).await?;
+            let rows = client
+                .query(
+                    &stmt,
+                    &[
+                        &b.query,
+                        &b.project_id,
+                        &b.circle_id,
+                        &b.category,
+                        &b.include_global,
+                        &b.limit,
+                        &contains_pattern(&b.query),
+                    ],
+                )
+                .await?;
+            ("text", rows.iter().map(|r| entry_row(r, true)).collect())
+        }
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "query": b.query, "results": results, "total": results.len(), "method": method,
+    })))
+}
+
+fn one() -> i64 {
+    1
+}
+
+fn twenty() -> i64 {
+    20
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    category: Option<String>,
+    #[serde(default = "one")]
+    page: i64,
+    #[serde(default = "twenty")]
+    page_size: i64,
+}
+
+const LIST_SQL: &str = "
+SELECT id, title, content, category, tags, count(*) OVER () AS total
+FROM memory.knowledge_base
+WHERE is_active AND ($1::text IS NULL OR category = $1)
+ORDER BY created_at DESC, id DESC
+LIMIT $2 OFFSET $3";
+
+const COUNT_SQL: &str = "
+SELECT count(*) FROM memory.knowledge_base WHERE is_active AND ($1::text IS NULL OR category = $1)";
+
+/// Pages past this are refused: deep offsets scan everything before them.
+const MAX_PAGE: i64 = 100_000;
+
+pub async fn list(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = Vec::new();
+    if !(1..=MAX_PAGE).contains(&q.page) {
+        errors.push(FieldError::query("page", "page must be 1 to 100000"));
+    }
+    if !(1..=100).contains(&q.page_size) {
+        errors.push(FieldError::query("page_size", "page_size must be 1 to 100"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let client = state.pool.get().await?;
+    let stmt = client.prepare_cached(LIST_SQL).await?;
+    let rows = client
+        .query(
+            &stmt,
+            &[&q.category, &q.page_size, &((q.page - 1) * q.page_size)],
+        )
+        .await?;
+    let total: i64 = match rows.first() {
+        Some(r) => r.get("total"),
+        None => client.query_one(COUNT_SQL, &[&q.category]).await?.get(0),
+    };
+    let entries: Vec<Value> = rows.iter().map(|r| entry_row(r, false)).collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "entries": entries, "total": total, "page": q.page, "page_size": q.page_size,
+    })))
+}
+
+/// How many recent entries the stats show.
+const RECENT: i64 = 5;
+
+const STATS_SQL: &str = "
+SELECT (SELECT count(*) FROM memory.knowledge_base WHERE is_active) AS total,
+       COALESCE((SELECT jsonb_object_agg(cat, n) FROM (
+                    SELECT COALESCE(category, 'uncategorized') AS cat, count(*) AS n
+                    FROM memory.knowledge_base WHERE is_active GROUP BY 1) c), '{}'::jsonb) AS by_category,
+       COALESCE((SELECT jsonb_agg(jsonb_build_object('id', id, 'title', title, 'content', content,
+                                                     'category', category, 'similarity', NULL,
+                                                     'tags', tags) ORDER BY created_at DESC, id DESC)
+                 FROM (SELECT * FROM memory.knowledge_base WHERE is_active
+                       ORDER BY created_at DESC, id DESC LIMIT $1) r), '[]'::jsonb) AS recent";
+
+pub async fn stats(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
+    let client = state.pool.get().await?;
+    let row = client.query_one(STATS_SQL, &[&RECENT]).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "total_entries": row.get::<_, i64>("total"),
+        "by_category": row.get::<_, Value>("by_category"),
+        "recent_entries": row.get::<_, Value>("recent"),
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_pattern;
+
+    #[test]
+    fn like_pattern_escapes_its_wildcards() {
+        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
+}

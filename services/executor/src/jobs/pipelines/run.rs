@@ -1,0 +1,503 @@
+//! Executing one run inside its job: claim it, load what earlier attempts recorded (completed
+//! nodes are never run again), then loop: start what is ready, write the changes (node rows,
+//! breaker records and events in one fenced transaction), spawn the node tasks, and wait for a
+//! result, a wake-up, the run's deadline or a cancel. Independent nodes run concurrently.
+//! When nothing is running and the next wake-up (a delay, a retry back-off, a sub-run check)
+//! is a second or more away, the job is snoozed until then instead of holding a worker.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::FutureExt;
+use gathering_events::publish_in;
+use gathering_pipeline::events::run_event;
+use gathering_pipeline::{Definition, ErrorKind, Graph, NodeOptions, NodeRunRow, store};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::breaker::{self, Gate};
+use super::cancel::CancelWatch;
+use super::nodes::{self, Call, NodeError};
+use super::progress::{AttemptResult, NodeState, Phase, RunState, Status};
+use super::state::{self, NodeWrite};
+use super::{RunError, Services};
+
+/// Waits shorter than this happen in the worker; longer ones re-schedule the job.
+const SNOOZE_AFTER: Duration = Duration::from_secs(1);
+
+/// How the job ends.
+#[derive(Debug, PartialEq)]
+pub enum Ended {
+    /// The run is over (or was already).
+    Finished,
+    /// Continue after this long.
+    Snooze(Duration),
+    /// Cancelled, or no longer ours: nothing more to do here.
+    Stopped,
+    /// The job's lease was lost or the executor is stopping: another attempt resumes.
+    Interrupted,
+}
+
+pub async fn execute(
+    services: &Arc<Services>,
+    watch: &CancelWatch,
+    run_id: i64,
+    runner: &str,
+    job_cancel: &CancellationToken,
+) -> Result<Ended, RunError> {
+    let watched = watch.watch(run_id);
+    let Some((mut state, deadline, timeout_seconds)) =
+        load(services, run_id, runner, watched.token.clone()).await?
+    else {
+        return Ok(Ended::Finished);
+    };
+    let ended = drive(
+        services,
+        &mut state,
+        runner,
+        deadline,
+        timeout_seconds,
+        job_cancel,
+    )
+    .await;
+    drop(watched);
+    ended
+}
+
+/// Claims the run and rebuilds its state; `None` when there is nothing to execute.
+async fn load(
+    services: &Services,
+    run_id: i64,
+    runner: &str,
+    cancel: CancellationToken,
+) -> Result<Option<(RunState, Instant, i32)>, RunError> {
+    let mut client = services.pool.get().await?;
+    let tx = client.transaction().await?;
+    let Some(claimed) = state::claim(&tx, run_id, runner).await? else {
+        tx.commit().await?;
+        return Ok(None);
+    };
+    let (def, settings, mut errors) = match Definition::from_snapshot(&claimed.definition) {
+        Ok((def, settings)) => {
+            let errors = gathering_pipeline::validate(&def);
+            (def, settings, errors)
+        }
+        Err(parse) => (
+            Definition::default(),
+            Default::default(),
+            parse.iter().map(ToString::to_string).collect(),
+        ),
+    };
+    let options: Vec<NodeOptions> = def
+        .nodes
+        .iter()
+        .filter_map(|n| match NodeOptions::of(n, &settings) {
+            Ok(o) => Some(o),
+            Err(e) => {
+                errors.push(format!("Node '{}' has invalid options: {e}", n.id));
+                None
+            }
+        })
+        .collect();
+    let graph = Graph::build(&def);
+    let topo = graph.topo_order();
+    if claimed.first {
+        state::count_start(&tx, claimed.pipeline_id).await?;
+    }
+    if !errors.is_empty() || topo.is_none() {
+        let message = format!("Validation failed: {}", errors.join("; "));
+        state::finish(&tx, run_id, runner, "failed", Some(&message), &json!([])).await?;
+        publish_in(
+            &tx,
+            &[run_event(claimed.pipeline_id, run_id, "failed", Some(&message))],
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(None);
+    }
+    let mut nodes = vec![NodeState::pending(); def.nodes.len()];
+    if claimed.first {
+        store::insert_node_rows(&tx, run_id, &def).await?;
+        publish_in(
+            &tx,
+            &[run_event(claimed.pipeline_id, run_id, "running", None)],
+        )
+        .await?;
+    } else {
+        for row in store::node_runs_of(&tx, &[run_id]).await? {
+            if let Some(&i) = graph.index.get(&row.node_id) {
+                nodes[i] = NodeState {
+                    status: Status::parse(&row.status),
+                    attempt: row.attempt.max(0) as u32,
+                    wake_at: row.wake_at,
+                    input: row.input_data,
+                    output: row.output_data,
+                    error: row.error_message,
+                    error_kind: row.error_kind.as_deref().and_then(ErrorKind::parse),
+                    started_at: row.started_at,
+                    completed_at: row.completed_at,
+                    duration_ms: row.duration_ms,
+                    child_run_id: row.child_run_id,
+                    in_flight: false,
+                    probe: false,
+                    dirty: false,
+                };
+                if nodes[i].status == Status::Running && nodes[i].attempt == 0 {
+                    nodes[i].attempt = 1;
+                }
+            }
+        }
+    }
+    tx.commit().await?;
+    let had_children = nodes.iter().any(|n| n.child_run_id.is_some());
+    let deadline_at =
+        claimed.started_at + chrono::Duration::seconds(i64::from(claimed.timeout_seconds));
+    let left = (deadline_at - claimed.db_now)
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    let mut state = RunState {
+        run_id,
+        pipeline_id: claimed.pipeline_id,
+        depth: claimed.depth,
+        def,
+        graph,
+        topo: topo.unwrap_or_default(),
+        options,
+        trigger_data: claimed.trigger_data,
+        nodes,
+        phase: Phase::Main,
+        failure: None,
+        current_node: None,
+        events: Vec::new(),
+        breakers: Vec::new(),
+        cancel,
+        had_children,
+    };
+    restore_phase(&mut state);
+    Ok(Some((state, Instant::now() + left, claimed.timeout_seconds)))
+}
+
+/// A resumed run that had already failed continues with its failure handlers.
+fn restore_phase(state: &mut RunState) {
+    for i in 0..state.nodes.len() {
+        if state.graph.failure_path[i] && state.nodes[i].status != Status::Pending {
+            state.phase = Phase::Failure;
+        }
+    }
+    let failed = (0..state.nodes.len()).find(|&i| {
+        !state.graph.failure_path[i]
+            && state.nodes[i].status == Status::Failed
+            && state.def.nodes[i].node_type != "condition"
+            && !state.options[i].continue_on_error
+            && !state.graph.succs[i]
+                .iter()
+                .any(|(_, k)| *k == gathering_pipeline::EdgeKind::OnFailure)
+    });
+    if let Some(i) = failed {
+        let message = state.nodes[i].error.clone().unwrap_or_default();
+        state.failure = Some((i, message));
+    }
+}
+
+async fn drive(
+    services: &Arc<Services>,
+    state: &mut RunState,
+    runner: &str,
+    deadline: Instant,
+    timeout_seconds: i32,
+    job_cancel: &CancellationToken,
+) -> Result<Ended, RunError> {
+    let mut tasks: JoinSet<AttemptResult> = JoinSet::new();
+    loop {
+        let now = Utc::now();
+        if Instant::now() >= deadline {
+            tasks.abort_all();
+            let why = format!("Pipeline exceeded {timeout_seconds}s timeout");
+            state.cancel_all(now, &why);
+            return finish(services, state, runner, "timeout", Some(why)).await;
+        }
+        if state.phase == Phase::Main && state.failure.is_some() {
+            // A failure recorded by a task result (or before a resume) stops the rest.
+            tasks.abort_all();
+            state.stop_main(now);
+        }
+        let mut spawn: Vec<(usize, Call)> = Vec::new();
+        state.advance(now, &mut spawn);
+        if state.phase == Phase::Main && state.failure.is_some() {
+            tasks.abort_all();
+            spawn.clear();
+            state.stop_main(now);
+            if state.phase == Phase::Failure {
+                state.advance(now, &mut spawn);
+            }
+        }
+        if let Some((status, error)) = state.outcome() {
+            tasks.abort_all();
+            if status == "completed" {
+                state.skip_failure_path(now);
+            }
+            return finish(services, state, runner, status, error).await;
+        }
+        if !flush(services, state, runner).await? {
+            return Ok(Ended::Stopped);
+        }
+        for (i, call) in spawn {
+            tasks.spawn(attempt(services.clone(), state, i, call));
+        }
+        let next = state.next_wake();
+        if tasks.is_empty() {
+            let Some(wake) = next else {
+                let why = "Pipeline cannot make progress: no node is running or waiting";
+                return finish(services, state, runner, "failed", Some(why.into())).await;
+            };
+            let wait = (wake - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            if wait >= SNOOZE_AFTER {
+                let left = deadline.saturating_duration_since(Instant::now());
+                return Ok(Ended::Snooze(wait.min(left)));
+            }
+        }
+        let wake =
+            next.map(|w| Instant::now() + (w - Utc::now()).to_std().unwrap_or(Duration::ZERO));
+        tokio::select! {
+            biased;
+            _ = state.cancel.cancelled() => return Ok(Ended::Stopped),
+            _ = job_cancel.cancelled() => return Ok(Ended::Interrupted),
+            _ = tokio::time::sleep_until(deadline) => {}
+            Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+                let now = Utc::now();
+                if let Ok(r) = joined {
+                    state.on_result(r, now);
+                }
+                while let Some(joined) = tasks.try_join_next() {
+                    if let Ok(r) = joined {
+                        state.on_result(r, now);
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(wake.unwrap_or(deadline)), if wake.is_some() => {}
+        }
+    }
+}
+
+/// One attempt of a task node: the circuit (unless it only checks a sub-run it started), the
+/// call under the node's timeout and the run's cancellation, never a panic.
+fn attempt(
+    services: Arc<Services>,
+    state: &RunState,
+    idx: usize,
+    call: Call,
+) -> impl std::future::Future<Output = AttemptResult> + Send + 'static {
+    let options = &state.options[idx];
+    let timeout = options.timeout;
+    let breaker_key = options.breaker.key.clone().or_else(|| nodes::breaker_key(&call));
+    let recovery = options.breaker.recovery_timeout;
+    async move {
+        let attempt = call.attempt;
+        let mut gate = None;
+        if let (Some(key), None) = (&breaker_key, call.child_run_id) {
+            let acquired = match services.pool.get().await {
+                Ok(c) => breaker::acquire(&c, key, recovery)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match acquired {
+                Ok(Gate::Open) => {
+                    return AttemptResult {
+                        idx,
+                        attempt,
+                        outcome: Err(NodeError::new(
+                            ErrorKind::CircuitOpen,
+                            format!("Circuit breaker OPEN for node '{}'", call.node.id),
+                        )),
+                        gate: Some(Gate::Open),
+                        breaker_key,
+                    };
+                }
+                Ok(g) => gate = Some(g),
+                Err(e) => {
+                    return AttemptResult {
+                        idx,
+                        attempt,
+                        outcome: Err(NodeError::transient(format!(
+                            "circuit breaker state unavailable: {e}"
+                        ))),
+                        gate: None,
+                        breaker_key: None,
+                    };
+                }
+            }
+        }
+        let run = AssertUnwindSafe(nodes::execute(&services, &call)).catch_unwind();
+        let outcome = match timeout {
+            Some(t) => match tokio::time::timeout(t, run).await {
+                Ok(r) => r,
+                Err(_) => Ok(Err(NodeError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "Node '{}' timed out after {}s",
+                        call.node.id,
+                        t.as_secs_f64()
+                    ),
+                ))),
+            },
+            None => run.await,
+        };
+        let outcome = outcome.unwrap_or_else(|_| {
+            Err(NodeError::execution(format!(
+                "Node '{}' failed: its handler panicked",
+                call.node.id
+            )))
+        });
+        AttemptResult {
+            idx,
+            attempt,
+            outcome,
+            gate,
+            breaker_key,
+        }
+    }
+}
+
+fn writes(state: &RunState) -> Vec<NodeWrite> {
+    state
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.dirty)
+        .map(|(i, n)| NodeWrite {
+            node_id: state.def.nodes[i].id.clone(),
+            status: n.status.as_str(),
+            attempt: n.attempt as i32,
+            wake_at: n.wake_at,
+            input: n.input.clone(),
+            output: n.output.clone(),
+            error: n.error.clone(),
+            kind: n.error_kind.map(ErrorKind::as_str),
+            started: n.started_at,
+            completed: n.completed_at,
+            duration_ms: n.duration_ms,
+            child: n.child_run_id,
+        })
+        .collect()
+}
+
+fn clean(state: &mut RunState) {
+    state.nodes.iter_mut().for_each(|n| n.dirty = false);
+    state.events.clear();
+    state.breakers.clear();
+}
+
+/// Writes what changed; false when the run is no longer ours.
+async fn flush(services: &Services, state: &mut RunState, runner: &str) -> Result<bool, RunError> {
+    let nodes = writes(state);
+    if nodes.is_empty() && state.events.is_empty() && state.breakers.is_empty() {
+        return Ok(true);
+    }
+    let mut client = services.pool.get().await?;
+    let tx = client.transaction().await?;
+    let held = state::flush(
+        &tx,
+        state.run_id,
+        runner,
+        state.current_node.as_deref(),
+        &nodes,
+        &state.breakers,
+        &state.events,
+    )
+    .await?;
+    if !held {
+        return Ok(false);
+    }
+    tx.commit().await?;
+    clean(state);
+    Ok(true)
+}
+
+/// The run's `logs`: one entry per node that started or was decided (both field sets).
+fn logs(state: &RunState) -> Value {
+    let now = Utc::now();
+    let rows: Vec<NodeRunRow> = state
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| NodeRunRow {
+            id: i as i64,
+            run_id: state.run_id,
+            node_id: state.def.nodes[i].id.clone(),
+            node_type: state.def.nodes[i].node_type.clone(),
+            status: n.status.as_str().to_owned(),
+            input_data: Value::Null,
+            output_data: n.output.clone(),
+            error_message: n.error.clone(),
+            error_kind: n.error_kind.map(|k| k.as_str().to_owned()),
+            retry_count: n.attempt.saturating_sub(1) as i32,
+            attempt: n.attempt as i32,
+            started_at: n.started_at,
+            completed_at: n.completed_at,
+            duration_ms: n.duration_ms,
+            wake_at: None,
+            child_run_id: n.child_run_id,
+            created_at: now,
+        })
+        .collect();
+    Value::Array(gathering_pipeline::record::log_entries(&rows))
+}
+
+/// Ends the run: the last node changes, the run's status, counters, the event, and the end of
+/// any sub-run still going, in one transaction.
+async fn finish(
+    services: &Services,
+    state: &mut RunState,
+    runner: &str,
+    status: &str,
+    error: Option<String>,
+) -> Result<Ended, RunError> {
+    state.events.push(run_event(
+        state.pipeline_id,
+        state.run_id,
+        status,
+        error.as_deref(),
+    ));
+    let nodes = writes(state);
+    let logs = logs(state);
+    let mut client = services.pool.get().await?;
+    let tx = client.transaction().await?;
+    let held = state::flush(
+        &tx,
+        state.run_id,
+        runner,
+        None,
+        &nodes,
+        &state.breakers,
+        &state.events,
+    )
+    .await?;
+    if !held {
+        return Ok(Ended::Stopped);
+    }
+    state::finish(&tx, state.run_id, runner, status, error.as_deref(), &logs).await?;
+    if state.had_children {
+        store::cancel_tree_in(
+            &tx,
+            state.run_id,
+            false,
+            "cancelled",
+            "Pipeline run was cancelled: its parent run ended",
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    clean(state);
+    tracing::info!(
+        run_id = state.run_id,
+        pipeline_id = state.pipeline_id,
+        status,
+        "pipeline run finished"
+    );
+    Ok(Ended::Finished)
+}
