@@ -19,15 +19,23 @@ pub struct AgentsConfig {
 impl AgentsConfig {
     pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
         let grants = config::string_or(vars, "AGENT_TOOL_GRANTS", "read,write,network,git");
-        let tool_grants = Grants::parse_list(&grants)
-            .map_err(|bad| ConfigError::new("AGENT_TOOL_GRANTS", format!("unknown permission '{bad}'")))?;
+        let tool_grants = Grants::parse_list(&grants).map_err(|bad| {
+            ConfigError::new("AGENT_TOOL_GRANTS", format!("unknown permission '{bad}'"))
+        })?;
         let max_iterations: u32 = config::parse_or(vars, "AGENT_MAX_TOOL_ITERATIONS", 10)?;
         if !(1..=50).contains(&max_iterations) {
-            return Err(ConfigError::new("AGENT_MAX_TOOL_ITERATIONS", "must be 1 to 50"));
+            return Err(ConfigError::new(
+                "AGENT_MAX_TOOL_ITERATIONS",
+                "must be 1 to 50",
+            ));
         }
         Ok(Self {
             runtime: RuntimeConfig {
-                default_model: config::string_or(vars, "AGENT_DEFAULT_MODEL", "anthropic/claude-sonnet-4-20250514"),
+                default_model: config::string_or(
+                    vars,
+                    "AGENT_DEFAULT_MODEL",
+                    "anthropic/claude-sonnet-4-20250514",
+                ),
                 max_iterations,
                 max_history: config::parse_or(vars, "AGENT_MAX_HISTORY", 20)?,
                 tool_grants,

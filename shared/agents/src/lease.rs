@@ -33,12 +33,29 @@ pub async fn acquire(pool: &Pool, agent_id: i64) -> Result<AgentLease, AgentErro
         )
         .await?;
     if row.is_none() {
-        let exists = client.query_opt("SELECT 1 FROM agent.agents WHERE id = $1", &[&agent_id]).await?.is_some();
-        return Err(if exists { AgentError::AlreadyProcessing } else { AgentError::NotFound(agent_id) });
+        let exists = client
+            .query_opt("SELECT 1 FROM agent.agents WHERE id = $1", &[&agent_id])
+            .await?
+            .is_some();
+        return Err(if exists {
+            AgentError::AlreadyProcessing
+        } else {
+            AgentError::NotFound(agent_id)
+        });
     }
     let renew = CancellationToken::new();
-    tokio::spawn(renew_loop(pool.clone(), agent_id, owner.clone(), renew.clone()));
-    Ok(AgentLease { pool: pool.clone(), agent_id, owner, renew })
+    tokio::spawn(renew_loop(
+        pool.clone(),
+        agent_id,
+        owner.clone(),
+        renew.clone(),
+    ));
+    Ok(AgentLease {
+        pool: pool.clone(),
+        agent_id,
+        owner,
+        renew,
+    })
 }
 
 async fn renew_loop(pool: Pool, agent_id: i64, owner: String, stop: CancellationToken) {

@@ -70,11 +70,23 @@ impl Llm {
             .connect_timeout(Duration::from_secs(3))
             .tcp_nodelay(true)
             .connect_lazy();
-        Ok(Self { client: LlmGatewayClient::new(channel), embedding_model: embedding_model.to_owned() })
+        Ok(Self {
+            client: LlmGatewayClient::new(channel),
+            embedding_model: embedding_model.to_owned(),
+        })
     }
 
-    pub async fn complete(&self, service: &str, req: Request<'_>) -> Result<Completion, AgentError> {
-        let r = self.client.clone().complete(req.into_proto(service)).await?.into_inner();
+    pub async fn complete(
+        &self,
+        service: &str,
+        req: Request<'_>,
+    ) -> Result<Completion, AgentError> {
+        let r = self
+            .client
+            .clone()
+            .complete(req.into_proto(service))
+            .await?
+            .into_inner();
         let usage = r.usage.unwrap_or_default();
         Ok(Completion {
             content: r.content,
@@ -94,7 +106,12 @@ impl Llm {
         req: Request<'_>,
         mut on_delta: impl FnMut(&str),
     ) -> Result<Completion, AgentError> {
-        let mut stream = self.client.clone().stream_complete(req.into_proto(service)).await?.into_inner();
+        let mut stream = self
+            .client
+            .clone()
+            .stream_complete(req.into_proto(service))
+            .await?
+            .into_inner();
         let mut out = Completion::default();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
@@ -123,11 +140,21 @@ impl Llm {
         let req = pb::EmbedRequest {
             model: self.embedding_model.clone(),
             inputs: texts.to_vec(),
-            caller: Some(pb::Caller { service: "agents".into(), agent_id, request_id: String::new(), user_id: String::new() }),
+            caller: Some(pb::Caller {
+                service: "agents".into(),
+                agent_id,
+                request_id: String::new(),
+                user_id: String::new(),
+            }),
         };
         match self.client.clone().embed(req).await {
             Ok(r) => {
-                let vectors: Vec<Vec<f32>> = r.into_inner().embeddings.into_iter().map(|e| e.values).collect();
+                let vectors: Vec<Vec<f32>> = r
+                    .into_inner()
+                    .embeddings
+                    .into_iter()
+                    .map(|e| e.values)
+                    .collect();
                 (vectors.len() == texts.len()).then_some(vectors)
             }
             Err(e) => {

@@ -11,7 +11,15 @@ use crate::llm::Llm;
 /// Dimension of `memory.memories.embedding`.
 pub const DIMENSIONS: usize = 1536;
 
-pub const MEMORY_TYPES: &[&str] = &["fact", "preference", "context", "decision", "error", "feedback", "learning"];
+pub const MEMORY_TYPES: &[&str] = &[
+    "fact",
+    "preference",
+    "context",
+    "decision",
+    "error",
+    "feedback",
+    "learning",
+];
 
 /// Whose memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,22 +73,35 @@ fn vector_literal(v: &[f32]) -> String {
 
 pub fn validate(m: &NewMemory) -> Result<(), AgentError> {
     if m.content.trim().is_empty() || m.content.len() > 100_000 {
-        return Err(AgentError::Invalid("content must be 1 to 100000 characters".into()));
+        return Err(AgentError::Invalid(
+            "content must be 1 to 100000 characters".into(),
+        ));
     }
     if !MEMORY_TYPES.contains(&m.memory_type.as_str()) {
-        return Err(AgentError::Invalid(format!("memory_type must be one of {}", MEMORY_TYPES.join(", "))));
+        return Err(AgentError::Invalid(format!(
+            "memory_type must be one of {}",
+            MEMORY_TYPES.join(", ")
+        )));
     }
     if !(0.0..=1.0).contains(&m.importance) {
-        return Err(AgentError::Invalid("importance must be between 0 and 1".into()));
+        return Err(AgentError::Invalid(
+            "importance must be between 0 and 1".into(),
+        ));
     }
     if m.key.as_ref().is_some_and(|k| k.len() > 200) || m.tags.len() > 50 {
-        return Err(AgentError::Invalid("key at most 200 characters, at most 50 tags".into()));
+        return Err(AgentError::Invalid(
+            "key at most 200 characters, at most 50 tags".into(),
+        ));
     }
     Ok(())
 }
 
 /// Stores memories (embedded in one gateway call when possible) in one statement.
-pub async fn remember<C: GenericClient>(c: &C, llm: Option<&Llm>, memories: &[NewMemory]) -> Result<Vec<Stored>, AgentError> {
+pub async fn remember<C: GenericClient>(
+    c: &C,
+    llm: Option<&Llm>,
+    memories: &[NewMemory],
+) -> Result<Vec<Stored>, AgentError> {
     for m in memories {
         validate(m)?;
     }
@@ -101,11 +122,20 @@ pub async fn remember<C: GenericClient>(c: &C, llm: Option<&Llm>, memories: &[Ne
     let types: Vec<&str> = memories.iter().map(|m| m.memory_type.as_str()).collect();
     let keys: Vec<Option<&str>> = memories.iter().map(|m| m.key.as_deref()).collect();
     let values: Vec<&str> = memories.iter().map(|m| m.content.as_str()).collect();
-    let tags: Vec<serde_json::Value> = memories.iter().map(|m| serde_json::Value::from(m.tags.clone())).collect();
+    let tags: Vec<serde_json::Value> = memories
+        .iter()
+        .map(|m| serde_json::Value::from(m.tags.clone()))
+        .collect();
     let importance: Vec<f64> = memories.iter().map(|m| m.importance).collect();
     let sources: Vec<Option<&str>> = memories.iter().map(|m| m.source_type.as_deref()).collect();
     let embeddings: Vec<Option<String>> = (0..memories.len())
-        .map(|i| vectors.as_ref().and_then(|v| v.get(i)).filter(|v| v.len() == DIMENSIONS).map(|v| vector_literal(v)))
+        .map(|i| {
+            vectors
+                .as_ref()
+                .and_then(|v| v.get(i))
+                .filter(|v| v.len() == DIMENSIONS)
+                .map(|v| vector_literal(v))
+        })
         .collect();
     let rows = c
         .query(
@@ -119,7 +149,14 @@ pub async fn remember<C: GenericClient>(c: &C, llm: Option<&Llm>, memories: &[Ne
             &[&scopes, &ids, &types, &keys, &values, &tags, &importance, &sources, &embeddings],
         )
         .await?;
-    Ok(rows.iter().map(|r| Stored { id: r.get(0), key: r.get(1), embedded: r.get(2) }).collect())
+    Ok(rows
+        .iter()
+        .map(|r| Stored {
+            id: r.get(0),
+            key: r.get(1),
+            embedded: r.get(2),
+        })
+        .collect())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -184,31 +221,61 @@ fn hit(r: &gathering_db::tokio_postgres::Row) -> Hit {
     }
 }
 
-pub async fn recall<C: GenericClient>(c: &C, llm: Option<&Llm>, q: &Query<'_>) -> Result<Recall, AgentError> {
+pub async fn recall<C: GenericClient>(
+    c: &C,
+    llm: Option<&Llm>,
+    q: &Query<'_>,
+) -> Result<Recall, AgentError> {
     let (kind, id) = q.scope.parts();
     let limit = q.limit.clamp(1, 50);
     if q.text.trim().is_empty() {
-        return Ok(Recall { method: "text", memories: Vec::new() });
+        return Ok(Recall {
+            method: "text",
+            memories: Vec::new(),
+        });
     }
     let query_vector = match llm {
-        Some(llm) => llm.embed(&[q.text.to_owned()], if kind == "agent" { id } else { 0 }).await,
+        Some(llm) => {
+            llm.embed(&[q.text.to_owned()], if kind == "agent" { id } else { 0 })
+                .await
+        }
         None => None,
     };
     let mut result = None;
-    if let Some(v) = query_vector.and_then(|mut v| v.pop()).filter(|v| v.len() == DIMENSIONS) {
+    if let Some(v) = query_vector
+        .and_then(|mut v| v.pop())
+        .filter(|v| v.len() == DIMENSIONS)
+    {
         let stmt = c.prepare_cached(VECTOR_SQL).await?;
-        let rows = c.query(&stmt, &[&kind, &id, &vector_literal(&v), &q.types, &q.tags, &limit]).await?;
-        let hits: Vec<Hit> = rows.iter().map(hit).filter(|h| h.similarity >= q.threshold).collect();
+        let rows = c
+            .query(
+                &stmt,
+                &[&kind, &id, &vector_literal(&v), &q.types, &q.tags, &limit],
+            )
+            .await?;
+        let hits: Vec<Hit> = rows
+            .iter()
+            .map(hit)
+            .filter(|h| h.similarity >= q.threshold)
+            .collect();
         if !rows.is_empty() {
-            result = Some(Recall { method: "vector", memories: hits });
+            result = Some(Recall {
+                method: "vector",
+                memories: hits,
+            });
         }
     }
     let recall = match result {
         Some(r) => r,
         None => {
             let stmt = c.prepare_cached(TEXT_SQL).await?;
-            let rows = c.query(&stmt, &[&kind, &id, &q.text, &q.types, &q.tags, &limit]).await?;
-            Recall { method: "text", memories: rows.iter().map(hit).collect() }
+            let rows = c
+                .query(&stmt, &[&kind, &id, &q.text, &q.types, &q.tags, &limit])
+                .await?;
+            Recall {
+                method: "text",
+                memories: rows.iter().map(hit).collect(),
+            }
         }
     };
     let ids: Vec<i64> = recall.memories.iter().map(|m| m.id).collect();

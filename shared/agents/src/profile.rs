@@ -38,7 +38,10 @@ WHERE a.id = $1";
 
 pub async fn load<C: GenericClient>(c: &C, agent_id: i64) -> Result<Profile, AgentError> {
     let stmt = c.prepare_cached(PROFILE_SQL).await?;
-    let row = c.query_opt(&stmt, &[&agent_id]).await?.ok_or(AgentError::NotFound(agent_id))?;
+    let row = c
+        .query_opt(&stmt, &[&agent_id])
+        .await?
+        .ok_or(AgentError::NotFound(agent_id))?;
     Ok(Profile {
         id: row.get("id"),
         name: row.get("name"),

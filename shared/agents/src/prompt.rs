@@ -17,7 +17,11 @@ pub struct PromptParts<'a> {
 
 pub fn system_prompt(profile: &Profile, parts: &PromptParts<'_>) -> String {
     let mut out = String::new();
-    if let Some(base) = profile.base_prompt.as_deref().filter(|s| !s.trim().is_empty()) {
+    if let Some(base) = profile
+        .base_prompt
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    {
         out.push_str(base.trim());
         out.push_str("\n\n");
     }
@@ -26,7 +30,10 @@ pub fn system_prompt(profile: &Profile, parts: &PromptParts<'_>) -> String {
     if !profile.traits.is_empty() {
         out.push_str(&format!("Traits : {}.\n", profile.traits.join(", ")));
     }
-    out.push_str(&format!("Style de communication : {}.\n", profile.communication_style));
+    out.push_str(&format!(
+        "Style de communication : {}.\n",
+        profile.communication_style
+    ));
     if !profile.languages.is_empty() {
         out.push_str(&format!("Langues : {}.\n", profile.languages.join(", ")));
     }
@@ -90,12 +97,27 @@ mod tests {
         let memories = vec!["Le client préfère PostgreSQL".to_string()];
         let p = system_prompt(
             &profile(),
-            &PromptParts { project: Some("GatheRing, en Rust"), memories: &memories, resume: Some("Dernier sujet : le cache"), ..Default::default() },
+            &PromptParts {
+                project: Some("GatheRing, en Rust"),
+                memories: &memories,
+                resume: Some("Dernier sujet : le cache"),
+                ..Default::default()
+            },
         );
-        let order = ["Tu conçois", "## Ton Rôle", "Tu es Sophie, architecte logiciel.", "## Contexte Projet", "## Tes Spécialisations", "## Souvenirs pertinents", "## Reprise de Session"];
+        let order = [
+            "Tu conçois",
+            "## Ton Rôle",
+            "Tu es Sophie, architecte logiciel.",
+            "## Contexte Projet",
+            "## Tes Spécialisations",
+            "## Souvenirs pertinents",
+            "## Reprise de Session",
+        ];
         let mut at = 0;
         for part in order {
-            let i = p[at..].find(part).unwrap_or_else(|| panic!("{part} missing or out of order in:\n{p}"));
+            let i = p[at..]
+                .find(part)
+                .unwrap_or_else(|| panic!("{part} missing or out of order in:\n{p}"));
             at += i;
         }
         let bare = system_prompt(&profile(), &PromptParts::default());

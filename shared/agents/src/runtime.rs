@@ -62,7 +62,11 @@ pub struct ChatOptions {
 
 impl Default for ChatOptions {
     fn default() -> Self {
-        Self { include_memories: true, allow_tools: true, request_id: String::new() }
+        Self {
+            include_memories: true,
+            allow_tools: true,
+            request_id: String::new(),
+        }
     }
 }
 
@@ -109,15 +113,27 @@ struct Turn {
 
 impl AgentRuntime {
     pub fn new(pool: Pool, llm: Llm, tools: Arc<Toolbox>, config: RuntimeConfig) -> Self {
-        Self { pool, llm, tools, config }
+        Self {
+            pool,
+            llm,
+            tools,
+            config,
+        }
     }
 
     fn model_of(&self, profile: &Profile) -> String {
-        profile.model.clone().unwrap_or_else(|| self.config.default_model.clone())
+        profile
+            .model
+            .clone()
+            .unwrap_or_else(|| self.config.default_model.clone())
     }
 
     /// The tools of the agent's enabled skills, as the model sees them.
-    async fn tool_definitions<C: GenericClient>(&self, c: &C, agent_id: i64) -> Result<Vec<pb::ToolDefinition>, AgentError> {
+    async fn tool_definitions<C: GenericClient>(
+        &self,
+        c: &C,
+        agent_id: i64,
+    ) -> Result<Vec<pb::ToolDefinition>, AgentError> {
         let skills: Vec<String> = c
             .query(
                 "SELECT s.name FROM agent.agent_tools at JOIN agent.skills s ON s.id = at.skill_id \
@@ -144,7 +160,9 @@ impl AgentRuntime {
     async fn project_root(&self, project_id: Option<i64>) -> Option<ProjectRoot> {
         let id = project_id?;
         let client = self.pool.get().await.ok()?;
-        gathering_tools::project::resolve_root(&client, id).await.ok()
+        gathering_tools::project::resolve_root(&client, id)
+            .await
+            .ok()
     }
 
     /// Runs the tool loop: the model answers; each tool call runs through the registry; the
@@ -193,7 +211,12 @@ impl AgentRuntime {
             };
             tokens += completion.input_tokens + completion.output_tokens;
             if completion.tool_calls.is_empty() || iterations >= self.config.max_iterations {
-                return Ok(Turn { last: completion, traces, tokens, iterations });
+                return Ok(Turn {
+                    last: completion,
+                    traces,
+                    tokens,
+                    iterations,
+                });
             }
             messages.push(Message {
                 role: "assistant".into(),
@@ -203,14 +226,24 @@ impl AgentRuntime {
                 name: String::new(),
             });
             for call in &completion.tool_calls {
-                let arguments: Value = serde_json::from_str(&call.arguments_json).unwrap_or_else(|_| json!({}));
+                let arguments: Value =
+                    serde_json::from_str(&call.arguments_json).unwrap_or_else(|_| json!({}));
                 let ctx = CallContext::new(self.config.tool_grants)
                     .agent(Some(profile.id))
                     .project(project.clone())
                     .with_cancel(cancel.child_token());
-                let response = self.tools.execute(&call.name, arguments.clone(), &ctx).await;
+                let response = self
+                    .tools
+                    .execute(&call.name, arguments.clone(), &ctx)
+                    .await;
                 let result = serde_json::to_value(&response).unwrap_or(Value::Null);
-                let trace = ToolTrace { id: call.id.clone(), name: call.name.clone(), arguments, result: result.clone(), success: response.success };
+                let trace = ToolTrace {
+                    id: call.id.clone(),
+                    name: call.name.clone(),
+                    arguments,
+                    result: result.clone(),
+                    success: response.success,
+                };
                 if let Some(tx) = events {
                     let _ = tx.try_send(ChatEvent::ToolCall(trace.clone()));
                 }
@@ -248,7 +281,9 @@ impl AgentRuntime {
             return Err(AgentError::Invalid("No message provided".into()));
         }
         if message.len() > 100_000 {
-            return Err(AgentError::Invalid("message longer than 100000 characters".into()));
+            return Err(AgentError::Invalid(
+                "message longer than 100000 characters".into(),
+            ));
         }
         let lease = lease::acquire(&self.pool, agent_id).await?;
         let result = self.chat_leased(agent_id, message, options, events).await;
@@ -267,22 +302,44 @@ impl AgentRuntime {
         let client = self.pool.get().await?;
         let profile = profile::load(&client, agent_id).await?;
         if let Some(tx) = &events {
-            let _ = tx.send(ChatEvent::Start { agent_name: profile.name.clone() }).await;
+            let _ = tx
+                .send(ChatEvent::Start {
+                    agent_name: profile.name.clone(),
+                })
+                .await;
         }
         let session = session::open(&client, agent_id).await?;
         let (memories, recall_method) = if options.include_memories {
             let recall = memory::recall(
                 &client,
                 Some(&self.llm),
-                &memory::Query { scope: Scope::Agent(agent_id), text: message, limit: 5, threshold: 0.3, types: &[], tags: &[] },
+                &memory::Query {
+                    scope: Scope::Agent(agent_id),
+                    text: message,
+                    limit: 5,
+                    threshold: 0.3,
+                    types: &[],
+                    tags: &[],
+                },
             )
             .await?;
-            (recall.memories.into_iter().map(|m| m.value).collect::<Vec<_>>(), Some(recall.method))
+            (
+                recall
+                    .memories
+                    .into_iter()
+                    .map(|m| m.value)
+                    .collect::<Vec<_>>(),
+                Some(recall.method),
+            )
         } else {
             (Vec::new(), None)
         };
         let project_context = match session.project_id {
-            Some(pid) => gathering_tools::project::store::get(&client, pid).await.ok().flatten().map(|p| p.prompt_context()),
+            Some(pid) => gathering_tools::project::store::get(&client, pid)
+                .await
+                .ok()
+                .flatten()
+                .map(|p| p.prompt_context()),
             None => None,
         };
         let resume = session.resume_summary();
@@ -297,7 +354,11 @@ impl AgentRuntime {
                 extra: None,
             },
         );
-        let mut messages = vec![Message { role: "system".into(), content: system, ..Default::default() }];
+        let mut messages = vec![Message {
+            role: "system".into(),
+            content: system,
+            ..Default::default()
+        }];
         let history = client
             .query(
                 "SELECT role::text, content FROM ( \
@@ -309,18 +370,42 @@ impl AgentRuntime {
             )
             .await?;
         for row in &history {
-            messages.push(Message { role: row.get(0), content: row.get(1), ..Default::default() });
+            messages.push(Message {
+                role: row.get(0),
+                content: row.get(1),
+                ..Default::default()
+            });
         }
-        messages.push(Message { role: "user".into(), content: message.to_owned(), ..Default::default() });
-        let tools = if options.allow_tools { self.tool_definitions(&client, agent_id).await? } else { Vec::new() };
+        messages.push(Message {
+            role: "user".into(),
+            content: message.to_owned(),
+            ..Default::default()
+        });
+        let tools = if options.allow_tools {
+            self.tool_definitions(&client, agent_id).await?
+        } else {
+            Vec::new()
+        };
         let project = self.project_root(session.project_id).await;
         drop(client);
 
         let turn = self
-            .converse(&profile, messages, tools, project, &options.request_id, events.as_ref(), &CancellationToken::new())
+            .converse(
+                &profile,
+                messages,
+                tools,
+                project,
+                &options.request_id,
+                events.as_ref(),
+                &CancellationToken::new(),
+            )
             .await?;
         let content = turn.last.content.clone();
-        let model = if turn.last.model.is_empty() { self.model_of(&profile) } else { turn.last.model.clone() };
+        let model = if turn.last.model.is_empty() {
+            self.model_of(&profile)
+        } else {
+            turn.last.model.clone()
+        };
 
         // The exchange, stored in one statement, and the session window.
         let client = self.pool.get().await?;
@@ -356,22 +441,44 @@ impl AgentRuntime {
 
     /// One stateless task for an agent (a pipeline's agent node): its persona and tools, no
     /// chat history, no lease; cancelled with `cancel`.
-    pub async fn run_once(&self, agent_id: i64, prompt: &str, request_id: &str, cancel: &CancellationToken) -> Result<ChatOutcome, AgentError> {
+    pub async fn run_once(
+        &self,
+        agent_id: i64,
+        prompt: &str,
+        request_id: &str,
+        cancel: &CancellationToken,
+    ) -> Result<ChatOutcome, AgentError> {
         let started = Instant::now();
         let client = self.pool.get().await?;
         let profile = profile::load(&client, agent_id).await?;
         if !profile.is_active {
-            return Err(AgentError::Invalid(format!("Agent {agent_id} is not active")));
+            return Err(AgentError::Invalid(format!(
+                "Agent {agent_id} is not active"
+            )));
         }
         let system = system_prompt(&profile, &PromptParts::default());
         let messages = vec![
-            Message { role: "system".into(), content: system, ..Default::default() },
-            Message { role: "user".into(), content: prompt.to_owned(), ..Default::default() },
+            Message {
+                role: "system".into(),
+                content: system,
+                ..Default::default()
+            },
+            Message {
+                role: "user".into(),
+                content: prompt.to_owned(),
+                ..Default::default()
+            },
         ];
         let tools = self.tool_definitions(&client, agent_id).await?;
         drop(client);
-        let turn = self.converse(&profile, messages, tools, None, request_id, None, cancel).await?;
-        let model = if turn.last.model.is_empty() { self.model_of(&profile) } else { turn.last.model.clone() };
+        let turn = self
+            .converse(&profile, messages, tools, None, request_id, None, cancel)
+            .await?;
+        let model = if turn.last.model.is_empty() {
+            self.model_of(&profile)
+        } else {
+            turn.last.model.clone()
+        };
         Ok(ChatOutcome {
             content: turn.last.content,
             agent_id,

@@ -29,7 +29,8 @@ pub struct Session {
 
 impl Session {
     pub fn needs_resume(&self) -> bool {
-        self.total_messages > 0 && (Utc::now() - self.last_activity_at).num_seconds() > RESUME_AFTER_SECS
+        self.total_messages > 0
+            && (Utc::now() - self.last_activity_at).num_seconds() > RESUME_AFTER_SECS
     }
 
     /// "## Reprise de Session" text: the last exchanges before the pause.
@@ -41,17 +42,24 @@ impl Session {
         let mut s = format!("Dernière activité il y a {idle} minutes. Derniers échanges :\n");
         for m in self.recent_messages.iter().rev().take(4).rev() {
             let role = m["role"].as_str().unwrap_or("?");
-            let content: String = m["content"].as_str().unwrap_or("").chars().take(200).collect();
+            let content: String = m["content"]
+                .as_str()
+                .unwrap_or("")
+                .chars()
+                .take(200)
+                .collect();
             s.push_str(&format!("- {role}: {content}\n"));
         }
         Some(s)
     }
 
     pub fn task_line(&self) -> Option<String> {
-        self.current_task_title.as_ref().map(|t| match &self.current_task_progress {
-            Some(p) if !p.is_empty() => format!("{t} ({p})"),
-            _ => t.clone(),
-        })
+        self.current_task_title
+            .as_ref()
+            .map(|t| match &self.current_task_progress {
+                Some(p) if !p.is_empty() => format!("{t} ({p})"),
+                _ => t.clone(),
+            })
     }
 }
 
@@ -102,14 +110,23 @@ pub async fn record_exchange<C: GenericClient>(
         "UPDATE agent.sessions SET recent_messages = $2, last_message = $3, last_response = $4, \
              total_messages = total_messages + 2, last_activity_at = now(), needs_resume = false \
          WHERE id = $1",
-        &[&session.id, &recent, &truncate(message, 500), &truncate(reply, 500)],
+        &[
+            &session.id,
+            &recent,
+            &truncate(message, 500),
+            &truncate(reply, 500),
+        ],
     )
     .await?;
     Ok(())
 }
 
 /// Adds a file to the session's working set (deduplicated, last 50 kept).
-pub async fn track_file<C: GenericClient>(c: &C, agent_id: i64, path: &str) -> Result<(), AgentError> {
+pub async fn track_file<C: GenericClient>(
+    c: &C,
+    agent_id: i64,
+    path: &str,
+) -> Result<(), AgentError> {
     open(c, agent_id).await?;
     c.execute(
         "UPDATE agent.sessions SET working_files = \

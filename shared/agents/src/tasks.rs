@@ -106,15 +106,26 @@ fn job(task_id: i64) -> NewJob {
 pub async fn create(pool: &Pool, task: &NewTask, max_live: i64) -> Result<i64, TaskError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CREATE_LOCK]).await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CREATE_LOCK])
+        .await?;
     let live: i64 = tx
-        .query_one("SELECT count(*) FROM circle.background_tasks WHERE status IN ('pending', 'running')", &[])
+        .query_one(
+            "SELECT count(*) FROM circle.background_tasks WHERE status IN ('pending', 'running')",
+            &[],
+        )
         .await?
         .get(0);
     if live >= max_live {
         return Err(TaskError::LimitReached(max_live));
     }
-    if tx.query_opt("SELECT 1 FROM agent.agents WHERE id = $1", &[&task.agent_id]).await?.is_none() {
+    if tx
+        .query_opt(
+            "SELECT 1 FROM agent.agents WHERE id = $1",
+            &[&task.agent_id],
+        )
+        .await?
+        .is_none()
+    {
         return Err(TaskError::AgentNotFound(task.agent_id));
     }
     let id: i64 = tx
@@ -136,15 +147,35 @@ pub async fn create(pool: &Pool, task: &NewTask, max_live: i64) -> Result<i64, T
         .await?
         .get(0);
     let job_id = enqueue_in(&tx, &job(id)).await?.id;
-    tx.execute("UPDATE circle.background_tasks SET job_id = $2 WHERE id = $1", &[&id, &job_id]).await?;
-    publish_in(&tx, &[event("background_task.created", id, task.agent_id, json!({"goal": task.goal}))]).await?;
+    tx.execute(
+        "UPDATE circle.background_tasks SET job_id = $2 WHERE id = $1",
+        &[&id, &job_id],
+    )
+    .await?;
+    publish_in(
+        &tx,
+        &[event(
+            "background_task.created",
+            id,
+            task.agent_id,
+            json!({"goal": task.goal}),
+        )],
+    )
+    .await?;
     tx.commit().await?;
     Ok(id)
 }
 
 /// Pauses a pending or running task: it stops after its current step and keeps its checkpoint.
 pub async fn pause(pool: &Pool, queue: &Queue, task_id: i64) -> Result<(), TaskError> {
-    let (agent_id, job_id) = transition(pool, task_id, &["pending", "running"], "paused", "background_task.paused").await?;
+    let (agent_id, job_id) = transition(
+        pool,
+        task_id,
+        &["pending", "running"],
+        "paused",
+        "background_task.paused",
+    )
+    .await?;
     if let Some(job) = job_id {
         queue.cancel(job).await?;
     }
@@ -154,7 +185,14 @@ pub async fn pause(pool: &Pool, queue: &Queue, task_id: i64) -> Result<(), TaskE
 
 /// Cancels a live task.
 pub async fn cancel(pool: &Pool, queue: &Queue, task_id: i64) -> Result<(), TaskError> {
-    let (_, job_id) = transition(pool, task_id, &["pending", "running", "paused"], "cancelled", "background_task.cancelled").await?;
+    let (_, job_id) = transition(
+        pool,
+        task_id,
+        &["pending", "running", "paused"],
+        "cancelled",
+        "background_task.cancelled",
+    )
+    .await?;
     if let Some(job) = job_id {
         queue.cancel(job).await?;
     }
@@ -166,12 +204,17 @@ pub async fn resume(pool: &Pool, task_id: i64) -> Result<(), TaskError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let row = tx
-        .query_opt("SELECT agent_id, status::text FROM circle.background_tasks WHERE id = $1 FOR UPDATE", &[&task_id])
+        .query_opt(
+            "SELECT agent_id, status::text FROM circle.background_tasks WHERE id = $1 FOR UPDATE",
+            &[&task_id],
+        )
         .await?
         .ok_or(TaskError::NotFound)?;
     let (agent_id, status): (i64, String) = (row.get(0), row.get(1));
     if status != "paused" {
-        return Err(TaskError::InvalidState(format!("Task is {status}, not paused")));
+        return Err(TaskError::InvalidState(format!(
+            "Task is {status}, not paused"
+        )));
     }
     let job_id = enqueue_in(&tx, &job(task_id)).await?.id;
     tx.execute(
@@ -179,7 +222,16 @@ pub async fn resume(pool: &Pool, task_id: i64) -> Result<(), TaskError> {
         &[&task_id, &job_id],
     )
     .await?;
-    publish_in(&tx, &[event("background_task.resumed", task_id, agent_id, json!({}))]).await?;
+    publish_in(
+        &tx,
+        &[event(
+            "background_task.resumed",
+            task_id,
+            agent_id,
+            json!({}),
+        )],
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -197,9 +249,12 @@ async fn transition(
         .query_opt("SELECT agent_id, status::text, job_id FROM circle.background_tasks WHERE id = $1 FOR UPDATE", &[&task_id])
         .await?
         .ok_or(TaskError::NotFound)?;
-    let (agent_id, status, job_id): (i64, String, Option<i64>) = (row.get(0), row.get(1), row.get(2));
+    let (agent_id, status, job_id): (i64, String, Option<i64>) =
+        (row.get(0), row.get(1), row.get(2));
     if !from.contains(&status.as_str()) {
-        return Err(TaskError::InvalidState(format!("Cannot change a task in '{status}' status to '{to}'")));
+        return Err(TaskError::InvalidState(format!(
+            "Cannot change a task in '{status}' status to '{to}'"
+        )));
     }
     tx.execute(
         "UPDATE circle.background_tasks SET status = $2::text::background_task_status, \
@@ -209,7 +264,16 @@ async fn transition(
         &[&task_id, &to],
     )
     .await?;
-    publish_in(&tx, &[event(event_kind, task_id, agent_id, json!({"previous": status}))]).await?;
+    publish_in(
+        &tx,
+        &[event(
+            event_kind,
+            task_id,
+            agent_id,
+            json!({"previous": status}),
+        )],
+    )
+    .await?;
     tx.commit().await?;
     Ok((agent_id, job_id))
 }
@@ -285,7 +349,10 @@ fn from_json(v: &Value) -> Vec<Message> {
                                 .map(|c| pb::ToolCall {
                                     id: c["id"].as_str().unwrap_or("").to_owned(),
                                     name: c["name"].as_str().unwrap_or("").to_owned(),
-                                    arguments_json: c["arguments"].as_str().unwrap_or("{}").to_owned(),
+                                    arguments_json: c["arguments"]
+                                        .as_str()
+                                        .unwrap_or("{}")
+                                        .to_owned(),
                                 })
                                 .collect()
                         })
@@ -307,7 +374,9 @@ enum End {
 
 /// The job handler of `background_task.run`.
 pub async fn handle(runtime: AgentRuntime, ctx: JobContext) -> HandlerResult {
-    let task_id = ctx.job.payload["task_id"].as_i64().ok_or_else(|| JobError::discard("payload without task_id"))?;
+    let task_id = ctx.job.payload["task_id"]
+        .as_i64()
+        .ok_or_else(|| JobError::discard("payload without task_id"))?;
     match run(&runtime, task_id, &ctx).await {
         Ok(()) => Ok(Outcome::Completed),
         // Infrastructure failures: the job retries and the task resumes from its checkpoint.
@@ -317,7 +386,9 @@ pub async fn handle(runtime: AgentRuntime, ctx: JobContext) -> HandlerResult {
 
 async fn run(runtime: &AgentRuntime, task_id: i64, ctx: &JobContext) -> Result<(), AgentError> {
     let pool = &runtime.pool;
-    let Some(task) = load(pool, task_id).await? else { return Ok(()) };
+    let Some(task) = load(pool, task_id).await? else {
+        return Ok(());
+    };
     if !matches!(task.status.as_str(), "pending" | "running") {
         return Ok(()); // paused, cancelled or finished meanwhile
     }
@@ -332,7 +403,16 @@ async fn run(runtime: &AgentRuntime, task_id: i64, ctx: &JobContext) -> Result<(
         .await?
         .get(0);
     if task.started_at.is_none() {
-        publish_in(&client, &[event("background_task.started", task_id, task.agent_id, json!({}))]).await?;
+        publish_in(
+            &client,
+            &[event(
+                "background_task.started",
+                task_id,
+                task.agent_id,
+                json!({}),
+            )],
+        )
+        .await?;
     }
     let tools = runtime_tools(runtime, &client, task.agent_id).await?;
     drop(client);
@@ -349,16 +429,27 @@ async fn run(runtime: &AgentRuntime, task_id: i64, ctx: &JobContext) -> Result<(
                 ..Default::default()
             },
         );
-        messages.push(Message { role: "system".into(), content: system, ..Default::default() });
+        messages.push(Message {
+            role: "system".into(),
+            content: system,
+            ..Default::default()
+        });
         let mut goal = format!("Objectif : {}", task.goal);
         if task.goal_context.as_object().is_some_and(|o| !o.is_empty()) {
             goal.push_str(&format!("\nContexte : {}", task.goal_context));
         }
-        messages.push(Message { role: "user".into(), content: goal, ..Default::default() });
+        messages.push(Message {
+            role: "user".into(),
+            content: goal,
+            ..Default::default()
+        });
     }
     let mut step = task.current_step;
     let mut errors = task.checkpoint["errors"].as_i64().unwrap_or(0) as i32;
-    let model = profile.model.clone().unwrap_or_else(|| runtime.config.default_model.clone());
+    let model = profile
+        .model
+        .clone()
+        .unwrap_or_else(|| runtime.config.default_model.clone());
     let deadline = started_at + chrono::Duration::seconds(i64::from(task.timeout_seconds));
 
     let end = loop {
@@ -369,7 +460,10 @@ async fn run(runtime: &AgentRuntime, task_id: i64, ctx: &JobContext) -> Result<(
             break End::Timeout;
         }
         if step >= task.max_steps {
-            break End::Failed(format!("Reached max steps ({}) without completing goal", task.max_steps));
+            break End::Failed(format!(
+                "Reached max steps ({}) without completing goal",
+                task.max_steps
+            ));
         }
         step += 1;
         let began = Instant::now();
@@ -394,8 +488,29 @@ async fn run(runtime: &AgentRuntime, task_id: i64, ctx: &JobContext) -> Result<(
             }
             Err(e) => {
                 errors += 1;
-                rows.push(StepRow::llm(step, "plan", &e.to_string(), &model, 0, 0, began, false));
-                save_step(pool, task_id, task.agent_id, step, task.max_steps, &messages, errors, &rows, Some("model call failed"), &StepCounts::default()).await?;
+                rows.push(StepRow::llm(
+                    step,
+                    "plan",
+                    &e.to_string(),
+                    &model,
+                    0,
+                    0,
+                    began,
+                    false,
+                ));
+                save_step(
+                    pool,
+                    task_id,
+                    task.agent_id,
+                    step,
+                    task.max_steps,
+                    &messages,
+                    errors,
+                    &rows,
+                    Some("model call failed"),
+                    &StepCounts::default(),
+                )
+                .await?;
                 if errors >= MAX_ERRORS {
                     break End::Failed(format!("Too many errors: {e}"));
                 }
@@ -413,9 +528,25 @@ async fn run(runtime: &AgentRuntime, task_id: i64, ctx: &JobContext) -> Result<(
             began,
             true,
         ));
-        let mut counts = StepCounts { llm_calls: 1, tokens: (completion.input_tokens + completion.output_tokens) as i32, tool_calls: 0 };
+        let mut counts = StepCounts {
+            llm_calls: 1,
+            tokens: (completion.input_tokens + completion.output_tokens) as i32,
+            tool_calls: 0,
+        };
         if is_final {
-            save_step(pool, task_id, task.agent_id, step, task.max_steps, &messages, errors, &rows, Some("goal reached"), &counts).await?;
+            save_step(
+                pool,
+                task_id,
+                task.agent_id,
+                step,
+                task.max_steps,
+                &messages,
+                errors,
+                &rows,
+                Some("goal reached"),
+                &counts,
+            )
+            .await?;
             break End::Completed(completion.content);
         }
         messages.push(Message {
@@ -427,35 +558,85 @@ async fn run(runtime: &AgentRuntime, task_id: i64, ctx: &JobContext) -> Result<(
         let mut last_action = String::new();
         for call in &completion.tool_calls {
             let began = Instant::now();
-            let input: Value = serde_json::from_str(&call.arguments_json).unwrap_or_else(|_| json!({}));
-            let call_ctx = CallContext::new(runtime.config.tool_grants).agent(Some(task.agent_id)).with_cancel(ctx.cancel.child_token());
-            let response = runtime.tools.execute(&call.name, input.clone(), &call_ctx).await;
+            let input: Value =
+                serde_json::from_str(&call.arguments_json).unwrap_or_else(|_| json!({}));
+            let call_ctx = CallContext::new(runtime.config.tool_grants)
+                .agent(Some(task.agent_id))
+                .with_cancel(ctx.cancel.child_token());
+            let response = runtime
+                .tools
+                .execute(&call.name, input.clone(), &call_ctx)
+                .await;
             counts.tool_calls += 1;
-            last_action = format!("{} ({})", call.name, if response.success { "ok" } else { "failed" });
+            last_action = format!(
+                "{} ({})",
+                call.name,
+                if response.success { "ok" } else { "failed" }
+            );
             rows.push(StepRow::tool(step, &call.name, &input, &response, began));
             let content = json!({"success": response.success, "message": response.message, "data": response.data, "error": response.error}).to_string();
-            messages.push(Message { role: "tool".into(), content, tool_call_id: call.id.clone(), name: call.name.clone(), ..Default::default() });
+            messages.push(Message {
+                role: "tool".into(),
+                content,
+                tool_call_id: call.id.clone(),
+                name: call.name.clone(),
+                ..Default::default()
+            });
         }
         if ctx.cancel.is_cancelled() {
             // The tools ran; keep their results, then stop.
-            save_step(pool, task_id, task.agent_id, step, task.max_steps, &messages, errors, &rows, Some(&last_action), &counts).await?;
+            save_step(
+                pool,
+                task_id,
+                task.agent_id,
+                step,
+                task.max_steps,
+                &messages,
+                errors,
+                &rows,
+                Some(&last_action),
+                &counts,
+            )
+            .await?;
             break End::Stopped;
         }
         if step % task.checkpoint_interval.max(1) == 0 {
             rows.push(StepRow::checkpoint(step));
         }
-        save_step(pool, task_id, task.agent_id, step, task.max_steps, &messages, errors, &rows, Some(&last_action), &counts).await?;
+        save_step(
+            pool,
+            task_id,
+            task.agent_id,
+            step,
+            task.max_steps,
+            &messages,
+            errors,
+            &rows,
+            Some(&last_action),
+            &counts,
+        )
+        .await?;
     };
     finish(pool, task_id, task.agent_id, end).await
 }
 
-async fn runtime_tools(runtime: &AgentRuntime, client: &gathering_db::Client, agent_id: i64) -> Result<Vec<pb::ToolDefinition>, AgentError> {
-    let skills = gathering_tools::enablement::enabled_skills(client, agent_id).await.unwrap_or_default();
+async fn runtime_tools(
+    runtime: &AgentRuntime,
+    client: &gathering_db::Client,
+    agent_id: i64,
+) -> Result<Vec<pb::ToolDefinition>, AgentError> {
+    let skills = gathering_tools::enablement::enabled_skills(client, agent_id)
+        .await
+        .unwrap_or_default();
     let registry = runtime.tools.registry();
     Ok(skills
         .iter()
         .flat_map(|s| registry.list_by_skill(s))
-        .map(|d| pb::ToolDefinition { name: d.name.clone(), description: d.description.clone(), input_schema_json: d.input_schema.to_string() })
+        .map(|d| pb::ToolDefinition {
+            name: d.name.clone(),
+            description: d.description.clone(),
+            input_schema_json: d.input_schema.to_string(),
+        })
         .collect())
 }
 
@@ -485,7 +666,16 @@ struct StepRow {
 
 impl StepRow {
     #[allow(clippy::too_many_arguments)]
-    fn llm(step: i32, kind: &'static str, output: &str, model: &str, tin: u32, tout: u32, began: Instant, ok: bool) -> Self {
+    fn llm(
+        step: i32,
+        kind: &'static str,
+        output: &str,
+        model: &str,
+        tin: u32,
+        tout: u32,
+        began: Instant,
+        ok: bool,
+    ) -> Self {
         StepRow {
             step,
             action_type: kind,
@@ -503,7 +693,13 @@ impl StepRow {
         }
     }
 
-    fn tool(step: i32, name: &str, input: &Value, response: &gathering_tools::SkillResponse, began: Instant) -> Self {
+    fn tool(
+        step: i32,
+        name: &str,
+        input: &Value,
+        response: &gathering_tools::SkillResponse,
+        began: Instant,
+    ) -> Self {
         StepRow {
             step,
             action_type: "tool_call",
@@ -588,16 +784,35 @@ async fn save_step(
         &[&task_id, &step, &progress, &last_action, &checkpoint, &counts.llm_calls, &counts.tokens, &counts.tool_calls],
     )
     .await?;
-    publish_in(&tx, &[event("background_task.step", task_id, agent_id, json!({"step": step, "progress_percent": progress, "last_action": last_action}))]).await?;
+    publish_in(
+        &tx,
+        &[event(
+            "background_task.step",
+            task_id,
+            agent_id,
+            json!({"step": step, "progress_percent": progress, "last_action": last_action}),
+        )],
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
 async fn finish(pool: &Pool, task_id: i64, agent_id: i64, end: End) -> Result<(), AgentError> {
     let (status, result, error, kind) = match &end {
-        End::Completed(r) => ("completed", Some(r.as_str()), None, "background_task.completed"),
+        End::Completed(r) => (
+            "completed",
+            Some(r.as_str()),
+            None,
+            "background_task.completed",
+        ),
         End::Failed(e) => ("failed", None, Some(e.as_str()), "background_task.failed"),
-        End::Timeout => ("timeout", None, Some("Task exceeded its timeout"), "background_task.timeout"),
+        End::Timeout => (
+            "timeout",
+            None,
+            Some("Task exceeded its timeout"),
+            "background_task.timeout",
+        ),
         End::Stopped => return Ok(()),
     };
     let mut client = pool.get().await?;
@@ -613,9 +828,22 @@ async fn finish(pool: &Pool, task_id: i64, agent_id: i64, end: End) -> Result<()
         .await?;
     if updated == 1 {
         if status == "completed" {
-            tx.execute("UPDATE agent.agents SET tasks_completed = tasks_completed + 1 WHERE id = $1", &[&agent_id]).await?;
+            tx.execute(
+                "UPDATE agent.agents SET tasks_completed = tasks_completed + 1 WHERE id = $1",
+                &[&agent_id],
+            )
+            .await?;
         }
-        publish_in(&tx, &[event(kind, task_id, agent_id, json!({"status": status, "result": result, "error": error}))]).await?;
+        publish_in(
+            &tx,
+            &[event(
+                kind,
+                task_id,
+                agent_id,
+                json!({"status": status, "result": result, "error": error}),
+            )],
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())

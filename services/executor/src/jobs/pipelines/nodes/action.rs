@@ -26,6 +26,23 @@ pub fn origin(url: Option<&str>) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// Config keys that steer the node itself, never passed to the tool (`timeout_seconds` is
+/// the node's timeout, not the request's: put the tool's own in `tool_input`).
+const NODE_KEYS: &[&str] = &[
+    "action",
+    "action_type",
+    "tool_name",
+    "tool_input",
+    "timeout_seconds",
+    "retry",
+    "failure_threshold",
+    "recovery_timeout",
+    "circuit_key",
+    "continue_on_error",
+    "failure_handler",
+    "confirmed",
+];
+
 /// The tool input: `tool_input`, or the config keys the tool's schema declares.
 fn tool_input(services: &Services, call: &Call, tool: &str) -> Result<Value, NodeError> {
     match call.config.get("tool_input") {
@@ -47,7 +64,11 @@ fn tool_input(services: &Services, call: &Call, tool: &str) -> Result<Value, Nod
     let mut input: Map<String, Value> = call
         .config
         .iter()
-        .filter(|(k, v)| !v.is_null() && known.is_some_and(|p| p.contains_key(*k)))
+        .filter(|(k, v)| {
+            !v.is_null()
+                && !NODE_KEYS.contains(&k.as_str())
+                && known.is_some_and(|p| p.contains_key(*k))
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if known.is_some_and(|p| p.contains_key("url"))

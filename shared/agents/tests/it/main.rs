@@ -1,0 +1,5 @@
+//! Agent runtime tests against a real PostgreSQL (and the real gateway where embeddings are
+//! needed).
+
+mod lease;
+mod memory;
