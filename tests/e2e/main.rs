@@ -2,6 +2,7 @@
 
 mod agents;
 mod compose;
+mod pipelines;
 mod receiver;
 mod scheduler;
 mod stack;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::Uri;
 use axum::http::StatusCode;
+use axum::http::Uri;
 use axum::routing::any;
 use gathering_testkit::{GatheringProcess, TestDb, free_port, http};
 use serde_json::{Value, json};
@@ -38,7 +38,12 @@ struct Service {
 }
 
 impl Service {
-    async fn start(db: &TestDb, service: &str, addr_var: &str, extra: &[(&str, String)]) -> Service {
+    async fn start(
+        db: &TestDb,
+        service: &str,
+        addr_var: &str,
+        extra: &[(&str, String)],
+    ) -> Service {
         let port = free_port();
         let mut vars = extra.to_vec();
         vars.push((addr_var, format!("127.0.0.1:{port}")));
@@ -73,7 +78,10 @@ async fn agent(pool: &gathering_db::Pool) -> i64 {
     pool.get()
         .await
         .unwrap()
-        .query_one("INSERT INTO agent.agents (name) VALUES ('scheduled') RETURNING id", &[])
+        .query_one(
+            "INSERT INTO agent.agents (name) VALUES ('scheduled') RETURNING id",
+            &[],
+        )
         .await
         .unwrap()
         .get(0)
@@ -191,7 +199,7 @@ async fn heavy_a_scheduler_killed_mid_way_leaves_no_gap() {
     let db = TestDb::new().await;
     let pool = db.pool(2);
     let agent = agent(&pool).await;
-    let mut instances = vec![
+    let mut instances = [
         Service::scheduler(&db).await,
         Service::scheduler(&db).await,
         Service::scheduler(&db).await,
@@ -239,13 +247,25 @@ async fn heavy_five_seconds_without_any_scheduler_then_each_missed_run_policy() 
     let _scheduler = Service::scheduler(&db).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    assert_eq!(runs(&pool, skip).await.len(), 0, "skip: none of the missed runs");
+    assert_eq!(
+        runs(&pool, skip).await.len(),
+        0,
+        "skip: none of the missed runs"
+    );
     let r = runs(&pool, once).await;
     assert_eq!(r.len(), 1, "run_once: one run");
-    assert_eq!((r[0].0, r[0].2.as_str()), (t0 + 4.0, "recovery"), "for the latest due time");
+    assert_eq!(
+        (r[0].0, r[0].2.as_str()),
+        (t0 + 4.0, "recovery"),
+        "for the latest due time"
+    );
     let r = runs(&pool, all).await;
     let dues: Vec<f64> = r.iter().map(|r| r.0).collect();
-    assert_eq!(dues, (0..5).map(|i| t0 + f64::from(i)).collect::<Vec<_>>(), "catch_up: all five");
+    assert_eq!(
+        dues,
+        (0..5).map(|i| t0 + f64::from(i)).collect::<Vec<_>>(),
+        "catch_up: all five"
+    );
     assert!(r.iter().all(|r| r.2 == "recovery"));
 }
 
@@ -258,7 +278,10 @@ async fn heavy_pause_through_the_api_stops_firing_within_a_second() {
         &db,
         "edge",
         "EDGE_ADDR",
-        &[("DISABLE_AUTH", "true".into()), ("EDGE_WORKERS", "1".into())],
+        &[
+            ("DISABLE_AUTH", "true".into()),
+            ("EDGE_WORKERS", "1".into()),
+        ],
     )
     .await;
     let _schedulers = [Service::scheduler(&db).await, Service::scheduler(&db).await];
@@ -284,7 +307,11 @@ async fn heavy_pause_through_the_api_stops_firing_within_a_second() {
         assert!(waited < 100, "the schedule fires");
     }
 
-    let r = client.post(format!("{api}/{id}/pause")).send().await.unwrap();
+    let r = client
+        .post(format!("{api}/{id}/pause"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::OK);
     let paused_at: f64 = pool
         .get()
@@ -297,10 +324,18 @@ async fn heavy_pause_through_the_api_stops_firing_within_a_second() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let r = runs(&pool, id).await;
     let last = r.iter().map(|r| r.1).fold(0.0, f64::max);
-    assert!(last <= paused_at + 1.0, "a run {:.3} s after the pause", last - paused_at);
+    assert!(
+        last <= paused_at + 1.0,
+        "a run {:.3} s after the pause",
+        last - paused_at
+    );
     let before_resume = r.len();
 
-    let r = client.post(format!("{api}/{id}/resume")).send().await.unwrap();
+    let r = client
+        .post(format!("{api}/{id}/resume"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(count().await >= before_resume + 2, "resumed at once");
@@ -308,7 +343,11 @@ async fn heavy_pause_through_the_api_stops_firing_within_a_second() {
     let r = client.delete(format!("{api}/{id}")).send().await.unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(count().await, 0, "deleted with its runs, and nothing fires any more");
+    assert_eq!(
+        count().await,
+        0,
+        "deleted with its runs, and nothing fires any more"
+    );
 }
 
 // -------------------------------------------------------------------------------------------
@@ -335,7 +374,10 @@ async fn receive(State(hits): State<Hits>, uri: Uri, body: String) -> (StatusCod
         *n
     };
     if path.starts_with("/fail") || (path.starts_with("/flaky") && n <= 2) {
-        (StatusCode::INTERNAL_SERVER_ERROR, "{\"error\": \"down\"}".into())
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{\"error\": \"down\"}".into(),
+        )
     } else {
         (StatusCode::OK, "{\"ok\": true}".into())
     }
@@ -343,7 +385,9 @@ async fn receive(State(hits): State<Hits>, uri: Uri, body: String) -> (StatusCod
 
 async fn receiver() -> (Hits, String) {
     let hits = Hits::default();
-    let app = Router::new().fallback(any(receive)).with_state(hits.clone());
+    let app = Router::new()
+        .fallback(any(receive))
+        .with_state(hits.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -379,7 +423,15 @@ async fn settled(
     pool: &gathering_db::Pool,
     action: i64,
     states: &[&str],
-) -> (String, i32, Option<String>, Option<String>, Option<i64>, Option<i64>, Option<Value>) {
+) -> (
+    String,
+    i32,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<Value>,
+) {
     for _ in 0..300 {
         let row = pool
             .get()
@@ -395,7 +447,15 @@ async fn settled(
         if let Some(r) = row {
             let status: String = r.get(0);
             if states.contains(&status.as_str()) {
-                return (status, r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6));
+                return (
+                    status,
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                );
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -496,7 +556,11 @@ async fn heavy_each_action_kind_is_dispatched_end_to_end_by_a_real_executor() {
     assert_eq!(status, "completed");
     assert_eq!(result.unwrap()["data"]["status"], 200);
     let (status, retries, ..) = settled(&pool, flaky, &["completed", "failed"]).await;
-    assert_eq!((status.as_str(), retries), ("completed", 2), "succeeded on the third call");
+    assert_eq!(
+        (status.as_str(), retries),
+        ("completed", 2),
+        "succeeded on the third call"
+    );
     let (status, retries, _, error, ..) = settled(&pool, failing, &["completed", "failed"]).await;
     assert_eq!((status.as_str(), retries), ("failed", 1));
     assert!(error.unwrap().contains("500"));
@@ -507,9 +571,15 @@ async fn heavy_each_action_kind_is_dispatched_end_to_end_by_a_real_executor() {
     let seen = hits.seen.lock().unwrap().clone();
     let per_path = |p: &str| seen.iter().filter(|(path, _)| path == p).count();
     assert_eq!(per_path("/hook"), 1, "one webhook");
-    assert_eq!(seen.iter().find(|(p, _)| p == "/hook").unwrap().1, json!({"text": "digest ready"}));
+    assert_eq!(
+        seen.iter().find(|(p, _)| p == "/hook").unwrap().1,
+        json!({"text": "digest ready"})
+    );
     assert_eq!(per_path("/api"), 1);
-    assert_eq!(seen.iter().find(|(p, _)| p == "/api").unwrap().1, json!({"n": 1}));
+    assert_eq!(
+        seen.iter().find(|(p, _)| p == "/api").unwrap().1,
+        json!({"n": 1})
+    );
     assert_eq!(per_path("/flaky"), 3);
     assert_eq!(per_path("/fail"), 2);
 
@@ -528,7 +598,10 @@ async fn heavy_each_action_kind_is_dispatched_end_to_end_by_a_real_executor() {
     assert_eq!(row.get::<_, String>(0), "pending");
     assert_eq!(row.get::<_, String>(1), "Write the weekly digest");
     assert_eq!((row.get::<_, i32>(2), row.get::<_, i64>(3)), (7, agent));
-    assert_eq!((row.get::<_, String>(4), row.get::<_, String>(5)), ("agents".into(), "background_task.run".into()));
+    assert_eq!(
+        (row.get::<_, String>(4), row.get::<_, String>(5)),
+        ("agents".into(), "background_task.run".into())
+    );
     assert_eq!(row.get::<_, Value>(6), json!({"task_id": task_id}));
     assert!(row.get::<_, bool>(7));
     // When the agents runtime finishes the task, the run finishes with it.
@@ -541,7 +614,10 @@ async fn heavy_each_action_kind_is_dispatched_end_to_end_by_a_real_executor() {
         .await
         .unwrap();
     let (status, _, summary, ..) = settled(&pool, task, &["completed"]).await;
-    assert_eq!((status.as_str(), summary.as_deref()), ("completed", Some("digest written")));
+    assert_eq!(
+        (status.as_str(), summary.as_deref()),
+        ("completed", Some("digest written"))
+    );
 
     let (_, _, _, _, _, run_id, _) = settled(&pool, pipeline, &["running"]).await;
     let run_id = run_id.expect("linked to its pipeline run");
@@ -553,8 +629,14 @@ async fn heavy_each_action_kind_is_dispatched_end_to_end_by_a_real_executor() {
         )
         .await
         .unwrap();
-    assert_eq!((row.get::<_, String>(0), row.get::<_, i64>(1)), ("pending".into(), pipeline_id));
-    assert_eq!(row.get::<_, Value>(2), json!({"pipeline_id": pipeline_id, "source": "weekly"}));
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, i64>(1)),
+        ("pending".into(), pipeline_id)
+    );
+    assert_eq!(
+        row.get::<_, Value>(2),
+        json!({"pipeline_id": pipeline_id, "source": "weekly"})
+    );
     assert_eq!(row.get::<_, String>(3), "pipelines");
     assert_eq!(row.get::<_, Value>(4), json!({"run_id": run_id}));
 
@@ -573,8 +655,14 @@ async fn heavy_each_action_kind_is_dispatched_end_to_end_by_a_real_executor() {
     gathering_events::publish_in(
         &client,
         &[
-            gathering_events::NewEvent::new("pipeline_run.completed", json!({"pipeline_id": pipeline_id, "run_id": run_id})),
-            gathering_events::NewEvent::new("pipeline_run.completed", json!({"pipeline_id": pipeline_id + 1})),
+            gathering_events::NewEvent::new(
+                "pipeline_run.completed",
+                json!({"pipeline_id": pipeline_id, "run_id": run_id}),
+            ),
+            gathering_events::NewEvent::new(
+                "pipeline_run.completed",
+                json!({"pipeline_id": pipeline_id + 1}),
+            ),
         ],
     )
     .await
@@ -583,5 +671,9 @@ async fn heavy_each_action_kind_is_dispatched_end_to_end_by_a_real_executor() {
     assert_eq!(status, "completed");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let seen = hits.seen.lock().unwrap().clone();
-    assert_eq!(seen.iter().filter(|(p, _)| p == "/deployed").count(), 1, "only the matching event");
+    assert_eq!(
+        seen.iter().filter(|(p, _)| p == "/deployed").count(),
+        1,
+        "only the matching event"
+    );
 }

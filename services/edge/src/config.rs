@@ -44,6 +44,9 @@ pub struct Config {
     /// `REVOCATION_RELOAD_SECONDS`, default 30: full reload of revocations (a backstop for a
     /// lost notification).
     pub revocation_reload: Duration,
+    /// `WS_BUFFER_BATCHES`, default 1024: event batches a WebSocket client may fall behind
+    /// before it gets a `lagged` notice (memory stays bounded whatever the client does).
+    pub ws_buffer_batches: usize,
     /// Tool settings (`GATHERING_HTTP_ALLOWLIST`, `GATHERING_TOOL_GRANTS`, …; see
     /// `gathering_tools::config`).
     pub tools: gathering_tools::ToolsConfig,
@@ -119,6 +122,7 @@ impl Config {
                 "REVOCATION_RELOAD_SECONDS",
                 30,
             )?),
+            ws_buffer_batches: config::parse_or(vars, "WS_BUFFER_BATCHES", 1024)?,
             tools: gathering_tools::ToolsConfig::from_vars(vars)?,
             agents: gathering_agents::AgentsConfig::from_vars(vars)?,
         };

@@ -62,9 +62,13 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
             "DISABLE_AUTH=true: every request is treated as the local admin (development only)"
         );
     }
-    let hub =
-        gathering_events::Hub::start(pool.clone(), &config.database_url, 1024, background.clone())
-            .await?;
+    let hub = gathering_events::Hub::start(
+        pool.clone(),
+        &config.database_url,
+        config.ws_buffer_batches,
+        background.clone(),
+    )
+    .await?;
     let tools = Arc::new(
         gathering_tools::Toolbox::new(Some(pool.clone()), config.tools.clone())
             .map_err(|e| Error::Task(format!("tool registry: {e}")))?,
@@ -87,6 +91,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         audit: AuditWriter::start(pool.clone()),
         hub,
         ws: Arc::default(),
+        shutdown: shutdown.clone(),
         tools: tools.clone(),
         agents: gathering_agents::AgentRuntime::new(
             pool.clone(),

@@ -27,6 +27,9 @@ pub struct AppState {
     /// This process's reader of the event log, fanning out to WebSockets.
     pub hub: gathering_events::Hub,
     pub ws: Arc<crate::ws::WsRegistry>,
+    /// Triggered when the edge starts shutting down: WebSockets close with 1001 so clients
+    /// reconnect elsewhere (and resume from their last event id).
+    pub shutdown: gathering_core::Shutdown,
     /// The tool registry with the built-in skills (`/tools`, projects).
     pub tools: Arc<gathering_tools::Toolbox>,
     /// Agents: chat, memory, background tasks.

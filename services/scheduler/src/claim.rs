@@ -13,9 +13,7 @@ use chrono::{DateTime, Utc};
 use gathering_db::tokio_postgres::Row;
 use gathering_events::NewEvent;
 use gathering_schedule::store::{self, NewRun};
-use gathering_schedule::{
-    DueState, Limits, MissedRunPolicy, Timing, TimingFields, plan,
-};
+use gathering_schedule::{DueState, Limits, MissedRunPolicy, Timing, TimingFields, plan};
 use serde_json::json;
 
 use crate::Error;
@@ -50,7 +48,7 @@ WHERE sa.id = u.id";
 const EARLIEST_SQL: &str = "
 SELECT (EXTRACT(EPOCH FROM (min(next_run_at) - clock_timestamp())) * 1000)::float8
 FROM circle.scheduled_actions
-WHERE status = 'active' AND next_run_at IS NOT NULL";
+WHERE status = 'active' AND next_run_at IS NOT NULL AND schedule_type <> 'event'";
 
 /// What one claim did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -175,12 +173,7 @@ pub async fn claim_due(ctx: &Ctx) -> Result<Claimed, Error> {
                 nexts.push(p.next);
                 if p.next.is_none() {
                     statuses.push(Some("expired"));
-                    events.push(store::action_event(
-                        "expired",
-                        d.id,
-                        json!({}),
-                        "scheduler",
-                    ));
+                    events.push(store::action_event("expired", d.id, json!({}), "scheduler"));
                 } else {
                     statuses.push(None);
                 }

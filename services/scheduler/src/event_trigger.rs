@@ -187,12 +187,7 @@ pub async fn process(ctx: &Ctx) -> Result<usize, Error> {
                 s.expire = true;
             }
             if s.expire {
-                notes.push(store::action_event(
-                    "expired",
-                    s.id,
-                    json!({}),
-                    "scheduler",
-                ));
+                notes.push(store::action_event("expired", s.id, json!({}), "scheduler"));
             }
         }
     }

@@ -48,7 +48,9 @@ pub async fn run(ctx: Arc<Ctx>, mut listener: Listener, shutdown: Shutdown) {
                 Ok(None) => ctx.max_sleep,
                 // Due now yet not claimed: another instance holds it, or it just became due.
                 Ok(Some(ms)) if ms <= 0.0 => CONTENDED_RETRY,
-                Ok(Some(ms)) => Duration::from_micros((ms * 1000.0).ceil() as u64).min(ctx.max_sleep),
+                Ok(Some(ms)) => {
+                    Duration::from_micros((ms * 1000.0).ceil() as u64).min(ctx.max_sleep)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "reading the next due time failed");
                     ERROR_RETRY

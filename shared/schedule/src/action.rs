@@ -138,7 +138,7 @@ pub fn validate(action: ActionType, config: &Value, metadata: &Value) -> Result<
     match action {
         ActionType::RunTask => {
             if let Some(g) = cfg.get("goal")
-                && !g.as_str().is_some_and(|g| !g.trim().is_empty())
+                && g.as_str().is_none_or(|g| g.trim().is_empty())
             {
                 return Err(ScheduleError::invalid(
                     "action_config",

@@ -366,10 +366,22 @@ mod tests {
         assert_eq!(f.render(&MONTH), "1,2,3,12");
         let f = parse_field(&HOUR, "0-23").unwrap();
         assert_eq!(f.render(&HOUR), "*");
-        assert!(parse_field(&HOUR, "24").unwrap_err().contains("out of range 0-23"));
-        assert!(parse_field(&MINUTE, "5-1").unwrap_err().contains("reversed"));
+        assert!(
+            parse_field(&HOUR, "24")
+                .unwrap_err()
+                .contains("out of range 0-23")
+        );
+        assert!(
+            parse_field(&MINUTE, "5-1")
+                .unwrap_err()
+                .contains("reversed")
+        );
         assert!(parse_field(&MINUTE, "*/0").unwrap_err().contains("step"));
         assert!(parse_field(&MINUTE, "1,,2").unwrap_err().contains("empty"));
-        assert!(parse_field(&DAY_OF_MONTH, "L").unwrap_err().contains("not a number"));
+        assert!(
+            parse_field(&DAY_OF_MONTH, "L")
+                .unwrap_err()
+                .contains("not a number")
+        );
     }
 }

@@ -196,7 +196,10 @@ pub async fn trigger_now<C: GenericClient>(
     action_id: i64,
     source: &str,
 ) -> Result<Option<InsertedRun>, ScheduleError> {
-    let Some(row) = client.query_opt(LOCK_FOR_TRIGGER_SQL, &[&action_id]).await? else {
+    let Some(row) = client
+        .query_opt(LOCK_FOR_TRIGGER_SQL, &[&action_id])
+        .await?
+    else {
         return Ok(None);
     };
     let count: i32 = row.get(0);

@@ -19,9 +19,7 @@ pub fn parse_timezone(name: &str) -> Result<Tz, ScheduleError> {
     name.parse::<Tz>().map_err(|_| {
         ScheduleError::invalid(
             "timezone",
-            format!(
-                "unknown time zone '{name}': use an IANA name such as 'Europe/Paris' or 'UTC'"
-            ),
+            format!("unknown time zone '{name}': use an IANA name such as 'Europe/Paris' or 'UTC'"),
         )
     })
 }

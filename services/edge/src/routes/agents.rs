@@ -21,9 +21,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/agents/{agent_id}", web::get().to(get))
         .route("/agents/{agent_id}", web::patch().to(update))
         .route("/agents/{agent_id}", web::delete().to(delete))
-        .route("/agents/{agent_id}/history", web::get().to(session::history))
+        .route(
+            "/agents/{agent_id}/history",
+            web::get().to(session::history),
+        )
         .route("/agents/{agent_id}/status", web::get().to(status))
-        .route("/agents/{agent_id}/memories", web::post().to(memory::remember))
+        .route(
+            "/agents/{agent_id}/memories",
+            web::post().to(memory::remember),
+        )
         .route(
             "/agents/{agent_id}/memories/recall",
             web::post().to(memory::recall),
@@ -58,7 +64,10 @@ pub(super) fn not_found(id: i64) -> ApiError {
 }
 
 /// 404 unless the agent exists.
-pub(super) async fn require<C: gathering_db::GenericClient>(c: &C, id: i64) -> Result<(), ApiError> {
+pub(super) async fn require<C: gathering_db::GenericClient>(
+    c: &C,
+    id: i64,
+) -> Result<(), ApiError> {
     let stmt = c
         .prepare_cached("SELECT 1 FROM agent.agents WHERE id = $1")
         .await?;

@@ -19,7 +19,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/providers", web::get().to(providers::list))
         .route("/providers", web::post().to(providers::create))
         .route("/providers/{provider_id}", web::get().to(providers::get))
-        .route("/providers/{provider_id}", web::delete().to(providers::delete))
+        .route(
+            "/providers/{provider_id}",
+            web::delete().to(providers::delete),
+        )
         .route("/models", web::get().to(models::list))
         .route("/models", web::post().to(models::create))
         .route("/models/{model_id}", web::get().to(models::get))

@@ -8,6 +8,7 @@ mod catalogue;
 pub(crate) mod chat;
 mod health;
 mod memories;
+mod pipelines;
 mod projects;
 mod root;
 mod scheduled_actions;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(catalogue::configure);
     cfg.configure(agents::configure);
     cfg.configure(memories::configure);
+    cfg.configure(pipelines::configure);
     cfg.configure(crate::ws::configure);
 }
 

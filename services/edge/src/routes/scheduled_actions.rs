@@ -28,9 +28,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/scheduled-actions/{action_id}", web::get().to(get))
         .route("/scheduled-actions/{action_id}", web::patch().to(update))
         .route("/scheduled-actions/{action_id}", web::delete().to(delete))
-        .route("/scheduled-actions/{action_id}/pause", web::post().to(pause))
-        .route("/scheduled-actions/{action_id}/resume", web::post().to(resume))
-        .route("/scheduled-actions/{action_id}/trigger", web::post().to(trigger))
+        .route(
+            "/scheduled-actions/{action_id}/pause",
+            web::post().to(pause),
+        )
+        .route(
+            "/scheduled-actions/{action_id}/resume",
+            web::post().to(resume),
+        )
+        .route(
+            "/scheduled-actions/{action_id}/trigger",
+            web::post().to(trigger),
+        )
         .route("/scheduled-actions/{action_id}/runs", web::get().to(runs));
 }
 
@@ -181,10 +190,14 @@ fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
         .ok()
         .or_else(|| {
-            ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
-                .iter()
-                .find_map(|f| NaiveDateTime::parse_from_str(raw, f).ok())
-                .map(|n| n.and_utc())
+            [
+                "%Y-%m-%dT%H:%M:%S%.f",
+                "%Y-%m-%d %H:%M:%S%.f",
+                "%Y-%m-%dT%H:%M",
+            ]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(raw, f).ok())
+            .map(|n| n.and_utc())
         })
 }
 
@@ -306,13 +319,25 @@ fn check_settings(s: &Settings<'_>) -> Result<(), ApiError> {
         );
     }
     if let Some(goal) = s.goal {
-        v.check(goal.len() <= MAX_TEXT, "goal", "goal is too long (20000 bytes at most)");
+        v.check(
+            goal.len() <= MAX_TEXT,
+            "goal",
+            "goal is too long (20000 bytes at most)",
+        );
     }
     if let Some(d) = s.description {
-        v.check(d.len() <= MAX_TEXT, "description", "description is too long (20000 bytes at most)");
+        v.check(
+            d.len() <= MAX_TEXT,
+            "description",
+            "description is too long (20000 bytes at most)",
+        );
     }
     if let Some(n) = s.max_steps {
-        v.check((1..=500).contains(&n), "max_steps", "max_steps must be 1 to 500");
+        v.check(
+            (1..=500).contains(&n),
+            "max_steps",
+            "max_steps must be 1 to 500",
+        );
     }
     if let Some(n) = s.timeout_seconds {
         v.check(
@@ -322,7 +347,11 @@ fn check_settings(s: &Settings<'_>) -> Result<(), ApiError> {
         );
     }
     if let Some(n) = s.max_retries {
-        v.check((0..=100).contains(&n), "max_retries", "max_retries must be 0 to 100");
+        v.check(
+            (0..=100).contains(&n),
+            "max_retries",
+            "max_retries must be 0 to 100",
+        );
     }
     if let Some(n) = s.retry_delay_seconds {
         v.check(
@@ -341,7 +370,9 @@ fn check_settings(s: &Settings<'_>) -> Result<(), ApiError> {
     if let Some(tags) = s.tags {
         v.check(
             tags.len() <= MAX_TAGS
-                && tags.iter().all(|t| !t.is_empty() && t.chars().count() <= 100),
+                && tags
+                    .iter()
+                    .all(|t| !t.is_empty() && t.chars().count() <= 100),
             "tags",
             "at most 50 tags of 1 to 100 characters",
         );
@@ -350,12 +381,20 @@ fn check_settings(s: &Settings<'_>) -> Result<(), ApiError> {
 }
 
 /// The action's settings, and for `run_task` that there is a goal to work on.
-fn check_action(kind: &str, config: &Value, metadata: &Value, goal: &str) -> Result<ActionType, ApiError> {
+fn check_action(
+    kind: &str,
+    config: &Value,
+    metadata: &Value,
+    goal: &str,
+) -> Result<ActionType, ApiError> {
     let action = ActionType::parse(kind).map_err(schedule_error)?;
     action::validate(action, config, metadata).map_err(schedule_error)?;
     if action == ActionType::RunTask
         && goal.trim().is_empty()
-        && !config.get("goal").and_then(Value::as_str).is_some_and(|g| !g.trim().is_empty())
+        && config
+            .get("goal")
+            .and_then(Value::as_str)
+            .is_none_or(|g| g.trim().is_empty())
     {
         return Err(ApiError::Validation(vec![FieldError::body(
             "goal",
@@ -495,7 +534,10 @@ async fn create(
         .await?
         .is_none()
     {
-        return Err(ApiError::NotFound(format!("Agent {} not found", b.agent_id)));
+        return Err(ApiError::NotFound(format!(
+            "Agent {} not found",
+            b.agent_id
+        )));
     }
     if let Some(c) = b.circle_id
         && tx
@@ -506,7 +548,8 @@ async fn create(
         return Err(ApiError::NotFound(format!("Circle {c} not found")));
     }
     if action == ActionType::ExecutePipeline {
-        let pipeline = action::pipeline_id(&b.action_config, &b.metadata).map_err(schedule_error)?;
+        let pipeline =
+            action::pipeline_id(&b.action_config, &b.metadata).map_err(schedule_error)?;
         if tx
             .query_opt("SELECT 1 FROM circle.pipelines WHERE id = $1", &[&pipeline])
             .await?
@@ -514,7 +557,7 @@ async fn create(
         {
             return Err(ApiError::Validation(vec![FieldError::body(
                 "action_config",
-                &format!("pipeline {pipeline} does not exist"),
+                format!("pipeline {pipeline} does not exist"),
             )]));
         }
     }
@@ -697,7 +740,7 @@ async fn update(
     let wrong = |field: &str| {
         Err(ApiError::Validation(vec![FieldError::body(
             field,
-            &format!("{field} does not apply to a {kind} schedule"),
+            format!("{field} does not apply to a {kind} schedule"),
         )]))
     };
     if b.cron_expression.is_some() && kind != ScheduleType::Cron {
@@ -712,7 +755,10 @@ async fn update(
     if b.next_run_at.is_some() && kind != ScheduleType::Once {
         return wrong("next_run_at");
     }
-    let cron = b.cron_expression.clone().or_else(|| cur.get("cron_expression"));
+    let cron = b
+        .cron_expression
+        .clone()
+        .or_else(|| cur.get("cron_expression"));
     let interval = b
         .interval_seconds
         .or_else(|| cur.get::<_, Option<i32>>("interval_seconds").map(i64::from));
@@ -745,12 +791,21 @@ async fn update(
         current_next
     };
     let goal = b.goal.clone().unwrap_or_else(|| cur.get("goal"));
-    let action_type = b.action_type.clone().unwrap_or_else(|| cur.get("action_type"));
-    let config = b.action_config.clone().unwrap_or_else(|| cur.get("action_config"));
+    let action_type = b
+        .action_type
+        .clone()
+        .unwrap_or_else(|| cur.get("action_type"));
+    let config = b
+        .action_config
+        .clone()
+        .unwrap_or_else(|| cur.get("action_config"));
     let metadata = b.metadata.clone().unwrap_or_else(|| cur.get("metadata"));
     check_action(&action_type, &config, &metadata, &goal)?;
     let policy = match &b.missed_run_policy {
-        Some(p) => MissedRunPolicy::parse(p).map_err(schedule_error)?.as_str().to_owned(),
+        Some(p) => MissedRunPolicy::parse(p)
+            .map_err(schedule_error)?
+            .as_str()
+            .to_owned(),
         None => cur.get("missed_run_policy"),
     };
     let (cron_col, interval_col, event_col) = timing_columns(&timing);
@@ -763,9 +818,8 @@ async fn update(
         Some(d) => d.clone(),
         None => cur.get("description"),
     };
-    let int = |v: Option<i64>, col: &str| -> i32 {
-        v.map(|n| n as i32).unwrap_or_else(|| cur.get(col))
-    };
+    let int =
+        |v: Option<i64>, col: &str| -> i32 { v.map(|n| n as i32).unwrap_or_else(|| cur.get(col)) };
     let max_executions: Option<i32> = match b.max_executions {
         Some(m) => m.map(|n| n as i32),
         None => cur.get("max_executions"),
@@ -785,10 +839,12 @@ async fn update(
             &next,
             &int(b.max_steps, "max_steps"),
             &int(b.timeout_seconds, "timeout_seconds"),
-            &b.retry_on_failure.unwrap_or_else(|| cur.get("retry_on_failure")),
+            &b.retry_on_failure
+                .unwrap_or_else(|| cur.get("retry_on_failure")),
             &int(b.max_retries, "max_retries"),
             &int(b.retry_delay_seconds, "retry_delay_seconds"),
-            &b.allow_concurrent.unwrap_or_else(|| cur.get("allow_concurrent")),
+            &b.allow_concurrent
+                .unwrap_or_else(|| cur.get("allow_concurrent")),
             &end_date,
             &max_executions,
             &tags,
@@ -880,7 +936,12 @@ async fn resume(
     tx.execute(RESUME_SQL, &[&id, &next]).await?;
     publish_in(
         &tx,
-        &[action_event("resumed", id, json!({"next_run_at": next}), "edge")],
+        &[action_event(
+            "resumed",
+            id,
+            json!({"next_run_at": next}),
+            "edge",
+        )],
     )
     .await
     .map_err(ApiError::internal)?;
@@ -959,7 +1020,10 @@ async fn runs(
     v.finish()?;
     let client = state.pool.get().await?;
     if client
-        .query_opt("SELECT 1 FROM circle.scheduled_actions WHERE id = $1", &[&id])
+        .query_opt(
+            "SELECT 1 FROM circle.scheduled_actions WHERE id = $1",
+            &[&id],
+        )
         .await?
         .is_none()
     {

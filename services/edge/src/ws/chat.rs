@@ -89,7 +89,16 @@ async fn run(
     mut stream: actix_ws::AggregatedMessageStream,
     agent_id: i64,
 ) {
-    while let Some(Ok(msg)) = stream.next().await {
+    loop {
+        let next = tokio::select! {
+            m = stream.next() => m,
+            _ = state.shutdown.wait() => {
+                let reason = CloseReason { code: CloseCode::Away, description: Some("server shutting down".into()) };
+                let _ = session.close(Some(reason)).await;
+                return;
+            }
+        };
+        let Some(Ok(msg)) = next else { break };
         let text = match msg {
             actix_ws::AggregatedMessage::Text(t) => t,
             actix_ws::AggregatedMessage::Ping(b) => {

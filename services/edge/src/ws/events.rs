@@ -231,6 +231,11 @@ async fn run(
                 if last_seen.elapsed() > IDLE_TIMEOUT { break; }
                 conn.session.ping(b"").await?;
             }
+            _ = state.shutdown.wait() => {
+                let reason = CloseReason { code: CloseCode::Away, description: Some("server shutting down".into()) };
+                let _ = conn.session.clone().close(Some(reason)).await;
+                return Ok(());
+            }
         }
     }
     let _ = conn.session.clone().close(None).await;

@@ -1,8 +1,12 @@
 //! Edge integration tests: real auth and edge servers (in-process, random ports) over a fresh
 //! database per test.
 
+mod agents_crud;
 mod agents_runtime;
 mod auth;
+mod catalogue;
+mod memories;
+mod pipelines;
 mod projects;
 mod scheduled_actions;
 mod support;

@@ -148,3 +148,60 @@ async fn a_reconnect_with_last_event_id_resumes_with_no_gap() {
     edge.stop().await;
     auth.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_cannot_keep_up_gets_a_lagged_notice_not_unbounded_memory() {
+    let db = TestDb::new().await;
+    let auth = start_auth(&db, &[]).await;
+    let edge = start_edge(&db, &auth, &[("WS_BUFFER_BATCHES", "16")]).await;
+    let (token, _) = edge
+        .api()
+        .user("slow@example.com", "correct horse battery")
+        .await;
+    let mut socket = ws::connect(&ws_url(&edge.base, &format!("?token={token}"))).await;
+    ws::next_json(&mut socket, T).await; // connected; then the client stops reading
+    let pool = db.pool(2);
+    let client = pool.get().await.unwrap();
+    let big = "x".repeat(64 * 1024);
+    // Many separate batches, so the client falls more than 16 batches behind.
+    for group in 0..60 {
+        for j in 0..5 {
+            let i = group * 5 + j;
+            publish_in(
+                &client,
+                &[NewEvent::new("bulk", json!({"i": i, "pad": big}))],
+            )
+            .await
+            .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    // Reading again: a `lagged` notice arrives, naming the last event delivered.
+    let mut lagged = None;
+    for n in 0..400 {
+        let m = match ws::next(&mut socket, Duration::from_secs(30)).await {
+            ws::Next::Json(m) => m,
+            ws::Next::Closed(f) => panic!("closed after {n}: {f:?}"),
+        };
+        if m["type"] == "lagged" {
+            lagged = Some(m);
+            break;
+        }
+    }
+    let lagged = lagged.expect("a lagged notice");
+    assert!(lagged["data"]["missed_batches"].as_u64().unwrap() > 0);
+    assert!(lagged["data"].get("last_event_id").is_some());
+    // The connection still works afterwards.
+    ws::send_json(&mut socket, &json!({"action": "ping"})).await;
+    let mut ponged = false;
+    for _ in 0..400 {
+        if ws::next_json(&mut socket, Duration::from_secs(30)).await["type"] == "pong" {
+            ponged = true;
+            break;
+        }
+    }
+    assert!(ponged);
+    drop(socket);
+    edge.stop().await;
+    auth.stop().await;
+}

@@ -210,7 +210,14 @@ async fn dispatch(deps: Deps, ctx: JobContext) -> HandlerResult {
             run.action_type, run.action_id
         );
         drop(tx);
-        return settle(&deps, run_id, &run, Err(ActionFailed::fatal(message)), started).await;
+        return settle(
+            &deps,
+            run_id,
+            &run,
+            Err(ActionFailed::fatal(message)),
+            started,
+        )
+        .await;
     };
     let outcome = match action {
         ActionType::RunTask => start_task(&tx, run_id, &row, &run).await?,
@@ -422,7 +429,9 @@ async fn call_tool(
 }
 
 fn bounded(v: Value) -> Value {
-    let size = serde_json::to_vec(&v).map(|b| b.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(&v)
+        .map(|b| b.len())
+        .unwrap_or(usize::MAX);
     if size <= MAX_RESULT_BYTES {
         v
     } else {

@@ -21,7 +21,11 @@ async fn heavy_three_instances_fire_every_due_time_of_every_schedule_once() {
         c.end = Some(t0 + TimeDelta::seconds(3));
         ids.push(c.insert(&pool).await);
     }
-    let instances = [start(&db, &[]).await, start(&db, &[]).await, start(&db, &[]).await];
+    let instances = [
+        start(&db, &[]).await,
+        start(&db, &[]).await,
+        start(&db, &[]).await,
+    ];
     sleep_until(t0 + TimeDelta::milliseconds(4500)).await;
 
     let client = pool.get().await.unwrap();
@@ -38,7 +42,11 @@ async fn heavy_three_instances_fire_every_due_time_of_every_schedule_once() {
         .collect();
     assert_eq!(per_schedule.len(), 50);
     for (id, n, distinct) in &per_schedule {
-        assert_eq!((*n, *distinct), (4, 4), "schedule {id}: 4 due times, each once");
+        assert_eq!(
+            (*n, *distinct),
+            (4, 4),
+            "schedule {id}: 4 due times, each once"
+        );
     }
     let jobs: (i64, i64) = client
         .query_one(
@@ -51,7 +59,12 @@ async fn heavy_three_instances_fire_every_due_time_of_every_schedule_once() {
     assert_eq!(jobs, (200, 200), "one dispatch job per run");
     let fired: u64 = instances
         .iter()
-        .map(|i| i.started.stats.fired.load(std::sync::atomic::Ordering::Relaxed))
+        .map(|i| {
+            i.started
+                .stats
+                .fired
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
         .sum();
     assert_eq!(fired, 200);
     let expired: i64 = client
@@ -189,7 +202,11 @@ async fn heavy_missed_runs_follow_each_policy() {
     let all = runs(&pool, ids[2]).await;
     assert_eq!(skip.len(), 0, "skip: nothing for the missed due times");
     assert_eq!(once.len(), 1, "run_once: one run");
-    assert_eq!(once[0].0, Some(t0 + TimeDelta::seconds(4)), "for the latest due time");
+    assert_eq!(
+        once[0].0,
+        Some(t0 + TimeDelta::seconds(4)),
+        "for the latest due time"
+    );
     assert_eq!(all.len(), 5, "catch_up: every missed due time");
     let dues: HashSet<_> = all.iter().map(|r| r.0).collect();
     assert_eq!(dues.len(), 5);

@@ -31,7 +31,9 @@ async fn event_schedule(
 
 async fn publish(pool: &gathering_db::Pool, kind: &str, payload: serde_json::Value) -> i64 {
     let client = pool.get().await.unwrap();
-    publish_in(&client, &[NewEvent::new(kind, payload)]).await.unwrap()[0]
+    publish_in(&client, &[NewEvent::new(kind, payload)])
+        .await
+        .unwrap()[0]
 }
 
 async fn event_runs(pool: &gathering_db::Pool, action: i64) -> Vec<(i64, String, String)> {
@@ -56,13 +58,32 @@ async fn each_matching_event_fires_once_across_instances() {
     let pool = db.pool(4);
     let agent = agent(&pool).await;
     let before = publish(&pool, "pipeline_run.completed", json!({"pipeline_id": 3})).await;
-    let id = event_schedule(&pool, agent, "pipeline_run.completed", json!({"pipeline_id": 3}), true).await;
+    let id = event_schedule(
+        &pool,
+        agent,
+        "pipeline_run.completed",
+        json!({"pipeline_id": 3}),
+        true,
+    )
+    .await;
     let a = start(&db, &[]).await;
     let b = start(&db, &[]).await;
     let mut expected = Vec::new();
     for i in 0..6 {
-        expected.push(publish(&pool, "pipeline_run.completed", json!({"pipeline_id": 3, "run_id": i})).await);
-        publish(&pool, "pipeline_run.completed", json!({"pipeline_id": 4, "run_id": i})).await;
+        expected.push(
+            publish(
+                &pool,
+                "pipeline_run.completed",
+                json!({"pipeline_id": 3, "run_id": i}),
+            )
+            .await,
+        );
+        publish(
+            &pool,
+            "pipeline_run.completed",
+            json!({"pipeline_id": 4, "run_id": i}),
+        )
+        .await;
         publish(&pool, "pipeline_run.failed", json!({"pipeline_id": 3})).await;
     }
     let ok = eventually(Duration::from_secs(5), || async {
@@ -73,13 +94,19 @@ async fn each_matching_event_fires_once_across_instances() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let runs = event_runs(&pool, id).await;
     let got: Vec<i64> = runs.iter().map(|r| r.0).collect();
-    assert_eq!(got, expected, "one run per matching event, none for the earlier one ({before})");
+    assert_eq!(
+        got, expected,
+        "one run per matching event, none for the earlier one ({before})"
+    );
     assert!(runs.iter().all(|r| r.1 == "event" && r.2 == "pending"));
     let count: i32 = pool
         .get()
         .await
         .unwrap()
-        .query_one("SELECT execution_count FROM circle.scheduled_actions WHERE id = $1", &[&id])
+        .query_one(
+            "SELECT execution_count FROM circle.scheduled_actions WHERE id = $1",
+            &[&id],
+        )
         .await
         .unwrap()
         .get(0);
@@ -94,7 +121,8 @@ async fn an_event_schedule_is_not_fired_by_its_own_events_and_honours_allow_conc
     let pool = db.pool(4);
     let agent = agent(&pool).await;
     // Fires on any schedule's trigger, but never on its own.
-    let watcher = event_schedule(&pool, agent, "scheduled_action.triggered", json!({}), false).await;
+    let watcher =
+        event_schedule(&pool, agent, "scheduled_action.triggered", json!({}), false).await;
     let s = start(&db, &[]).await;
     let other = event_schedule(&pool, agent, "custom.ping", json!({}), true).await;
     publish(&pool, "custom.ping", json!({})).await;

@@ -41,7 +41,10 @@ pub async fn agent(pool: &gathering_db::Pool) -> i64 {
     pool.get()
         .await
         .unwrap()
-        .query_one("INSERT INTO agent.agents (name) VALUES ('scheduled') RETURNING id", &[])
+        .query_one(
+            "INSERT INTO agent.agents (name) VALUES ('scheduled') RETURNING id",
+            &[],
+        )
         .await
         .unwrap()
         .get(0)

@@ -21,8 +21,21 @@ fn configs_are_checked_per_action() {
     assert!(err(ActionType::RunTask, json!({"goal": ""})).contains("goal"));
     assert!(err(ActionType::ExecutePipeline, json!({})).contains("pipeline_id required"));
     assert!(err(ActionType::ExecutePipeline, json!({"pipeline_id": -1})).contains("positive"));
-    assert!(validate(ActionType::ExecutePipeline, &json!({}), &json!({"pipeline_id": "7"})).is_ok());
-    assert!(err(ActionType::SendNotification, json!({"tool_name": "http_get"})).contains("not available"));
+    assert!(
+        validate(
+            ActionType::ExecutePipeline,
+            &json!({}),
+            &json!({"pipeline_id": "7"})
+        )
+        .is_ok()
+    );
+    assert!(
+        err(
+            ActionType::SendNotification,
+            json!({"tool_name": "http_get"})
+        )
+        .contains("not available")
+    );
     assert!(err(ActionType::CallApi, json!({"tool_name": "notify_slack"})).contains("http_get"));
     assert!(err(ActionType::CallApi, json!({"tool_input": "x"})).contains("tool_input"));
     assert!(err(ActionType::RunTask, json!([1])).contains("JSON object"));
@@ -38,15 +51,25 @@ fn tool_calls_and_filters() {
     )
     .unwrap();
     assert_eq!(tool, "notify_webhook");
-    assert_eq!(input, json!({"url": "http://x/", "payload": {"a": 1}}), "own keys removed");
+    assert_eq!(
+        input,
+        json!({"url": "http://x/", "payload": {"a": 1}}),
+        "own keys removed"
+    );
     let (tool, input) = tool_call(
         ActionType::CallApi,
         &json!({"tool_name": "http_post", "tool_input": {"url": "http://y/"}}),
     )
     .unwrap();
-    assert_eq!((tool.as_str(), input), ("http_post", json!({"url": "http://y/"})));
+    assert_eq!(
+        (tool.as_str(), input),
+        ("http_post", json!({"url": "http://y/"}))
+    );
     assert!(tool_call(ActionType::RunTask, &json!({})).is_none());
-    assert_eq!(pipeline_id(&json!({"pipeline_id": 4}), &json!({"pipeline_id": 5})).unwrap(), 4);
+    assert_eq!(
+        pipeline_id(&json!({"pipeline_id": 4}), &json!({"pipeline_id": 5})).unwrap(),
+        4
+    );
     assert_eq!(
         event_filter(&json!({}), &json!({"event_filter": {"pipeline_id": 2}})),
         Some(&json!({"pipeline_id": 2}))

@@ -33,8 +33,16 @@ fn dues(p: &Plan) -> Vec<DateTime<Utc>> {
 
 #[test]
 fn on_time_fires_the_due_time_and_moves_on() {
-    for policy in [MissedRunPolicy::Skip, MissedRunPolicy::RunOnce, MissedRunPolicy::CatchUp] {
-        let p = run(&state("2030-01-01T00:00:00Z"), "2030-01-01T00:00:00.004Z", policy);
+    for policy in [
+        MissedRunPolicy::Skip,
+        MissedRunPolicy::RunOnce,
+        MissedRunPolicy::CatchUp,
+    ] {
+        let p = run(
+            &state("2030-01-01T00:00:00Z"),
+            "2030-01-01T00:00:00.004Z",
+            policy,
+        );
         assert_eq!(dues(&p), vec![at("2030-01-01T00:00:00Z")]);
         assert_eq!(p.fires[0].by, TriggeredBy::Scheduler);
         assert_eq!(p.next, Some(at("2030-01-01T00:00:01Z")));
@@ -51,14 +59,22 @@ fn missed_runs_follow_the_policy() {
     assert!(skip.fires.is_empty());
     assert_eq!(skip.dropped, 5);
     let once = run(&s, now, MissedRunPolicy::RunOnce);
-    assert_eq!(dues(&once), vec![at("2030-01-01T00:00:04Z")], "one run, for the latest");
+    assert_eq!(
+        dues(&once),
+        vec![at("2030-01-01T00:00:04Z")],
+        "one run, for the latest"
+    );
     assert_eq!(once.fires[0].by, TriggeredBy::Recovery);
     assert_eq!(once.dropped, 4);
     let all = run(&s, now, MissedRunPolicy::CatchUp);
     assert_eq!(all.fires.len(), 5);
     assert!(all.fires.iter().all(|f| f.by == TriggeredBy::Recovery));
     for p in [&skip, &once, &all] {
-        assert_eq!(p.next, Some(at("2030-01-01T00:00:05Z")), "resumes after now");
+        assert_eq!(
+            p.next,
+            Some(at("2030-01-01T00:00:05Z")),
+            "resumes after now"
+        );
     }
 }
 
@@ -76,7 +92,13 @@ fn one_due_time_later_than_the_grace_is_missed_too() {
     let p = plan(&hourly, &s, late, MissedRunPolicy::Skip, &limits);
     assert!(p.fires.is_empty(), "30 minutes late is missed");
     assert_eq!(p.next, Some(at("2030-01-01T11:00:00Z")));
-    let p = plan(&hourly, &s, at("2030-01-01T10:00:30Z"), MissedRunPolicy::Skip, &limits);
+    let p = plan(
+        &hourly,
+        &s,
+        at("2030-01-01T10:00:30Z"),
+        MissedRunPolicy::Skip,
+        &limits,
+    );
     assert_eq!(p.fires.len(), 1, "30 s late is within the 60 s grace");
 }
 
@@ -87,11 +109,25 @@ fn catch_up_is_bounded() {
         catch_up_max: 10,
         ..Limits::default()
     };
-    let p = plan(&every_second(), &s, at("2030-01-01T01:00:00Z"), MissedRunPolicy::CatchUp, &limits);
+    let p = plan(
+        &every_second(),
+        &s,
+        at("2030-01-01T01:00:00Z"),
+        MissedRunPolicy::CatchUp,
+        &limits,
+    );
     assert_eq!(p.fires.len(), 10);
-    assert_eq!(p.fires.last().unwrap().due, at("2030-01-01T00:16:39Z"), "scan stops at 1000");
+    assert_eq!(
+        p.fires.last().unwrap().due,
+        at("2030-01-01T00:16:39Z"),
+        "scan stops at 1000"
+    );
     assert!(p.dropped >= 990);
-    assert_eq!(p.next, Some(at("2030-01-01T01:00:01Z")), "resumes after now, past the scan");
+    assert_eq!(
+        p.next,
+        Some(at("2030-01-01T01:00:01Z")),
+        "resumes after now, past the scan"
+    );
 }
 
 #[test]
@@ -128,19 +164,32 @@ fn once_fires_once() {
     })
     .unwrap();
     let s = state("2030-01-01T00:00:00Z");
-    let p = plan(&t, &s, at("2030-01-01T00:00:00.010Z"), MissedRunPolicy::Skip, &Limits::default());
+    let p = plan(
+        &t,
+        &s,
+        at("2030-01-01T00:00:00.010Z"),
+        MissedRunPolicy::Skip,
+        &Limits::default(),
+    );
     assert_eq!(p.fires.len(), 1);
     assert_eq!(p.next, None);
     // Two hours late: policy decides.
     let late = at("2030-01-01T02:00:00Z");
-    assert!(plan(&t, &s, late, MissedRunPolicy::Skip, &Limits::default()).fires.is_empty());
+    assert!(
+        plan(&t, &s, late, MissedRunPolicy::Skip, &Limits::default())
+            .fires
+            .is_empty()
+    );
     let p = plan(&t, &s, late, MissedRunPolicy::RunOnce, &Limits::default());
     assert_eq!(p.fires[0].by, TriggeredBy::Recovery);
 }
 
 #[test]
 fn policies_parse() {
-    assert_eq!(MissedRunPolicy::parse("catch_up").unwrap(), MissedRunPolicy::CatchUp);
+    assert_eq!(
+        MissedRunPolicy::parse("catch_up").unwrap(),
+        MissedRunPolicy::CatchUp
+    );
     assert_eq!(MissedRunPolicy::default(), MissedRunPolicy::RunOnce);
     assert!(MissedRunPolicy::parse("sometimes").is_err());
     let _ = TimeDelta::zero();

@@ -47,7 +47,10 @@ async fn a_due_time_or_an_event_fires_once_with_one_job() {
     // The same due time again (a second instance, a replay): nothing new.
     let again = store::fire(
         &client,
-        &[run(id, Some(due), None, false), run(id, None, Some(42), false)],
+        &[
+            run(id, Some(due), None, false),
+            run(id, None, Some(42), false),
+        ],
         "test",
     )
     .await
@@ -60,14 +63,20 @@ async fn a_due_time_or_an_event_fires_once_with_one_job() {
     assert!(replay.is_empty(), "one run per event");
 
     let jobs: Vec<(String, String, String)> = client
-        .query("SELECT queue, kind, unique_key FROM queue.jobs ORDER BY id", &[])
+        .query(
+            "SELECT queue, kind, unique_key FROM queue.jobs ORDER BY id",
+            &[],
+        )
         .await
         .unwrap()
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
     assert_eq!(jobs.len(), 2);
-    assert!(jobs.iter().all(|j| j.0 == DISPATCH_QUEUE && j.1 == DISPATCH_KIND));
+    assert!(
+        jobs.iter()
+            .all(|j| j.0 == DISPATCH_QUEUE && j.1 == DISPATCH_KIND)
+    );
     assert_eq!(jobs[1].2, format!("scheduled_action:{id}:event:42"));
     let events: i64 = client
         .query_one(
@@ -206,7 +215,10 @@ async fn a_finished_pipeline_run_or_task_finishes_its_run() {
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
     assert_eq!(rows[0].0, "completed");
-    assert_eq!(rows[1], ("failed".into(), Some("Too many errors".into()), 7));
+    assert_eq!(
+        rows[1],
+        ("failed".into(), Some("Too many errors".into()), 7)
+    );
     let kinds: Vec<String> = client
         .query("SELECT kind FROM events.log ORDER BY id", &[])
         .await
@@ -214,5 +226,8 @@ async fn a_finished_pipeline_run_or_task_finishes_its_run() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(kinds, vec!["scheduled_action.completed", "scheduled_action.failed"]);
+    assert_eq!(
+        kinds,
+        vec!["scheduled_action.completed", "scheduled_action.failed"]
+    );
 }

@@ -20,7 +20,10 @@ fn a_missing_field_is_the_contract_message() {
     ] {
         let e = Timing::from_fields(&fields(kind)).unwrap_err();
         assert!(matches!(e, ScheduleError::Missing { .. }), "{kind}");
-        assert_eq!(e.to_string(), format!("{field} required for {kind} schedule"));
+        assert_eq!(
+            e.to_string(),
+            format!("{field} required for {kind} schedule")
+        );
     }
     let blank = TimingFields {
         cron_expression: Some("  "),
@@ -69,12 +72,21 @@ fn interval_schedules_stay_on_their_grid() {
     let due = at("2030-01-01T00:00:00Z");
     assert_eq!(t.following(due), Some(at("2030-01-01T00:01:00Z")));
     // After a gap, the next due time is on the grid, not "now + interval".
-    assert_eq!(t.first_after(due, at("2030-01-01T00:05:30Z")), Some(at("2030-01-01T00:06:00Z")));
-    assert_eq!(t.first_after(due, at("2030-01-01T00:06:00Z")), Some(at("2030-01-01T00:07:00Z")));
+    assert_eq!(
+        t.first_after(due, at("2030-01-01T00:05:30Z")),
+        Some(at("2030-01-01T00:06:00Z"))
+    );
+    assert_eq!(
+        t.first_after(due, at("2030-01-01T00:06:00Z")),
+        Some(at("2030-01-01T00:07:00Z"))
+    );
     // First run: one interval from now, or the start date when it is later.
     let now = at("2030-01-01T12:00:00Z");
     assert_eq!(t.first_due(now, None), Some(now + TimeDelta::seconds(60)));
-    assert_eq!(t.first_due(now, Some(at("2030-02-01T00:00:00Z"))), Some(at("2030-02-01T00:00:00Z")));
+    assert_eq!(
+        t.first_due(now, Some(at("2030-02-01T00:00:00Z"))),
+        Some(at("2030-02-01T00:00:00Z"))
+    );
 }
 
 #[test]
@@ -92,7 +104,11 @@ fn once_and_event_schedules() {
         ..fields("event")
     })
     .unwrap();
-    assert_eq!(t.first_due(when, None), None, "event schedules have no due time");
+    assert_eq!(
+        t.first_due(when, None),
+        None,
+        "event schedules have no due time"
+    );
 }
 
 #[test]
@@ -110,5 +126,8 @@ fn cron_first_due_honours_the_start_date() {
         Some(at("2030-01-01T00:05:00Z"))
     );
     // A past start date does not matter.
-    assert_eq!(t.first_due(now, Some(at("2029-01-01T00:00:00Z"))), Some(at("2030-01-01T00:01:00Z")));
+    assert_eq!(
+        t.first_due(now, Some(at("2029-01-01T00:00:00Z"))),
+        Some(at("2030-01-01T00:01:00Z"))
+    );
 }

@@ -20,7 +20,10 @@ fn zones_parse_by_iana_name() {
     match parse_timezone("Mars/Olympus") {
         Err(ScheduleError::Invalid { field, reason }) => {
             assert_eq!(field, "timezone");
-            assert!(reason.contains("unknown time zone 'Mars/Olympus'"), "{reason}");
+            assert!(
+                reason.contains("unknown time zone 'Mars/Olympus'"),
+                "{reason}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -30,9 +33,18 @@ fn zones_parse_by_iana_name() {
 #[test]
 fn wall_clock_time_in_the_zone() {
     // 09:00 in Paris is 08:00 UTC in winter, 07:00 UTC in summer.
-    assert_eq!(next_in("0 9 * * *", "Europe/Paris", "2030-01-10T00:00:00Z"), "2030-01-10T08:00:00+00:00");
-    assert_eq!(next_in("0 9 * * *", "Europe/Paris", "2030-07-10T00:00:00Z"), "2030-07-10T07:00:00+00:00");
-    assert_eq!(next_in("0 9 * * *", "Asia/Kolkata", "2030-07-10T00:00:00Z"), "2030-07-10T03:30:00+00:00");
+    assert_eq!(
+        next_in("0 9 * * *", "Europe/Paris", "2030-01-10T00:00:00Z"),
+        "2030-01-10T08:00:00+00:00"
+    );
+    assert_eq!(
+        next_in("0 9 * * *", "Europe/Paris", "2030-07-10T00:00:00Z"),
+        "2030-07-10T07:00:00+00:00"
+    );
+    assert_eq!(
+        next_in("0 9 * * *", "Asia/Kolkata", "2030-07-10T00:00:00Z"),
+        "2030-07-10T03:30:00+00:00"
+    );
 }
 
 #[test]

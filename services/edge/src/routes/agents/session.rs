@@ -159,7 +159,10 @@ pub async fn set_task(
             });
         }
         Some(t) if !line_ok(t, 1, 500) => {
-            v.push(FieldError::query("title", "title must be 1 to 500 characters"));
+            v.push(FieldError::query(
+                "title",
+                "title must be 1 to 500 characters",
+            ));
         }
         Some(_) => {}
     }

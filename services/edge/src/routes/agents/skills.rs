@@ -7,8 +7,8 @@
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::view::loaded;
 use super::not_found;
+use super::view::loaded;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;

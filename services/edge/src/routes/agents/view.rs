@@ -118,21 +118,23 @@ pub fn loaded(state: &AppState, enabled: &[String]) -> Loaded {
         .cloned()
         .collect();
     let tools_count = skills.iter().filter_map(|s| per_skill.get(s)).sum();
-    Loaded { skills, tools_count }
+    Loaded {
+        skills,
+        tools_count,
+    }
 }
 
 impl AgentView {
     fn from_row(r: &Row, default_model: &str) -> Self {
         // An agent without a model runs on the runtime's default (`provider/model`).
-        let (def_provider, def_model) = default_model.split_once('/').unwrap_or(("", default_model));
-        let session = r
-            .get::<_, Option<i64>>("session_id")
-            .map(|_| SessionView {
-                working_files: r.get("working_files"),
-                pending_actions: r.get("pending_actions"),
-                total_messages: r.get("total_messages"),
-                last_activity: r.get("session_activity"),
-            });
+        let (def_provider, def_model) =
+            default_model.split_once('/').unwrap_or(("", default_model));
+        let session = r.get::<_, Option<i64>>("session_id").map(|_| SessionView {
+            working_files: r.get("working_files"),
+            pending_actions: r.get("pending_actions"),
+            total_messages: r.get("total_messages"),
+            last_activity: r.get("session_activity"),
+        });
         Self {
             id: r.get("id"),
             name: r.get("name"),
@@ -263,7 +265,11 @@ pub async fn all<C: GenericClient>(c: &C, state: &AppState) -> Result<Vec<AgentV
 }
 
 /// The agent, or 404 "Agent {id} not found".
-pub async fn one<C: GenericClient>(c: &C, state: &AppState, id: i64) -> Result<AgentView, ApiError> {
+pub async fn one<C: GenericClient>(
+    c: &C,
+    state: &AppState,
+    id: i64,
+) -> Result<AgentView, ApiError> {
     let stmt = c.prepare_cached(ONE_SQL).await?;
     c.query_opt(&stmt, &[&id])
         .await?

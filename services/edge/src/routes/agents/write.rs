@@ -143,7 +143,9 @@ fn check_config(v: &mut Violations, c: &ConfigIn) {
         "temperature must be between 0 and 2",
     );
     bad(
-        c.competencies.as_deref().is_none_or(|t| list_ok(t, 50, 100)),
+        c.competencies
+            .as_deref()
+            .is_none_or(|t| list_ok(t, 50, 100)),
         "competencies",
         "at most 50 competencies of 1 to 100 characters",
     );
@@ -173,10 +175,7 @@ impl Persona {
                 .as_deref()
                 .map(|s| s.trim().to_owned())
                 .or_else(|| base.map(|b| b.name.clone()))?,
-            role: p
-                .role
-                .clone()
-                .or_else(|| base.map(|b| b.role.clone()))?,
+            role: p.role.clone().or_else(|| base.map(|b| b.role.clone()))?,
             traits: p
                 .traits
                 .clone()
@@ -243,7 +242,14 @@ async fn attach<C: GenericClient>(
     let same = c
         .query_opt(
             SAME_SQL,
-            &[&p.name, &p.role, &p.traits, &p.style, &p.specializations, &p.languages],
+            &[
+                &p.name,
+                &p.role,
+                &p.traits,
+                &p.style,
+                &p.specializations,
+                &p.languages,
+            ],
         )
         .await?;
     if let Some(r) = same {
@@ -310,7 +316,9 @@ async fn resolve_model<C: GenericClient>(
             return Ok(id);
         }
     }
-    Err(ApiError::Conflict("The model was being changed; retry".into()))
+    Err(ApiError::Conflict(
+        "The model was being changed; retry".into(),
+    ))
 }
 
 /// Validates a create request; returns the complete persona and config.
@@ -331,9 +339,8 @@ fn check_create(body: &CreateBody) -> Result<(Persona, ConfigIn), ApiError> {
     let config = body.config.clone().unwrap_or_default();
     check_config(&mut v, &config);
     v.finish()?;
-    let persona = Persona::merge(&persona, None).ok_or_else(|| {
-        ApiError::Validation(vec![missing(&["persona"])])
-    })?;
+    let persona = Persona::merge(&persona, None)
+        .ok_or_else(|| ApiError::Validation(vec![missing(&["persona"])]))?;
     Ok((persona, config))
 }
 
@@ -510,8 +517,7 @@ pub async fn patch(
 /// Deletes the agent and what is its own (persona, session, memories, history); `false` when
 /// there was no such agent.
 pub async fn delete<C: GenericClient>(c: &C, id: i64) -> Result<bool, ApiError> {
-    Ok(c
-        .execute("DELETE FROM agent.agents WHERE id = $1", &[&id])
+    Ok(c.execute("DELETE FROM agent.agents WHERE id = $1", &[&id])
         .await?
         > 0)
 }
@@ -536,7 +542,10 @@ mod tests {
         };
         let m = Persona::merge(&p, Some(&base)).unwrap();
         assert_eq!((m.name.as_str(), m.role.as_str()), ("Ada", "lead"));
-        assert_eq!((m.traits, m.style), (vec!["calm".to_owned()], "formal".to_owned()));
+        assert_eq!(
+            (m.traits, m.style),
+            (vec!["calm".to_owned()], "formal".to_owned())
+        );
         assert!(Persona::merge(&PersonaIn::default(), None).is_none());
     }
 }

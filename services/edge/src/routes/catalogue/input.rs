@@ -8,7 +8,9 @@ use gathering_db::tokio_postgres::error::SqlState;
 /// One line of text: `min..=max` characters, no control characters.
 pub fn line_ok(s: &str, min: usize, max: usize) -> bool {
     let n = s.chars().count();
-    (min..=max).contains(&n) && !s.chars().any(char::is_control) && (min == 0 || !s.trim().is_empty())
+    (min..=max).contains(&n)
+        && !s.chars().any(char::is_control)
+        && (min == 0 || !s.trim().is_empty())
 }
 
 /// Free text: at most `max` characters, no NUL or other control characters except tab and line

@@ -243,7 +243,9 @@ pub async fn update(
     Violations::new()
         .check(
             opt_line_ok(&b.model_alias, 100)
-                && b.model_alias.as_deref().is_none_or(|a| !a.trim().is_empty()),
+                && b.model_alias
+                    .as_deref()
+                    .is_none_or(|a| !a.trim().is_empty()),
             "model_alias",
             "model_alias must be 1 to 100 characters",
         )
@@ -276,7 +278,10 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     client
-        .execute("DELETE FROM agent.models WHERE id = $1", &[&id.into_inner()])
+        .execute(
+            "DELETE FROM agent.models WHERE id = $1",
+            &[&id.into_inner()],
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

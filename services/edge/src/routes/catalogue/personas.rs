@@ -142,7 +142,11 @@ pub async fn create(
             "display_name",
             "display_name must be 1 to 200 characters",
         )
-        .check(line_ok(&b.role, 1, NAME_MAX), "role", "role must be 1 to 200 characters")
+        .check(
+            line_ok(&b.role, 1, NAME_MAX),
+            "role",
+            "role must be 1 to 200 characters",
+        )
         .check(
             opt_text_ok(&b.base_prompt, PROMPT_MAX),
             "base_prompt",
@@ -173,7 +177,11 @@ pub async fn create(
             "languages",
             "at most 50 languages of 1 to 20 characters",
         )
-        .check(opt_text_ok(&b.motto, NOTE_MAX), "motto", "motto is too long")
+        .check(
+            opt_text_ok(&b.motto, NOTE_MAX),
+            "motto",
+            "motto is too long",
+        )
         .check(
             opt_text_ok(&b.description, NOTE_MAX),
             "description",
@@ -274,7 +282,11 @@ pub async fn update(
             "languages",
             "at most 50 languages of 1 to 20 characters",
         )
-        .check(opt_text_ok(&b.motto, NOTE_MAX), "motto", "motto is too long")
+        .check(
+            opt_text_ok(&b.motto, NOTE_MAX),
+            "motto",
+            "motto is too long",
+        )
         .check(
             opt_text_ok(&b.description, NOTE_MAX),
             "description",

@@ -67,7 +67,8 @@ fn name_ok(name: &str) -> bool {
 
 fn url_ok(url: &str) -> bool {
     line_ok(url, 1, 2048)
-        && reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        && reqwest::Url::parse(url)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
 }
 
 pub async fn create(
@@ -117,7 +118,10 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     client
-        .execute("DELETE FROM agent.providers WHERE id = $1", &[&id.into_inner()])
+        .execute(
+            "DELETE FROM agent.providers WHERE id = $1",
+            &[&id.into_inner()],
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
-use crate::routes::agents::{memory_error, not_found, require};
 use crate::error::{ApiError, FieldError};
+use crate::routes::agents::{memory_error, not_found, require};
 use crate::routes::catalogue::input::{line_ok, list_ok, text_ok};
 use crate::state::AppState;
 
@@ -132,10 +132,16 @@ pub async fn remember_batch(
     let id = id.into_inner();
     let mut errors = Vec::new();
     if body.memories.len() > BATCH_MAX {
-        errors.push(FieldError::body("memories", "at most 100 memories per batch"));
+        errors.push(FieldError::body(
+            "memories",
+            "at most 100 memories per batch",
+        ));
     }
     for (i, m) in body.memories.iter().enumerate() {
-        m.check(&["body".into(), "memories".into(), i.to_string()], &mut errors);
+        m.check(
+            &["body".into(), "memories".into(), i.to_string()],
+            &mut errors,
+        );
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
@@ -200,7 +206,11 @@ pub async fn recall(
         "tags",
         "at most 50 tags of 1 to 100 characters",
     );
-    bad((1..=50).contains(&b.limit), "limit", "limit must be 1 to 50");
+    bad(
+        (1..=50).contains(&b.limit),
+        "limit",
+        "limit must be 1 to 50",
+    );
     bad(
         b.threshold.is_finite() && (0.0..=1.0).contains(&b.threshold),
         "threshold",

@@ -55,7 +55,9 @@ pub fn chunk_text(text: &str, size: usize, overlap: usize) -> Vec<Chunk> {
                 Some(p) if p > start + half => end = p + 2,
                 _ => {
                     for sep in [". ", ".\n", "! ", "? "] {
-                        if let Some(p) = rfind(&chars, sep, start, end).filter(|p| *p > start + half) {
+                        if let Some(p) =
+                            rfind(&chars, sep, start, end).filter(|p| *p > start + half)
+                        {
                             end = p + sep.chars().count();
                             break;
                         }
@@ -72,7 +74,11 @@ pub fn chunk_text(text: &str, size: usize, overlap: usize) -> Vec<Chunk> {
         });
         // `end - overlap > start` always: a cut lands beyond half a chunk, and the overlap is
         // smaller than half a chunk.
-        start = if end < n { end.saturating_sub(overlap).max(start + 1) } else { n };
+        start = if end < n {
+            end.saturating_sub(overlap).max(start + 1)
+        } else {
+            n
+        };
     }
     chunks
 }
@@ -161,7 +167,9 @@ mod tests {
 
     #[test]
     fn chunks_cover_the_whole_text() {
-        let t: String = (0..900).map(|i| format!("Sentence {i} is here. ")).collect();
+        let t: String = (0..900)
+            .map(|i| format!("Sentence {i} is here. "))
+            .collect();
         let c = split(&t, true);
         assert_eq!(c.last().map(|c| c.end), Some(t.chars().count()));
         for w in c.windows(2) {

@@ -154,10 +154,19 @@ mod tests {
         assert_eq!(Format::detect("a.MD", None), Some(Format::Markdown));
         assert_eq!(Format::detect("a.markdown", None), Some(Format::Markdown));
         assert_eq!(Format::detect("notes.txt", None), Some(Format::Text));
-        assert_eq!(Format::detect("t.csv", Some("application/pdf")), Some(Format::Csv));
+        assert_eq!(
+            Format::detect("t.csv", Some("application/pdf")),
+            Some(Format::Csv)
+        );
         assert_eq!(Format::detect("doc.pdf", None), Some(Format::Pdf));
-        assert_eq!(Format::detect("blob", Some("text/plain; charset=utf-8")), Some(Format::Text));
-        assert_eq!(Format::detect("x.exe", Some("application/octet-stream")), None);
+        assert_eq!(
+            Format::detect("blob", Some("text/plain; charset=utf-8")),
+            Some(Format::Text)
+        );
+        assert_eq!(
+            Format::detect("x.exe", Some("application/octet-stream")),
+            None
+        );
         assert_eq!(Format::detect("x.exe", None), None);
     }
 

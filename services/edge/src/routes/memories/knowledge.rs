@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError, Violations};
-use crate::routes::catalogue::input::{Refusal, line_ok, opt_line_ok, opt_list_ok, refusal, text_ok};
+use crate::routes::catalogue::input::{
+    Refusal, line_ok, opt_line_ok, opt_list_ok, refusal, text_ok,
+};
 use crate::state::AppState;
 
 pub const CATEGORIES: &[&str] = &["docs", "best_practice", "decision", "faq"];
@@ -153,9 +155,7 @@ pub fn check_entry_fields(
     source_url: &Option<String>,
 ) {
     v.check(
-        category
-            .as_deref()
-            .is_none_or(|c| CATEGORIES.contains(&c)),
+        category.as_deref().is_none_or(|c| CATEGORIES.contains(&c)),
         "category",
         "category must be one of docs, best_practice, decision, faq",
     )
@@ -349,7 +349,11 @@ pub async fn search(
             "query",
             "query must be 1 to 10000 characters",
         )
-        .check((1..=50).contains(&b.limit), "limit", "limit must be 1 to 50")
+        .check(
+            (1..=50).contains(&b.limit),
+            "limit",
+            "limit must be 1 to 50",
+        )
         .check(
             b.threshold.is_finite() && (0.0..=1.0).contains(&b.threshold),
             "threshold",
@@ -372,7 +376,14 @@ pub async fn search(
         let rows = client
             .query(
                 &stmt,
-                &[&v, &b.project_id, &b.circle_id, &b.category, &b.include_global, &b.limit],
+                &[
+                    &v,
+                    &b.project_id,
+                    &b.circle_id,
+                    &b.category,
+                    &b.include_global,
+                    &b.limit,
+                ],
             )
             .await?;
         // No embedded entry in scope: the text search can still find unembedded ones.

@@ -51,7 +51,8 @@ impl RawForm {
 }
 
 fn too_large(what: &str, limit: &str) -> HttpResponse {
-    HttpResponse::PayloadTooLarge().json(json!({"detail": format!("{what} is too large (at most {limit})")}))
+    HttpResponse::PayloadTooLarge()
+        .json(json!({"detail": format!("{what} is too large (at most {limit})")}))
 }
 
 fn bad(msg: impl Into<String>) -> HttpResponse {
@@ -189,11 +190,17 @@ pub async fn upload(
     knowledge::check_entry_fields(&mut v, &category, &tags, &None);
     let is_global = flag(&form, "is_global", false, &mut v);
     let chunk_large_docs = flag(&form, "chunk_large_docs", true, &mut v);
-    let author_agent_id = match form.text("author_agent_id").map(|s| s.trim().parse::<i64>()) {
+    let author_agent_id = match form
+        .text("author_agent_id")
+        .map(|s| s.trim().parse::<i64>())
+    {
         None => None,
         Some(Ok(id)) => Some(id),
         Some(Err(_)) => {
-            v.push(FieldError::body("author_agent_id", "Input should be a valid integer"));
+            v.push(FieldError::body(
+                "author_agent_id",
+                "Input should be a valid integer",
+            ));
             None
         }
     };

@@ -84,7 +84,8 @@ fn cancel(runs: &Mutex<Runs>, run_id: i64) {
     }
 }
 
-/// Cancels the watched runs that are no longer running according to the database.
+/// Cancels the watched runs that ended according to the database (a run is watched just
+/// before it is claimed, so `pending` is not an end).
 async fn reconcile(pool: &Pool, runs: &Mutex<Runs>) {
     let ids: Vec<i64> = {
         let r = runs.lock().unwrap_or_else(|p| p.into_inner());
@@ -97,7 +98,8 @@ async fn reconcile(pool: &Pool, runs: &Mutex<Runs>) {
         let client = pool.get().await?;
         let rows = client
             .query(
-                "SELECT id FROM circle.pipeline_runs WHERE id = ANY($1) AND status <> 'running'",
+                "SELECT id FROM circle.pipeline_runs WHERE id = ANY($1) \
+                 AND status IN ('completed', 'failed', 'cancelled', 'timeout')",
                 &[&ids],
             )
             .await?;

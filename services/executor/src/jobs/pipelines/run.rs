@@ -50,11 +50,13 @@ pub async fn execute(
     job_cancel: &CancellationToken,
 ) -> Result<Ended, RunError> {
     let watched = watch.watch(run_id);
+    let t0 = std::time::Instant::now();
     let Some((mut state, deadline, timeout_seconds)) =
         load(services, run_id, runner, watched.token.clone()).await?
     else {
         return Ok(Ended::Finished);
     };
+    let t1 = t0.elapsed();
     let ended = drive(
         services,
         &mut state,
@@ -64,6 +66,7 @@ pub async fn execute(
         job_cancel,
     )
     .await;
+    if run_id % 50 == 0 { eprintln!("TIMING load {:?} total {:?}", t1, t0.elapsed()); }
     drop(watched);
     ended
 }

@@ -1,0 +1,517 @@
+//! `/pipelines` (contract §2.14, semantics §5 and BEHAVIOUR.md A13): pipelines CRUD with
+//! validation (the A13 messages, as a 422 list), `validate`, runs and node runs, cancel. A run
+//! is created with its job and answered at once (201, `pending`); executors execute it. The
+//! SQL lives in `gathering_pipeline::store`; this module maps HTTP to it.
+//!
+//! Create and update validate the definition; a `draft` may have no nodes yet (the dashboard
+//! creates the pipeline before its editor adds any). `agent_id` may be a string or a number
+//! and unknown config keys are kept. Run settings (`timeout_seconds`, `max_retries_per_node`,
+//! `retry_backoff_base`, `retry_backoff_max`) may be set on create and update.
+
+use actix_web::{HttpResponse, web};
+use gathering_pipeline::store::{self, NewPipeline, PipelinePatch, SettingsPatch};
+use gathering_pipeline::{Definition, PipelineError, parse_definition, validate};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::extract::AuthUser;
+use crate::error::{ApiError, FieldError, Violations};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/pipelines", web::get().to(list))
+        .route("/pipelines", web::post().to(create))
+        .route("/pipelines/{pipeline_id}", web::get().to(get))
+        .route("/pipelines/{pipeline_id}", web::put().to(update))
+        .route("/pipelines/{pipeline_id}", web::delete().to(delete))
+        .route("/pipelines/{pipeline_id}/toggle", web::post().to(toggle))
+        .route(
+            "/pipelines/{pipeline_id}/validate",
+            web::post().to(validate_route),
+        )
+        .route("/pipelines/{pipeline_id}/run", web::post().to(run))
+        .route("/pipelines/{pipeline_id}/runs", web::get().to(runs))
+        .route(
+            "/pipelines/{pipeline_id}/runs/{run_id}",
+            web::get().to(get_run),
+        )
+        .route(
+            "/pipelines/{pipeline_id}/runs/{run_id}/nodes",
+            web::get().to(node_runs),
+        )
+        .route(
+            "/pipelines/{pipeline_id}/runs/{run_id}/logs",
+            web::get().to(logs),
+        )
+        .route(
+            "/pipelines/{pipeline_id}/runs/{run_id}/cancel",
+            web::post().to(cancel),
+        );
+}
+
+const STATUSES: [&str; 3] = ["active", "paused", "draft"];
+const RUN_STATUSES: [&str; 6] = [
+    "pending",
+    "running",
+    "completed",
+    "failed",
+    "cancelled",
+    "timeout",
+];
+
+fn api(e: PipelineError) -> ApiError {
+    match e {
+        PipelineError::NotFound | PipelineError::RunNotFound => ApiError::NotFound(e.to_string()),
+        PipelineError::NotActive(_) | PipelineError::NotCancellable(_) => {
+            ApiError::BadRequest(e.to_string())
+        }
+        other => ApiError::internal(other),
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("Pipeline not found".into())
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+fn check_query(status: Option<&str>, allowed: &[&str], limit: Option<i64>) -> Result<(), ApiError> {
+    let mut v = Violations::new();
+    if let Some(s) = status
+        && !allowed.contains(&s)
+    {
+        v.push(FieldError::query(
+            "status",
+            format!("status must be one of {}", allowed.join(", ")),
+        ));
+    }
+    if limit.is_some_and(|l| !(1..=1000).contains(&l)) {
+        v.push(FieldError::query("limit", "limit must be from 1 to 1000"));
+    }
+    v.finish()
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    check_query(q.status.as_deref(), &STATUSES, q.limit)?;
+    let client = state.pool.get().await?;
+    let (rows, counts) = store::list_pipelines(&client, q.status.as_deref(), q.limit.unwrap_or(50))
+        .await
+        .map_err(api)?;
+    let pipelines: Vec<Value> = rows.iter().map(|p| p.to_json()).collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "total": pipelines.len(),
+        "pipelines": pipelines,
+        "counts": counts,
+    })))
+}
+
+#[derive(Deserialize)]
+struct Settings {
+    timeout_seconds: Option<i32>,
+    max_retries_per_node: Option<i32>,
+    retry_backoff_base: Option<f64>,
+    retry_backoff_max: Option<f64>,
+}
+
+impl Settings {
+    fn check(&self, v: &mut Violations) -> SettingsPatch {
+        v.check(
+            self.timeout_seconds
+                .is_none_or(|t| (1..=7 * 86400).contains(&t)),
+            "timeout_seconds",
+            "timeout_seconds must be from 1 to 604800",
+        )
+        .check(
+            self.max_retries_per_node
+                .is_none_or(|n| (1..=100).contains(&n)),
+            "max_retries_per_node",
+            "max_retries_per_node must be from 1 to 100",
+        )
+        .check(
+            self.retry_backoff_base
+                .is_none_or(|b| b.is_finite() && (0.0..=86400.0).contains(&b)),
+            "retry_backoff_base",
+            "retry_backoff_base must be from 0 to 86400",
+        )
+        .check(
+            self.retry_backoff_max
+                .is_none_or(|b| b.is_finite() && (0.0..=86400.0).contains(&b)),
+            "retry_backoff_max",
+            "retry_backoff_max must be from 0 to 86400",
+        );
+        SettingsPatch {
+            timeout_seconds: self.timeout_seconds,
+            max_retries_per_node: self.max_retries_per_node,
+            retry_backoff_base: self.retry_backoff_base,
+            retry_backoff_max: self.retry_backoff_max,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    name: String,
+    description: Option<String>,
+    #[serde(default)]
+    nodes: Value,
+    #[serde(default)]
+    edges: Value,
+    status: Option<String>,
+    #[serde(flatten)]
+    settings: Settings,
+}
+
+fn check_name(name: Option<&str>, v: &mut Violations) {
+    v.check(
+        name.is_none_or(|n| !n.trim().is_empty() && n.chars().count() <= 255),
+        "name",
+        "name must be 1 to 255 characters",
+    );
+}
+
+fn check_common(status: Option<&str>, description: Option<&str>, v: &mut Violations) {
+    v.check(
+        status.is_none_or(|s| STATUSES.contains(&s)),
+        "status",
+        "status must be one of active, paused, draft",
+    )
+    .check(
+        description.is_none_or(|d| d.len() <= 20_000),
+        "description",
+        "description must be at most 20000 bytes",
+    );
+}
+
+/// Parses and validates a definition; every problem as a 422 field error. A draft may have no
+/// nodes yet.
+fn definition(
+    nodes: &Value,
+    edges: &Value,
+    status: &str,
+    v: &mut Violations,
+) -> Option<Definition> {
+    match parse_definition(nodes, edges) {
+        Err(errors) => {
+            for e in errors {
+                let mut loc = vec!["body".to_owned()];
+                loc.extend(e.path);
+                v.push(FieldError {
+                    loc,
+                    msg: e.msg,
+                    kind: "value_error".into(),
+                });
+            }
+            None
+        }
+        Ok(def) => {
+            if !(def.nodes.is_empty() && status == "draft") {
+                for msg in validate(&def) {
+                    v.push(FieldError::body("nodes", msg));
+                }
+            }
+            Some(def)
+        }
+    }
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    body: web::Json<CreateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let status = body.status.as_deref().unwrap_or("draft");
+    let mut v = Violations::new();
+    check_name(Some(&body.name), &mut v);
+    check_common(Some(status), body.description.as_deref(), &mut v);
+    let settings = body.settings.check(&mut v);
+    let def = definition(&body.nodes, &body.edges, status, &mut v);
+    v.finish()?;
+    let def = def.unwrap_or_default();
+    let client = state.pool.get().await?;
+    let row = store::create_pipeline(
+        &client,
+        &NewPipeline {
+            name: body.name.trim(),
+            description: body.description.as_deref(),
+            status,
+            definition: &def,
+            settings,
+        },
+    )
+    .await
+    .map_err(api)?;
+    Ok(HttpResponse::Created().json(row.to_json()))
+}
+
+async fn get(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let client = state.pool.get().await?;
+    let row = store::get_pipeline(&client, id.into_inner())
+        .await
+        .map_err(api)?
+        .ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(row.to_json()))
+}
+
+#[derive(Deserialize)]
+struct UpdateBody {
+    name: Option<String>,
+    description: Option<String>,
+    nodes: Option<Value>,
+    edges: Option<Value>,
+    status: Option<String>,
+    #[serde(flatten)]
+    settings: Settings,
+}
+
+async fn update(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    id: web::Path<i64>,
+    body: web::Json<UpdateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let body = body.into_inner();
+    let mut v = Violations::new();
+    check_name(body.name.as_deref(), &mut v);
+    check_common(body.status.as_deref(), body.description.as_deref(), &mut v);
+    let settings = body.settings.check(&mut v);
+    v.finish()?;
+    let client = state.pool.get().await?;
+    let current = store::get_pipeline(&client, id)
+        .await
+        .map_err(api)?
+        .ok_or_else(not_found)?;
+    let nothing = body.name.is_none()
+        && body.description.is_none()
+        && body.nodes.is_none()
+        && body.edges.is_none()
+        && body.status.is_none()
+        && settings.is_empty();
+    if nothing {
+        return Ok(HttpResponse::Ok().json(current.to_json()));
+    }
+    // The definition that results is validated whole (new nodes against current edges…).
+    let (mut nodes_json, mut edges_json) = (None, None);
+    if body.nodes.is_some() || body.edges.is_some() || body.status.is_some() {
+        let nodes = body.nodes.as_ref().unwrap_or(&current.nodes);
+        let edges = body.edges.as_ref().unwrap_or(&current.edges);
+        let status = body.status.as_deref().unwrap_or(&current.status);
+        if let Some(def) = definition(nodes, edges, status, &mut v) {
+            nodes_json = body.nodes.is_some().then(|| def.nodes_json());
+            edges_json = body.edges.is_some().then(|| def.edges_json());
+        }
+        v.finish()?;
+    }
+    let row = store::update_pipeline(
+        &client,
+        id,
+        &PipelinePatch {
+            name: body.name.as_deref().map(str::trim),
+            description: body.description.as_deref(),
+            status: body.status.as_deref(),
+            definition_nodes: nodes_json,
+            definition_edges: edges_json,
+            settings,
+        },
+    )
+    .await
+    .map_err(api)?
+    .ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(row.to_json()))
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let client = state.pool.get().await?;
+    if store::delete_pipeline(&client, id.into_inner())
+        .await
+        .map_err(api)?
+    {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(not_found())
+    }
+}
+
+async fn toggle(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let client = state.pool.get().await?;
+    let row = store::toggle_pipeline(&client, id.into_inner())
+        .await
+        .map_err(api)?
+        .ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(row.to_json()))
+}
+
+async fn validate_route(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let client = state.pool.get().await?;
+    let row = store::get_pipeline(&client, id.into_inner())
+        .await
+        .map_err(api)?
+        .ok_or_else(not_found)?;
+    let errors = match row.definition() {
+        Ok(def) => validate(&def),
+        Err(parse) => parse.iter().map(ToString::to_string).collect(),
+    };
+    Ok(HttpResponse::Ok().json(json!({"valid": errors.is_empty(), "errors": errors})))
+}
+
+/// `B:{trigger_data?}`, the body itself optional.
+fn trigger_data(body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    let parsed: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::Validation(vec![FieldError {
+            loc: vec!["body".into()],
+            msg: format!("invalid JSON: {e}"),
+            kind: "value_error".into(),
+        }])
+    })?;
+    match parsed {
+        Value::Null => Ok(json!({})),
+        Value::Object(mut o) => match o.remove("trigger_data") {
+            None | Some(Value::Null) => Ok(json!({})),
+            Some(t @ Value::Object(_)) => Ok(t),
+            Some(_) => Err(ApiError::Validation(vec![FieldError::body(
+                "trigger_data",
+                "trigger_data must be an object",
+            )])),
+        },
+        _ => Err(ApiError::Validation(vec![FieldError {
+            loc: vec!["body".into()],
+            msg: "body must be an object".into(),
+            kind: "value_error".into(),
+        }])),
+    }
+}
+
+async fn run(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    id: web::Path<i64>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let trigger = trigger_data(&body)?;
+    let mut client = state.pool.get().await?;
+    let run = store::start_run(&mut client, id.into_inner(), &trigger)
+        .await
+        .map_err(api)?;
+    Ok(HttpResponse::Created().json(run.to_json(Some(&[]))))
+}
+
+#[derive(Deserialize)]
+struct RunsQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn runs(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    id: web::Path<i64>,
+    q: web::Query<RunsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    check_query(q.status.as_deref(), &RUN_STATUSES, q.limit)?;
+    let client = state.pool.get().await?;
+    store::get_pipeline(&client, id)
+        .await
+        .map_err(api)?
+        .ok_or_else(not_found)?;
+    let runs: Vec<Value> =
+        store::list_runs(&client, id, q.status.as_deref(), q.limit.unwrap_or(20))
+            .await
+            .map_err(api)?
+            .iter()
+            .map(|(run, nodes)| run.to_json(Some(nodes)))
+            .collect();
+    Ok(HttpResponse::Ok().json(json!({"runs": runs, "total": runs.len(), "pipeline_id": id})))
+}
+
+async fn load_run(
+    state: &AppState,
+    pipeline_id: i64,
+    run_id: i64,
+) -> Result<
+    (
+        gathering_pipeline::RunRow,
+        Vec<gathering_pipeline::NodeRunRow>,
+    ),
+    ApiError,
+> {
+    let client = state.pool.get().await?;
+    store::get_run(&client, pipeline_id, run_id)
+        .await
+        .map_err(api)?
+        .ok_or_else(|| ApiError::NotFound("Run not found".into()))
+}
+
+async fn get_run(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (pipeline_id, run_id) = path.into_inner();
+    let (run, nodes) = load_run(&state, pipeline_id, run_id).await?;
+    Ok(HttpResponse::Ok().json(run.to_json(Some(&nodes))))
+}
+
+async fn node_runs(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (pipeline_id, run_id) = path.into_inner();
+    let (_, nodes) = load_run(&state, pipeline_id, run_id).await?;
+    let nodes: Vec<Value> = nodes.iter().map(|n| n.to_json()).collect();
+    Ok(HttpResponse::Ok().json(json!({"run_id": run_id, "nodes": nodes, "total": nodes.len()})))
+}
+
+async fn logs(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (pipeline_id, run_id) = path.into_inner();
+    let (run, nodes) = load_run(&state, pipeline_id, run_id).await?;
+    let logs = gathering_pipeline::record::log_entries(&nodes);
+    Ok(HttpResponse::Ok().json(json!({"run_id": run_id, "status": run.status, "logs": logs})))
+}
+
+async fn cancel(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (pipeline_id, run_id) = path.into_inner();
+    let mut client = state.pool.get().await?;
+    let run = store::cancel_run(&mut client, pipeline_id, run_id)
+        .await
+        .map_err(api)?;
+    let nodes = store::node_runs_of(&client, &[run_id]).await.map_err(api)?;
+    Ok(HttpResponse::Ok().json(run.to_json(Some(&nodes))))
+}
