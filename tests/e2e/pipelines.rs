@@ -40,7 +40,12 @@ async fn receive(State(calls): State<Calls>, uri: Uri, headers: HeaderMap) -> &'
 }
 
 fn count(calls: &Calls, path: &str) -> usize {
-    calls.lock().unwrap().iter().filter(|(p, _)| p == path).count()
+    calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p == path)
+        .count()
 }
 
 fn env(db: &TestDb, extra: &[(&str, String)]) -> HashMap<String, String> {
@@ -78,9 +83,7 @@ fn executor(db: &TestDb) -> GatheringProcess {
 async fn heavy_executor_killed_mid_run_another_completes_it_without_rerunning_completed_nodes() {
     let db = TestDb::new().await;
     let calls: Calls = Arc::default();
-    let app = Router::new()
-        .fallback(receive)
-        .with_state(calls.clone());
+    let app = Router::new().fallback(receive).with_state(calls.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -159,19 +162,37 @@ async fn heavy_executor_killed_mid_run_another_completes_it_without_rerunning_co
     let run_path = format!("{edge}/pipelines/{pid}/runs/{run_id}");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let run = loop {
-        let run: Value = client.get(&run_path).send().await.unwrap().json().await.unwrap();
+        let run: Value = client
+            .get(&run_path)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if run["status"] != "running" && run["status"] != "pending" {
             break run;
         }
-        assert!(std::time::Instant::now() < deadline, "run not completed: {run}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run not completed: {run}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(run["status"], "completed", "{run}");
 
     // Completed nodes ran once; the node that was in flight ran again with the same
     // idempotency key (the same attempt), so its target could tell.
-    assert_eq!(count(&calls, "/a"), 1, "a completed before the crash: not re-run");
-    assert_eq!(count(&calls, "/d"), 1, "d completed before the crash: not re-run");
+    assert_eq!(
+        count(&calls, "/a"),
+        1,
+        "a completed before the crash: not re-run"
+    );
+    assert_eq!(
+        count(&calls, "/d"),
+        1,
+        "d completed before the crash: not re-run"
+    );
     assert_eq!(count(&calls, "/c"), 1);
     let slow_keys: Vec<Option<String>> = calls
         .lock()

@@ -162,7 +162,9 @@ impl Executors {
             .collect();
             let config = gathering_executor::Config::from_vars(&vars).unwrap();
             let stop = Shutdown::new();
-            let started = gathering_executor::start(config, stop.clone()).await.unwrap();
+            let started = gathering_executor::start(config, stop.clone())
+                .await
+                .unwrap();
             v.push((stop, started));
         }
         Executors(v)
@@ -183,7 +185,10 @@ async fn bench() {
     let only = std::env::var("BENCH_ONLY").ok();
     for kind in ["inline", "tool"] {
         for executors in [1, 2] {
-            if only.as_deref().is_some_and(|o| o != format!("{kind}{executors}")) {
+            if only
+                .as_deref()
+                .is_some_and(|o| o != format!("{kind}{executors}"))
+            {
                 continue;
             }
             let db = TestDb::new().await;

@@ -256,10 +256,17 @@ async fn main() {
         "| scenario | instances | runs | lateness p50 | p99 | max | committed (jobs visible) p50 | p99 | duplicate due times |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    for (count, label) in [
-        (1, "1 every-second cron, 10 s"),
-        (200, "200 every-second crons, 10 s"),
-    ] {
+    // BENCH_ONLY=burst or BENCH_ONLY=lateness runs one part.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let lateness_cases: &[(i64, &str)] = if only == "burst" {
+        &[]
+    } else {
+        &[
+            (1, "1 every-second cron, 10 s"),
+            (200, "200 every-second crons, 10 s"),
+        ]
+    };
+    for &(count, label) in lateness_cases {
         for instances in [1, 3] {
             let l = lateness(instances, count, seconds).await;
             println!(
@@ -273,6 +280,9 @@ async fn main() {
                 l.duplicates
             );
         }
+    }
+    if only == "lateness" {
+        return;
     }
     println!();
     println!(

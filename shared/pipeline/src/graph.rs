@@ -126,7 +126,8 @@ impl Graph {
                         }
                         Mark::OnStack => {
                             let from = path.iter().position(|(n, _)| *n == p).unwrap_or(0);
-                            let mut cycle: Vec<usize> = path[from..].iter().map(|(n, _)| *n).collect();
+                            let mut cycle: Vec<usize> =
+                                path[from..].iter().map(|(n, _)| *n).collect();
                             cycle.push(p);
                             return Some(cycle);
                         }

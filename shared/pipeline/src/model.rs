@@ -80,7 +80,10 @@ impl Node {
     }
 
     pub fn config_bool(&self, key: &str) -> bool {
-        self.config.get(key).and_then(Value::as_bool).unwrap_or(false)
+        self.config
+            .get(key)
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
     }
 
     /// A pipeline-level failure handler: runs (with what it leads to) only when the run fails.

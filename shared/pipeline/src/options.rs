@@ -60,7 +60,11 @@ impl ErrorKind {
 }
 
 /// Error kinds a policy may retry.
-const RETRYABLE: [ErrorKind; 3] = [ErrorKind::Timeout, ErrorKind::Transient, ErrorKind::Execution];
+const RETRYABLE: [ErrorKind; 3] = [
+    ErrorKind::Timeout,
+    ErrorKind::Transient,
+    ErrorKind::Execution,
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
@@ -107,7 +111,9 @@ const MAX_TIMEOUT_SECONDS: f64 = 7.0 * 86400.0;
 fn seconds(v: &Value, what: &str, min_exclusive: bool, max: f64) -> Result<Duration, String> {
     let s = v
         .as_f64()
-        .filter(|s| s.is_finite() && (if min_exclusive { *s > 0.0 } else { *s >= 0.0 }) && *s <= max)
+        .filter(|s| {
+            s.is_finite() && (if min_exclusive { *s > 0.0 } else { *s >= 0.0 }) && *s <= max
+        })
         .ok_or_else(|| {
             let bound = if min_exclusive { "> 0" } else { ">= 0" };
             format!("{what} must be a number {bound} and at most {max}")
@@ -234,7 +240,9 @@ mod tests {
         assert_eq!(o.timeout, Some(Duration::from_secs(60)));
         assert_eq!(o.breaker.failure_threshold, 5);
         assert_eq!(
-            (1..=8).map(|n| o.retry.backoff(n).as_secs()).collect::<Vec<_>>(),
+            (1..=8)
+                .map(|n| o.retry.backoff(n).as_secs())
+                .collect::<Vec<_>>(),
             vec![1, 2, 4, 8, 16, 32, 60, 60]
         );
     }

@@ -281,7 +281,10 @@ impl NodeRunRow {
                 "info",
             ),
             _ => (
-                format!("Node '{}' ({}) {}", self.node_id, self.node_type, self.status),
+                format!(
+                    "Node '{}' ({}) {}",
+                    self.node_id, self.node_type, self.status
+                ),
                 "warn",
             ),
         };

@@ -80,21 +80,17 @@ pub fn validate(def: &Definition) -> Vec<String> {
                     ));
                 }
             }
-            "condition" => {
-                if !node.config.contains_key("condition") {
-                    errors.push(format!(
-                        "Condition node '{}' is missing required config key 'condition'",
-                        node.id
-                    ));
-                }
+            "condition" if !node.config.contains_key("condition") => {
+                errors.push(format!(
+                    "Condition node '{}' is missing required config key 'condition'",
+                    node.id
+                ));
             }
-            "tool" => {
-                if !has("tool", Some("tool_name")) {
-                    errors.push(format!(
-                        "Tool node '{}' is missing required config key 'tool'",
-                        node.id
-                    ));
-                }
+            "tool" if !has("tool", Some("tool_name")) => {
+                errors.push(format!(
+                    "Tool node '{}' is missing required config key 'tool'",
+                    node.id
+                ));
             }
             "delay" => {
                 let seconds = node.config_value("seconds", Some("delay_seconds"));

@@ -694,7 +694,7 @@ SELECT schedule_type::text AS schedule_type, cron_expression, interval_seconds, 
        timezone, next_run_at, start_date, end_date, status::text AS status, action_type,
        action_config, metadata, goal, name, description, max_steps, timeout_seconds,
        retry_on_failure, max_retries, retry_delay_seconds, allow_concurrent, max_executions, tags,
-       missed_run_policy
+       missed_run_policy, execution_count
 FROM circle.scheduled_actions WHERE id = $1 FOR UPDATE";
 
 const UPDATE_SQL: &str = "
@@ -703,7 +703,7 @@ UPDATE circle.scheduled_actions SET
     event_trigger = $7, timezone = $8, next_run_at = $9, max_steps = $10, timeout_seconds = $11,
     retry_on_failure = $12, max_retries = $13, retry_delay_seconds = $14, allow_concurrent = $15,
     end_date = $16, max_executions = $17, tags = $18, missed_run_policy = $19, action_type = $20,
-    action_config = $21, metadata = $22
+    action_config = $21, metadata = $22, status = $23::text::public.scheduled_action_status
 WHERE id = $1";
 
 async fn update(
@@ -780,9 +780,12 @@ async fn update(
         None => cur.get("end_date"),
     };
     let start_date: Option<DateTime<Utc>> = cur.get("start_date");
-    let status: String = cur.get("status");
+    let mut status: String = cur.get("status");
+    // An expired schedule given a new timing, a later end or more executions runs again.
+    let revive = status == "expired"
+        && (b.touches_timing() || b.end_date.is_some() || b.max_executions.is_some());
     // A new timing starts over from now; otherwise the schedule keeps its place.
-    let next = if b.touches_timing() {
+    let next = if b.touches_timing() || revive {
         first_due(&timing, now, start_date, end_date)?
     } else {
         if b.end_date.is_some() {
@@ -825,6 +828,13 @@ async fn update(
         None => cur.get("max_executions"),
     };
     let tags: Vec<String> = b.tags.clone().unwrap_or_else(|| cur.get("tags"));
+    let executed: i32 = cur.get("execution_count");
+    if revive
+        && (next.is_some() || kind == ScheduleType::Event)
+        && max_executions.is_none_or(|m| executed < m)
+    {
+        status = "active".into();
+    }
     tx.execute(
         UPDATE_SQL,
         &[
@@ -852,6 +862,7 @@ async fn update(
             &action_type,
             &config,
             &metadata,
+            &status,
         ],
     )
     .await?;

@@ -321,6 +321,27 @@ async fn schedules_crud_pause_resume_trigger_and_runs_in_the_contract_shapes() {
     let r = api.get("/scheduled-actions/999999/runs", None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
+    // An expired schedule given a new timing runs again.
+    db.pool(1)
+        .get()
+        .await
+        .unwrap()
+        .execute(
+            "UPDATE circle.scheduled_actions SET status = 'expired', next_run_at = NULL WHERE id = $1",
+            &[&poll],
+        )
+        .await
+        .unwrap();
+    let r = patch(
+        &api,
+        &format!("/scheduled-actions/{poll}"),
+        &json!({"interval_seconds": 300}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["status"], "active");
+    assert!(r.body["next_run_at"].is_string());
+
     // Delete: 200 with a body; runs go with it.
     let r = delete(&api, &format!("/scheduled-actions/{id}")).await;
     assert_eq!(

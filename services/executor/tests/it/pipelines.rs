@@ -69,7 +69,10 @@ async fn linear_pipeline_runs_nodes_in_order_with_references_and_idempotency_key
         ]
     );
     let (a, b) = (node(&nodes, "a"), node(&nodes, "b"));
-    assert!(a.completed_at <= b.started_at, "b started after a completed");
+    assert!(
+        a.completed_at <= b.started_at,
+        "b started after a completed"
+    );
     assert_eq!(node(&nodes, "t").output_data, json!({"user": "ada"}));
     assert_eq!(b.input_data["a"]["status"], 200);
     assert_eq!(b.retry_count, 0);
@@ -104,7 +107,11 @@ async fn linear_pipeline_runs_nodes_in_order_with_references_and_idempotency_key
             assert!(l.get(key).is_some(), "log entry lacks {key}: {l}");
         }
     }
-    assert_eq!(run.logs.as_array().map(Vec::len), Some(3), "logs stored at the end");
+    assert_eq!(
+        run.logs.as_array().map(Vec::len),
+        Some(3),
+        "logs stored at the end"
+    );
     let client = stack.pool.get().await.unwrap();
     let counts: (i32, i32, i32) = client
         .query_one(
@@ -116,14 +123,26 @@ async fn linear_pipeline_runs_nodes_in_order_with_references_and_idempotency_key
         .unwrap();
     assert_eq!(counts, (1, 1, 0));
     let events = kinds(&stack.events(run_id).await);
-    assert_eq!(events.first().map(String::as_str), Some("pipeline_run.started"));
-    assert_eq!(events.last().map(String::as_str), Some("pipeline_run.completed"));
     assert_eq!(
-        events.iter().filter(|k| *k == "pipeline_node.started").count(),
+        events.first().map(String::as_str),
+        Some("pipeline_run.started")
+    );
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("pipeline_run.completed")
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|k| *k == "pipeline_node.started")
+            .count(),
         3
     );
     assert_eq!(
-        events.iter().filter(|k| *k == "pipeline_node.completed").count(),
+        events
+            .iter()
+            .filter(|k| *k == "pipeline_node.completed")
+            .count(),
         3
     );
     exec.stop().await;
@@ -164,7 +183,11 @@ async fn diamond_runs_branches_concurrently_and_joins() {
     let join = node(&nodes, "join");
     let mut inputs: Vec<&String> = join.input_data.as_object().unwrap().keys().collect();
     inputs.sort();
-    assert_eq!(inputs, vec!["left", "right"], "the join waits for both branches");
+    assert_eq!(
+        inputs,
+        vec!["left", "right"],
+        "the join waits for both branches"
+    );
     assert!(join.started_at >= node(&nodes, "left").completed_at);
     assert!(join.started_at >= node(&nodes, "right").completed_at);
     assert_eq!(hook.hits("/branch").len(), 2);
@@ -208,7 +231,12 @@ async fn false_condition_skips_its_branch_up_to_the_join() {
     assert_eq!(node(&nodes, "guarded2").status, "skipped");
     assert_eq!(node(&nodes, "join").status, "completed");
     assert_eq!(
-        node(&nodes, "join").input_data.as_object().unwrap().keys().collect::<Vec<_>>(),
+        node(&nodes, "join")
+            .input_data
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
         vec!["other"],
         "the join runs with the branch that ran"
     );
@@ -289,7 +317,10 @@ async fn retry_then_success_records_retry_count() {
     let (run, nodes) = stack.finished(run_id, 20).await;
     assert_eq!(run.status, "failed");
     assert_eq!(node(&nodes, "call").retry_count, 0);
-    assert_eq!(node(&nodes, "call").error_kind.as_deref(), Some("execution"));
+    assert_eq!(
+        node(&nodes, "call").error_kind.as_deref(),
+        Some("execution")
+    );
     assert_eq!(hook.hits("/bad").len(), 1);
     exec.stop().await;
 }
@@ -391,9 +422,16 @@ async fn circuit_opens_after_threshold_fails_fast_then_recovers() {
     let exec = stack.executor(&[]).await;
     let pid = stack
         .pipeline(
-            json!([trigger(), api("call", hook.url("/cb"), json!({
-                "retry": {"max_attempts": 1}, "failure_threshold": 2, "recovery_timeout": 1,
-            }))]),
+            json!([
+                trigger(),
+                api(
+                    "call",
+                    hook.url("/cb"),
+                    json!({
+                        "retry": {"max_attempts": 1}, "failure_threshold": 2, "recovery_timeout": 1,
+                    })
+                )
+            ]),
             json!([edge("t", "call")]),
             SettingsPatch::default(),
         )
@@ -424,20 +462,29 @@ async fn circuit_opens_after_threshold_fails_fast_then_recovers() {
         run.error_message.as_deref(),
         Some("Circuit breaker OPEN for node 'call'")
     );
-    assert_eq!(node(&nodes, "call").error_kind.as_deref(), Some("circuit_open"));
+    assert_eq!(
+        node(&nodes, "call").error_kind.as_deref(),
+        Some("circuit_open")
+    );
     assert_eq!(hook.hits("/cb").len(), 2, "no call while open");
 
     // Another pipeline calling the same target shares the circuit.
     let other = stack
         .pipeline(
-            json!([trigger(), api("x", hook.url("/cb"), json!({"retry": {"max_attempts": 1}}))]),
+            json!([
+                trigger(),
+                api("x", hook.url("/cb"), json!({"retry": {"max_attempts": 1}}))
+            ]),
             json!([edge("t", "x")]),
             SettingsPatch::default(),
         )
         .await;
     let run_id = stack.run(other, json!({})).await;
     let (run, _) = stack.finished(run_id, 20).await;
-    assert_eq!(run.error_message.as_deref(), Some("Circuit breaker OPEN for node 'x'"));
+    assert_eq!(
+        run.error_message.as_deref(),
+        Some("Circuit breaker OPEN for node 'x'")
+    );
     assert_eq!(hook.hits("/cb").len(), 2);
 
     // After the recovery time a probe goes through; it succeeds and closes the circuit.
@@ -454,7 +501,10 @@ async fn circuit_opens_after_threshold_fails_fast_then_recovers() {
         )
         .await
         .unwrap();
-    assert_eq!((row.get::<_, String>(0), row.get::<_, i32>(1)), ("closed".into(), 0));
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, i32>(1)),
+        ("closed".into(), 0)
+    );
     let run_id = stack.run(pid, json!({})).await;
     assert_eq!(stack.finished(run_id, 20).await.0.status, "completed");
     exec.stop().await;
@@ -468,7 +518,11 @@ async fn run_timeout_ends_the_run_with_status_timeout() {
     let exec = stack.executor(&[]).await;
     let pid = stack
         .pipeline(
-            json!([trigger(), api("slow", hook.url("/slow"), json!({})), api("never", hook.url("/never"), json!({}))]),
+            json!([
+                trigger(),
+                api("slow", hook.url("/slow"), json!({})),
+                api("never", hook.url("/never"), json!({}))
+            ]),
             json!([edge("t", "slow"), edge("slow", "never")]),
             SettingsPatch {
                 timeout_seconds: Some(1),
@@ -487,11 +541,16 @@ async fn run_timeout_ends_the_run_with_status_timeout() {
     assert_eq!(node(&nodes, "never").status, "cancelled");
     assert!(hook.hits("/never").is_empty());
     assert!(
-        hook.wait_dropped("/slow", Duration::from_secs(5)).await.is_some(),
+        hook.wait_dropped("/slow", Duration::from_secs(5))
+            .await
+            .is_some(),
         "the in-flight call was abandoned"
     );
     let events = kinds(&stack.events(run_id).await);
-    assert_eq!(events.last().map(String::as_str), Some("pipeline_run.timeout"));
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("pipeline_run.timeout")
+    );
     let client = stack.pool.get().await.unwrap();
     let errors: i32 = client
         .query_one(
@@ -529,7 +588,11 @@ async fn cancel_stops_a_running_run_at_once() {
     let exec = stack.executor(&[]).await;
     let pid = stack
         .pipeline(
-            json!([trigger(), api("slow", hook.url("/slow"), json!({})), api("next", hook.url("/next"), json!({}))]),
+            json!([
+                trigger(),
+                api("slow", hook.url("/slow"), json!({})),
+                api("next", hook.url("/next"), json!({}))
+            ]),
             json!([edge("t", "slow"), edge("slow", "next")]),
             SettingsPatch::default(),
         )
@@ -612,7 +675,11 @@ async fn delay_reschedules_the_run_instead_of_holding_a_worker() {
     let (run, nodes) = stack.finished(first, 20).await;
     assert_eq!(run.status, "completed");
     let wait = node(&nodes, "wait");
-    assert_eq!(wait.output_data, json!({"t": {"x": 1}}), "a delay passes its inputs on");
+    assert_eq!(
+        wait.output_data,
+        json!({"t": {"x": 1}}),
+        "a delay passes its inputs on"
+    );
     assert!(wait.duration_ms >= 2000, "{}", wait.duration_ms);
     let order: Vec<String> = hook.all_hits().iter().map(|h| h.path.clone()).collect();
     assert_eq!(order, vec!["/quick", "/after"]);
@@ -626,7 +693,14 @@ async fn execute_pipeline_runs_a_sub_pipeline_and_waits_for_it() {
     let exec = stack.executor(&[]).await;
     let child = stack
         .pipeline(
-            json!([trigger(), api("inner", hook.url("/inner"), json!({"tool_name": "http_post", "json": {"from_parent": "{{t.order}}"}}))]),
+            json!([
+                trigger(),
+                api(
+                    "inner",
+                    hook.url("/inner"),
+                    json!({"tool_name": "http_post", "json": {"from_parent": "{{t.order}}"}})
+                )
+            ]),
             json!([edge("t", "inner")]),
             SettingsPatch::default(),
         )
@@ -704,7 +778,10 @@ async fn tool_node_validates_input_and_config_errors_are_not_retried() {
     }
     if bad.status == "failed" {
         assert!(
-            bad.error_message.as_deref().unwrap().contains("Invalid parameters for tool 'build_url'"),
+            bad.error_message
+                .as_deref()
+                .unwrap()
+                .contains("Invalid parameters for tool 'build_url'"),
             "{:?}",
             bad.error_message
         );
@@ -753,7 +830,10 @@ async fn agent_node_answers_through_the_gateway_and_a_fake_provider() {
     let mut vars: HashMap<String, String> = stack.vars(&[]);
     vars.extend([
         ("LLM_GATEWAY_ADDR".to_string(), "127.0.0.1:0".to_string()),
-        ("LLM_GATEWAY_HTTP_ADDR".to_string(), "127.0.0.1:0".to_string()),
+        (
+            "LLM_GATEWAY_HTTP_ADDR".to_string(),
+            "127.0.0.1:0".to_string(),
+        ),
         ("OPENAI_BASE_URL".to_string(), base),
         ("OPENAI_API_KEY".to_string(), "sk-test-key".to_string()),
     ]);
@@ -800,13 +880,19 @@ async fn agent_node_answers_through_the_gateway_and_a_fake_provider() {
     let requests = fake.requests();
     assert_eq!(requests.len(), 1);
     let messages = requests[0].body["messages"].as_array().unwrap().clone();
-    let user = messages.last().unwrap()["content"].as_str().unwrap().to_owned();
+    let user = messages.last().unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(user.starts_with("Summarise order A-7"), "{user}");
     assert!(
         user.contains("Context from previous nodes:\nt: {\"order\":\"A-7\"}"),
         "{user}"
     );
-    assert_eq!(requests[0].header("authorization"), Some("Bearer sk-test-key"));
+    assert_eq!(
+        requests[0].header("authorization"),
+        Some("Bearer sk-test-key")
+    );
 
     // An unknown agent is a configuration error: not retried, the provider is not called.
     let pid = stack

@@ -57,7 +57,9 @@ impl Stack {
     pub async fn executor(&self, extra: &[(&str, &str)]) -> Executor {
         let config = gathering_executor::Config::from_vars(&self.vars(extra)).unwrap();
         let stop = Shutdown::new();
-        let started = gathering_executor::start(config, stop.clone()).await.unwrap();
+        let started = gathering_executor::start(config, stop.clone())
+            .await
+            .unwrap();
         Executor { stop, started }
     }
 

@@ -1,6 +1,7 @@
 //! The knowledge base (`memory.knowledge_base`, contract §2.8): entries with embeddings from
 //! the LLM gateway (`{title}\n\n{content}`, as upstream) when it can embed, searched by vector
-//! similarity then and by text (trigram index) otherwise; the search says which it used.
+//! similarity then and by text (substring and full-text indexes) otherwise; the search says
+//! which it used.
 
 use actix_web::{HttpResponse, web};
 use gathering_agents::Llm;
@@ -311,17 +312,29 @@ const VECTOR_SQL: &str = concat!(
     "ORDER BY kb.embedding <=> $1::float4[]::vector LIMIT $6"
 );
 
-/// `$1` the query, `$7` it as an escaped `ILIKE` pattern (the trigram index serves both).
+/// Text search: `$1` the query, `$7` it as an escaped `ILIKE` pattern. An entry matches when
+/// it contains the query (trigram indexes) or all its words (full-text index, V62). A substring
+/// match ranks 1; the others rank by cover density (`ts_rank_cd`, normalised to 0..1). Ranking
+/// is bounded to the first [`TEXT_CANDIDATES`] matches, so a query of common words costs the same
+/// as a rare one.
 const TEXT_SQL: &str = concat!(
-    "SELECT kb.id, kb.title, kb.content, kb.category, kb.tags,
-            greatest(word_similarity($1, kb.title), word_similarity($1, kb.content),
-                     CASE WHEN kb.title ILIKE $7 OR kb.content ILIKE $7 THEN 1 ELSE 0 END)::float8
-                AS similarity
-     FROM memory.knowledge_base kb
-     WHERE (kb.title ILIKE $7 OR kb.content ILIKE $7 OR $1 <% kb.title OR $1 <% kb.content) AND ",
+    "WITH cand AS (
+        SELECT kb.id FROM memory.knowledge_base kb
+        WHERE (kb.title ILIKE $7 OR kb.content ILIKE $7
+               OR to_tsvector('simple'::regconfig, left(kb.title || ' ' || kb.content, 200000))
+                  @@ plainto_tsquery('simple'::regconfig, $1)) AND ",
     scope!(),
-    "ORDER BY similarity DESC, kb.id DESC LIMIT $6"
+    "LIMIT $8)
+     SELECT kb.id, kb.title, kb.content, kb.category, kb.tags,
+            CASE WHEN kb.title ILIKE $7 OR kb.content ILIKE $7 THEN 1.0
+                 ELSE ts_rank_cd(to_tsvector('simple'::regconfig, left(kb.title || ' ' || kb.content, 200000)),
+                                 plainto_tsquery('simple'::regconfig, $1), 32) END::float8 AS similarity
+     FROM cand JOIN memory.knowledge_base kb ON kb.id = cand.id
+     ORDER BY similarity DESC, kb.id DESC LIMIT $6"
 );
+
+/// Text matches ranked per search at most.
+const TEXT_CANDIDATES: i64 = 500;
 
 /// `%query%` for `ILIKE`, with the pattern's own special characters escaped.
 fn contains_pattern(q: &str) -> String {
@@ -411,6 +424,7 @@ pub async fn search(
                         &b.include_global,
                         &b.limit,
                         &contains_pattern(&b.query),
+                        &TEXT_CANDIDATES,
                     ],
                 )
                 .await?;

@@ -40,7 +40,11 @@ pub struct Watched {
 impl Drop for Watched {
     fn drop(&mut self) {
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        if runs.by_run.get(&self.run_id).is_some_and(|(s, _)| *s == self.seq) {
+        if runs
+            .by_run
+            .get(&self.run_id)
+            .is_some_and(|(s, _)| *s == self.seq)
+        {
             runs.by_run.remove(&self.run_id);
         }
     }

@@ -22,7 +22,9 @@ use std::time::Duration;
 use gathering_agents::AgentRuntime;
 use gathering_db::Pool;
 use gathering_pipeline::store::JOB_KIND;
-use gathering_queue::{Backoff, HandlerResult, JobContext, JobError, KindOptions, Outcome, Registry};
+use gathering_queue::{
+    Backoff, HandlerResult, JobContext, JobError, KindOptions, Outcome, Registry,
+};
 use gathering_tools::Toolbox;
 
 use crate::deps::Deps;
@@ -67,7 +69,12 @@ impl Engine {
             return Err(JobError::discard("payload has no integer 'run_id'"));
         };
         // A token per job attempt (snoozes keep the attempt number, so it is not enough).
-        let runner = format!("{}:{}:{:016x}", ctx.job.id, ctx.job.attempt, rand::random::<u64>());
+        let runner = format!(
+            "{}:{}:{:016x}",
+            ctx.job.id,
+            ctx.job.attempt,
+            rand::random::<u64>()
+        );
         match run::execute(&self.services, &self.cancels, run_id, &runner, &ctx.cancel).await {
             Ok(run::Ended::Finished | run::Ended::Stopped) => Ok(Outcome::Completed),
             Ok(run::Ended::Snooze(delay)) => Ok(Outcome::Snooze {

@@ -150,6 +150,8 @@ pub struct RunState {
     /// Cancelled when the run is cancelled; node calls get child tokens.
     pub cancel: CancellationToken,
     pub had_children: bool,
+    /// The run's first start is not written yet (it goes with the first flush).
+    pub first_pending: bool,
 }
 
 /// Truncates what is too large to store.
@@ -164,9 +166,7 @@ fn capped(v: Value) -> Value {
 
 fn ms_between(a: Option<DateTime<Utc>>, b: DateTime<Utc>) -> i32 {
     a.map_or(0, |a| {
-        (b - a)
-            .num_milliseconds()
-            .clamp(0, i64::from(i32::MAX)) as i32
+        (b - a).num_milliseconds().clamp(0, i64::from(i32::MAX)) as i32
     })
 }
 
@@ -229,8 +229,8 @@ impl RunState {
             EdgeKind::OnFailure => n.status == Status::Failed,
             EdgeKind::Normal => match n.status {
                 Status::Completed => {
-                    !(self.is_condition(p)
-                        && !n.output.get("result").is_some_and(nodes::condition::truthy))
+                    !self.is_condition(p)
+                        || n.output.get("result").is_some_and(nodes::condition::truthy)
                 }
                 Status::Failed => self.options[p].continue_on_error && !self.is_condition(p),
                 _ => false,
@@ -273,7 +273,8 @@ impl RunState {
         match node.node_type.as_str() {
             "agent" | "tool" => true,
             "action" => matches!(
-                node.config_value("action", Some("action_type")).and_then(Value::as_str),
+                node.config_value("action", Some("action_type"))
+                    .and_then(Value::as_str),
                 Some("send_notification" | "call_api" | "execute_pipeline")
             ),
             _ => false,

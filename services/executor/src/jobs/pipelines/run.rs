@@ -50,13 +50,11 @@ pub async fn execute(
     job_cancel: &CancellationToken,
 ) -> Result<Ended, RunError> {
     let watched = watch.watch(run_id);
-    let t0 = std::time::Instant::now();
     let Some((mut state, deadline, timeout_seconds)) =
         load(services, run_id, runner, watched.token.clone()).await?
     else {
         return Ok(Ended::Finished);
     };
-    let t1 = t0.elapsed();
     let ended = drive(
         services,
         &mut state,
@@ -66,7 +64,6 @@ pub async fn execute(
         job_cancel,
     )
     .await;
-    if run_id % 50 == 0 { eprintln!("TIMING load {:?} total {:?}", t1, t0.elapsed()); }
     drop(watched);
     ended
 }
@@ -80,6 +77,11 @@ async fn load(
 ) -> Result<Option<(RunState, Instant, i32)>, RunError> {
     let mut client = services.pool.get().await?;
     let tx = client.transaction().await?;
+    // A claim lost in a database crash leaves the run pending, and the first write of this
+    // executor (a durable commit, after the claim in the WAL) cannot succeed without it: the
+    // claim need not wait for its own flush.
+    tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
+        .await?;
     let Some(claimed) = state::claim(&tx, run_id, runner).await? else {
         tx.commit().await?;
         return Ok(None);
@@ -108,29 +110,34 @@ async fn load(
         .collect();
     let graph = Graph::build(&def);
     let topo = graph.topo_order();
-    if claimed.first {
-        state::count_start(&tx, claimed.pipeline_id).await?;
-    }
     if !errors.is_empty() || topo.is_none() {
         let message = format!("Validation failed: {}", errors.join("; "));
-        state::finish(&tx, run_id, runner, "failed", Some(&message), &json!([])).await?;
+        state::finish(
+            &tx,
+            run_id,
+            runner,
+            "failed",
+            Some(&message),
+            &json!([]),
+            claimed.first,
+        )
+        .await?;
         publish_in(
             &tx,
-            &[run_event(claimed.pipeline_id, run_id, "failed", Some(&message))],
+            &[run_event(
+                claimed.pipeline_id,
+                run_id,
+                "failed",
+                Some(&message),
+            )],
         )
         .await?;
         tx.commit().await?;
         return Ok(None);
     }
     let mut nodes = vec![NodeState::pending(); def.nodes.len()];
-    if claimed.first {
-        store::insert_node_rows(&tx, run_id, &def).await?;
-        publish_in(
-            &tx,
-            &[run_event(claimed.pipeline_id, run_id, "running", None)],
-        )
-        .await?;
-    } else {
+    // A first start is written with the first changes (node rows, `started`, the count).
+    if !claimed.first {
         for row in store::node_runs_of(&tx, &[run_id]).await? {
             if let Some(&i) = graph.index.get(&row.node_id) {
                 nodes[i] = NodeState {
@@ -175,13 +182,22 @@ async fn load(
         phase: Phase::Main,
         failure: None,
         current_node: None,
-        events: Vec::new(),
+        events: if claimed.first {
+            vec![run_event(claimed.pipeline_id, run_id, "running", None)]
+        } else {
+            Vec::new()
+        },
         breakers: Vec::new(),
         cancel,
         had_children,
+        first_pending: claimed.first,
     };
     restore_phase(&mut state);
-    Ok(Some((state, Instant::now() + left, claimed.timeout_seconds)))
+    Ok(Some((
+        state,
+        Instant::now() + left,
+        claimed.timeout_seconds,
+    )))
 }
 
 /// A resumed run that had already failed continues with its failure handlers.
@@ -296,7 +312,11 @@ fn attempt(
 ) -> impl std::future::Future<Output = AttemptResult> + Send + 'static {
     let options = &state.options[idx];
     let timeout = options.timeout;
-    let breaker_key = options.breaker.key.clone().or_else(|| nodes::breaker_key(&call));
+    let breaker_key = options
+        .breaker
+        .key
+        .clone()
+        .or_else(|| nodes::breaker_key(&call));
     let recovery = options.breaker.recovery_timeout;
     async move {
         let attempt = call.attempt;
@@ -390,6 +410,7 @@ fn writes(state: &RunState) -> Vec<NodeWrite> {
 }
 
 fn clean(state: &mut RunState) {
+    state.first_pending = false;
     state.nodes.iter_mut().for_each(|n| n.dirty = false);
     state.events.clear();
     state.breakers.clear();
@@ -401,6 +422,10 @@ async fn flush(services: &Services, state: &mut RunState, runner: &str) -> Resul
     if nodes.is_empty() && state.events.is_empty() && state.breakers.is_empty() {
         return Ok(true);
     }
+    let first = state.first_pending.then_some(state::FirstStart {
+        pipeline_id: state.pipeline_id,
+        definition: &state.def,
+    });
     let mut client = services.pool.get().await?;
     let tx = client.transaction().await?;
     let held = state::flush(
@@ -411,6 +436,7 @@ async fn flush(services: &Services, state: &mut RunState, runner: &str) -> Resul
         &nodes,
         &state.breakers,
         &state.events,
+        first.as_ref(),
     )
     .await?;
     if !held {
@@ -468,8 +494,13 @@ async fn finish(
     ));
     let nodes = writes(state);
     let logs = logs(state);
+    let first = state.first_pending;
     let mut client = services.pool.get().await?;
     let tx = client.transaction().await?;
+    if first {
+        // A run that ends in its first write: node rows here, the start counted by `finish`.
+        store::insert_node_rows(&tx, state.run_id, &state.def).await?;
+    }
     let held = state::flush(
         &tx,
         state.run_id,
@@ -478,12 +509,22 @@ async fn finish(
         &nodes,
         &state.breakers,
         &state.events,
+        None,
     )
     .await?;
     if !held {
         return Ok(Ended::Stopped);
     }
-    state::finish(&tx, state.run_id, runner, status, error.as_deref(), &logs).await?;
+    state::finish(
+        &tx,
+        state.run_id,
+        runner,
+        status,
+        error.as_deref(),
+        &logs,
+        first,
+    )
+    .await?;
     if state.had_children {
         store::cancel_tree_in(
             &tx,

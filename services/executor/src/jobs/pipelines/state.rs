@@ -66,6 +66,8 @@ WITH fence AS (
     RETURNING pipeline_id
 ), counted AS (
     UPDATE circle.pipelines p SET
+        run_count = run_count + $6::bool::int,
+        last_run = CASE WHEN $6::bool THEN now() ELSE last_run END,
         success_count = success_count + ($3 = 'completed')::int,
         error_count = error_count + ($3 IN ('failed', 'timeout'))::int
     FROM fence WHERE p.id = fence.pipeline_id
@@ -96,11 +98,11 @@ pub async fn claim<C: GenericClient>(
     };
     let mut definition: Option<Value> = row.get("definition");
     let mut timeout: Option<i32> = row.get("timeout_seconds");
-    if definition.is_none() {
-        if let Some(s) = c.query_opt(SNAPSHOT_SQL, &[&run_id]).await? {
-            definition = s.get(0);
-            timeout = s.get(1);
-        }
+    if definition.is_none()
+        && let Some(s) = c.query_opt(SNAPSHOT_SQL, &[&run_id]).await?
+    {
+        definition = s.get(0);
+        timeout = s.get(1);
     }
     let previous: String = row.get("previous");
     Ok(Some(Claimed {
@@ -115,7 +117,8 @@ pub async fn claim<C: GenericClient>(
     }))
 }
 
-/// A run's first start: its pipeline's run count and last run.
+/// A run's first start: its pipeline's run count and last run. Last in its transaction: every
+/// run of the pipeline updates this row, so it is locked only until the commit.
 pub async fn count_start<C: GenericClient>(c: &C, pipeline_id: i64) -> Result<(), PgError> {
     c.execute(COUNT_START_SQL, &[&pipeline_id]).await?;
     Ok(())
@@ -138,8 +141,16 @@ pub struct NodeWrite {
     pub child: Option<i64>,
 }
 
+/// The first write of a run's first start also creates its node rows (runs the scheduler
+/// created have none) and counts the run.
+pub struct FirstStart<'a> {
+    pub pipeline_id: i64,
+    pub definition: &'a gathering_pipeline::Definition,
+}
+
 /// Writes node rows, breaker records and events in the caller's transaction; false when the
 /// run is no longer ours (cancelled, finished, or taken over).
+#[allow(clippy::too_many_arguments)]
 pub async fn flush<C: GenericClient>(
     c: &C,
     run_id: i64,
@@ -148,7 +159,11 @@ pub async fn flush<C: GenericClient>(
     nodes: &[NodeWrite],
     breakers: &[Record],
     events: &[NewEvent],
-) -> Result<bool, gathering_events::EventError> {
+    first: Option<&FirstStart<'_>>,
+) -> Result<bool, gathering_pipeline::PipelineError> {
+    if let Some(f) = first {
+        gathering_pipeline::store::insert_node_rows(c, run_id, f.definition).await?;
+    }
     let ids: Vec<&str> = nodes.iter().map(|n| n.node_id.as_str()).collect();
     let statuses: Vec<&str> = nodes.iter().map(|n| n.status).collect();
     let attempts: Vec<i32> = nodes.iter().map(|n| n.attempt).collect();
@@ -192,10 +207,14 @@ pub async fn flush<C: GenericClient>(
         breaker::record(c, op).await?;
     }
     publish_in(c, events).await?;
+    if let Some(f) = first {
+        count_start(c, f.pipeline_id).await?;
+    }
     Ok(true)
 }
 
-/// Ends the run (after its last flush, in the same transaction); false when it was not ours.
+/// Ends the run (after its last flush, in the same transaction) and counts it (`first`: also
+/// as started); false when it was not ours.
 pub async fn finish<C: GenericClient>(
     c: &C,
     run_id: i64,
@@ -203,10 +222,11 @@ pub async fn finish<C: GenericClient>(
     status: &str,
     error: Option<&str>,
     logs: &Value,
+    first: bool,
 ) -> Result<bool, PgError> {
     let stmt = c.prepare_cached(FINISH_SQL).await?;
     let row = c
-        .query_one(&stmt, &[&run_id, &runner, &status, &error, logs])
+        .query_one(&stmt, &[&run_id, &runner, &status, &error, logs, &first])
         .await?;
     Ok(row.get::<_, i64>(0) > 0)
 }

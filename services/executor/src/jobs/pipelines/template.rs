@@ -50,7 +50,10 @@ fn resolve_at(value: &Value, scope: &dyn Scope, depth: usize) -> Result<Value, S
 fn lookup<'a>(path: &str, scope: &'a dyn Scope) -> Result<&'a Value, String> {
     let mut parts = path.split('.').map(str::trim);
     let unresolved = || format!("unresolved reference '{{{{{path}}}}}'");
-    let root = parts.next().filter(|p| !p.is_empty()).ok_or_else(unresolved)?;
+    let root = parts
+        .next()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(unresolved)?;
     let mut current = scope.root(root).ok_or_else(unresolved)?;
     for part in parts {
         current = match current {

@@ -60,7 +60,10 @@ fn tool_input(services: &Services, call: &Call, tool: &str) -> Result<Value, Nod
         .registry()
         .get(tool)
         .ok_or_else(|| NodeError::config(format!("Tool '{tool}' not found in registry")))?;
-    let known = def.input_schema.get("properties").and_then(Value::as_object);
+    let known = def
+        .input_schema
+        .get("properties")
+        .and_then(Value::as_object);
     let mut input: Map<String, Value> = call
         .config
         .iter()
@@ -97,7 +100,10 @@ fn output(action: &str, tool: &str, out: gathering_tools::ToolOutput) -> Value {
 }
 
 pub async fn notify(services: &Services, call: &Call) -> Result<Value, NodeError> {
-    let tool = call.str("tool_name", None).unwrap_or("notify_webhook").to_owned();
+    let tool = call
+        .str("tool_name", None)
+        .unwrap_or("notify_webhook")
+        .to_owned();
     let mut input = tool_input(services, call, &tool)?;
     if tool == "notify_webhook"
         && let Some(obj) = input.as_object_mut()

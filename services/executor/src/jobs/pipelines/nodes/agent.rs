@@ -43,10 +43,16 @@ pub fn prompt(call: &Call) -> String {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            format!("{k}: {}", text.chars().take(MAX_CONTEXT_CHARS).collect::<String>())
+            format!(
+                "{k}: {}",
+                text.chars().take(MAX_CONTEXT_CHARS).collect::<String>()
+            )
         })
         .collect();
-    format!("{task}\n\nContext from previous nodes:\n{}", context.join("; "))
+    format!(
+        "{task}\n\nContext from previous nodes:\n{}",
+        context.join("; ")
+    )
 }
 
 pub async fn run(services: &Services, call: &Call) -> Result<Value, NodeError> {

@@ -80,7 +80,13 @@ impl Call {
             .node
             .id
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         format!(
             "pipeline-run-{}-node-{}-attempt-{}",
@@ -134,7 +140,9 @@ pub fn plan(call: &Call) -> Plan {
         "parallel" => Plan::Now(Ok(Value::Object(call.inputs.clone()))),
         "condition" => {
             let cond = call.config.get("condition").cloned().unwrap_or(Value::Null);
-            Plan::Now(Ok(json!({"result": condition::evaluate(&cond, &call.inputs)})))
+            Plan::Now(Ok(
+                json!({"result": condition::evaluate(&cond, &call.inputs)}),
+            ))
         }
         "delay" => {
             let seconds = call
@@ -183,7 +191,10 @@ pub fn breaker_key(call: &Call) -> Option<String> {
             "agent:{}",
             agent::agent_id(call).map_or_else(|_| "?".into(), |id| id.to_string())
         ),
-        "tool" => format!("tool:{}", call.str("tool", Some("tool_name")).unwrap_or("?")),
+        "tool" => format!(
+            "tool:{}",
+            call.str("tool", Some("tool_name")).unwrap_or("?")
+        ),
         "action" => match call.action() {
             "call_api" => format!("http:{}", action::origin(call.str("url", None))),
             "send_notification" => format!(

@@ -88,7 +88,10 @@ async fn start(services: &Services, call: &Call) -> Result<i64, NodeError> {
     let def = pipeline.definition().map_err(|e| {
         NodeError::config(format!(
             "Pipeline {pipeline_id} does not parse: {}",
-            e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            e.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
         ))
     })?;
     let errors = gathering_pipeline::validate(&def);
@@ -142,7 +145,9 @@ async fn check(services: &Services, call: &Call, child: i64) -> Result<Progress,
         .query_opt(CHILD_STATUS_SQL, &[&child])
         .await
         .map_err(|e| db(call, e))?
-        .ok_or_else(|| NodeError::execution(format!("Sub-pipeline run {child} no longer exists")))?;
+        .ok_or_else(|| {
+            NodeError::execution(format!("Sub-pipeline run {child} no longer exists"))
+        })?;
     let status: String = row.get(0);
     let error: Option<String> = row.get(1);
     let outputs: Value = row.get(2);

@@ -21,10 +21,7 @@ pub async fn invoke(
     let def = registry
         .get(tool)
         .ok_or_else(|| NodeError::config(format!("Tool '{tool}' not found in registry")))?;
-    let takes_headers = def
-        .input_schema
-        .pointer("/properties/headers")
-        .is_some();
+    let takes_headers = def.input_schema.pointer("/properties/headers").is_some();
     if takes_headers && let Some(obj) = input.as_object_mut() {
         let headers = obj
             .entry("headers")
@@ -41,7 +38,11 @@ pub async fn invoke(
     });
     let ctx = CallContext::new(services.tools.config().grants)
         .confirmed(call.config.get("confirmed").and_then(Value::as_bool) == Some(true))
-        .agent(if call.node.node_type == "tool" { agent_id } else { None })
+        .agent(if call.node.node_type == "tool" {
+            agent_id
+        } else {
+            None
+        })
         .with_cancel(call.cancel.child_token());
     match registry.call(tool, input, &ctx).await {
         Ok(out) if out.success => Ok(out),
