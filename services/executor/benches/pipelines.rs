@@ -2,7 +2,7 @@
 //! `start` as the binary) against the local PostgreSQL.
 //!
 //! `cargo bench -p gathering-executor --bench pipelines` (needs `DATABASE_URL`, like the
-//! tests). Two 10-node shapes: `inline` (a trigger and 9 `parallel` passthrough nodes in a
+//! tests; `BENCH_ONLY=tool2` runs one row). Two 10-node shapes: `inline` (a trigger and 9 `parallel` passthrough nodes in a
 //! chain: decided without tasks) and `tool` (a trigger and 9 `tool` nodes calling `build_url`,
 //! which does no I/O: every node is a task with its own writes, circuit check and events).
 //! Runs are inserted with their jobs in one transaction, then timed until all are completed.

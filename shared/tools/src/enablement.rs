@@ -181,6 +181,7 @@ pub async fn set_skill(
             &[&agent_id, &skill, &enabled],
         )
         .await?;
+    sync_skill_names(client, agent_id).await?;
     Ok(row.is_some())
 }
 
@@ -192,14 +193,16 @@ pub async fn set_skills(
     skills: &[String],
     enabled: bool,
 ) -> Result<u64, ToolError> {
-    Ok(client
+    let n = client
         .execute(
             "INSERT INTO agent.agent_tools (agent_id, skill_id, is_enabled) \
              SELECT $1, s.id, $3 FROM agent.skills s WHERE s.name = ANY($2) \
              ON CONFLICT (agent_id, skill_id) DO UPDATE SET is_enabled = EXCLUDED.is_enabled",
             &[&agent_id, &skills, &enabled],
         )
-        .await?)
+        .await?;
+    sync_skill_names(client, agent_id).await?;
+    Ok(n)
 }
 
 /// Enables every globally enabled skill (of a category) for the agent.
@@ -208,7 +211,7 @@ pub async fn enable_all(
     agent_id: i64,
     category: Option<&str>,
 ) -> Result<u64, ToolError> {
-    Ok(client
+    let n = client
         .execute(
             "INSERT INTO agent.agent_tools (agent_id, skill_id, is_enabled) \
              SELECT $1, s.id, true FROM agent.skills s \
@@ -216,7 +219,9 @@ pub async fn enable_all(
              ON CONFLICT (agent_id, skill_id) DO UPDATE SET is_enabled = true",
             &[&agent_id, &category],
         )
-        .await?)
+        .await?;
+    sync_skill_names(client, agent_id).await?;
+    Ok(n)
 }
 
 /// Disables every skill (of a category) for the agent.
@@ -225,14 +230,31 @@ pub async fn disable_all(
     agent_id: i64,
     category: Option<&str>,
 ) -> Result<u64, ToolError> {
-    Ok(client
+    let n = client
         .execute(
             "UPDATE agent.agent_tools at SET is_enabled = false FROM agent.skills s \
              WHERE s.id = at.skill_id AND at.agent_id = $1 AND at.is_enabled \
                AND ($2::text IS NULL OR s.category = $2)",
             &[&agent_id, &category],
         )
-        .await?)
+        .await?;
+    sync_skill_names(client, agent_id).await?;
+    Ok(n)
+}
+
+/// Keeps `agent.agents.skill_names` (the agent's configured skills, `/agents/{id}/skills`)
+/// equal to its enabled skills after a change through `/tools`.
+async fn sync_skill_names(client: &Client, agent_id: i64) -> Result<(), ToolError> {
+    client
+        .execute(
+            "UPDATE agent.agents SET skill_names = ARRAY( \
+                 SELECT s.name FROM agent.agent_tools at JOIN agent.skills s ON s.id = at.skill_id \
+                 WHERE at.agent_id = $1 AND at.is_enabled ORDER BY s.name) \
+             WHERE id = $1",
+            &[&agent_id],
+        )
+        .await?;
+    Ok(())
 }
 
 /// Names of the skills the agent can use.
