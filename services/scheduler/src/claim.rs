@@ -24,7 +24,8 @@ SELECT sa.id, sa.schedule_type::text AS schedule_type, sa.cron_expression, sa.in
        sa.timezone, sa.missed_run_policy, sa.next_run_at, sa.start_date, sa.end_date,
        sa.max_executions, sa.execution_count, sa.allow_concurrent,
        EXISTS (SELECT 1 FROM circle.scheduled_action_runs r
-               WHERE r.scheduled_action_id = sa.id AND r.status IN ('pending', 'running')) AS busy,
+               WHERE r.scheduled_action_id = sa.id AND r.status IN ('pending', 'running')
+                 AND r.triggered_at > now() - make_interval(secs => sa.timeout_seconds)) AS busy,
        now() AS db_now
 FROM circle.scheduled_actions sa
 WHERE sa.status = 'active' AND sa.next_run_at IS NOT NULL AND sa.next_run_at <= now()
@@ -149,7 +150,9 @@ pub async fn claim_due(ctx: &Ctx) -> Result<Claimed, Error> {
             }
             Ok(p) => {
                 // allow_concurrent off and a run still pending or running: each due time is
-                // recorded as skipped rather than silently lost.
+                // recorded as skipped rather than silently lost. A run older than the
+                // schedule's timeout_seconds no longer counts (a lost run cannot block it
+                // forever).
                 let skipped = !d.allow_concurrent && d.busy;
                 for (k, fire) in p.fires.iter().enumerate() {
                     let offset = if skipped { 1 } else { k as i32 + 1 };

@@ -38,7 +38,8 @@ SELECT sa.id, sa.event_trigger, sa.created_at, sa.start_date, sa.end_date, sa.ma
        COALESCE(NULLIF(sa.action_config->'event_filter', 'null'::jsonb),
                 NULLIF(sa.metadata->'event_filter', 'null'::jsonb)) AS filter,
        EXISTS (SELECT 1 FROM circle.scheduled_action_runs r
-               WHERE r.scheduled_action_id = sa.id AND r.status IN ('pending', 'running')) AS busy
+               WHERE r.scheduled_action_id = sa.id AND r.status IN ('pending', 'running')
+                 AND r.triggered_at > now() - make_interval(secs => sa.timeout_seconds)) AS busy
 FROM circle.scheduled_actions sa
 WHERE sa.schedule_type = 'event' AND sa.status = 'active' AND sa.event_trigger = ANY($1)
 ORDER BY sa.id
