@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use gathering_agents::AgentRuntime;
 use gathering_db::Pool;
-use gathering_tools::Toolbox;
 use gathering_events::Publisher;
 use gathering_queue::Queue;
+use gathering_tools::Toolbox;
 
 #[derive(Clone)]
 pub struct Deps {

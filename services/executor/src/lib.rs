@@ -51,13 +51,23 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         gathering_tools::Toolbox::new(Some(pool.clone()), config.tools.clone())
             .map_err(|e| Error::Task(e.to_string()))?,
     );
-    let llm = gathering_agents::Llm::connect(&config.llm_gateway_url, &config.agents.embedding_model)
-        .map_err(|e| Error::Task(e.to_string()))?;
-    let agents = gathering_agents::AgentRuntime::new(pool.clone(), llm, tools.clone(), config.agents.runtime.clone());
+    let llm =
+        gathering_agents::Llm::connect(&config.llm_gateway_url, &config.agents.embedding_model)
+            .map_err(|e| Error::Task(e.to_string()))?;
+    let agents = gathering_agents::AgentRuntime::new(
+        pool.clone(),
+        llm,
+        tools.clone(),
+        config.agents.runtime.clone(),
+    );
     let deps = Deps {
         pool: pool.clone(),
         queue: queue.clone(),
-        events: gathering_events::Publisher::start(pool.clone(), Default::default(), background.clone()),
+        events: gathering_events::Publisher::start(
+            pool.clone(),
+            Default::default(),
+            background.clone(),
+        ),
         database_url: config.database_url.clone(),
         tools,
         agents,

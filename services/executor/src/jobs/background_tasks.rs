@@ -13,7 +13,13 @@ pub fn register(registry: &mut Registry, deps: &Deps) {
     // resumes from the checkpoint.
     let options = KindOptions {
         timeout: None,
-        backoff: Backoff { base: Duration::from_secs(1), cap: Duration::from_secs(60), jitter: 0.2 },
+        backoff: Backoff {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(60),
+            jitter: 0.2,
+        },
     };
-    registry.register_with(tasks::JOB_KIND, options, move |ctx| tasks::handle(runtime.clone(), ctx));
+    registry.register_with(tasks::JOB_KIND, options, move |ctx| {
+        tasks::handle(runtime.clone(), ctx)
+    });
 }
