@@ -17,7 +17,10 @@ pub(super) async fn run(shared: Arc<Shared>, lane: Arc<Lane>) {
     // Enough buffered to feed every runner, plus one batch ahead.
     let target = batch + lane.config.concurrency;
     let max_inflight = lane.config.concurrency.div_ceil(batch).max(1);
-    let mut inflight: JoinSet<(usize, Result<Vec<Job>, QueueError>)> = JoinSet::new();
+    let mut inflight: JoinSet<(usize, u64, Result<Vec<Job>, QueueError>)> = JoinSet::new();
+    // Wake-ups seen so far. A claim that comes back short marks the queue drained only if no
+    // wake-up arrived after it was issued: a job notified meanwhile may have been missed by it.
+    let mut wakes: u64 = 0;
     let mut pending = 0usize;
     // The queue looked empty: claim again only after a notification or the poll period.
     let mut drained = false;
@@ -28,16 +31,23 @@ pub(super) async fn run(shared: Arc<Shared>, lane: Arc<Lane>) {
         if shared.stop_taking.is_cancelled() {
             // Claims in flight finish: their jobs go to the buffer, which shutdown releases.
             while let Some(done) = inflight.join_next().await {
-                if let Ok((_, Ok(jobs))) = done {
+                if let Ok((_, _, Ok(jobs))) = done {
                     buffer_jobs(&shared, &lane, jobs);
                 }
             }
             return;
         }
-        while !drained && inflight.len() < max_inflight && lane.buffered() + pending < target {
+        // Claim only when at least half a batch is missing: topping up one job at a time would
+        // turn batched claims into single-row ones.
+        let min_claim = (batch / 2).max(1);
+        while !drained
+            && inflight.len() < max_inflight
+            && lane.buffered() + pending + min_claim <= target
+        {
             let want = batch.min(target - lane.buffered() - pending);
             pending += want;
             let (shared, lane) = (shared.clone(), lane.clone());
+            let issued_at = wakes;
             inflight.spawn(async move {
                 let r = shared
                     .queue
@@ -48,18 +58,18 @@ pub(super) async fn run(shared: Arc<Shared>, lane: Arc<Lane>) {
                         want as i64,
                     )
                     .await;
-                (want, r)
+                (want, issued_at, r)
             });
         }
         tokio::select! {
             Some(done) = inflight.join_next(), if !inflight.is_empty() => {
-                let Ok((want, result)) = done else { continue };
+                let Ok((want, issued_at, result)) = done else { continue };
                 pending -= want;
                 match result {
                     Ok(jobs) => {
                         error_backoff = Duration::from_millis(100);
                         let got = jobs.len();
-                        if got < want {
+                        if got < want && issued_at == wakes {
                             drained = true;
                         }
                         buffer_jobs(&shared, &lane, jobs);
@@ -76,8 +86,8 @@ pub(super) async fn run(shared: Arc<Shared>, lane: Arc<Lane>) {
                 }
             }
             _ = lane.room.notified() => {}
-            _ = lane.wake.notified() => drained = false,
-            _ = poll.tick() => drained = false,
+            _ = lane.wake.notified() => { drained = false; wakes += 1; }
+            _ = poll.tick() => { drained = false; wakes += 1; }
             _ = shared.stop_taking.cancelled() => {}
         }
     }
