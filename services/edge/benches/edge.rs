@@ -155,20 +155,43 @@ async fn main() {
         format!("{rate:.0}/s, p50 {} p99 {}", ms(p50), ms(p99)),
     );
 
-    // Known vs unknown e-mail: interleaved, sequential.
+    // Known vs unknown e-mail: each a first failure (no throttling yet), interleaved.
+    for i in 0..40 {
+        let r = client
+            .post(format!("{base}/auth/register"))
+            .json(&json!({"email": format!("known{i}@example.com"), "password": password, "name": "Bench"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+    }
     let (mut known, mut unknown) = (Vec::new(), Vec::new());
     for i in 0..40 {
         let t = Instant::now();
-        login(&client, &base, "u1@example.com", "wrong password 1").await;
+        assert_eq!(
+            login(
+                &client,
+                &base,
+                &format!("known{i}@example.com"),
+                "wrong password 1"
+            )
+            .await
+            .0,
+            401
+        );
         known.push(t.elapsed());
         let t = Instant::now();
-        login(
-            &client,
-            &base,
-            &format!("ghost{i}@example.com"),
-            "wrong password 1",
-        )
-        .await;
+        assert_eq!(
+            login(
+                &client,
+                &base,
+                &format!("ghost{i}@example.com"),
+                "wrong password 1"
+            )
+            .await
+            .0,
+            401
+        );
         unknown.push(t.elapsed());
     }
     let mean = |v: &[Duration]| v.iter().sum::<Duration>() / v.len() as u32;
@@ -370,6 +393,52 @@ async fn chat_benchmark(db: &TestDb, base_vars: &HashMap<String, String>) {
     row(
         "model call direct to gateway gRPC, 16 clients",
         format!("{rate:.0}/s, p50 {} p99 {}", ms(g50), ms(g99)),
+    );
+
+    // One client alone: the latency of a chat without queueing.
+    let mut solo = Vec::new();
+    let solo_agent = agents[0];
+    for _ in 0..50 {
+        let at = Instant::now();
+        let ok = client
+            .post(format!("{base}/agents/{solo_agent}/chat"))
+            .bearer_auth(&token)
+            .json(&json!({"message": "hello", "allow_tools": false}))
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false);
+        assert!(ok);
+        solo.push(at.elapsed());
+    }
+    let mut grpc1 =
+        gathering_proto::v1::llm_gateway_client::LlmGatewayClient::connect(gateway_url.clone())
+            .await
+            .unwrap();
+    let mut direct1 = Vec::new();
+    for _ in 0..50 {
+        let at = Instant::now();
+        let req = gathering_proto::v1::CompletionRequest {
+            model: "openai/gpt-4o".into(),
+            messages: vec![gathering_proto::v1::ChatMessage {
+                role: "user".into(),
+                content: "hello".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        grpc1.complete(req).await.unwrap();
+        direct1.push(at.elapsed());
+    }
+    let (s50, s99) = pct(solo);
+    let (d50, _) = pct(direct1);
+    row(
+        "chat, 1 client: latency p50 / p99",
+        format!("{} / {}", ms(s50), ms(s99)),
+    );
+    row(
+        "edge's own work per chat, 1 client (p50 chat − p50 direct)",
+        ms(s50.saturating_sub(d50)),
     );
 
     // Each client talks to its own agent (one message at a time per agent).

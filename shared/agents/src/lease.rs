@@ -10,13 +10,18 @@ use crate::AgentError;
 
 const TTL: Duration = Duration::from_secs(30);
 
-/// A held lease; `release` ends it (dropping it without releasing lets it expire).
+/// A held lease; `release` (or `release_in` a transaction) ends it; dropping it without
+/// releasing lets it expire.
 pub struct AgentLease {
     pool: Pool,
     agent_id: i64,
     owner: String,
     renew: CancellationToken,
+    released: std::sync::atomic::AtomicBool,
 }
+
+const RELEASE_SQL: &str = "UPDATE agent.agents SET processing_by = NULL, processing_until = NULL, status = 'idle', \
+     last_active_at = now() WHERE id = $1 AND processing_by = $2";
 
 /// Takes the agent's lease, or `AlreadyProcessing` when someone holds it.
 pub async fn acquire(pool: &Pool, agent_id: i64) -> Result<AgentLease, AgentError> {
@@ -28,6 +33,7 @@ pub async fn acquire(pool: &Pool, agent_id: i64) -> Result<AgentLease, AgentErro
                  processing_until = now() + $3::int8 * interval '1 millisecond', \
                  status = 'busy', last_active_at = now() \
              WHERE id = $1 AND (processing_until IS NULL OR processing_until < now()) \
+               AND (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL \
              RETURNING id",
             &[&agent_id, &owner, &(TTL.as_millis() as i64)],
         )
@@ -55,6 +61,7 @@ pub async fn acquire(pool: &Pool, agent_id: i64) -> Result<AgentLease, AgentErro
         agent_id,
         owner,
         renew,
+        released: Default::default(),
     })
 }
 
@@ -82,18 +89,30 @@ async fn renew_loop(pool: Pool, agent_id: i64, owner: String, stop: Cancellation
 }
 
 impl AgentLease {
+    /// Releases the lease as part of the caller's transaction (one commit for the chat's
+    /// results and the release).
+    pub async fn release_in<C: gathering_db::GenericClient>(
+        &self,
+        c: &C,
+    ) -> Result<(), AgentError> {
+        c.execute(RELEASE_SQL, &[&self.agent_id, &self.owner])
+            .await?;
+        self.renew.cancel();
+        self.released
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
     pub async fn release(self) {
         self.renew.cancel();
+        if self.released.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let result = async {
             let c = self.pool.get().await?;
-            c.execute(
-                "UPDATE agent.agents SET processing_by = NULL, processing_until = NULL, status = 'idle', \
-                     last_active_at = now() \
-                 WHERE id = $1 AND processing_by = $2",
-                &[&self.agent_id, &self.owner],
-            )
-            .await
-            .map_err(AgentError::from)
+            c.execute(RELEASE_SQL, &[&self.agent_id, &self.owner])
+                .await
+                .map_err(AgentError::from)
         }
         .await;
         if let Err(e) = result {

@@ -286,7 +286,10 @@ impl AgentRuntime {
             ));
         }
         let lease = lease::acquire(&self.pool, agent_id).await?;
-        let result = self.chat_leased(agent_id, message, options, events).await;
+        let result = self
+            .chat_leased(agent_id, message, options, events, &lease)
+            .await;
+        // Released with the stored exchange on success; here otherwise.
         lease.release().await;
         result
     }
@@ -297,6 +300,7 @@ impl AgentRuntime {
         message: &str,
         options: &ChatOptions,
         events: Option<mpsc::Sender<ChatEvent>>,
+        lease: &lease::AgentLease,
     ) -> Result<ChatOutcome, AgentError> {
         let started = Instant::now();
         let client = self.pool.get().await?;
@@ -407,24 +411,26 @@ impl AgentRuntime {
             turn.last.model.clone()
         };
 
-        // The exchange, stored in one statement, and the session window.
-        let client = self.pool.get().await?;
-        client
-            .execute(
-                "INSERT INTO communication.chat_history (agent_id, session_id, role, content, model_used, tokens_input, tokens_output) \
-                 VALUES ($1, $2, 'user', $3, NULL, NULL, NULL), ($1, $2, 'assistant', $4, $5, $6, $7)",
-                &[
-                    &agent_id,
-                    &session.id,
-                    &message,
-                    &content,
-                    &model,
-                    &(turn.last.input_tokens as i32),
-                    &(turn.last.output_tokens as i32),
-                ],
-            )
-            .await?;
-        session::record_exchange(&client, &session, message, &content).await?;
+        // The exchange, the session window and the lease release: one transaction, one commit.
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "INSERT INTO communication.chat_history (agent_id, session_id, role, content, model_used, tokens_input, tokens_output) \
+             VALUES ($1, $2, 'user', $3, NULL, NULL, NULL), ($1, $2, 'assistant', $4, $5, $6, $7)",
+            &[
+                &agent_id,
+                &session.id,
+                &message,
+                &content,
+                &model,
+                &(turn.last.input_tokens as i32),
+                &(turn.last.output_tokens as i32),
+            ],
+        )
+        .await?;
+        session::record_exchange(&tx, &session, message, &content).await?;
+        lease.release_in(&tx).await?;
+        tx.commit().await?;
         Ok(ChatOutcome {
             content,
             agent_id,

@@ -63,6 +63,11 @@ impl Session {
     }
 }
 
+const FIND_SQL: &str = "
+SELECT id, agent_id, project_id, working_files, pending_actions, recent_messages, current_task_id,
+       current_task_title, current_task_progress, total_messages, last_activity_at
+FROM agent.sessions WHERE agent_id = $1 AND ended_at IS NULL";
+
 const OPEN_SQL: &str = "
 INSERT INTO agent.sessions (agent_id) VALUES ($1)
 ON CONFLICT (agent_id) WHERE ended_at IS NULL DO UPDATE SET agent_id = EXCLUDED.agent_id
@@ -71,8 +76,15 @@ RETURNING id, agent_id, project_id, working_files, pending_actions, recent_messa
 
 /// The agent's open session, created on first use.
 pub async fn open<C: GenericClient>(c: &C, agent_id: i64) -> Result<Session, AgentError> {
-    let stmt = c.prepare_cached(OPEN_SQL).await?;
-    let r = c.query_one(&stmt, &[&agent_id]).await?;
+    // Usually the session exists: read it without writing anything.
+    let find = c.prepare_cached(FIND_SQL).await?;
+    let r = match c.query_opt(&find, &[&agent_id]).await? {
+        Some(r) => r,
+        None => {
+            let stmt = c.prepare_cached(OPEN_SQL).await?;
+            c.query_one(&stmt, &[&agent_id]).await?
+        }
+    };
     let recent: Value = r.get("recent_messages");
     Ok(Session {
         id: r.get("id"),
