@@ -476,7 +476,7 @@ async fn chat_benchmark(db: &TestDb, base_vars: &HashMap<String, String>) {
         format!("{rate:.0}/s, p50 {} p99 {}", ms(c50), ms(c99)),
     );
     row(
-        "edge's own work per chat (p50 chat − p50 direct)",
+        "edge's own work per chat, 16 clients (p50 − p50 direct)",
         ms(c50.saturating_sub(g50)),
     );
 }
