@@ -30,4 +30,4 @@ python3 scripts/check-sql.py
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
-cargo nextest run --workspace --all-targets --locked --no-fail-fast "$@"
+cargo nextest run --workspace --locked --no-fail-fast "$@"
