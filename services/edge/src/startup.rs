@@ -81,6 +81,17 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
                     e.to_string(),
                 ))
             })?;
+    gathering_agents::skills::register_platform(
+        tools.registry(),
+        gathering_agents::skills::PlatformDeps {
+            pool: pool.clone(),
+            llm: llm.clone(),
+            queue: gathering_queue::Queue::new(pool.clone()),
+            max_live_tasks: config.agents.max_live_tasks,
+            default_model: config.agents.runtime.default_model.clone(),
+        },
+    )
+    .map_err(|e| Error::Task(format!("platform skills: {e}")))?;
     let state = AppState {
         pool: pool.clone(),
         readiness: readiness.clone(),

@@ -54,6 +54,17 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     let llm =
         gathering_agents::Llm::connect(&config.llm_gateway_url, &config.agents.embedding_model)
             .map_err(|e| Error::Task(e.to_string()))?;
+    gathering_agents::skills::register_platform(
+        tools.registry(),
+        gathering_agents::skills::PlatformDeps {
+            pool: pool.clone(),
+            llm: llm.clone(),
+            queue: gathering_queue::Queue::new(pool.clone()),
+            max_live_tasks: config.agents.max_live_tasks,
+            default_model: config.agents.runtime.default_model.clone(),
+        },
+    )
+    .map_err(|e| Error::Task(format!("platform skills: {e}")))?;
     let agents = gathering_agents::AgentRuntime::new(
         pool.clone(),
         llm,

@@ -17,6 +17,7 @@ pub mod profile;
 pub mod prompt;
 pub mod runtime;
 pub mod session;
+pub mod skills;
 pub mod tasks;
 
 pub use config::AgentsConfig;

@@ -76,6 +76,11 @@ impl Llm {
         })
     }
 
+    /// The same client, embedding with another model.
+    pub fn with_embedding_model(&self, model: &str) -> Self {
+        Self { client: self.client.clone(), embedding_model: model.to_owned() }
+    }
+
     pub async fn complete(
         &self,
         service: &str,

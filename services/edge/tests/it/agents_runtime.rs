@@ -624,3 +624,91 @@ async fn the_live_task_limit_is_global_and_answers_429() {
     let _: Value = json!(null);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_ai_and_platform_skills_run_through_the_tool_registry() {
+    let s = stack(1).await;
+    // The test user is not an admin: run tools as an admin of the dev no-auth mode instead.
+    let admin = start_edge(
+        &s.db,
+        &s.auth,
+        &[
+            ("DISABLE_AUTH", "true"),
+            ("LLM_GATEWAY_URL", s.gateway_url.as_str()),
+            ("AGENT_DEFAULT_MODEL", "openai/gpt-4o"),
+            ("AGENT_EMBEDDING_MODEL", "none"),
+        ],
+    )
+    .await;
+    let api = admin.api();
+    let run = |tool: &'static str, input: Value| {
+        let api = api.clone();
+        async move {
+            api.post(
+                "/tools/execute",
+                None,
+                &json!({"tool": tool, "input": input}),
+            )
+            .await
+        }
+    };
+
+    s.fake.push(Reply::text("A short summary."));
+    let r = run(
+        "ai_summarize",
+        json!({"text": "A very long text about Rust.", "max_words": 20}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["success"], true, "{:?}", r.body);
+    assert_eq!(r.body["data"]["content"], "A short summary.");
+    let sent = s.fake.requests().last().unwrap().body.clone();
+    assert!(
+        sent["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("at most 20 words")
+    );
+
+    s.fake
+        .push(Reply::text("{\"city\": \"Paris\", \"year\": 2026}"));
+    let r = run(
+        "ai_extract",
+        json!({"text": "Paris, 2026", "fields": ["city", "year"]}),
+    )
+    .await;
+    assert_eq!(
+        r.body["data"]["fields"],
+        json!({"city": "Paris", "year": 2026}),
+        "{:?}",
+        r.body
+    );
+
+    let bad = run("ai_translate", json!({"text": "hi"})).await;
+    assert_eq!(
+        bad.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "missing target_language is a validation error"
+    );
+
+    let r = run(
+        "task_start",
+        json!({"agent_id": s.agent_id, "goal": "Tidy up"}),
+    )
+    .await;
+    assert_eq!(r.body["success"], true, "{:?}", r.body);
+    let task_id = r.body["data"]["id"].as_i64().unwrap();
+    let list = run("task_list", json!({"status": "pending"})).await;
+    assert_eq!(list.body["data"]["tasks"][0]["id"], task_id);
+    let r = run("task_cancel", json!({"task_id": task_id})).await;
+    assert_eq!(r.body["data"]["status"], "cancelled");
+    let r = run("task_get", json!({"task_id": task_id})).await;
+    assert_eq!(r.body["data"]["status"], "cancelled");
+
+    assert_eq!(run("pipeline_list", json!({})).await.body["success"], true);
+    assert_eq!(run("schedule_list", json!({})).await.body["success"], true);
+    let missing = run("schedule_run_now", json!({"action_id": 999})).await;
+    assert_eq!(missing.body["success"], false);
+    admin.stop().await;
+    s.stop().await;
+}

@@ -1,0 +1,106 @@
+//! The `schedules` skill: list and inspect scheduled actions, run one now (the same path as
+//! `POST /scheduled-actions/{id}/trigger`: a run row and a dispatch job, exactly once), pause and
+//! resume them.
+
+use std::sync::Arc;
+
+use gathering_tools::{Category, Permission, Registry, ToolError, ToolOutput};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{PlatformDeps, db, def, id, parse, with};
+
+const SKILL: &str = "schedules";
+
+#[derive(Deserialize)]
+struct ById {
+    action_id: i64,
+}
+
+pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
+    let read = &[Permission::Read];
+    let write = &[Permission::Read, Permission::Write];
+    let by_id = json!({"type": "object", "properties": {"action_id": id()}, "required": ["action_id"], "additionalProperties": false});
+    reg.register(
+        def("schedule_list", SKILL, Category::Gathering, "List scheduled actions", read).schema(json!({
+            "type": "object",
+            "properties": {"status": {"type": "string", "enum": ["active", "paused", "disabled", "expired"]}, "agent_id": id()},
+            "additionalProperties": false,
+        })),
+        with(deps, |deps, _ctx, input| async move {
+            #[derive(Deserialize)]
+            struct In {
+                status: Option<String>,
+                agent_id: Option<i64>,
+            }
+            let i: In = parse(input)?;
+            let c = deps.pool.get().await.map_err(db)?;
+            let rows: Vec<Value> = c
+                .query(
+                    "SELECT to_jsonb(v) - 'action_config' FROM public.scheduled_actions_dashboard v \
+                     WHERE ($1::text IS NULL OR status::text = $1) AND ($2::int8 IS NULL OR agent_id = $2) \
+                     ORDER BY created_at DESC LIMIT 200",
+                    &[&i.status, &i.agent_id],
+                )
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            Ok(ToolOutput::ok(format!("{} schedule(s)", rows.len()), json!({"schedules": rows})))
+        }),
+    )?;
+    reg.register(
+        def("schedule_get", SKILL, Category::Gathering, "A scheduled action", read).schema(by_id.clone()),
+        with(deps, |deps, _ctx, input| async move {
+            let i: ById = parse(input)?;
+            let c = deps.pool.get().await.map_err(db)?;
+            let row: Value = c
+                .query_opt("SELECT to_jsonb(v) - 'action_config' FROM public.scheduled_actions_dashboard v WHERE id = $1", &[&i.action_id])
+                .await
+                .map_err(db)?
+                .map(|r| r.get(0))
+                .ok_or_else(|| ToolError::Missing(format!("Scheduled action {} not found", i.action_id)))?;
+            Ok(ToolOutput::ok("schedule", row))
+        }),
+    )?;
+    reg.register(
+        def("schedule_run_now", SKILL, Category::Gathering, "Run a scheduled action now (executors dispatch it)", write).schema(by_id.clone()),
+        with(deps, |deps, _ctx, input| async move {
+            let i: ById = parse(input)?;
+            let mut c = deps.pool.get().await.map_err(db)?;
+            let tx = c.transaction().await.map_err(db)?;
+            let run = gathering_schedule::store::trigger_now(&tx, i.action_id, "tools").await.map_err(db)?;
+            if run.is_none() {
+                return Err(ToolError::Missing(format!("Scheduled action {} not found", i.action_id)));
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(ToolOutput::ok("triggered", json!({"action_id": i.action_id, "status": "triggered"})))
+        }),
+    )?;
+    for (name, from, to, desc) in [
+        ("schedule_pause", "active", "paused", "Pause a scheduled action"),
+        ("schedule_resume", "paused", "active", "Resume a paused scheduled action"),
+    ] {
+        reg.register(
+            def(name, SKILL, Category::Gathering, desc, write).schema(by_id.clone()),
+            with(deps, move |deps, _ctx, input| async move {
+                let i: ById = parse(input)?;
+                let c = deps.pool.get().await.map_err(db)?;
+                // Schedulers are woken by the trigger on scheduled_actions (V40).
+                let n = c
+                    .execute(
+                        "UPDATE circle.scheduled_actions SET status = $3::text::scheduled_action_status WHERE id = $1 AND status::text = $2",
+                        &[&i.action_id, &from, &to],
+                    )
+                    .await
+                    .map_err(db)?;
+                if n == 0 {
+                    return Err(ToolError::Missing(format!("Scheduled action {} is not {from}", i.action_id)));
+                }
+                Ok(ToolOutput::ok(to, json!({"action_id": i.action_id, "status": to})))
+            }),
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! The `tasks` skill: start, list, inspect, pause, resume and cancel background tasks (the same
+//! operations as `/background-tasks`, with the same global limit).
+
+use std::sync::Arc;
+
+use gathering_tools::{Category, Permission, Registry, ToolError, ToolOutput};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{PlatformDeps, db, def, id, parse, with};
+use crate::tasks::{self, NewTask, TaskError};
+
+const SKILL: &str = "tasks";
+
+fn task_err(e: TaskError) -> ToolError {
+    match e {
+        TaskError::NotFound | TaskError::AgentNotFound(_) => ToolError::Missing(e.to_string()),
+        TaskError::LimitReached(_) | TaskError::InvalidState(_) => ToolError::InvalidInput(e.to_string()),
+        TaskError::Agent(e) => db(e),
+    }
+}
+
+async fn row(deps: &PlatformDeps, task_id: i64) -> Result<Value, ToolError> {
+    let c = deps.pool.get().await.map_err(db)?;
+    c.query_opt("SELECT to_jsonb(t) FROM public.background_tasks_dashboard t WHERE id = $1", &[&task_id])
+        .await
+        .map_err(db)?
+        .map(|r| r.get(0))
+        .ok_or_else(|| ToolError::Missing("Task not found".into()))
+}
+
+#[derive(Deserialize)]
+struct TaskId {
+    task_id: i64,
+}
+
+pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
+    let read = &[Permission::Read];
+    let write = &[Permission::Read, Permission::Write];
+    let by_id = json!({"type": "object", "properties": {"task_id": id()}, "required": ["task_id"], "additionalProperties": false});
+    reg.register(
+        def("task_start", SKILL, Category::Gathering, "Start a background task: an agent works towards a goal on its own", write).schema(json!({
+            "type": "object",
+            "properties": {
+                "agent_id": id(),
+                "goal": {"type": "string", "minLength": 1, "maxLength": 20000},
+                "max_steps": {"type": "integer", "minimum": 1, "maximum": 500},
+                "timeout_seconds": {"type": "integer", "minimum": 60, "maximum": 86400},
+                "goal_context": {"type": "object"},
+            },
+            "required": ["goal"],
+            "additionalProperties": false,
+        })),
+        with(deps, |deps, ctx, input| async move {
+            #[derive(Deserialize)]
+            struct In {
+                agent_id: Option<i64>,
+                goal: String,
+                max_steps: Option<i32>,
+                timeout_seconds: Option<i32>,
+                goal_context: Option<Value>,
+            }
+            let i: In = parse(input)?;
+            let agent_id = i.agent_id.or(ctx.agent_id).ok_or_else(|| ToolError::InvalidInput("agent_id is required (no calling agent)".into()))?;
+            let task = NewTask {
+                agent_id,
+                goal: i.goal,
+                circle_id: None,
+                goal_context: i.goal_context.unwrap_or_else(|| json!({})),
+                max_steps: i.max_steps.unwrap_or(50),
+                timeout_seconds: i.timeout_seconds.unwrap_or(3600),
+                checkpoint_interval: 5,
+                created_by: ctx.agent_id.map(|a| format!("agent:{a}")),
+            };
+            let id = tasks::create(&deps.pool, &task, deps.max_live_tasks).await.map_err(task_err)?;
+            Ok(ToolOutput::ok(format!("task {id} started"), row(&deps, id).await?))
+        }),
+    )?;
+    reg.register(
+        def("task_list", SKILL, Category::Gathering, "List background tasks", read).schema(json!({
+            "type": "object",
+            "properties": {
+                "status": {"type": "string", "enum": ["pending", "running", "paused", "completed", "failed", "cancelled", "timeout"]},
+                "agent_id": id(),
+                "limit": {"type": "integer", "minimum": 1, "maximum": 200},
+            },
+            "additionalProperties": false,
+        })),
+        with(deps, |deps, _ctx, input| async move {
+            #[derive(Deserialize)]
+            struct In {
+                status: Option<String>,
+                agent_id: Option<i64>,
+                limit: Option<i64>,
+            }
+            let i: In = parse(input)?;
+            let c = deps.pool.get().await.map_err(db)?;
+            let rows: Vec<Value> = c
+                .query(
+                    "SELECT to_jsonb(t) FROM public.background_tasks_dashboard t \
+                     WHERE ($1::text IS NULL OR status::text = $1) AND ($2::int8 IS NULL OR agent_id = $2) LIMIT $3",
+                    &[&i.status, &i.agent_id, &i.limit.unwrap_or(50)],
+                )
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            Ok(ToolOutput::ok(format!("{} task(s)", rows.len()), json!({"tasks": rows})))
+        }),
+    )?;
+    reg.register(
+        def("task_get", SKILL, Category::Gathering, "A background task's state", read).schema(by_id.clone()),
+        with(deps, |deps, _ctx, input| async move {
+            let i: TaskId = parse(input)?;
+            Ok(ToolOutput::ok("task", row(&deps, i.task_id).await?))
+        }),
+    )?;
+    reg.register(
+        def("task_steps", SKILL, Category::Gathering, "A background task's steps, newest first", read).schema(json!({
+            "type": "object",
+            "properties": {"task_id": id(), "limit": {"type": "integer", "minimum": 1, "maximum": 500}},
+            "required": ["task_id"],
+            "additionalProperties": false,
+        })),
+        with(deps, |deps, _ctx, input| async move {
+            #[derive(Deserialize)]
+            struct In {
+                task_id: i64,
+                limit: Option<i64>,
+            }
+            let i: In = parse(input)?;
+            let c = deps.pool.get().await.map_err(db)?;
+            let steps: Vec<Value> = c
+                .query(
+                    "SELECT to_jsonb(s) FROM circle.background_task_steps s WHERE task_id = $1 \
+                     ORDER BY step_number DESC, id DESC LIMIT $2",
+                    &[&i.task_id, &i.limit.unwrap_or(100)],
+                )
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            Ok(ToolOutput::ok(format!("{} step(s)", steps.len()), json!({"steps": steps})))
+        }),
+    )?;
+    reg.register(
+        def("task_pause", SKILL, Category::Gathering, "Pause a background task (it keeps its checkpoint)", write).schema(by_id.clone()),
+        with(deps, |deps, _ctx, input| async move {
+            let i: TaskId = parse(input)?;
+            tasks::pause(&deps.pool, &deps.queue, i.task_id).await.map_err(task_err)?;
+            Ok(ToolOutput::ok("paused", json!({"task_id": i.task_id, "status": "paused"})))
+        }),
+    )?;
+    reg.register(
+        def("task_resume", SKILL, Category::Gathering, "Resume a paused background task from its checkpoint", write).schema(by_id.clone()),
+        with(deps, |deps, _ctx, input| async move {
+            let i: TaskId = parse(input)?;
+            tasks::resume(&deps.pool, i.task_id).await.map_err(task_err)?;
+            Ok(ToolOutput::ok("resumed", json!({"task_id": i.task_id, "status": "resumed"})))
+        }),
+    )?;
+    reg.register(
+        def("task_cancel", SKILL, Category::Gathering, "Cancel a background task", write).schema(by_id),
+        with(deps, |deps, _ctx, input| async move {
+            let i: TaskId = parse(input)?;
+            tasks::cancel(&deps.pool, &deps.queue, i.task_id).await.map_err(task_err)?;
+            Ok(ToolOutput::ok("cancelled", json!({"task_id": i.task_id, "status": "cancelled"})))
+        }),
+    )?;
+    Ok(())
+}
