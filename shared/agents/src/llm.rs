@@ -78,7 +78,10 @@ impl Llm {
 
     /// The same client, embedding with another model.
     pub fn with_embedding_model(&self, model: &str) -> Self {
-        Self { client: self.client.clone(), embedding_model: model.to_owned() }
+        Self {
+            client: self.client.clone(),
+            embedding_model: model.to_owned(),
+        }
     }
 
     pub async fn complete(

@@ -19,13 +19,20 @@ fn text(max: usize) -> Value {
 fn tuning() -> Vec<(&'static str, Value)> {
     vec![
         ("model", json!({"type": "string", "maxLength": 200})),
-        ("max_tokens", json!({"type": "integer", "minimum": 1, "maximum": 32000})),
-        ("temperature", json!({"type": "number", "minimum": 0, "maximum": 2})),
+        (
+            "max_tokens",
+            json!({"type": "integer", "minimum": 1, "maximum": 32000}),
+        ),
+        (
+            "temperature",
+            json!({"type": "number", "minimum": 0, "maximum": 2}),
+        ),
     ]
 }
 
 fn schema(props: Vec<(&'static str, Value)>, required: &[&str]) -> Value {
-    let mut p: serde_json::Map<String, Value> = props.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let mut p: serde_json::Map<String, Value> =
+        props.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     for (k, v) in tuning() {
         p.insert(k.to_owned(), v);
     }
@@ -39,8 +46,16 @@ struct Tuning {
     temperature: Option<f32>,
 }
 
-async fn ask(deps: &PlatformDeps, ctx: &CallContext, tuning: &Tuning, messages: Vec<Message>) -> Result<ToolOutput, ToolError> {
-    let model = tuning.model.clone().unwrap_or_else(|| deps.default_model.clone());
+async fn ask(
+    deps: &PlatformDeps,
+    ctx: &CallContext,
+    tuning: &Tuning,
+    messages: Vec<Message>,
+) -> Result<ToolOutput, ToolError> {
+    let model = tuning
+        .model
+        .clone()
+        .unwrap_or_else(|| deps.default_model.clone());
     let request = Request {
         model: &model,
         messages,
@@ -65,18 +80,35 @@ async fn ask(deps: &PlatformDeps, ctx: &CallContext, tuning: &Tuning, messages: 
 }
 
 fn user(content: String) -> Message {
-    Message { role: "user".into(), content, ..Default::default() }
+    Message {
+        role: "user".into(),
+        content,
+        ..Default::default()
+    }
 }
 
 fn system(content: String) -> Message {
-    Message { role: "system".into(), content, ..Default::default() }
+    Message {
+        role: "system".into(),
+        content,
+        ..Default::default()
+    }
 }
 
 pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     let net = &[Permission::Network];
     reg.register(
-        def("ai_complete", SKILL, Category::Llm, "Ask a model: a prompt (and optional system prompt) in, text out", net)
-            .schema(schema(vec![("prompt", text(200_000)), ("system", text(50_000))], &["prompt"])),
+        def(
+            "ai_complete",
+            SKILL,
+            Category::Llm,
+            "Ask a model: a prompt (and optional system prompt) in, text out",
+            net,
+        )
+        .schema(schema(
+            vec![("prompt", text(200_000)), ("system", text(50_000))],
+            &["prompt"],
+        )),
         with(deps, |deps, ctx, input| async move {
             #[derive(Deserialize)]
             struct In {
@@ -123,8 +155,23 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
         }),
     )?;
     reg.register(
-        def("ai_summarize", SKILL, Category::Llm, "Summarise a text", net)
-            .schema(schema(vec![("text", text(500_000)), ("max_words", json!({"type": "integer", "minimum": 10, "maximum": 5000}))], &["text"])),
+        def(
+            "ai_summarize",
+            SKILL,
+            Category::Llm,
+            "Summarise a text",
+            net,
+        )
+        .schema(schema(
+            vec![
+                ("text", text(500_000)),
+                (
+                    "max_words",
+                    json!({"type": "integer", "minimum": 10, "maximum": 5000}),
+                ),
+            ],
+            &["text"],
+        )),
         with(deps, |deps, ctx, input| async move {
             #[derive(Deserialize)]
             struct In {
@@ -134,14 +181,33 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 tuning: Tuning,
             }
             let i: In = parse(input)?;
-            let limit = i.max_words.map(|n| format!(" in at most {n} words")).unwrap_or_default();
-            let messages = vec![system(format!("Summarise the user's text{limit}. Answer with the summary only.")), user(i.text)];
+            let limit = i
+                .max_words
+                .map(|n| format!(" in at most {n} words"))
+                .unwrap_or_default();
+            let messages = vec![
+                system(format!(
+                    "Summarise the user's text{limit}. Answer with the summary only."
+                )),
+                user(i.text),
+            ];
             ask(&deps, &ctx, &i.tuning, messages).await
         }),
     )?;
     reg.register(
-        def("ai_translate", SKILL, Category::Llm, "Translate a text into a target language", net).schema(schema(
-            vec![("text", text(500_000)), ("target_language", text(100)), ("source_language", text(100))],
+        def(
+            "ai_translate",
+            SKILL,
+            Category::Llm,
+            "Translate a text into a target language",
+            net,
+        )
+        .schema(schema(
+            vec![
+                ("text", text(500_000)),
+                ("target_language", text(100)),
+                ("source_language", text(100)),
+            ],
             &["text", "target_language"],
         )),
         with(deps, |deps, ctx, input| async move {
@@ -154,9 +220,15 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 tuning: Tuning,
             }
             let i: In = parse(input)?;
-            let from = i.source_language.map(|s| format!(" from {s}")).unwrap_or_default();
+            let from = i
+                .source_language
+                .map(|s| format!(" from {s}"))
+                .unwrap_or_default();
             let messages = vec![
-                system(format!("Translate the user's text{from} into {}. Answer with the translation only.", i.target_language)),
+                system(format!(
+                    "Translate the user's text{from} into {}. Answer with the translation only.",
+                    i.target_language
+                )),
                 user(i.text),
             ];
             ask(&deps, &ctx, &i.tuning, messages).await

@@ -12,7 +12,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use gathering_db::Pool;
-use gathering_tools::{CallContext, Category, Permission, Registry, Tool, ToolDefinition, ToolError, ToolOutput};
+use gathering_tools::{
+    CallContext, Category, Permission, Registry, Tool, ToolDefinition, ToolError, ToolOutput,
+};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -38,12 +40,19 @@ pub fn register_platform(registry: &Registry, deps: PlatformDeps) -> Result<(), 
     Ok(())
 }
 
-fn def(name: &str, skill: &str, category: Category, desc: &str, perms: &[Permission]) -> ToolDefinition {
+fn def(
+    name: &str,
+    skill: &str,
+    category: Category,
+    desc: &str,
+    perms: &[Permission],
+) -> ToolDefinition {
     ToolDefinition::new(name, skill, category, desc).permissions(perms)
 }
 
 fn parse<T: DeserializeOwned>(input: Value) -> Result<T, ToolError> {
-    serde_json::from_value(input).map_err(|e| ToolError::InvalidInput(format!("invalid input: {e}")))
+    serde_json::from_value(input)
+        .map_err(|e| ToolError::InvalidInput(format!("invalid input: {e}")))
 }
 
 fn with<F, Fut>(deps: &Arc<PlatformDeps>, f: F) -> impl Tool

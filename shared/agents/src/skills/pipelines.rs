@@ -16,7 +16,9 @@ const SKILL: &str = "pipelines";
 fn pipe_err(e: PipelineError) -> ToolError {
     match e {
         PipelineError::NotFound | PipelineError::RunNotFound => ToolError::Missing(e.to_string()),
-        PipelineError::NotActive(_) | PipelineError::NotCancellable(_) => ToolError::InvalidInput(e.to_string()),
+        PipelineError::NotActive(_) | PipelineError::NotCancellable(_) => {
+            ToolError::InvalidInput(e.to_string())
+        }
         other => db(other),
     }
 }
@@ -50,16 +52,33 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
         }),
     )?;
     reg.register(
-        def("pipeline_get", SKILL, Category::Gathering, "A pipeline with its nodes and edges", read).schema(by_id.clone()),
+        def(
+            "pipeline_get",
+            SKILL,
+            Category::Gathering,
+            "A pipeline with its nodes and edges",
+            read,
+        )
+        .schema(by_id.clone()),
         with(deps, |deps, _ctx, input| async move {
             let i: ById = parse(input)?;
             let c = deps.pool.get().await.map_err(db)?;
-            let p = store::get_pipeline(&c, i.pipeline_id).await.map_err(pipe_err)?.ok_or_else(|| pipe_err(PipelineError::NotFound))?;
+            let p = store::get_pipeline(&c, i.pipeline_id)
+                .await
+                .map_err(pipe_err)?
+                .ok_or_else(|| pipe_err(PipelineError::NotFound))?;
             Ok(ToolOutput::ok("pipeline", p.to_json()))
         }),
     )?;
     reg.register(
-        def("pipeline_run", SKILL, Category::Gathering, "Start a run of an active pipeline; executors run it", write).schema(json!({
+        def(
+            "pipeline_run",
+            SKILL,
+            Category::Gathering,
+            "Start a run of an active pipeline; executors run it",
+            write,
+        )
+        .schema(json!({
             "type": "object",
             "properties": {"pipeline_id": id(), "trigger_data": {"type": "object"}},
             "required": ["pipeline_id"],
@@ -73,7 +92,13 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
             }
             let i: In = parse(input)?;
             let mut c = deps.pool.get().await.map_err(db)?;
-            let run = store::start_run(&mut c, i.pipeline_id, &i.trigger_data.unwrap_or_else(|| json!({}))).await.map_err(pipe_err)?;
+            let run = store::start_run(
+                &mut c,
+                i.pipeline_id,
+                &i.trigger_data.unwrap_or_else(|| json!({})),
+            )
+            .await
+            .map_err(pipe_err)?;
             Ok(ToolOutput::ok("run started", run.to_json(None)))
         }),
     )?;

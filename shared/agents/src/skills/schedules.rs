@@ -65,22 +65,47 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
         }),
     )?;
     reg.register(
-        def("schedule_run_now", SKILL, Category::Gathering, "Run a scheduled action now (executors dispatch it)", write).schema(by_id.clone()),
+        def(
+            "schedule_run_now",
+            SKILL,
+            Category::Gathering,
+            "Run a scheduled action now (executors dispatch it)",
+            write,
+        )
+        .schema(by_id.clone()),
         with(deps, |deps, _ctx, input| async move {
             let i: ById = parse(input)?;
             let mut c = deps.pool.get().await.map_err(db)?;
             let tx = c.transaction().await.map_err(db)?;
-            let run = gathering_schedule::store::trigger_now(&tx, i.action_id, "tools").await.map_err(db)?;
+            let run = gathering_schedule::store::trigger_now(&tx, i.action_id, "tools")
+                .await
+                .map_err(db)?;
             if run.is_none() {
-                return Err(ToolError::Missing(format!("Scheduled action {} not found", i.action_id)));
+                return Err(ToolError::Missing(format!(
+                    "Scheduled action {} not found",
+                    i.action_id
+                )));
             }
             tx.commit().await.map_err(db)?;
-            Ok(ToolOutput::ok("triggered", json!({"action_id": i.action_id, "status": "triggered"})))
+            Ok(ToolOutput::ok(
+                "triggered",
+                json!({"action_id": i.action_id, "status": "triggered"}),
+            ))
         }),
     )?;
     for (name, from, to, desc) in [
-        ("schedule_pause", "active", "paused", "Pause a scheduled action"),
-        ("schedule_resume", "paused", "active", "Resume a paused scheduled action"),
+        (
+            "schedule_pause",
+            "active",
+            "paused",
+            "Pause a scheduled action",
+        ),
+        (
+            "schedule_resume",
+            "paused",
+            "active",
+            "Resume a paused scheduled action",
+        ),
     ] {
         reg.register(
             def(name, SKILL, Category::Gathering, desc, write).schema(by_id.clone()),

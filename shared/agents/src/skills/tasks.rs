@@ -15,18 +15,23 @@ const SKILL: &str = "tasks";
 fn task_err(e: TaskError) -> ToolError {
     match e {
         TaskError::NotFound | TaskError::AgentNotFound(_) => ToolError::Missing(e.to_string()),
-        TaskError::LimitReached(_) | TaskError::InvalidState(_) => ToolError::InvalidInput(e.to_string()),
+        TaskError::LimitReached(_) | TaskError::InvalidState(_) => {
+            ToolError::InvalidInput(e.to_string())
+        }
         TaskError::Agent(e) => db(e),
     }
 }
 
 async fn row(deps: &PlatformDeps, task_id: i64) -> Result<Value, ToolError> {
     let c = deps.pool.get().await.map_err(db)?;
-    c.query_opt("SELECT to_jsonb(t) FROM public.background_tasks_dashboard t WHERE id = $1", &[&task_id])
-        .await
-        .map_err(db)?
-        .map(|r| r.get(0))
-        .ok_or_else(|| ToolError::Missing("Task not found".into()))
+    c.query_opt(
+        "SELECT to_jsonb(t) FROM public.background_tasks_dashboard t WHERE id = $1",
+        &[&task_id],
+    )
+    .await
+    .map_err(db)?
+    .map(|r| r.get(0))
+    .ok_or_else(|| ToolError::Missing("Task not found".into()))
 }
 
 #[derive(Deserialize)]
@@ -39,7 +44,14 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
     let write = &[Permission::Read, Permission::Write];
     let by_id = json!({"type": "object", "properties": {"task_id": id()}, "required": ["task_id"], "additionalProperties": false});
     reg.register(
-        def("task_start", SKILL, Category::Gathering, "Start a background task: an agent works towards a goal on its own", write).schema(json!({
+        def(
+            "task_start",
+            SKILL,
+            Category::Gathering,
+            "Start a background task: an agent works towards a goal on its own",
+            write,
+        )
+        .schema(json!({
             "type": "object",
             "properties": {
                 "agent_id": id(),
@@ -61,7 +73,9 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 goal_context: Option<Value>,
             }
             let i: In = parse(input)?;
-            let agent_id = i.agent_id.or(ctx.agent_id).ok_or_else(|| ToolError::InvalidInput("agent_id is required (no calling agent)".into()))?;
+            let agent_id = i.agent_id.or(ctx.agent_id).ok_or_else(|| {
+                ToolError::InvalidInput("agent_id is required (no calling agent)".into())
+            })?;
             let task = NewTask {
                 agent_id,
                 goal: i.goal,
@@ -72,8 +86,13 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 checkpoint_interval: 5,
                 created_by: ctx.agent_id.map(|a| format!("agent:{a}")),
             };
-            let id = tasks::create(&deps.pool, &task, deps.max_live_tasks).await.map_err(task_err)?;
-            Ok(ToolOutput::ok(format!("task {id} started"), row(&deps, id).await?))
+            let id = tasks::create(&deps.pool, &task, deps.max_live_tasks)
+                .await
+                .map_err(task_err)?;
+            Ok(ToolOutput::ok(
+                format!("task {id} started"),
+                row(&deps, id).await?,
+            ))
         }),
     )?;
     reg.register(
@@ -110,7 +129,14 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
         }),
     )?;
     reg.register(
-        def("task_get", SKILL, Category::Gathering, "A background task's state", read).schema(by_id.clone()),
+        def(
+            "task_get",
+            SKILL,
+            Category::Gathering,
+            "A background task's state",
+            read,
+        )
+        .schema(by_id.clone()),
         with(deps, |deps, _ctx, input| async move {
             let i: TaskId = parse(input)?;
             Ok(ToolOutput::ok("task", row(&deps, i.task_id).await?))
@@ -146,27 +172,63 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
         }),
     )?;
     reg.register(
-        def("task_pause", SKILL, Category::Gathering, "Pause a background task (it keeps its checkpoint)", write).schema(by_id.clone()),
+        def(
+            "task_pause",
+            SKILL,
+            Category::Gathering,
+            "Pause a background task (it keeps its checkpoint)",
+            write,
+        )
+        .schema(by_id.clone()),
         with(deps, |deps, _ctx, input| async move {
             let i: TaskId = parse(input)?;
-            tasks::pause(&deps.pool, &deps.queue, i.task_id).await.map_err(task_err)?;
-            Ok(ToolOutput::ok("paused", json!({"task_id": i.task_id, "status": "paused"})))
+            tasks::pause(&deps.pool, &deps.queue, i.task_id)
+                .await
+                .map_err(task_err)?;
+            Ok(ToolOutput::ok(
+                "paused",
+                json!({"task_id": i.task_id, "status": "paused"}),
+            ))
         }),
     )?;
     reg.register(
-        def("task_resume", SKILL, Category::Gathering, "Resume a paused background task from its checkpoint", write).schema(by_id.clone()),
+        def(
+            "task_resume",
+            SKILL,
+            Category::Gathering,
+            "Resume a paused background task from its checkpoint",
+            write,
+        )
+        .schema(by_id.clone()),
         with(deps, |deps, _ctx, input| async move {
             let i: TaskId = parse(input)?;
-            tasks::resume(&deps.pool, i.task_id).await.map_err(task_err)?;
-            Ok(ToolOutput::ok("resumed", json!({"task_id": i.task_id, "status": "resumed"})))
+            tasks::resume(&deps.pool, i.task_id)
+                .await
+                .map_err(task_err)?;
+            Ok(ToolOutput::ok(
+                "resumed",
+                json!({"task_id": i.task_id, "status": "resumed"}),
+            ))
         }),
     )?;
     reg.register(
-        def("task_cancel", SKILL, Category::Gathering, "Cancel a background task", write).schema(by_id),
+        def(
+            "task_cancel",
+            SKILL,
+            Category::Gathering,
+            "Cancel a background task",
+            write,
+        )
+        .schema(by_id),
         with(deps, |deps, _ctx, input| async move {
             let i: TaskId = parse(input)?;
-            tasks::cancel(&deps.pool, &deps.queue, i.task_id).await.map_err(task_err)?;
-            Ok(ToolOutput::ok("cancelled", json!({"task_id": i.task_id, "status": "cancelled"})))
+            tasks::cancel(&deps.pool, &deps.queue, i.task_id)
+                .await
+                .map_err(task_err)?;
+            Ok(ToolOutput::ok(
+                "cancelled",
+                json!({"task_id": i.task_id, "status": "cancelled"}),
+            ))
         }),
     )?;
     Ok(())
