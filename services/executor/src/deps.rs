@@ -18,4 +18,6 @@ pub struct Deps {
     pub tools: Arc<Toolbox>,
     /// Agents: background tasks, pipeline agent nodes.
     pub agents: AgentRuntime,
+    /// Live background tasks allowed across all executors (`BACKGROUND_TASKS_MAX_CONCURRENT`).
+    pub max_live_tasks: i64,
 }

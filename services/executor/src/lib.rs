@@ -82,6 +82,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         database_url: config.database_url.clone(),
         tools,
         agents,
+        max_live_tasks: config.agents.max_live_tasks,
     };
     let worker_stop = Shutdown::new();
     let worker = Worker::start(

@@ -106,6 +106,18 @@ fn job(task_id: i64) -> NewJob {
 pub async fn create(pool: &Pool, task: &NewTask, max_live: i64) -> Result<i64, TaskError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
+    let id = create_in(&tx, task, max_live).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Creates a task and its job inside the caller's transaction (a scheduled `run_task` commits
+/// them with its run). The live-task count is serialised by a transaction-scoped lock.
+pub async fn create_in<C: gathering_db::GenericClient>(
+    tx: &C,
+    task: &NewTask,
+    max_live: i64,
+) -> Result<i64, TaskError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CREATE_LOCK])
         .await?;
     let live: i64 = tx
@@ -146,14 +158,14 @@ pub async fn create(pool: &Pool, task: &NewTask, max_live: i64) -> Result<i64, T
         )
         .await?
         .get(0);
-    let job_id = enqueue_in(&tx, &job(id)).await?.id;
+    let job_id = enqueue_in(tx, &job(id)).await?.id;
     tx.execute(
         "UPDATE circle.background_tasks SET job_id = $2 WHERE id = $1",
         &[&id, &job_id],
     )
     .await?;
     publish_in(
-        &tx,
+        tx,
         &[event(
             "background_task.created",
             id,
@@ -162,7 +174,6 @@ pub async fn create(pool: &Pool, task: &NewTask, max_live: i64) -> Result<i64, T
         )],
     )
     .await?;
-    tx.commit().await?;
     Ok(id)
 }
 

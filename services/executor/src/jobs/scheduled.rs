@@ -22,6 +22,7 @@
 
 use std::time::{Duration, Instant};
 
+use gathering_agents::tasks::{self, NewTask, TaskError};
 use gathering_db::GenericClient;
 use gathering_db::tokio_postgres::Row;
 use gathering_events::{NewEvent, publish_in};
@@ -98,14 +99,6 @@ UPDATE circle.scheduled_action_runs
 SET status = 'pending', retry_count = retry_count + 1, error_message = $2, result = $3
 WHERE id = $1 AND status IN ('pending', 'running')
 RETURNING scheduled_action_id, retry_count";
-
-const INSERT_TASK_SQL: &str = "
-INSERT INTO circle.background_tasks
-    (agent_id, circle_id, goal, goal_context, max_steps, timeout_seconds, status, created_by_user_id)
-VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7)
-RETURNING id";
-
-const SET_TASK_JOB_SQL: &str = "UPDATE circle.background_tasks SET job_id = $2 WHERE id = $1";
 
 const PIPELINE_SQL: &str = "SELECT status FROM circle.pipelines WHERE id = $1";
 
@@ -220,7 +213,7 @@ async fn dispatch(deps: Deps, ctx: JobContext) -> HandlerResult {
         .await;
     };
     let outcome = match action {
-        ActionType::RunTask => start_task(&tx, run_id, &row, &run).await?,
+        ActionType::RunTask => start_task(&tx, run_id, &row, &run, deps.max_live_tasks).await?,
         ActionType::ExecutePipeline => start_pipeline(&tx, run_id, &run).await?,
         ActionType::SendNotification | ActionType::CallApi => {
             tx.execute(START_SQL, &[&run_id, &None::<i64>, &None::<i64>])
@@ -250,6 +243,7 @@ async fn start_task<C: GenericClient>(
     run_id: i64,
     row: &Row,
     run: &Loaded,
+    max_live: i64,
 ) -> Result<Result<Value, ActionFailed>, JobError> {
     let cfg = &run.config;
     let goal = cfg
@@ -282,32 +276,31 @@ async fn start_task<C: GenericClient>(
         m.insert("scheduled_action_run_id".into(), json!(run_id));
     }
     let agent_id: i64 = row.get("agent_id");
-    let circle_id: Option<i64> = row.get("circle_id");
-    let created_by: Option<String> = row.get("created_by");
-    let task_id: i64 = tx
-        .query_one(
-            INSERT_TASK_SQL,
-            &[
-                &agent_id,
-                &circle_id,
-                &goal,
-                &context,
-                &max_steps,
-                &timeout,
-                &created_by,
-            ],
-        )
-        .await
-        .map_err(retry)?
-        .get(0);
-    let job = NewJob::new("background_task.run", json!({"task_id": task_id}))
-        .queue("agents")
-        .unique_key(format!("background_task:{task_id}"))
-        .max_attempts(10);
-    let job_id = enqueue_in(tx, &job).await.map_err(retry)?.id;
-    tx.execute(SET_TASK_JOB_SQL, &[&task_id, &job_id])
-        .await
-        .map_err(retry)?;
+    let task = NewTask {
+        agent_id,
+        goal: goal.clone(),
+        circle_id: row.get("circle_id"),
+        goal_context: context,
+        max_steps,
+        timeout_seconds: timeout,
+        checkpoint_interval: 5,
+        created_by: row.get("created_by"),
+    };
+    // The same path as the API: the global live-task limit applies to scheduled tasks too.
+    let task_id = match tasks::create_in(tx, &task, max_live).await {
+        Ok(id) => id,
+        Err(TaskError::LimitReached(n)) => {
+            return Ok(Err(ActionFailed {
+                message: format!("Maximum concurrent tasks ({n}) reached"),
+                data: Value::Null,
+                retryable: true,
+            }));
+        }
+        Err(TaskError::AgentNotFound(id)) => {
+            return Ok(Err(ActionFailed::fatal(format!("Agent {id} not found"))));
+        }
+        Err(e) => return Err(retry(e)),
+    };
     tx.execute(START_SQL, &[&run_id, &Some(task_id), &None::<i64>])
         .await
         .map_err(retry)?;
