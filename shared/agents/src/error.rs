@@ -19,6 +19,8 @@ pub enum AgentError {
     Queue(#[from] gathering_queue::QueueError),
     #[error(transparent)]
     Events(#[from] gathering_events::EventError),
+    #[error(transparent)]
+    Tools(#[from] gathering_tools::ToolError),
 }
 
 impl From<gathering_db::tokio_postgres::Error> for AgentError {

@@ -111,6 +111,34 @@ struct Turn {
     iterations: u32,
 }
 
+impl ChatOutcome {
+    fn from_turn(
+        turn: Turn,
+        agent_id: i64,
+        agent_name: String,
+        model: String,
+        started: Instant,
+        memory_recall: Option<&'static str>,
+    ) -> Self {
+        ChatOutcome {
+            agent_id,
+            agent_name,
+            model,
+            duration_ms: started.elapsed().as_millis() as u64,
+            tool_calls: turn.traces.iter().map(|t| json!({"id": t.id, "name": t.name, "arguments": t.arguments})).collect(),
+            tool_results: turn
+                .traces
+                .iter()
+                .map(|t| json!({"tool_call_id": t.id, "name": t.name, "success": t.success, "result": t.result}))
+                .collect(),
+            tokens_used: turn.tokens,
+            iterations: turn.iterations,
+            memory_recall,
+            content: turn.last.content,
+        }
+    }
+}
+
 impl AgentRuntime {
     pub fn new(pool: Pool, llm: Llm, tools: Arc<Toolbox>, config: RuntimeConfig) -> Self {
         Self {
@@ -129,21 +157,12 @@ impl AgentRuntime {
     }
 
     /// The tools of the agent's enabled skills, as the model sees them.
-    async fn tool_definitions<C: GenericClient>(
+    pub(crate) async fn tool_definitions(
         &self,
-        c: &C,
+        c: &gathering_db::Client,
         agent_id: i64,
     ) -> Result<Vec<pb::ToolDefinition>, AgentError> {
-        let skills: Vec<String> = c
-            .query(
-                "SELECT s.name FROM agent.agent_tools at JOIN agent.skills s ON s.id = at.skill_id \
-                 WHERE at.agent_id = $1 AND at.is_enabled AND s.is_enabled ORDER BY s.name",
-                &[&agent_id],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let skills = gathering_tools::enablement::enabled_skills(c, agent_id).await?;
         let registry = self.tools.registry();
         Ok(skills
             .iter()
@@ -154,6 +173,59 @@ impl AgentRuntime {
                 input_schema_json: d.input_schema.to_string(),
             })
             .collect())
+    }
+
+    /// A model request with the agent's tuning.
+    pub(crate) fn request<'a>(
+        profile: &Profile,
+        model: &'a str,
+        messages: Vec<Message>,
+        tools: Vec<pb::ToolDefinition>,
+        request_id: &'a str,
+    ) -> Request<'a> {
+        Request {
+            model,
+            messages,
+            tools,
+            max_tokens: profile.max_tokens.and_then(|m| u32::try_from(m).ok()),
+            temperature: Some(profile.temperature as f32),
+            agent_id: profile.id,
+            request_id,
+        }
+    }
+
+    /// Runs one tool call of the model through the registry, as the agent; returns the
+    /// response, the decoded input and the message the model reads back.
+    pub(crate) async fn call_tool(
+        &self,
+        agent_id: i64,
+        call: &pb::ToolCall,
+        project: Option<ProjectRoot>,
+        cancel: &CancellationToken,
+    ) -> (gathering_tools::SkillResponse, Value, Message) {
+        let input: Value = serde_json::from_str(&call.arguments_json).unwrap_or_else(|_| json!({}));
+        let ctx = CallContext::new(self.config.tool_grants)
+            .agent(Some(agent_id))
+            .project(project)
+            .with_cancel(cancel.child_token());
+        let response = self.tools.execute(&call.name, input.clone(), &ctx).await;
+        // What the model reads back: the outcome, compactly.
+        let content = json!({
+            "success": response.success,
+            "message": response.message,
+            "data": response.data,
+            "error": response.error,
+            "needs_confirmation": response.needs_confirmation,
+        })
+        .to_string();
+        let message = Message {
+            role: "tool".into(),
+            content,
+            tool_call_id: call.id.clone(),
+            name: call.name.clone(),
+            ..Default::default()
+        };
+        (response, input, message)
     }
 
     /// The project root of the agent's session, for file, git, shell and code tools.
@@ -187,15 +259,8 @@ impl AgentRuntime {
                 return Err(AgentError::Cancelled);
             }
             iterations += 1;
-            let request = Request {
-                model: &model,
-                messages: messages.clone(),
-                tools: tools.clone(),
-                max_tokens: profile.max_tokens.and_then(|m| u32::try_from(m).ok()),
-                temperature: Some(profile.temperature as f32),
-                agent_id: profile.id,
-                request_id,
-            };
+            let request =
+                Self::request(profile, &model, messages.clone(), tools.clone(), request_id);
             let completion = match events {
                 Some(tx) => {
                     self.llm
@@ -226,44 +291,21 @@ impl AgentRuntime {
                 name: String::new(),
             });
             for call in &completion.tool_calls {
-                let arguments: Value =
-                    serde_json::from_str(&call.arguments_json).unwrap_or_else(|_| json!({}));
-                let ctx = CallContext::new(self.config.tool_grants)
-                    .agent(Some(profile.id))
-                    .project(project.clone())
-                    .with_cancel(cancel.child_token());
-                let response = self
-                    .tools
-                    .execute(&call.name, arguments.clone(), &ctx)
+                let (response, arguments, reply) = self
+                    .call_tool(profile.id, call, project.clone(), cancel)
                     .await;
-                let result = serde_json::to_value(&response).unwrap_or(Value::Null);
                 let trace = ToolTrace {
                     id: call.id.clone(),
                     name: call.name.clone(),
                     arguments,
-                    result: result.clone(),
+                    result: serde_json::to_value(&response).unwrap_or(Value::Null),
                     success: response.success,
                 };
                 if let Some(tx) = events {
                     let _ = tx.try_send(ChatEvent::ToolCall(trace.clone()));
                 }
                 traces.push(trace);
-                // What the model reads back: the outcome, compactly.
-                let content = json!({
-                    "success": response.success,
-                    "message": response.message,
-                    "data": response.data,
-                    "error": response.error,
-                    "needs_confirmation": response.needs_confirmation,
-                })
-                .to_string();
-                messages.push(Message {
-                    role: "tool".into(),
-                    content,
-                    tool_calls: Vec::new(),
-                    tool_call_id: call.id.clone(),
-                    name: call.name.clone(),
-                });
+                messages.push(reply);
             }
         }
     }
@@ -431,18 +473,14 @@ impl AgentRuntime {
         session::record_exchange(&tx, &session, message, &content).await?;
         lease.release_in(&tx).await?;
         tx.commit().await?;
-        Ok(ChatOutcome {
-            content,
+        Ok(ChatOutcome::from_turn(
+            turn,
             agent_id,
-            agent_name: profile.name,
+            profile.name,
             model,
-            duration_ms: started.elapsed().as_millis() as u64,
-            tool_calls: turn.traces.iter().map(|t| json!({"id": t.id, "name": t.name, "arguments": t.arguments})).collect(),
-            tool_results: turn.traces.iter().map(|t| json!({"tool_call_id": t.id, "name": t.name, "success": t.success, "result": t.result})).collect(),
-            tokens_used: turn.tokens,
-            iterations: turn.iterations,
-            memory_recall: recall_method,
-        })
+            started,
+            recall_method,
+        ))
     }
 
     /// One stateless task for an agent (a pipeline's agent node): its persona and tools, no
@@ -485,17 +523,13 @@ impl AgentRuntime {
         } else {
             turn.last.model.clone()
         };
-        Ok(ChatOutcome {
-            content: turn.last.content,
+        Ok(ChatOutcome::from_turn(
+            turn,
             agent_id,
-            agent_name: profile.name,
+            profile.name,
             model,
-            duration_ms: started.elapsed().as_millis() as u64,
-            tool_calls: turn.traces.iter().map(|t| json!({"id": t.id, "name": t.name, "arguments": t.arguments})).collect(),
-            tool_results: turn.traces.iter().map(|t| json!({"tool_call_id": t.id, "name": t.name, "success": t.success, "result": t.result})).collect(),
-            tokens_used: turn.tokens,
-            iterations: turn.iterations,
-            memory_recall: None,
-        })
+            started,
+            None,
+        ))
     }
 }

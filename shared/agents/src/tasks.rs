@@ -17,10 +17,9 @@ use gathering_db::Pool;
 use gathering_events::{NewEvent, publish_in};
 use gathering_proto::v1 as pb;
 use gathering_queue::{HandlerResult, JobContext, JobError, NewJob, Outcome, Queue, enqueue_in};
-use gathering_tools::CallContext;
 use serde_json::{Value, json};
 
-use crate::llm::{Message, Request};
+use crate::llm::Message;
 use crate::prompt::{PromptParts, system_prompt};
 use crate::runtime::AgentRuntime;
 use crate::{AgentError, profile};
@@ -175,6 +174,20 @@ pub async fn create_in<C: gathering_db::GenericClient>(
     )
     .await?;
     Ok(id)
+}
+
+/// A task as `/background-tasks` shows it (`public.background_tasks_dashboard`).
+pub async fn dashboard_row<C: gathering_db::GenericClient>(
+    c: &C,
+    task_id: i64,
+) -> Result<Option<Value>, AgentError> {
+    let row = c
+        .query_opt(
+            "SELECT to_jsonb(t) FROM public.background_tasks_dashboard t WHERE id = $1",
+            &[&task_id],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
 }
 
 /// Pauses a pending or running task: it stops after its current step and keeps its checkpoint.
@@ -425,7 +438,7 @@ async fn run(runtime: &AgentRuntime, task_id: i64, ctx: &JobContext) -> Result<(
         )
         .await?;
     }
-    let tools = runtime_tools(runtime, &client, task.agent_id).await?;
+    let tools = runtime.tool_definitions(&client, task.agent_id).await?;
     drop(client);
 
     let mut messages = from_json(&task.checkpoint["messages"]);
@@ -478,15 +491,14 @@ async fn run(runtime: &AgentRuntime, task_id: i64, ctx: &JobContext) -> Result<(
         }
         step += 1;
         let began = Instant::now();
-        let request = Request {
-            model: &model,
-            messages: messages.clone(),
-            tools: tools.clone(),
-            max_tokens: profile.max_tokens.and_then(|m| u32::try_from(m).ok()),
-            temperature: Some(profile.temperature as f32),
-            agent_id: task.agent_id,
-            request_id: &format!("task-{task_id}-step-{step}"),
-        };
+        let request_id = format!("task-{task_id}-step-{step}");
+        let request = AgentRuntime::request(
+            &profile,
+            &model,
+            messages.clone(),
+            tools.clone(),
+            &request_id,
+        );
         let completion = tokio::select! {
             c = runtime.llm.complete("background-tasks", request) => c,
             _ = ctx.cancel.cancelled() => break End::Stopped,
@@ -569,14 +581,8 @@ async fn run(runtime: &AgentRuntime, task_id: i64, ctx: &JobContext) -> Result<(
         let mut last_action = String::new();
         for call in &completion.tool_calls {
             let began = Instant::now();
-            let input: Value =
-                serde_json::from_str(&call.arguments_json).unwrap_or_else(|_| json!({}));
-            let call_ctx = CallContext::new(runtime.config.tool_grants)
-                .agent(Some(task.agent_id))
-                .with_cancel(ctx.cancel.child_token());
-            let response = runtime
-                .tools
-                .execute(&call.name, input.clone(), &call_ctx)
+            let (response, input, reply) = runtime
+                .call_tool(task.agent_id, call, None, &ctx.cancel)
                 .await;
             counts.tool_calls += 1;
             last_action = format!(
@@ -585,14 +591,7 @@ async fn run(runtime: &AgentRuntime, task_id: i64, ctx: &JobContext) -> Result<(
                 if response.success { "ok" } else { "failed" }
             );
             rows.push(StepRow::tool(step, &call.name, &input, &response, began));
-            let content = json!({"success": response.success, "message": response.message, "data": response.data, "error": response.error}).to_string();
-            messages.push(Message {
-                role: "tool".into(),
-                content,
-                tool_call_id: call.id.clone(),
-                name: call.name.clone(),
-                ..Default::default()
-            });
+            messages.push(reply);
         }
         if ctx.cancel.is_cancelled() {
             // The tools ran; keep their results, then stop.
@@ -629,26 +628,6 @@ async fn run(runtime: &AgentRuntime, task_id: i64, ctx: &JobContext) -> Result<(
         .await?;
     };
     finish(pool, task_id, task.agent_id, end).await
-}
-
-async fn runtime_tools(
-    runtime: &AgentRuntime,
-    client: &gathering_db::Client,
-    agent_id: i64,
-) -> Result<Vec<pb::ToolDefinition>, AgentError> {
-    let skills = gathering_tools::enablement::enabled_skills(client, agent_id)
-        .await
-        .unwrap_or_default();
-    let registry = runtime.tools.registry();
-    Ok(skills
-        .iter()
-        .flat_map(|s| registry.list_by_skill(s))
-        .map(|d| pb::ToolDefinition {
-            name: d.name.clone(),
-            description: d.description.clone(),
-            input_schema_json: d.input_schema.to_string(),
-        })
-        .collect())
 }
 
 #[derive(Default)]

@@ -46,13 +46,9 @@ fn task_error(e: TaskError) -> ApiError {
 
 async fn row(state: &AppState, task_id: i64) -> Result<Value, ApiError> {
     let client = state.pool.get().await?;
-    let row = client
-        .query_opt(
-            "SELECT to_jsonb(t) FROM public.background_tasks_dashboard t WHERE id = $1",
-            &[&task_id],
-        )
-        .await?;
-    row.map(|r| r.get(0))
+    tasks::dashboard_row(&client, task_id)
+        .await
+        .map_err(crate::routes::chat::agent_error)?
         .ok_or_else(|| ApiError::NotFound("Task not found".into()))
 }
 

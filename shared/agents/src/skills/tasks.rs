@@ -24,14 +24,10 @@ fn task_err(e: TaskError) -> ToolError {
 
 async fn row(deps: &PlatformDeps, task_id: i64) -> Result<Value, ToolError> {
     let c = deps.pool.get().await.map_err(db)?;
-    c.query_opt(
-        "SELECT to_jsonb(t) FROM public.background_tasks_dashboard t WHERE id = $1",
-        &[&task_id],
-    )
-    .await
-    .map_err(db)?
-    .map(|r| r.get(0))
-    .ok_or_else(|| ToolError::Missing("Task not found".into()))
+    tasks::dashboard_row(&c, task_id)
+        .await
+        .map_err(db)?
+        .ok_or_else(|| ToolError::Missing("Task not found".into()))
 }
 
 #[derive(Deserialize)]
