@@ -552,28 +552,21 @@ impl AuthApi {
         let user = users::set_active(&tx, &req.user_id, req.is_active)
             .await?
             .ok_or_else(|| AuthError::NotFound("User not found".into()))?;
-        if !req.is_active {
+        let (event_type, verb) = if req.is_active {
+            ("user_activated", "activated")
+        } else {
+            // A deactivated user's sessions end now, not at token expiry.
             self.revoke_all(&tx, &user.id, "deactivated").await?;
-        }
+            ("user_deactivated", "deactivated")
+        };
         audit::record(
             &tx,
             &client,
             &[Entry {
-                event_type: if req.is_active {
-                    "user_activated"
-                } else {
-                    "user_deactivated"
-                },
+                event_type,
                 severity: "warning",
                 user_id: Some(&user.id),
-                message: format!(
-                    "User {}",
-                    if req.is_active {
-                        "activated"
-                    } else {
-                        "deactivated"
-                    }
-                ),
+                message: format!("User {verb}"),
                 details: json!({"actor": req.actor_id}),
             }],
         )
