@@ -17,10 +17,20 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 PORT=${GATHERING_PG_PORT:-54329}
-DATA=$ROOT/.data/pg
-RUN=$ROOT/.data/run
-LOGFILE=$ROOT/.data/pg.log
 URL="postgres://gathering@127.0.0.1:$PORT/gathering"
+
+# Where this checkout's cluster lives: .data/ in the checkout, unless we are root and the
+# `postgres` user cannot reach the checkout (a clone under /root or a mktemp directory);
+# then under /var/lib/gathering, keyed by the checkout's path so clones do not share one.
+locate() {
+  BASE=$ROOT/.data
+  if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$ROOT" 2>/dev/null; then
+    BASE=/var/lib/gathering/pg-$(printf %s "$ROOT" | sha256sum | cut -c1-12)
+  fi
+  DATA=$BASE/pg
+  RUN=$BASE/run
+  LOGFILE=$BASE/pg.log
+}
 
 as_owner() {
   if [ "$(id -u)" -eq 0 ]; then
@@ -37,7 +47,7 @@ ensure_installed() {
 }
 
 init_cluster() {
-  mkdir -p "$ROOT/.data" "$RUN"
+  mkdir -p "$BASE" "$RUN"
   if [ "$(id -u)" -eq 0 ]; then
     chown postgres "$RUN"
     mkdir -p "$DATA" && chown postgres "$DATA"
@@ -72,6 +82,7 @@ is_running() {
 
 start() {
   ensure_installed
+  locate
   init_cluster
   if ! is_running; then
     as_owner "$PG_BIN/pg_ctl" -D "$DATA" -l "$LOGFILE" -w -t 60 start >/dev/null
@@ -87,8 +98,8 @@ start() {
 
 case "${1:-}" in
   start) start; echo "$URL" ;;
-  stop) if [ -f "$DATA/PG_VERSION" ] && is_running; then as_owner "$PG_BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null; fi ;;
-  status) [ -f "$DATA/PG_VERSION" ] && is_running ;;
+  stop) locate; if [ -f "$DATA/PG_VERSION" ] && is_running; then as_owner "$PG_BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null; fi ;;
+  status) locate; [ -f "$DATA/PG_VERSION" ] && is_running ;;
   url) echo "$URL" ;;
   psql) shift; exec psql "$URL" "$@" ;;
   *) echo "usage: $0 start|stop|status|url|psql" >&2; exit 2 ;;
