@@ -35,6 +35,12 @@ pub struct Config {
     /// `AUTH_CLEANUP_INTERVAL_SECONDS`, default 60: purge of expired revocations and tokens,
     /// and the key-rotation check.
     pub cleanup_interval: Duration,
+    /// `GATHERING_REGISTRATION`: `open` (anyone may `POST /auth/register`) or `closed`
+    /// (administrators create accounts). Default open in development, closed elsewhere.
+    pub registration_open: bool,
+    /// `DISABLE_AUTH=true` (development only): calls without a user token act as the local
+    /// developer, mirroring the edge's no-auth mode.
+    pub disable_auth: bool,
 }
 
 /// Brute-force protection, shared by every instance through `auth.login_attempts`.
@@ -113,8 +119,28 @@ impl Config {
                 "must be positive",
             ));
         }
+        let registration_open = match vars.get("GATHERING_REGISTRATION").as_deref().map(str::trim) {
+            None | Some("") => env.is_development(),
+            Some("open") => true,
+            Some("closed") => false,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "GATHERING_REGISTRATION",
+                    "must be open or closed",
+                ));
+            }
+        };
+        let disable_auth = config::bool_or(vars, "DISABLE_AUTH", false)?;
+        if disable_auth && !env.is_development() {
+            return Err(ConfigError::new(
+                "DISABLE_AUTH",
+                "true is only allowed with GATHERING_ENV=development",
+            ));
+        }
         Ok(Self {
             env,
+            registration_open,
+            disable_auth,
             database_url: config::database_url(vars)?,
             addr: config::parse_or(vars, "AUTH_ADDR", ([0, 0, 0, 0], 50051).into())?,
             pool_size: config::parse_or(vars, "AUTH_DB_POOL_SIZE", 16)?,

@@ -17,7 +17,9 @@ pub mod tokens;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use gathering_core::service_token::ServiceKey;
 use gathering_core::{Readiness, Shutdown};
+use gathering_proto::service_auth::RequireService;
 use gathering_proto::v1::auth_service_server::AuthServiceServer;
 use gathering_telemetry::AdminState;
 use gathering_telemetry::grpc::GrpcServer;
@@ -65,11 +67,18 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         config: config.clone(),
         keys: keys.clone(),
         dummy_hash,
+        key_cache: Default::default(),
     };
 
     let readiness = Readiness::new();
     let stop = Shutdown::new();
-    let routes = tonic::service::Routes::new(AuthServiceServer::new(api));
+    // Every RPC needs a service credential; only the health service (added by GrpcServer) is
+    // open.
+    let service_key = ServiceKey::derive(&config.master_key);
+    let routes = tonic::service::Routes::new(AuthServiceServer::with_interceptor(
+        api,
+        RequireService::new(service_key),
+    ));
     let server = GrpcServer::start(
         config.addr,
         routes,

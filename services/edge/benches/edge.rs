@@ -369,10 +369,14 @@ async fn chat_benchmark(db: &TestDb, base_vars: &HashMap<String, String>) {
         .collect();
 
     // Direct gRPC to the gateway: the floor.
-    let grpc =
-        gathering_proto::v1::llm_gateway_client::LlmGatewayClient::connect(gateway_url.clone())
+    let grpc = gathering_proto::v1::llm_gateway_client::LlmGatewayClient::with_interceptor(
+        tonic::transport::Channel::from_shared(gateway_url.clone())
+            .unwrap()
+            .connect()
             .await
-            .unwrap();
+            .unwrap(),
+        gathering_testkit::service_auth("bench"),
+    );
     let (rate, lat) = load(16, 6, move || {
         let mut grpc = grpc.clone();
         async move {
@@ -411,10 +415,14 @@ async fn chat_benchmark(db: &TestDb, base_vars: &HashMap<String, String>) {
         assert!(ok);
         solo.push(at.elapsed());
     }
-    let mut grpc1 =
-        gathering_proto::v1::llm_gateway_client::LlmGatewayClient::connect(gateway_url.clone())
+    let mut grpc1 = gathering_proto::v1::llm_gateway_client::LlmGatewayClient::with_interceptor(
+        tonic::transport::Channel::from_shared(gateway_url.clone())
+            .unwrap()
+            .connect()
             .await
-            .unwrap();
+            .unwrap(),
+        gathering_testkit::service_auth("bench"),
+    );
     let mut direct1 = Vec::new();
     for _ in 0..50 {
         let at = Instant::now();

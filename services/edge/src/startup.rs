@@ -10,7 +10,9 @@ use actix_cors::Cors;
 use actix_governor::Governor;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
+use gathering_core::service_token::ServiceKey;
 use gathering_core::{Readiness, Shutdown};
+use gathering_proto::service_auth::ServiceAuth;
 
 use crate::auth::audit_writer::AuditWriter;
 use crate::auth::{Verifier, client, revocations};
@@ -45,7 +47,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     // Background tasks stop after the server has drained.
     let background = Shutdown::new();
 
-    let auth = client::connect(&config.auth_url)
+    // Every internal call carries the edge's service credential.
+    let service_auth = ServiceAuth::new(ServiceKey::derive(&config.master_key), "edge");
+    let auth = client::connect(&config.auth_url, service_auth.clone())
         .map_err(|e| Error::Config(gathering_core::ConfigError::new("AUTH_URL", e.to_string())))?;
     let revocations = revocations::start(
         pool.clone(),
@@ -73,14 +77,17 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         gathering_tools::Toolbox::new(Some(pool.clone()), config.tools.clone())
             .map_err(|e| Error::Task(format!("tool registry: {e}")))?,
     );
-    let llm =
-        gathering_agents::Llm::connect(&config.llm_gateway_url, &config.agents.embedding_model)
-            .map_err(|e| {
-                Error::Config(gathering_core::ConfigError::new(
-                    "LLM_GATEWAY_URL",
-                    e.to_string(),
-                ))
-            })?;
+    let llm = gathering_agents::Llm::connect(
+        &config.llm_gateway_url,
+        &config.agents.embedding_model,
+        service_auth,
+    )
+    .map_err(|e| {
+        Error::Config(gathering_core::ConfigError::new(
+            "LLM_GATEWAY_URL",
+            e.to_string(),
+        ))
+    })?;
     gathering_agents::skills::register_platform(
         tools.registry(),
         gathering_agents::skills::PlatformDeps {

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use gathering_core::config::{self, ProcessEnv, Vars};
+use gathering_core::seal::MasterKey;
 use gathering_core::{ConfigError, Environment};
 use gathering_db::PoolOptions;
 use gathering_queue::QueueConfig;
@@ -35,6 +36,9 @@ pub struct Config {
     pub events_max_rows: i64,
     pub agents: gathering_agents::AgentsConfig,
     pub tools: gathering_tools::ToolsConfig,
+    /// `GATHERING_MASTER_KEY`: derives the service credential the executor's gateway calls
+    /// carry (required in production).
+    pub master_key: MasterKey,
 }
 
 impl Config {
@@ -52,8 +56,10 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        let env = Environment::from_vars(vars)?;
         Ok(Self {
-            env: Environment::from_vars(vars)?,
+            env,
+            master_key: MasterKey::from_vars(vars, env)?,
             database_url: config::database_url(vars)?,
             admin_addr: config::parse_or(vars, "EXECUTOR_ADMIN_ADDR", ([0, 0, 0, 0], 9101).into())?,
             pool_size: config::parse_or(vars, "EXECUTOR_DB_POOL_SIZE", 24)?,

@@ -51,9 +51,17 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         gathering_tools::Toolbox::new(Some(pool.clone()), config.tools.clone())
             .map_err(|e| Error::Task(e.to_string()))?,
     );
-    let llm =
-        gathering_agents::Llm::connect(&config.llm_gateway_url, &config.agents.embedding_model)
-            .map_err(|e| Error::Task(e.to_string()))?;
+    // Gateway calls carry the executor's service credential.
+    let service_auth = gathering_proto::service_auth::ServiceAuth::new(
+        gathering_core::service_token::ServiceKey::derive(&config.master_key),
+        "executor",
+    );
+    let llm = gathering_agents::Llm::connect(
+        &config.llm_gateway_url,
+        &config.agents.embedding_model,
+        service_auth,
+    )
+    .map_err(|e| Error::Task(e.to_string()))?;
     gathering_agents::skills::register_platform(
         tools.registry(),
         gathering_agents::skills::PlatformDeps {

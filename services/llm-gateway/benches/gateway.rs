@@ -119,7 +119,9 @@ async fn run(
             } else {
                 Some(http_connection(addr).await)
             };
-            let mut grpc = channel.map(LlmGatewayClient::new);
+            let mut grpc = channel.map(|c| {
+                LlmGatewayClient::with_interceptor(c, gathering_testkit::service_auth("bench"))
+            });
             let body = Bytes::from_static(body.as_bytes());
             let interval = rate.map(|r| Duration::from_secs_f64(clients as f64 / r));
             let mut next =

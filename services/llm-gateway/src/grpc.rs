@@ -18,6 +18,9 @@ use crate::model::{
     request_id,
 };
 use crate::registry::ModelKind;
+use gathering_core::service_token::ServiceKey;
+use gathering_proto::service_auth::RequireService;
+use tonic::service::interceptor::InterceptedService;
 
 /// Longest deadline a caller may ask for.
 const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -29,10 +32,18 @@ pub struct LlmService {
 }
 
 impl LlmService {
-    pub fn server(gateway: Gateway) -> LlmGatewayServer<LlmService> {
-        LlmGatewayServer::new(LlmService { gateway })
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    /// The gRPC service, behind the service-credential check: only other GatheRing processes
+    /// (holding the master key) may spend the providers' keys through it.
+    pub fn server(
+        gateway: Gateway,
+        key: ServiceKey,
+    ) -> InterceptedService<LlmGatewayServer<LlmService>, RequireService> {
+        InterceptedService::new(
+            LlmGatewayServer::new(LlmService { gateway })
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            RequireService::new(key),
+        )
     }
 }
 

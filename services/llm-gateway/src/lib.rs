@@ -22,6 +22,7 @@ pub mod usage;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use gathering_core::service_token::ServiceKey;
 use gathering_core::{Readiness, Shutdown};
 use gathering_telemetry::AdminState;
 use gathering_telemetry::grpc::GrpcServer;
@@ -78,7 +79,10 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         engine::http_client(&config.reliability).map_err(|e| Error::HttpClient(e.to_string()))?;
     let gateway = Gateway::new(http, registry, usage, config.reliability.clone());
 
-    let routes = tonic::service::Routes::new(grpc::LlmService::server(gateway.clone()));
+    let routes = tonic::service::Routes::new(grpc::LlmService::server(
+        gateway.clone(),
+        ServiceKey::derive(&config.master_key),
+    ));
     let grpc = GrpcServer::start(config.grpc_addr, routes, admin.clone(), stop.clone())
         .await
         .map_err(|e| Error::Bind(config.grpc_addr, e))?;

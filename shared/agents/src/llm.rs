@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use gathering_proto::service_auth::{AuthedChannel, ServiceAuth};
 use gathering_proto::v1 as pb;
 use gathering_proto::v1::llm_gateway_client::LlmGatewayClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 
 use crate::AgentError;
 
@@ -14,7 +15,7 @@ pub type Message = pb::ChatMessage;
 
 #[derive(Clone)]
 pub struct Llm {
-    client: LlmGatewayClient<Channel>,
+    client: LlmGatewayClient<AuthedChannel>,
     /// The embedding model used for memories (`provider/model` or alias).
     pub embedding_model: String,
 }
@@ -63,15 +64,19 @@ impl Request<'_> {
 }
 
 impl Llm {
-    /// A lazily connected client of the gateway at `url`.
-    pub fn connect(url: &str, embedding_model: &str) -> Result<Self, AgentError> {
+    /// A lazily connected client of the gateway at `url`; every call carries `auth`.
+    pub fn connect(
+        url: &str,
+        embedding_model: &str,
+        auth: ServiceAuth,
+    ) -> Result<Self, AgentError> {
         let channel = Endpoint::from_shared(url.to_owned())
             .map_err(|e| AgentError::Invalid(format!("LLM gateway URL: {e}")))?
             .connect_timeout(Duration::from_secs(3))
             .tcp_nodelay(true)
             .connect_lazy();
         Ok(Self {
-            client: LlmGatewayClient::new(channel),
+            client: LlmGatewayClient::with_interceptor(channel, auth),
             embedding_model: embedding_model.to_owned(),
         })
     }

@@ -9,6 +9,7 @@ pub mod environment;
 pub mod readiness;
 pub mod seal;
 pub mod secret;
+pub mod service_token;
 pub mod shutdown;
 pub mod tls;
 

@@ -75,6 +75,11 @@ impl MasterKey {
         })
     }
 
+    /// The raw key, for deriving purpose-bound keys (service tokens); never logged.
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.key
+    }
+
     fn aead(&self) -> LessSafeKey {
         // A 32-byte key always makes a valid AES-256 key.
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.key).expect("32-byte AES key"))

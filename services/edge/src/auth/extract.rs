@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
@@ -15,10 +16,18 @@ use gathering_core::claims::AccessClaims;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// The verified caller, and the access token it presented (`None` in no-auth development
+/// mode): calls to the auth service made for this user carry the token, so the auth service
+/// checks the user itself rather than trusting the edge.
 #[derive(Debug, Clone)]
-pub struct AuthUser(pub AccessClaims);
+pub struct AuthUser(pub AccessClaims, pub Option<Arc<str>>);
 
 impl AuthUser {
+    /// The access token, for requests the auth service checks on the user's behalf.
+    pub fn token(&self) -> Option<&str> {
+        self.1.as_deref()
+    }
+
     pub fn require_admin(&self) -> Result<(), ApiError> {
         if self.0.is_admin() {
             Ok(())
@@ -46,6 +55,7 @@ impl FromRequest for AuthUser {
 #[derive(Debug, Clone)]
 pub struct BearerUser {
     pub claims: AccessClaims,
+    pub token: String,
 }
 
 impl FromRequest for BearerUser {
@@ -68,7 +78,7 @@ impl FromRequest for BearerUser {
                 .verify(&token)
                 .await
                 .map_err(|_| ApiError::Unauthorized("Could not validate credentials".into()))?;
-            Ok(BearerUser { claims })
+            Ok(BearerUser { claims, token })
         })
     }
 }

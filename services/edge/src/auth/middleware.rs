@@ -1,6 +1,8 @@
 //! The authentication middleware: every route except the public ones needs a valid access
 //! token (contract §1, §3). On failure: 401 with `WWW-Authenticate: Bearer`, and an audit row.
 
+use std::sync::Arc;
+
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
@@ -64,7 +66,8 @@ pub async fn authenticate(
             .map_into_right_body());
     };
     if state.config.disable_auth {
-        req.extensions_mut().insert(AuthUser(development_user()));
+        req.extensions_mut()
+            .insert(AuthUser(development_user(), None));
         return Ok(next.call(req).await?.map_into_left_body());
     }
     if is_public(req.method(), req.path()) {
@@ -105,7 +108,8 @@ pub async fn authenticate(
     };
     match state.verifier.verify(&token).await {
         Ok(claims) => {
-            req.extensions_mut().insert(AuthUser(claims));
+            req.extensions_mut()
+                .insert(AuthUser(claims, Some(Arc::from(token))));
             Ok(next.call(req).await?.map_into_left_body())
         }
         Err(e) => {

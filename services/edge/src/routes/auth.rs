@@ -7,6 +7,7 @@ use gathering_proto::v1 as pb;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::auth::client::with_user;
 use crate::auth::{AuthUser, BearerUser};
 use crate::error::{ApiError, FieldError, Violations};
 use crate::middleware::ClientMeta;
@@ -175,9 +176,12 @@ async fn me(state: web::Data<AppState>, user: BearerUser) -> Result<HttpResponse
     let u = state
         .auth
         .clone()
-        .get_user(pb::GetUserRequest {
-            user_id: user.claims.sub.clone(),
-        })
+        .get_user(with_user(
+            pb::GetUserRequest {
+                user_id: user.claims.sub.clone(),
+            },
+            Some(&user.token),
+        ))
         .await
         .map_err(|s| match s.code() {
             tonic::Code::NotFound | tonic::Code::Unauthenticated => {
@@ -225,13 +229,16 @@ async fn logout(
     state
         .auth
         .clone()
-        .logout(pb::LogoutRequest {
-            jti: c.jti.clone(),
-            user_id: c.sub.clone(),
-            expires_at: c.exp,
-            refresh_token,
-            client: Some(meta.to_proto()),
-        })
+        .logout(with_user(
+            pb::LogoutRequest {
+                jti: c.jti.clone(),
+                user_id: c.sub.clone(),
+                expires_at: c.exp,
+                refresh_token,
+                client: Some(meta.to_proto()),
+            },
+            Some(&user.token),
+        ))
         .await?;
     // This instance refuses the token at once, without waiting for the notification.
     state.verifier.revocations.revoke_token(c.jti, c.exp);
@@ -247,11 +254,14 @@ async fn logout_all(
     let reply = state
         .auth
         .clone()
-        .logout_all(pb::LogoutAllRequest {
-            user_id: sub.clone(),
-            client: Some(meta.to_proto()),
-            actor_id: sub.clone(),
-        })
+        .logout_all(with_user(
+            pb::LogoutAllRequest {
+                user_id: sub.clone(),
+                client: Some(meta.to_proto()),
+                actor_id: sub.clone(),
+            },
+            user.token(),
+        ))
         .await?
         .into_inner();
     Ok(HttpResponse::Ok().json(json!({
@@ -284,12 +294,15 @@ async fn change_password(
     state
         .auth
         .clone()
-        .change_password(pb::ChangePasswordRequest {
-            user_id: user.0.sub.clone(),
-            current_password: b.current_password,
-            new_password: b.new_password,
-            client: Some(meta.to_proto()),
-        })
+        .change_password(with_user(
+            pb::ChangePasswordRequest {
+                user_id: user.0.sub.clone(),
+                current_password: b.current_password,
+                new_password: b.new_password,
+                client: Some(meta.to_proto()),
+            },
+            user.token(),
+        ))
         .await?;
     Ok(HttpResponse::Ok()
         .json(json!({"message": "Password changed; please log in again", "user_id": user.0.sub})))
@@ -305,7 +318,7 @@ async fn blacklist_stats(
     let db = state
         .auth
         .clone()
-        .blacklist_stats(pb::BlacklistStatsRequest {})
+        .blacklist_stats(with_user(pb::BlacklistStatsRequest {}, Some(&user.token)))
         .await?
         .into_inner();
     Ok(HttpResponse::Ok().json(json!({
@@ -347,14 +360,17 @@ async fn audit(
     let reply = state
         .auth
         .clone()
-        .list_audit_events(pb::ListAuditEventsRequest {
-            event_type: q.event_type.unwrap_or_default(),
-            user_id: q.user_id.unwrap_or_default(),
-            since: q.since.unwrap_or_default(),
-            until: q.until.unwrap_or_default(),
-            limit: q.limit,
-            offset: q.offset,
-        })
+        .list_audit_events(with_user(
+            pb::ListAuditEventsRequest {
+                event_type: q.event_type.unwrap_or_default(),
+                user_id: q.user_id.unwrap_or_default(),
+                since: q.since.unwrap_or_default(),
+                until: q.until.unwrap_or_default(),
+                limit: q.limit,
+                offset: q.offset,
+            },
+            user.token(),
+        ))
         .await?
         .into_inner();
     let events: Vec<Value> = reply
@@ -397,10 +413,13 @@ async fn list_users(
     let reply = state
         .auth
         .clone()
-        .list_users(pb::ListUsersRequest {
-            limit: q.limit.clamp(1, 500),
-            offset: q.offset,
-        })
+        .list_users(with_user(
+            pb::ListUsersRequest {
+                limit: q.limit.clamp(1, 500),
+                offset: q.offset,
+            },
+            user.token(),
+        ))
         .await?
         .into_inner();
     let users: Vec<Value> = reply.users.iter().map(user_body).collect();
@@ -416,9 +435,12 @@ async fn get_user(
     let u = state
         .auth
         .clone()
-        .get_user(pb::GetUserRequest {
-            user_id: path.into_inner(),
-        })
+        .get_user(with_user(
+            pb::GetUserRequest {
+                user_id: path.into_inner(),
+            },
+            user.token(),
+        ))
         .await?
         .into_inner();
     Ok(HttpResponse::Ok().json(user_body(&u)))
@@ -456,24 +478,30 @@ async fn update_user(
     let mut latest = None;
     if let Some(role) = b.role {
         latest = Some(
-            auth.set_role(pb::SetRoleRequest {
-                user_id: target.clone(),
-                role,
-                actor_id: user.0.sub.clone(),
-                client: Some(meta.to_proto()),
-            })
+            auth.set_role(with_user(
+                pb::SetRoleRequest {
+                    user_id: target.clone(),
+                    role,
+                    actor_id: user.0.sub.clone(),
+                    client: Some(meta.to_proto()),
+                },
+                user.token(),
+            ))
             .await?
             .into_inner(),
         );
     }
     if let Some(active) = b.is_active {
         latest = Some(
-            auth.set_active(pb::SetActiveRequest {
-                user_id: target.clone(),
-                is_active: active,
-                actor_id: user.0.sub.clone(),
-                client: Some(meta.to_proto()),
-            })
+            auth.set_active(with_user(
+                pb::SetActiveRequest {
+                    user_id: target.clone(),
+                    is_active: active,
+                    actor_id: user.0.sub.clone(),
+                    client: Some(meta.to_proto()),
+                },
+                user.token(),
+            ))
             .await?
             .into_inner(),
         );
@@ -493,11 +521,14 @@ async fn admin_logout_all(
     let reply = state
         .auth
         .clone()
-        .logout_all(pb::LogoutAllRequest {
-            user_id: target.clone(),
-            client: Some(meta.to_proto()),
-            actor_id: user.0.sub.clone(),
-        })
+        .logout_all(with_user(
+            pb::LogoutAllRequest {
+                user_id: target.clone(),
+                client: Some(meta.to_proto()),
+                actor_id: user.0.sub.clone(),
+            },
+            user.token(),
+        ))
         .await?
         .into_inner();
     Ok(HttpResponse::Ok().json(json!({"message": "All sessions logged out", "user_id": target, "revoked_refresh_tokens": reply.revoked_refresh_tokens})))

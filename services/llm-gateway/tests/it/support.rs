@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use gathering_core::Shutdown;
 use gathering_llm_gateway::{Config, Started};
+use gathering_proto::service_auth::AuthedChannel;
 use gathering_proto::v1 as pb;
 use gathering_proto::v1::llm_gateway_client::LlmGatewayClient;
 use gathering_testkit::TestDb;
@@ -101,8 +102,19 @@ impl Env {
         format!("http://{}{path}", self.http_addr)
     }
 
-    pub async fn grpc(&self) -> LlmGatewayClient<Channel> {
-        LlmGatewayClient::connect(format!("http://{}", self.grpc_addr))
+    /// A gRPC client carrying a service credential (as the edge and executors do).
+    pub async fn grpc(&self) -> LlmGatewayClient<AuthedChannel> {
+        LlmGatewayClient::with_interceptor(
+            self.raw_channel().await,
+            gathering_testkit::service_auth("test"),
+        )
+    }
+
+    /// A channel with no credential at all (an attacker on the internal network).
+    pub async fn raw_channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.grpc_addr))
+            .expect("gRPC URL")
+            .connect()
             .await
             .expect("gRPC connect")
     }

@@ -120,6 +120,7 @@ async fn with_embeddings_recall_uses_vector_similarity() {
     let llm = Llm::connect(
         &format!("http://{}", gateway.grpc_addr),
         "openai/text-embedding-3-small",
+        gathering_testkit::service_auth("test"),
     )
     .unwrap();
     let id = agent(&db).await;

@@ -149,9 +149,11 @@ fn refused(e: gathering_db::tokio_postgres::Error) -> ApiError {
 
 pub async fn create(
     state: web::Data<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     body: web::Json<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
+    // The catalogue decides where prompts (and keys) go: an administrator's to change.
+    user.require_admin()?;
     let b = body.into_inner();
     let release = b
         .release_date
@@ -235,10 +237,12 @@ pub struct UpdateBody {
 /// Changes the given fields; `null` ones are left as they are.
 pub async fn update(
     state: web::Data<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     id: web::Path<i64>,
     body: web::Json<UpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
+    // The catalogue decides where prompts (and keys) go: an administrator's to change.
+    user.require_admin()?;
     let b = body.into_inner();
     Violations::new()
         .check(
@@ -273,9 +277,11 @@ pub async fn update(
 /// 204 whether or not the model existed. Agents on it fall back to the default model.
 pub async fn delete(
     state: web::Data<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
+    // The catalogue decides where prompts (and keys) go: an administrator's to change.
+    user.require_admin()?;
     let client = state.pool.get().await?;
     client
         .execute(

@@ -73,9 +73,11 @@ fn url_ok(url: &str) -> bool {
 
 pub async fn create(
     state: web::Data<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     body: web::Json<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
+    // The catalogue decides where prompts (and keys) go: an administrator's to change.
+    user.require_admin()?;
     let body = body.into_inner();
     let name = body.name.trim().to_lowercase();
     Violations::new()
@@ -113,9 +115,11 @@ pub async fn create(
 /// used them keep running on the default model.
 pub async fn delete(
     state: web::Data<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
+    // The catalogue decides where prompts (and keys) go: an administrator's to change.
+    user.require_admin()?;
     let client = state.pool.get().await?;
     client
         .execute(
