@@ -4,11 +4,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use gathering_core::cidr::Cidr;
 use gathering_core::config::{self, ProcessEnv, Vars};
 use gathering_core::seal::MasterKey;
 use gathering_core::{ConfigError, Environment};
 use gathering_db::PoolOptions;
+use gathering_net::Cidr;
 
 /// Default CORS origins (contract §1).
 const DEFAULT_CORS: &str =

@@ -59,9 +59,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     )
     .await?;
     let verifier = Arc::new(Verifier::new(auth.clone(), revocations));
-    if !config.disable_auth {
-        verifier.prefetch().await;
-    } else {
+    if config.disable_auth {
         tracing::warn!(
             "DISABLE_AUTH=true: every request is treated as the local admin (development only)"
         );
@@ -99,6 +97,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         },
     )
     .map_err(|e| Error::Task(format!("platform skills: {e}")))?;
+    let verifier_for_keys = verifier.clone();
     let state = AppState {
         pool: pool.clone(),
         readiness: readiness.clone(),
@@ -182,8 +181,22 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     .run();
     let handle = server.handle();
     let server_task = tokio::spawn(server);
-    readiness.set_ready();
-    tracing::info!(%addr, "edge ready");
+    if config.disable_auth {
+        readiness.set_ready();
+    } else {
+        // Ready once tokens can be verified: until the signing keys arrive (auth may start
+        // after the edge), every token would be refused.
+        let ready = readiness.clone();
+        let stopping = shutdown.clone();
+        tokio::spawn(
+            verifier_for_keys.keep_fetching(background.clone(), move || {
+                if !stopping.is_triggered() {
+                    ready.set_ready()
+                }
+            }),
+        );
+    }
+    tracing::info!(%addr, "edge serving");
 
     let grace = config.shutdown_grace;
     let task = tokio::spawn(async move {

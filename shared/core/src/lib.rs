@@ -1,7 +1,7 @@
 //! Building blocks every GatheRing service shares: configuration read from the environment,
 //! the shutdown signal, readiness, secrets that never print, and sealing of secrets at rest.
 
-pub mod cidr;
+pub mod backoff;
 pub mod claims;
 pub mod config;
 pub mod email;

@@ -24,7 +24,7 @@
 //! puts a running job back to `available` at a later time without counting an attempt (used
 //! for durable timers).
 
-pub mod backoff;
+pub use gathering_core::backoff;
 pub mod error;
 pub mod job;
 pub mod notify;

@@ -1,6 +1,12 @@
 //! Local verification of access tokens: signature (Ed25519, by `kid`), issuer, audience,
-//! expiry, then the revocation set. Public keys come from the auth service once and again
-//! only when a token names a key not seen yet (rotation), at most every few seconds.
+//! expiry, then the revocation set.
+//!
+//! Public keys come from the auth service. The edge may start before auth listens, so a
+//! background task ([`Verifier::keep_fetching`]) retries with back-off until the first fetch
+//! succeeds, and the edge reports not-ready until then. Afterwards a token naming an unknown
+//! key (rotation) triggers a refetch whenever the last *successful* fetch is older than
+//! [`MIN_REFETCH`]: failed attempts never block the next one, they are only spaced by
+//! [`MIN_ATTEMPT_GAP`] so a flood of bad tokens cannot flood the auth service.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -15,7 +21,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use super::client::AuthClient;
 use super::revocations::Revocations;
 
-const MIN_REFETCH: Duration = Duration::from_secs(5);
+/// A key set younger than this is not refetched for an unknown kid.
+pub const MIN_REFETCH: Duration = Duration::from_secs(5);
+/// Shortest gap between two fetch attempts.
+const MIN_ATTEMPT_GAP: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VerifyError {
@@ -34,10 +43,16 @@ struct KeySet {
     validation: Validation,
 }
 
+#[derive(Default)]
+struct Fetches {
+    last_attempt: Option<Instant>,
+    last_success: Option<Instant>,
+}
+
 pub struct Verifier {
     auth: AuthClient,
     keys: RwLock<Option<Arc<KeySet>>>,
-    last_fetch: Mutex<Option<Instant>>,
+    fetches: Mutex<Fetches>,
     pub revocations: Arc<Revocations>,
 }
 
@@ -46,20 +61,52 @@ impl Verifier {
         Self {
             auth,
             keys: RwLock::new(None),
-            last_fetch: Mutex::new(None),
+            fetches: Mutex::new(Fetches::default()),
             revocations,
         }
     }
 
-    /// Fetches the public keys now (at start-up; failures are retried on demand).
-    pub async fn prefetch(&self) {
-        if let Err(e) = self.fetch().await {
-            tracing::warn!(error = %e, "signing keys not available yet; will retry on demand");
+    /// Whether public keys have been loaded (tokens can be verified).
+    pub fn has_keys(&self) -> bool {
+        self.key_set().is_some()
+    }
+
+    /// Fetches the keys until a fetch succeeds, with back-off (100 ms doubling to 5 s); then
+    /// calls `on_loaded`. Returns early on `shutdown`.
+    pub async fn keep_fetching(
+        self: Arc<Self>,
+        shutdown: gathering_core::Shutdown,
+        on_loaded: impl FnOnce(),
+    ) {
+        let backoff = gathering_core::backoff::Backoff {
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(5),
+            jitter: 0.2,
+        };
+        let mut attempt = 0;
+        while !self.has_keys() {
+            attempt += 1;
+            match self.fetch().await {
+                Ok(()) => break,
+                Err(e) if attempt == 1 || attempt % 20 == 0 => {
+                    tracing::warn!(error = %e, attempt, "signing keys not available yet; retrying");
+                }
+                Err(_) => {}
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff.delay(attempt)) => {}
+                _ = shutdown.wait() => return,
+            }
         }
+        tracing::info!("signing keys loaded");
+        on_loaded();
     }
 
     async fn fetch(&self) -> Result<(), tonic::Status> {
-        *self.last_fetch.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        self.fetches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_attempt = Some(Instant::now());
         let reply = self
             .auth
             .clone()
@@ -80,6 +127,10 @@ impl Verifier {
         validation.leeway = 0;
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) =
             Some(Arc::new(KeySet { keys, validation }));
+        self.fetches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_success = Some(Instant::now());
         Ok(())
     }
 
@@ -88,10 +139,10 @@ impl Verifier {
     }
 
     fn may_refetch(&self) -> bool {
-        self.last_fetch
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_none_or(|t| t.elapsed() >= MIN_REFETCH)
+        let f = self.fetches.lock().unwrap_or_else(|p| p.into_inner());
+        f.last_success.is_none_or(|t| t.elapsed() >= MIN_REFETCH)
+            && f.last_attempt
+                .is_none_or(|t| t.elapsed() >= MIN_ATTEMPT_GAP)
     }
 
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use actix_web::HttpMessage;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header::HeaderMap;
-use gathering_core::cidr::Cidr;
+use gathering_net::Cidr;
 
 use super::RequestId;
 

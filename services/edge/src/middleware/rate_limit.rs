@@ -20,7 +20,7 @@ use actix_web::http::Method;
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use serde_json::json;
 
-use gathering_core::cidr::Cidr;
+use gathering_net::Cidr;
 
 use crate::config::RateLimits;
 

@@ -27,9 +27,9 @@ async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         "status": "healthy",
         "version": gathering_core::VERSION,
         "uptime_seconds": state.started.elapsed().as_secs_f64(),
-        "agents_count": row.get::<_, i64>("agents"),
-        "circles_count": row.get::<_, i64>("circles"),
-        "active_tasks": row.get::<_, i64>("tasks"),
+        "agents_count": row.try_get::<_, i64>("agents")?,
+        "circles_count": row.try_get::<_, i64>("circles")?,
+        "active_tasks": row.try_get::<_, i64>("tasks")?,
     })))
 }
 
@@ -37,7 +37,13 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
     if state.readiness.is_ready() {
         HttpResponse::Ok().json(json!({"ready": true}))
     } else {
-        HttpResponse::ServiceUnavailable().json(json!({"ready": false, "reason": "shutting_down"}))
+        // Not ready before the signing keys arrive (start-up) or once stopping.
+        let reason = if state.shutdown.is_triggered() {
+            "shutting_down"
+        } else {
+            "starting"
+        };
+        HttpResponse::ServiceUnavailable().json(json!({"ready": false, "reason": reason}))
     }
 }
 

@@ -11,8 +11,8 @@ use reqwest::header::{
 use reqwest::{Method, StatusCode};
 use url::Url;
 
-use super::guard::{Blocked, NetGuard};
 use crate::error::ToolError;
+use gathering_net::{Blocked, NetGuard};
 
 #[derive(Debug, Clone)]
 pub struct HttpLimits {

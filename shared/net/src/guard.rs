@@ -13,7 +13,8 @@ use std::time::Duration;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
 
-use super::allowlist::{Allowlist, normalise};
+use crate::allowlist::Allowlist;
+use crate::cidr::normalise;
 
 /// How long a DNS lookup may take.
 const DNS_TIMEOUT: Duration = Duration::from_secs(5);

@@ -3,8 +3,7 @@
 
 use std::net::IpAddr;
 
-pub use gathering_core::cidr::Cidr;
-pub(crate) use gathering_core::cidr::normalise;
+use crate::cidr::Cidr;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Allowlist {

@@ -1,4 +1,6 @@
-//! Retry delays: exponential with jitter and a cap.
+//! Retry delays: exponential with jitter and a cap. The one back-off of the project: job
+//! retries (queue), provider retries (gateway), reconnects (LISTEN, signing-key fetches) and
+//! restarts of supervised children all use it, each with its own base, cap and jitter.
 
 use std::time::Duration;
 
