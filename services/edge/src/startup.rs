@@ -110,6 +110,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         ws: Arc::default(),
         shutdown: shutdown.clone(),
         tools: tools.clone(),
+        llm: llm.clone(),
         agents: gathering_agents::AgentRuntime::new(
             pool.clone(),
             llm,

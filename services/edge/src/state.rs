@@ -32,6 +32,8 @@ pub struct AppState {
     pub shutdown: gathering_core::Shutdown,
     /// The tool registry with the built-in skills (`/tools`, projects).
     pub tools: Arc<gathering_tools::Toolbox>,
+    /// The LLM gateway (provider settings go through it).
+    pub llm: gathering_agents::Llm,
     /// Agents: chat, memory, background tasks.
     pub agents: gathering_agents::AgentRuntime,
     pub agents_config: gathering_agents::AgentsConfig,

@@ -37,7 +37,10 @@ pub struct Config {
     pub database_url: String,
     /// `LLM_GATEWAY_ADDR`, default `0.0.0.0:50052` (gRPC).
     pub grpc_addr: SocketAddr,
-    /// `LLM_GATEWAY_HTTP_ADDR`, default `0.0.0.0:8001` (OpenAI-compatible HTTP, admin).
+    /// `LLM_GATEWAY_HTTP_ADDR` (OpenAI-compatible HTTP, admin): default `127.0.0.1:8001` in
+    /// development, `0.0.0.0:8001` elsewhere, where it must be loopback or have
+    /// `LLM_GATEWAY_API_KEYS` set (the gateway refuses to start otherwise: an open port would
+    /// be an open proxy spending the provider keys).
     pub http_addr: SocketAddr,
     pub pool_size: usize,
     /// Opens provider keys stored through the edge.
@@ -48,6 +51,9 @@ pub struct Config {
     pub providers: HashMap<String, ProviderEnv>,
     /// `LLM_GATEWAY_API_KEYS`: when set, the HTTP API requires `Authorization: Bearer <one>`.
     pub api_keys: Vec<Secret>,
+    /// `GATHERING_HTTP_ALLOWLIST`: hosts/networks that admin-set provider URLs may reach
+    /// despite the outbound guard.
+    pub http_allowlist: gathering_net::Allowlist,
     pub reliability: Reliability,
     /// `LLM_USAGE_QUEUE`: usage records waiting to be written (bounded; beyond, dropped).
     pub usage_queue: usize,
@@ -173,23 +179,38 @@ impl Config {
                 "LLM_USAGE_QUEUE and LLM_USAGE_BATCH must be at least 1",
             ));
         }
+        let default_http: SocketAddr = if env.is_development() {
+            ([127, 0, 0, 1], 8001).into()
+        } else {
+            ([0, 0, 0, 0], 8001).into()
+        };
+        let http_addr: SocketAddr = config::parse_or(vars, "LLM_GATEWAY_HTTP_ADDR", default_http)?;
+        let api_keys: Vec<Secret> = config::list(vars, "LLM_GATEWAY_API_KEYS")
+            .into_iter()
+            .map(Secret::new)
+            .collect();
+        if !env.is_development() && api_keys.is_empty() && !http_addr.ip().is_loopback() {
+            return Err(ConfigError::new(
+                "LLM_GATEWAY_API_KEYS",
+                "is required outside development unless LLM_GATEWAY_HTTP_ADDR is a loopback \
+                 address: the OpenAI-compatible HTTP API would be open to anyone who can reach it",
+            ));
+        }
+        let http_allowlist = gathering_net::Allowlist::parse(
+            &vars.get("GATHERING_HTTP_ALLOWLIST").unwrap_or_default(),
+        )
+        .map_err(|e| ConfigError::new("GATHERING_HTTP_ALLOWLIST", e))?;
         Ok(Self {
             env,
             database_url: config::database_url(vars)?,
             grpc_addr: config::parse_or(vars, "LLM_GATEWAY_ADDR", ([0, 0, 0, 0], 50052).into())?,
-            http_addr: config::parse_or(
-                vars,
-                "LLM_GATEWAY_HTTP_ADDR",
-                ([0, 0, 0, 0], 8001).into(),
-            )?,
+            http_addr,
+            http_allowlist,
             pool_size: config::parse_or(vars, "LLM_GATEWAY_DB_POOL_SIZE", 8)?,
             master_key: MasterKey::from_vars(vars, env)?,
             use_mock_providers: config::bool_or(vars, "USE_MOCK_PROVIDERS", false)?,
             providers,
-            api_keys: config::list(vars, "LLM_GATEWAY_API_KEYS")
-                .into_iter()
-                .map(Secret::new)
-                .collect(),
+            api_keys,
             reliability,
             usage_queue,
             usage_batch,

@@ -71,7 +71,7 @@ pub struct Gateway {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    http: Clients,
     registry: Arc<Registry>,
     breakers: Breakers,
     limits: Limits,
@@ -85,21 +85,50 @@ struct Tally {
     tried: u32,
 }
 
-/// Builds the HTTP client for upstream calls: pooled keep-alive connections, rustls.
-pub fn http_client(rel: &Reliability) -> Result<reqwest::Client, reqwest::Error> {
-    gathering_core::tls::install_crypto_provider();
-    reqwest::Client::builder()
-        .connect_timeout(rel.connect_timeout)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(1024)
-        .tcp_nodelay(true)
-        .user_agent(concat!("gathering-llm-gateway/", env!("CARGO_PKG_VERSION")))
-        .build()
+/// The HTTP clients for upstream calls: pooled keep-alive connections, rustls, no redirects
+/// (a provider API does not redirect, and a redirect must not carry a key elsewhere). `guarded`
+/// resolves names through the outbound guard, for URLs an admin set; `direct` serves the
+/// operator's and built-in URLs and local providers.
+#[derive(Clone)]
+pub struct Clients {
+    direct: reqwest::Client,
+    guarded: reqwest::Client,
+}
+
+impl Clients {
+    pub fn new(
+        rel: &Reliability,
+        guard: &gathering_net::NetGuard,
+    ) -> Result<Clients, reqwest::Error> {
+        gathering_core::tls::install_crypto_provider();
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(rel.connect_timeout)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_max_idle_per_host(1024)
+                .tcp_nodelay(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("gathering-llm-gateway/", env!("CARGO_PKG_VERSION")))
+        };
+        Ok(Clients {
+            direct: builder().build()?,
+            guarded: builder().dns_resolver(guard.resolver()).build()?,
+        })
+    }
+
+    /// The client for calls to `ep`.
+    pub fn for_endpoint(&self, ep: &crate::provider::Endpoint) -> &reqwest::Client {
+        if ep.guarded {
+            &self.guarded
+        } else {
+            &self.direct
+        }
+    }
 }
 
 impl Gateway {
     pub fn new(
-        http: reqwest::Client,
+        http: Clients,
         registry: Arc<Registry>,
         usage: UsageSink,
         rel: Reliability,
@@ -221,7 +250,7 @@ impl Gateway {
         }
         let body = Bytes::from(ep.chat_body(&target.model, &call.request, false)?);
         let url = ep.chat_url();
-        let http = &self.inner.http;
+        let http = self.inner.http.for_endpoint(&target.provider.endpoint);
         let secrets = &snapshot.secrets;
         let (output, _permit, latency) = self
             .with_retries(
@@ -383,7 +412,7 @@ impl Gateway {
         }
         let body = Bytes::from(ep.chat_body(&target.model, &call.request, true)?);
         let url = ep.chat_url();
-        let http = &self.inner.http;
+        let http = self.inner.http.for_endpoint(&target.provider.endpoint);
         let secrets = &snapshot.secrets;
         let first_byte = self
             .inner
@@ -470,7 +499,7 @@ impl Gateway {
         }
         let url = ep.embed_url()?;
         let body = Bytes::from(ep.embed_body(&target.model, &call.inputs));
-        let http = &self.inner.http;
+        let http = self.inner.http.for_endpoint(&target.provider.endpoint);
         let secrets = &snapshot.secrets;
         let expected = call.inputs.len();
         let (output, _permit, latency) = self

@@ -18,6 +18,7 @@ use crate::model::{
     request_id,
 };
 use crate::registry::ModelKind;
+use crate::settings::ProviderSettings;
 use gathering_core::service_token::ServiceKey;
 use gathering_proto::service_auth::RequireService;
 use tonic::service::interceptor::InterceptedService;
@@ -29,6 +30,7 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 pub struct LlmService {
     gateway: Gateway,
+    settings: ProviderSettings,
 }
 
 impl LlmService {
@@ -36,10 +38,11 @@ impl LlmService {
     /// (holding the master key) may spend the providers' keys through it.
     pub fn server(
         gateway: Gateway,
+        settings: ProviderSettings,
         key: ServiceKey,
     ) -> InterceptedService<LlmGatewayServer<LlmService>, RequireService> {
         InterceptedService::new(
-            LlmGatewayServer::new(LlmService { gateway })
+            LlmGatewayServer::new(LlmService { gateway, settings })
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             RequireService::new(key),
@@ -276,5 +279,36 @@ impl LlmGateway for LlmService {
             })
             .collect();
         Ok(Response::new(pb::ModelList { models }))
+    }
+
+    async fn get_provider_settings(
+        &self,
+        request: Request<pb::GetProviderSettingsRequest>,
+    ) -> Result<Response<pb::ProviderSettingsList>, Status> {
+        let names = request.into_inner().providers;
+        if names.len() > 200 {
+            return Err(Status::invalid_argument("at most 200 providers"));
+        }
+        Ok(Response::new(pb::ProviderSettingsList {
+            providers: self.settings.get(&names),
+        }))
+    }
+
+    async fn set_provider_settings(
+        &self,
+        request: Request<pb::SetProviderSettingsRequest>,
+    ) -> Result<Response<pb::ProviderSettings>, Status> {
+        self.settings
+            .set(request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn probe_provider(
+        &self,
+        request: Request<pb::ProbeProviderRequest>,
+    ) -> Result<Response<pb::ProbeProviderResponse>, Status> {
+        let provider = request.into_inner().provider.to_ascii_lowercase();
+        Ok(Response::new(self.settings.probe(&provider).await))
     }
 }

@@ -16,6 +16,7 @@ pub mod provider;
 pub mod redact;
 pub mod registry;
 pub mod reliability;
+pub mod settings;
 pub mod upstream;
 pub mod usage;
 
@@ -75,12 +76,22 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         config.usage_flush,
         usage_stop.clone(),
     );
-    let http =
-        engine::http_client(&config.reliability).map_err(|e| Error::HttpClient(e.to_string()))?;
+    let http = engine::Clients::new(
+        &config.reliability,
+        &gathering_net::NetGuard::new(config.http_allowlist.clone()),
+    )
+    .map_err(|e| Error::HttpClient(e.to_string()))?;
+    let settings = settings::ProviderSettings::new(
+        pool.clone(),
+        registry.clone(),
+        http.clone(),
+        config.master_key.clone(),
+    );
     let gateway = Gateway::new(http, registry, usage, config.reliability.clone());
 
     let routes = tonic::service::Routes::new(grpc::LlmService::server(
         gateway.clone(),
+        settings,
         ServiceKey::derive(&config.master_key),
     ));
     let grpc = GrpcServer::start(config.grpc_addr, routes, admin.clone(), stop.clone())

@@ -5,9 +5,19 @@
 //! never touches the database. A reloader task rebuilds the snapshot when the edge stores a
 //! setting (`NOTIFY llm_settings`, sent in the same transaction as the change) and every
 //! `LLM_REGISTRY_REFRESH_MS` as a backstop, so a key stored through the edge is used without a
-//! restart. Precedence: a key or base URL stored through the edge, then the environment
-//! (`{NAME}_API_KEY`, `{NAME}_BASE_URL`), then the catalogue's `api_base_url`, then the
-//! provider's public default.
+//! restart. Any write to the catalogue tables notifies too (a trigger), so a catalogue change
+//! reaches every gateway within a second.
+//!
+//! Base URL precedence: stored through `/settings`, then the environment (`{NAME}_BASE_URL`),
+//! then the catalogue's `api_base_url`, then the provider's public default.
+//!
+//! **Keys are bound to where they were configured.** A key from the environment is sent only
+//! to the environment's base URL or, when none is set, the provider's built-in public host; a
+//! stored key only to the base URL recorded with it when it was stored (`key_base_url`). When
+//! the effective URL is anywhere else (an admin pointed the catalogue elsewhere), the provider
+//! has no key until one is entered for the new host: changing a URL never carries a key along.
+//! Calls to URLs an admin set (catalogue or settings) of non-local providers go through the
+//! outbound guard ([`gathering_net::NetGuard`]); URLs from the environment or built in do not.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -16,6 +26,7 @@ use std::time::Duration;
 use gathering_core::seal::MasterKey;
 use gathering_core::{Secret, Shutdown};
 use gathering_db::{Listener, Pool};
+use gathering_net::NetGuard;
 
 use crate::config::{Config, ProviderEnv};
 use crate::error::GatewayError;
@@ -55,8 +66,13 @@ pub struct ProviderEntry {
     pub endpoint: Endpoint,
     /// `stored` (through the edge) or `environment`.
     pub key_source: Option<&'static str>,
-    /// Why calls cannot be made (an API type this gateway does not speak).
+    /// Why calls cannot be made (an API type this gateway does not speak, a base URL the
+    /// outbound guard refuses).
     pub unsupported: Option<String>,
+    /// Why a configured key is not used (bound to another base URL).
+    pub key_note: Option<String>,
+    /// The default model set through `/settings` or `{NAME}_DEFAULT_MODEL`.
+    pub default_model: Option<String>,
 }
 
 impl ProviderEntry {
@@ -163,6 +179,8 @@ pub struct Sources {
     pub providers: HashMap<String, ProviderEnv>,
     pub master_key: MasterKey,
     pub use_mock: bool,
+    /// Checks base URLs an admin set (IP literals here; names when connecting).
+    pub guard: NetGuard,
 }
 
 impl Sources {
@@ -171,17 +189,18 @@ impl Sources {
             providers: config.providers.clone(),
             master_key: config.master_key.clone(),
             use_mock: config.use_mock_providers,
+            guard: NetGuard::new(config.http_allowlist.clone()),
         }
     }
 }
 
 pub struct Registry {
     current: RwLock<Arc<Snapshot>>,
-    sources: Sources,
+    pub(crate) sources: Sources,
 }
 
 /// Public defaults for providers the catalogue may not list.
-fn builtin(name: &str) -> Option<(Wire, &'static str, bool)> {
+pub fn builtin(name: &str) -> Option<(Wire, &'static str, bool)> {
     match name {
         "openai" => Some((Wire::OpenAi, "https://api.openai.com/v1", false)),
         "anthropic" => Some((Wire::Anthropic, "https://api.anthropic.com", false)),
@@ -192,15 +211,59 @@ fn builtin(name: &str) -> Option<(Wire, &'static str, bool)> {
     }
 }
 
+struct ResolvedProvider {
+    base_url: String,
+    key: Option<Secret>,
+    key_source: Option<&'static str>,
+    key_note: Option<String>,
+    is_local: bool,
+    guarded: bool,
+    refused: Option<String>,
+}
+
 struct CatalogueProvider {
     base_url: Option<String>,
     api_type: String,
     is_local: bool,
 }
 
-struct Stored {
-    key: Option<Vec<u8>>,
-    base_url: Option<String>,
+pub(crate) struct Stored {
+    pub(crate) key: Option<Vec<u8>>,
+    pub(crate) base_url: Option<String>,
+    /// The only base URL the stored key may go to.
+    pub(crate) key_base_url: Option<String>,
+    pub(crate) default_model: Option<String>,
+}
+
+/// Where a provider's effective base URL came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UrlOrigin {
+    Stored,
+    Environment,
+    Catalogue,
+    Builtin,
+}
+
+/// The effective base URL (normalised) and its origin, by precedence: stored through
+/// `/settings`, the environment, the catalogue, the built-in public URL.
+pub(crate) fn pick_base_url(
+    stored: Option<&str>,
+    env: Option<&str>,
+    catalogue: Option<&str>,
+    builtin: Option<&str>,
+) -> (String, UrlOrigin) {
+    let (raw, origin) = match (stored, env, catalogue) {
+        (Some(u), _, _) => (u, UrlOrigin::Stored),
+        (None, Some(u), _) => (u, UrlOrigin::Environment),
+        (None, None, Some(u)) => (u, UrlOrigin::Catalogue),
+        (None, None, None) => (builtin.unwrap_or_default(), UrlOrigin::Builtin),
+    };
+    (normalise_url(raw), origin)
+}
+
+/// `url` without trailing slashes, for comparing bound URLs.
+pub(crate) fn normalise_url(url: &str) -> String {
+    url.trim().trim_end_matches('/').to_owned()
 }
 
 impl Registry {
@@ -239,7 +302,8 @@ impl Registry {
             .await?;
         let stored_rows = client
             .query(
-                "SELECT provider, api_key_sealed, base_url FROM agent.provider_settings",
+                "SELECT provider, api_key_sealed, base_url, key_base_url, default_model \
+                 FROM agent.provider_settings",
                 &[],
             )
             .await?;
@@ -248,53 +312,163 @@ impl Registry {
         let catalogue: HashMap<String, CatalogueProvider> = provider_rows
             .iter()
             .map(|r| {
-                (
-                    r.get::<_, String>(0),
+                Ok((
+                    r.try_get::<_, String>(0)?,
                     CatalogueProvider {
-                        base_url: r.get(1),
-                        api_type: r.get(2),
-                        is_local: r.get(3),
+                        base_url: r.try_get(1)?,
+                        api_type: r.try_get(2)?,
+                        is_local: r.try_get(3)?,
                     },
-                )
+                ))
             })
-            .collect();
+            .collect::<Result<_, gathering_db::tokio_postgres::Error>>()?;
         let stored: HashMap<String, Stored> = stored_rows
             .iter()
             .map(|r| {
-                (
-                    r.get::<_, String>(0),
+                Ok((
+                    r.try_get::<_, String>(0)?,
                     Stored {
-                        key: r.get(1),
-                        base_url: r.get(2),
+                        key: r.try_get(1)?,
+                        base_url: r.try_get(2)?,
+                        key_base_url: r.try_get(3)?,
+                        default_model: r.try_get(4)?,
                     },
-                )
+                ))
             })
-            .collect();
+            .collect::<Result<_, gathering_db::tokio_postgres::Error>>()?;
         let models = model_rows
             .iter()
-            .map(|r| ModelEntry {
-                provider: Arc::from(r.get::<_, String>(0)),
-                name: r.get(1),
-                alias: r.get(2),
-                kind: if r.get::<_, String>(3) == "embedding" {
-                    ModelKind::Embedding
-                } else {
-                    ModelKind::Chat
-                },
-                price_in: r.get(4),
-                price_out: r.get(5),
-                context_window: r.get(6),
-                function_calling: r.get(7),
-                vision: r.get(8),
-                deprecated: r.get(9),
+            .map(|r| {
+                Ok(ModelEntry {
+                    provider: Arc::from(r.try_get::<_, String>(0)?),
+                    name: r.try_get(1)?,
+                    alias: r.try_get(2)?,
+                    kind: if r.try_get::<_, String>(3)? == "embedding" {
+                        ModelKind::Embedding
+                    } else {
+                        ModelKind::Chat
+                    },
+                    price_in: r.try_get(4)?,
+                    price_out: r.try_get(5)?,
+                    context_window: r.try_get(6)?,
+                    function_calling: r.try_get(7)?,
+                    vision: r.try_get(8)?,
+                    deprecated: r.try_get(9)?,
+                })
             })
-            .collect();
+            .collect::<Result<_, gathering_db::tokio_postgres::Error>>()?;
         let snapshot = self.build(&catalogue, &stored, models);
         match self.current.write() {
             Ok(mut s) => *s = Arc::new(snapshot),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(snapshot),
         }
         Ok(())
+    }
+
+    /// One provider's base URL (and where it came from), the key it may use (bound to that
+    /// URL, see the module doc), and whether calls go through the outbound guard.
+    fn resolve_provider(
+        &self,
+        name: &str,
+        env: &ProviderEnv,
+        cat: Option<&CatalogueProvider>,
+        builtin: Option<(Wire, &'static str, bool)>,
+        st: Option<&Stored>,
+    ) -> ResolvedProvider {
+        let (base_url, origin) = pick_base_url(
+            st.and_then(|s| s.base_url.as_deref()),
+            env.base_url.as_deref(),
+            cat.and_then(|c| c.base_url.as_deref()),
+            builtin.map(|b| b.1),
+        );
+        let is_local = cat
+            .map(|c| c.is_local)
+            .or(builtin.map(|b| b.2))
+            .unwrap_or(false);
+        let builtin_url = builtin.map(|b| normalise_url(b.1));
+        // Where the operator's environment key may go: its own base URL, else the public host.
+        let env_key_url = env
+            .base_url
+            .as_deref()
+            .map(normalise_url)
+            .or(builtin_url.clone());
+        let stored_key = st.and_then(|s| s.key.as_ref()).and_then(|sealed| {
+            match self.sources.master_key.open(&key_context(name), sealed) {
+                Ok(plain) => String::from_utf8(plain).ok().map(Secret::new),
+                Err(e) => {
+                    tracing::warn!(provider = %name, error = %e, "stored provider key does not open; ignoring it");
+                    None
+                }
+            }
+        });
+        let stored_bound = st
+            .and_then(|s| s.key_base_url.as_deref())
+            .map(normalise_url);
+        let mut key_note = None;
+        let (key, key_source) = match (stored_key, env.api_key.clone()) {
+            (Some(k), _) if stored_bound.as_deref() == Some(base_url.as_str()) => {
+                (Some(k), Some("stored"))
+            }
+            (Some(_), env_key) => {
+                key_note = Some(format!(
+                    "the stored key was entered for {} and is not sent to {base_url}; enter it again for this URL",
+                    stored_bound.as_deref().unwrap_or("another URL")
+                ));
+                match env_key {
+                    Some(k) if env_key_url.as_deref() == Some(base_url.as_str()) => {
+                        (Some(k), Some("environment"))
+                    }
+                    _ => (None, None),
+                }
+            }
+            (None, Some(k)) if env_key_url.as_deref() == Some(base_url.as_str()) => {
+                (Some(k), Some("environment"))
+            }
+            (None, Some(_)) => {
+                key_note = Some(format!(
+                    "{}_API_KEY is only sent to {}; not to {base_url}",
+                    name.to_ascii_uppercase(),
+                    env_key_url.as_deref().unwrap_or("its configured base URL")
+                ));
+                (None, None)
+            }
+            (None, None) => (None, None),
+        };
+        if let Some(note) = &key_note {
+            tracing::warn!(provider = %name, "{note}");
+        }
+        // Admin-set URLs of remote providers go through the guard; the operator's and the
+        // built-in ones do not.
+        let admin_set = matches!(origin, UrlOrigin::Stored | UrlOrigin::Catalogue)
+            && builtin_url.as_deref() != Some(base_url.as_str());
+        let guarded = admin_set && !is_local;
+        let refused = if base_url.is_empty() {
+            Some(format!(
+                "no base URL (set {}_BASE_URL)",
+                name.to_ascii_uppercase()
+            ))
+        } else if guarded {
+            match reqwest::Url::parse(&base_url) {
+                Ok(u) => self
+                    .sources
+                    .guard
+                    .check_url(&u)
+                    .err()
+                    .map(|b| format!("base URL refused by the outbound guard: {b}")),
+                Err(e) => Some(format!("base URL is not a URL: {e}")),
+            }
+        } else {
+            None
+        };
+        ResolvedProvider {
+            base_url,
+            key,
+            key_source,
+            key_note,
+            is_local,
+            guarded,
+            refused,
+        }
     }
 
     fn build(
@@ -344,52 +518,28 @@ impl Registry {
                 (None, None) => (Wire::OpenAi, None),
             };
             let st = stored.get(&name);
-            let base_url = st
-                .and_then(|s| s.base_url.clone())
-                .or(env.base_url.clone())
-                .or_else(|| cat.and_then(|c| c.base_url.clone()))
-                .or_else(|| builtin.map(|b| b.1.to_owned()))
-                .unwrap_or_default()
-                .trim_end_matches('/')
-                .to_owned();
-            let stored_key = st.and_then(|s| s.key.as_ref()).and_then(|sealed| {
-                match self.sources.master_key.open(&key_context(&name), sealed) {
-                    Ok(plain) => String::from_utf8(plain).ok().map(Secret::new),
-                    Err(e) => {
-                        tracing::warn!(provider = %name, error = %e, "stored provider key does not open; ignoring it");
-                        None
-                    }
-                }
-            });
-            let (key, key_source) = match (stored_key, env.api_key) {
-                (Some(k), _) => (Some(k), Some("stored")),
-                (None, Some(k)) => (Some(k), Some("environment")),
-                (None, None) => (None, None),
-            };
-            if let Some(k) = &key {
+            let resolved = self.resolve_provider(&name, &env, cat, builtin, st);
+            if let Some(k) = &resolved.key {
                 secrets.push(k.expose().to_owned());
             }
-            let is_local = cat
-                .map(|c| c.is_local)
-                .or(builtin.map(|b| b.2))
-                .unwrap_or(false);
-            let unsupported = unsupported.or_else(|| {
-                base_url
-                    .is_empty()
-                    .then(|| format!("no base URL (set {}_BASE_URL)", name.to_ascii_uppercase()))
-            });
+            let unsupported = unsupported.or(resolved.refused);
             providers.insert(
                 name.clone(),
                 Arc::new(ProviderEntry {
                     endpoint: Endpoint {
                         provider: Arc::from(name.as_str()),
                         wire,
-                        base_url,
-                        key,
-                        is_local,
+                        base_url: resolved.base_url,
+                        key: resolved.key,
+                        is_local: resolved.is_local,
+                        guarded: resolved.guarded,
                     },
-                    key_source,
+                    key_source: resolved.key_source,
                     unsupported,
+                    key_note: resolved.key_note,
+                    default_model: st
+                        .and_then(|s| s.default_model.clone())
+                        .or(env.default_model.clone()),
                 }),
             );
         }
@@ -403,9 +553,12 @@ impl Registry {
                         base_url: String::new(),
                         key: None,
                         is_local: true,
+                        guarded: false,
                     },
                     key_source: None,
                     unsupported: None,
+                    key_note: None,
+                    default_model: None,
                 }),
             );
             for (name, kind) in [

@@ -81,6 +81,12 @@ impl Llm {
         })
     }
 
+    /// The gateway's gRPC client (cheap to clone; carries the service credential), for calls
+    /// beyond completions: provider settings and probes.
+    pub fn grpc(&self) -> LlmGatewayClient<AuthedChannel> {
+        self.client.clone()
+    }
+
     /// The same client, embedding with another model.
     pub fn with_embedding_model(&self, model: &str) -> Self {
         Self {

@@ -53,6 +53,8 @@ pub struct Endpoint {
     pub key: Option<Secret>,
     /// Local providers (Ollama) need no key.
     pub is_local: bool,
+    /// Calls go through the outbound guard (an admin-set URL of a remote provider).
+    pub guarded: bool,
 }
 
 impl Endpoint {

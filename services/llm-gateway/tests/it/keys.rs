@@ -104,8 +104,9 @@ impl Drop for Edge {
     }
 }
 
-async fn start_edge(db: &TestDb, master_key: &str) -> Edge {
-    let vars: HashMap<String, String> = HashMap::from([
+/// An edge in no-auth mode; `gateway` is the gRPC address of the gateway it calls.
+async fn start_edge(db: &TestDb, master_key: &str, gateway: Option<std::net::SocketAddr>) -> Edge {
+    let mut vars: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".into(), db.url.clone()),
         ("GATHERING_ENV".into(), "development".into()),
         ("EDGE_ADDR".into(), "127.0.0.1:0".into()),
@@ -113,6 +114,9 @@ async fn start_edge(db: &TestDb, master_key: &str) -> Edge {
         ("RATE_LIMIT_ENABLED".into(), "false".into()),
         ("GATHERING_MASTER_KEY".into(), master_key.into()),
     ]);
+    if let Some(addr) = gateway {
+        vars.insert("LLM_GATEWAY_URL".into(), format!("http://{addr}"));
+    }
     let config = gathering_edge::Config::from_vars(&vars).expect("edge config");
     let shutdown = Shutdown::new();
     let started = gathering_edge::start(config, shutdown.clone())
@@ -134,7 +138,7 @@ async fn key_stored_through_the_edge_is_used_without_restart() {
     ])
     .await;
     env.openai.require_key(new_key);
-    let edge = start_edge(&env.db, &master).await;
+    let edge = start_edge(&env.db, &master, Some(env.grpc_addr)).await;
     let http = &env.http;
 
     let r = http
@@ -261,8 +265,16 @@ async fn key_stored_through_the_edge_is_used_without_restart() {
 
 #[tokio::test]
 async fn settings_routes_validate_and_test_providers() {
-    let db = TestDb::new().await;
-    let edge = start_edge(&db, &"cd".repeat(32)).await;
+    let master = "cd".repeat(32);
+    // The probe's fake is on loopback, an address an admin-set URL may only reach when the
+    // operator allows it.
+    let env = start_with(&[
+        ("GATHERING_MASTER_KEY", master.as_str()),
+        ("GATHERING_HTTP_ALLOWLIST", "127.0.0.1"),
+    ])
+    .await;
+    let db = &env.db;
+    let edge = start_edge(db, &master, Some(env.grpc_addr)).await;
     let http = gathering_testkit::http::client();
     let patch = |path: &str, body: Value| {
         http.patch(format!("{}{path}", edge.base))
@@ -381,7 +393,7 @@ async fn settings_routes_validate_and_test_providers() {
 #[tokio::test]
 async fn usage_summaries_on_the_edge() {
     let env = start().await;
-    let edge = start_edge(&env.db, &"ef".repeat(32)).await;
+    let edge = start_edge(&env.db, &"ef".repeat(32), None).await;
     let client = env.db.pool(1).get().await.unwrap();
     let agent: i64 = client
         .query_one(

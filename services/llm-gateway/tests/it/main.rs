@@ -3,6 +3,7 @@
 //! `/settings` and `/usage` routes that feed and read it.
 
 mod keys;
+mod perimeter;
 mod reliability;
 mod support;
 mod usage;
