@@ -74,3 +74,27 @@ fn every_service_is_declared_health_checked_and_scalable_where_it_should_be() {
         );
     }
 }
+
+#[test]
+fn only_the_proxy_is_published_and_the_gateway_http_api_stays_internal() {
+    let doc = compose();
+    let services = doc["services"].as_mapping().expect("services");
+    for (name, s) in services {
+        let name = name.as_str().unwrap_or_default();
+        if name != "proxy" {
+            assert!(s.get("ports").is_none(), "{name} publishes a port");
+        }
+    }
+    let gw = &doc["services"]["llm-gateway"]["environment"];
+    assert!(
+        gw["LLM_GATEWAY_HTTP_ADDR"]
+            .as_str()
+            .is_some_and(|a| a.contains("127.0.0.1")),
+        "the gateway's HTTP API listens on loopback unless keys are configured"
+    );
+    assert!(
+        doc["services"]["auth"]["environment"]["GATHERING_REGISTRATION"]
+            .as_str()
+            .is_some_and(|v| v.contains("closed"))
+    );
+}

@@ -43,6 +43,8 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error> {
     gathering_core::tls::install_crypto_provider();
     let pool = gathering_db::open(&config.database_url, &config.pool_options()).await?;
+    let roots = config.tools.project_roots.clone();
+    let _ = tokio::task::spawn_blocking(move || roots.ensure_exist()).await;
     let readiness = Readiness::new();
     // Background tasks stop after the server has drained.
     let background = Shutdown::new();

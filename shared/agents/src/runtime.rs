@@ -232,9 +232,20 @@ impl AgentRuntime {
     async fn project_root(&self, project_id: Option<i64>) -> Option<ProjectRoot> {
         let id = project_id?;
         let client = self.pool.get().await.ok()?;
-        gathering_tools::project::resolve_root(&client, id)
-            .await
-            .ok()
+        match gathering_tools::project::resolve_root(
+            &client,
+            id,
+            &self.tools.config().project_roots,
+        )
+        .await
+        {
+            Ok(root) => Some(root),
+            Err(e) => {
+                // The tools then run without a project (file tools refuse): never outside it.
+                tracing::warn!(project = id, error = %e, "project folder refused for an agent");
+                None
+            }
+        }
     }
 
     /// Runs the tool loop: the model answers; each tool call runs through the registry; the

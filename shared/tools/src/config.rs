@@ -19,6 +19,7 @@ use gathering_core::config::{self, ConfigError, Vars};
 
 use crate::net::{Allowlist, HttpLimits};
 use crate::permission::{Grants, Permission};
+use crate::project::ProjectRoots;
 
 #[derive(Debug, Clone)]
 pub struct ShellLimits {
@@ -81,6 +82,8 @@ pub struct ToolsConfig {
     pub code: CodeLimits,
     pub webhooks: WebhookDefaults,
     pub workspace_root: Option<PathBuf>,
+    /// `GATHERING_PROJECT_ROOTS`: where project folders may be.
+    pub project_roots: ProjectRoots,
 }
 
 impl Default for ToolsConfig {
@@ -93,6 +96,8 @@ impl Default for ToolsConfig {
             code: CodeLimits::default(),
             webhooks: WebhookDefaults::default(),
             workspace_root: None,
+            // Tests build their projects in temporary folders.
+            project_roots: ProjectRoots::new(vec![std::env::temp_dir()]),
         }
     }
 }
@@ -162,6 +167,7 @@ impl ToolsConfig {
                 teams: secret("TEAMS_WEBHOOK_URL"),
             },
             workspace_root: vars.get("WORKSPACE_ROOT").map(PathBuf::from),
+            project_roots: ProjectRoots::from_vars(vars)?,
         })
     }
 }

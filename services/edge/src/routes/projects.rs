@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, web};
 use gathering_tools::project::browse::{self, is_forbidden};
 use gathering_tools::project::detect::{Detection, detect};
 use gathering_tools::project::store::{self, NewProject, ProjectPatch};
-use gathering_tools::project::{Project, ProjectError};
+use gathering_tools::project::{Project, ProjectError, ProjectRoots};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -85,8 +85,9 @@ struct CreateBody {
     auto_detect: Option<bool>,
 }
 
-/// Checks a folder can be a project root and returns its canonical path.
-fn project_dir(raw: &str) -> Result<PathBuf, ApiError> {
+/// Checks a folder can be a project root (it exists, is a directory, lies inside the project
+/// roots) and returns its canonical path. Blocking.
+fn project_dir(raw: &str, roots: &ProjectRoots) -> Result<PathBuf, ApiError> {
     if raw.contains('\0') {
         return Err(ApiError::BadRequest("Path contains a NUL byte".into()));
     }
@@ -109,6 +110,7 @@ fn project_dir(raw: &str) -> Result<PathBuf, ApiError> {
             canonical.display()
         )));
     }
+    roots.check(&canonical).map_err(api)?;
     Ok(canonical)
 }
 
@@ -137,8 +139,9 @@ async fn create(
         .finish()?;
     let raw = body.path.clone();
     let auto = body.auto_detect.unwrap_or(true);
+    let roots = state.config.tools.project_roots.clone();
     let (dir, detection): (PathBuf, Option<Detection>) = blocking(move || {
-        let dir = project_dir(&raw)?;
+        let dir = project_dir(&raw, &roots)?;
         let d = auto.then(|| detect(&dir));
         Ok::<_, ApiError>((dir, d))
     })
@@ -166,15 +169,23 @@ async fn browse_folders(
     q: web::Query<BrowseQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let default = state
-        .config
-        .tools
-        .workspace_root
-        .clone()
-        .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("/"));
+    // Browsing stays inside the project roots; it starts at WORKSPACE_ROOT when that is inside
+    // them, else at the first root.
+    let roots = state.config.tools.project_roots.clone();
+    let workspace = state.config.tools.workspace_root.clone();
     let listing = blocking(move || {
-        browse::browse(q.path.as_deref(), q.show_hidden.unwrap_or(false), &default)
+        let canonical = roots.canonical();
+        let default = workspace
+            .and_then(|w| std::fs::canonicalize(w).ok())
+            .filter(|w| canonical.iter().any(|r| w.starts_with(r)))
+            .or_else(|| canonical.first().cloned())
+            .ok_or_else(|| ProjectError::Invalid("No project root exists on the server".into()))?;
+        browse::browse_within(
+            q.path.as_deref(),
+            q.show_hidden.unwrap_or(false),
+            &default,
+            &canonical,
+        )
     })
     .await?
     .map_err(api)?;
@@ -349,15 +360,17 @@ async fn refresh(
         .root_path()
         .map(str::to_owned)
         .ok_or_else(|| ApiError::BadRequest(format!("Project {id} has no path")))?;
+    let roots = state.config.tools.project_roots.clone();
     let detection = blocking(move || {
-        let dir = Path::new(&path);
-        if dir.is_dir() {
-            Ok(detect(dir))
-        } else {
-            Err(ApiError::BadRequest(format!(
+        let dir = std::fs::canonicalize(&path)
+            .map_err(|_| ApiError::BadRequest(format!("Project path no longer exists: {path}")))?;
+        if !dir.is_dir() {
+            return Err(ApiError::BadRequest(format!(
                 "Project path no longer exists: {path}"
-            )))
+            )));
         }
+        roots.check(&dir).map_err(api)?;
+        Ok(detect(&dir))
     })
     .await??;
     let p = store::apply_detection(&client, id, &detection)

@@ -163,7 +163,7 @@ async fn execute(
     }
     let project = match body.project_id {
         Some(id) => Some(
-            gathering_tools::project::resolve_root(&client, id)
+            gathering_tools::project::resolve_root(&client, id, &state.config.tools.project_roots)
                 .await
                 .map_err(|e| match e {
                     gathering_tools::project::ProjectError::NotFound(_) => {

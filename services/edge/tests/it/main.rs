@@ -6,6 +6,7 @@ mod agents_runtime;
 mod auth;
 mod catalogue;
 mod memories;
+mod perimeter;
 mod pipelines;
 mod projects;
 mod scheduled_actions;

@@ -29,6 +29,11 @@ fn vars(db: &TestDb, pairs: &[(&str, &str)]) -> HashMap<String, String> {
     let mut v: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".into(), db.url.clone()),
         ("GATHERING_ENV".into(), "development".into()),
+        // Tests make their project folders in the system's temporary folder.
+        (
+            "GATHERING_PROJECT_ROOTS".into(),
+            std::env::temp_dir().display().to_string(),
+        ),
     ]);
     for (k, val) in pairs {
         v.insert((*k).into(), (*val).into());
@@ -73,11 +78,15 @@ impl Edge {
 
 /// An edge with generous rate limits (tests that exercise limits set their own).
 pub async fn start_edge(db: &TestDb, auth: &Auth, extra: &[(&str, &str)]) -> Edge {
-    let auth_url = auth.url();
+    start_edge_at(db, &auth.url(), extra).await
+}
+
+/// An edge whose auth service is at `auth_url` (which may not be listening yet).
+pub async fn start_edge_at(db: &TestDb, auth_url: &str, extra: &[(&str, &str)]) -> Edge {
     let mut pairs = vec![
         ("EDGE_ADDR", "127.0.0.1:0"),
         ("EDGE_WORKERS", "1"),
-        ("AUTH_URL", auth_url.as_str()),
+        ("AUTH_URL", auth_url),
         ("RATE_LIMIT_AUTH_PER_MINUTE", "10000"),
         ("RATE_LIMIT_WRITE_PER_MINUTE", "10000"),
         ("RATE_LIMIT_READ_PER_MINUTE", "10000"),

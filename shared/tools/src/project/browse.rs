@@ -1,5 +1,6 @@
 //! The folder browser of `GET /projects/browse/folders` (contract §2.13): lists one folder so
-//! a user can pick a project path. System folders (/proc, /sys, /dev, /boot, /root) are refused,
+//! a user can pick a project path. The edge lists only inside the project roots
+//! ([`browse_within`]); system folders (/proc, /sys, /dev, /boot, /root) are refused anywhere,
 //! as is any folder the service cannot read. Blocking: call it on a blocking thread.
 
 use std::path::{Path, PathBuf};
@@ -39,11 +40,35 @@ pub fn is_forbidden(path: &Path) -> bool {
     FORBIDDEN.iter().any(|f| path.starts_with(f))
 }
 
+/// Lists `path` like [`browse`], refusing anything outside `roots` (canonical); the parent of
+/// a root is not offered.
+pub fn browse_within(
+    path: Option<&str>,
+    show_hidden: bool,
+    default: &Path,
+    roots: &[PathBuf],
+) -> Result<FolderListing, ProjectError> {
+    let mut listing = browse_checked(path, show_hidden, default, Some(roots))?;
+    if roots.iter().any(|r| Path::new(&listing.current_path) == r) {
+        listing.parent_path = None;
+    }
+    Ok(listing)
+}
+
 /// Lists `path` (absolute, `~` for the home folder), or `default` when none is given.
 pub fn browse(
     path: Option<&str>,
     show_hidden: bool,
     default: &Path,
+) -> Result<FolderListing, ProjectError> {
+    browse_checked(path, show_hidden, default, None)
+}
+
+fn browse_checked(
+    path: Option<&str>,
+    show_hidden: bool,
+    default: &Path,
+    roots: Option<&[PathBuf]>,
 ) -> Result<FolderListing, ProjectError> {
     let requested: PathBuf = match path.map(str::trim).filter(|p| !p.is_empty()) {
         None => default.to_path_buf(),
@@ -74,6 +99,14 @@ pub fn browse(
     if is_forbidden(&current) {
         return Err(ProjectError::Forbidden(format!(
             "Access denied: {}",
+            current.display()
+        )));
+    }
+    if let Some(roots) = roots
+        && !roots.iter().any(|r| current.starts_with(r))
+    {
+        return Err(ProjectError::Forbidden(format!(
+            "{} is outside the project roots",
             current.display()
         )));
     }

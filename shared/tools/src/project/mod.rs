@@ -4,12 +4,17 @@
 //! - [`store`]: the table, one static statement per operation.
 //! - [`detect`]: stack auto-detection from the files in the folder.
 //! - [`browse`]: the folder browser of `GET /projects/browse/folders`, with its refusals.
+//! - [`roots`]: the folders projects may live in (`GATHERING_PROJECT_ROOTS`).
 //! - [`resolve_root`]: a project's root directory (`repository_path`, else `local_path`),
-//!   the only place its file, git, shell and code tools may touch.
+//!   the only place its file, git, shell and code tools may touch; refused when outside the
+//!   project roots.
 
 pub mod browse;
 pub mod detect;
+pub mod roots;
 pub mod store;
+
+pub use roots::ProjectRoots;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -176,10 +181,12 @@ impl Project {
     }
 }
 
-/// The root directory of project `id`, canonicalised (the folder must still exist).
+/// The root directory of project `id`, canonicalised (the folder must still exist and lie
+/// inside one of `roots`).
 pub async fn resolve_root(
     client: &gathering_db::Client,
     id: i64,
+    roots: &ProjectRoots,
 ) -> Result<ProjectRoot, ProjectError> {
     let project = store::get(client, id)
         .await?
@@ -188,9 +195,14 @@ pub async fn resolve_root(
         .root_path()
         .ok_or_else(|| ProjectError::Invalid(format!("Project {id} has no path")))?
         .to_owned();
-    let root = tokio::task::spawn_blocking(move || ProjectRoot::new(&path))
-        .await
-        .map_err(|e| ProjectError::Invalid(e.to_string()))?
-        .map_err(|e| ProjectError::Invalid(format!("Project {id}: {e}")))?;
+    let roots = roots.clone();
+    let root = tokio::task::spawn_blocking(move || {
+        let root = ProjectRoot::new(&path)
+            .map_err(|e| ProjectError::Invalid(format!("Project {id}: {e}")))?;
+        roots.check(root.path())?;
+        Ok::<_, ProjectError>(root)
+    })
+    .await
+    .map_err(|e| ProjectError::Invalid(e.to_string()))??;
     Ok(root.with_id(id))
 }

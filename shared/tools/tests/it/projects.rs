@@ -5,7 +5,7 @@ use gathering_testkit::TestDb;
 use gathering_tools::project::browse::browse;
 use gathering_tools::project::detect::detect;
 use gathering_tools::project::store::{self, NewProject, ProjectPatch};
-use gathering_tools::project::{ProjectError, resolve_root};
+use gathering_tools::project::{ProjectError, ProjectRoots, resolve_root};
 use serde_json::json;
 
 use crate::helpers::TempDir;
@@ -274,14 +274,18 @@ async fn a_project_resolves_to_its_root_from_either_path_column() {
         .await
         .unwrap()
         .get(0);
+    let roots = ProjectRoots::new(vec![std::env::temp_dir()]);
     assert_eq!(
-        resolve_root(&client, by_local).await.unwrap().path(),
+        resolve_root(&client, by_local, &roots)
+            .await
+            .unwrap()
+            .path(),
         a.path()
     );
-    let root = resolve_root(&client, by_repo).await.unwrap();
+    let root = resolve_root(&client, by_repo, &roots).await.unwrap();
     assert_eq!((root.path(), root.id()), (b.path(), Some(by_repo)));
     assert!(matches!(
-        resolve_root(&client, 777_777).await,
+        resolve_root(&client, 777_777, &roots).await,
         Err(ProjectError::NotFound(777_777))
     ));
     let gone: i64 = client
@@ -290,7 +294,14 @@ async fn a_project_resolves_to_its_root_from_either_path_column() {
         .unwrap()
         .get(0);
     assert!(matches!(
-        resolve_root(&client, gone).await,
+        resolve_root(&client, gone, &roots).await,
         Err(ProjectError::Invalid(_))
     ));
+    // A project registered before the roots changed is refused on use, not served.
+    let elsewhere = ProjectRoots::new(vec![std::path::PathBuf::from("/srv/gt-other-root")]);
+    let refused = resolve_root(&client, by_local, &elsewhere).await;
+    assert!(
+        matches!(&refused, Err(ProjectError::Invalid(m)) if m.contains("outside the project roots")),
+        "{refused:?}"
+    );
 }
