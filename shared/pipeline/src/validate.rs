@@ -13,6 +13,10 @@ use crate::options::NodeOptions;
 /// Longest delay a node may ask for.
 pub const MAX_DELAY_SECONDS: f64 = 30.0 * 86400.0;
 
+/// What an `action` node can do. Anything else is refused here and fails at run time: nothing
+/// reports an action as executed that was not.
+pub const ACTIONS: &[&str] = &["send_notification", "call_api", "execute_pipeline"];
+
 pub fn validate(def: &Definition) -> Vec<String> {
     let mut errors = Vec::new();
     if def.nodes.is_empty() {
@@ -86,6 +90,18 @@ pub fn validate(def: &Definition) -> Vec<String> {
                     node.id
                 ));
             }
+            "action" => match node.config_value("action", Some("action_type")) {
+                None | Some(Value::Null) => errors.push(format!(
+                    "Action node '{}' is missing required config key 'action'",
+                    node.id
+                )),
+                Some(Value::String(a)) if ACTIONS.contains(&a.as_str()) => {}
+                Some(other) => errors.push(format!(
+                    "Action node '{}' has unknown action {other}. Valid actions: {}",
+                    node.id,
+                    py_list(ACTIONS.iter().copied())
+                )),
+            },
             "tool" if !has("tool", Some("tool_name")) => {
                 errors.push(format!(
                     "Tool node '{}' is missing required config key 'tool'",
@@ -186,7 +202,7 @@ mod tests {
                 json!([
                     {"id": "t", "type": "tool", "config": {}},
                     {"id": "d", "type": "delay", "config": {"seconds": -1}},
-                    {"id": "h", "type": "action", "config": {"failure_handler": true, "retry": {"max_attempts": 0}}},
+                    {"id": "h", "type": "action", "config": {"action": "send_notification", "failure_handler": true, "retry": {"max_attempts": 0}}},
                     {"id": "t", "type": "trigger"},
                 ]),
                 json!([])
@@ -198,7 +214,7 @@ mod tests {
                 json!([
                     {"id": "t", "type": "tool", "config": {}},
                     {"id": "d", "type": "delay", "config": {"delay_seconds": -1}},
-                    {"id": "h", "type": "action", "config": {"failure_handler": true, "retry": {"max_attempts": 0}}},
+                    {"id": "h", "type": "action", "config": {"action": "send_notification", "failure_handler": true, "retry": {"max_attempts": 0}}},
                 ]),
                 json!([{"from": "t", "to": "h"}])
             ),

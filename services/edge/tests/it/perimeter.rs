@@ -240,3 +240,47 @@ async fn projects_are_confined_to_the_project_roots() {
     edge.stop().await;
     auth.stop().await;
 }
+
+#[tokio::test]
+async fn a_pipeline_action_that_does_not_exist_is_refused_at_create_and_validate() {
+    let db = TestDb::new().await;
+    let auth = start_auth(&db, &[]).await;
+    let edge = start_edge(&db, &auth, &[]).await;
+    let api = edge.api();
+    let (token, _) = api.user("ann@example.com", "long enough pw").await;
+    let nodes = json!([
+        {"id": "t", "type": "trigger", "name": "Start"},
+        {"id": "boom", "type": "action", "name": "Boom", "config": {"action": "launch_rockets"}},
+        {"id": "quiet", "type": "action", "name": "Quiet", "config": {}},
+    ]);
+    let edges = json!([{"from": "t", "to": "boom"}, {"from": "boom", "to": "quiet"}]);
+    let r = api
+        .post(
+            "/pipelines",
+            Some(&token),
+            &json!({"name": "p", "status": "active", "nodes": nodes, "edges": edges}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    let text = r.body.to_string();
+    assert!(
+        text.contains("'boom'") && text.contains("launch_rockets"),
+        "{text}"
+    );
+    assert!(
+        text.contains("'quiet'") && text.contains("missing required config key 'action'"),
+        "{text}"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM circle.pipelines").await, 0);
+    // An editor's draft may be saved empty, then validated once filled in.
+    let r = api
+        .post(
+            "/pipelines",
+            Some(&token),
+            &json!({"name": "draft", "status": "draft", "nodes": [], "edges": []}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    edge.stop().await;
+    auth.stop().await;
+}

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use gathering_core::Shutdown;
-use gathering_pipeline::store::{self, SettingsPatch};
+use gathering_pipeline::parse_definition;
+use gathering_pipeline::store::{self, NewPipeline, SettingsPatch};
 use gathering_testkit::fake_llm::{FakeProvider, Reply, Wire};
 use serde_json::{Value, json};
 
@@ -313,15 +314,24 @@ async fn retry_then_success_records_retry_count() {
             SettingsPatch::default(),
         )
         .await;
-    let run_id = stack.run(pid, json!({})).await;
-    let (run, nodes) = stack.finished(run_id, 20).await;
+    // Starting it validates first: the run fails at once, naming the node; no node ran.
+    let mut client = stack.pool.get().await.unwrap();
+    let run = store::start_run(&mut client, pid, &json!({}))
+        .await
+        .unwrap();
     assert_eq!(run.status, "failed");
-    assert_eq!(node(&nodes, "call").retry_count, 0);
-    assert_eq!(
-        node(&nodes, "call").error_kind.as_deref(),
-        Some("execution")
+    let message = run.error_message.clone().unwrap_or_default();
+    assert!(
+        message.contains("'x'") && message.contains("launch_rockets"),
+        "{message}"
     );
-    assert_eq!(hook.hits("/bad").len(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (run, nodes) = stack.get(run.id).await;
+    assert_eq!(run.status, "failed");
+    assert!(
+        nodes.iter().all(|n| n.node_id != "x"),
+        "the action never ran"
+    );
     exec.stop().await;
 }
 
@@ -913,4 +923,58 @@ async fn agent_node_answers_through_the_gateway_and_a_fake_provider() {
     assert_eq!(fake.requests().len(), 1);
     exec.stop().await;
     gateway_stop.trigger();
+}
+
+#[tokio::test]
+async fn an_action_node_with_an_unknown_action_fails_instead_of_claiming_it_ran() {
+    let stack = Stack::new().await;
+    let exec = stack.executor(&[]).await;
+    // Stored as an earlier build allowed (validation now refuses it at create time).
+    let def = parse_definition(
+        &json!([
+            trigger(),
+            {"id": "x", "type": "action", "name": "x", "config": {"action": "launch_rockets"}},
+        ]),
+        &json!([edge("t", "x")]),
+    )
+    .unwrap();
+    assert!(
+        gathering_pipeline::validate(&def)
+            .iter()
+            .any(|e| e.contains("'x'") && e.contains("launch_rockets")),
+        "validation names the node and the action"
+    );
+    let client = stack.pool.get().await.unwrap();
+    let pid = store::create_pipeline(
+        &client,
+        &NewPipeline {
+            name: "legacy",
+            description: None,
+            status: "active",
+            definition: &def,
+            settings: SettingsPatch::default(),
+        },
+    )
+    .await
+    .unwrap()
+    .id;
+    // Starting it validates first: the run fails at once, naming the node; no node ran.
+    let mut client = stack.pool.get().await.unwrap();
+    let run = store::start_run(&mut client, pid, &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(run.status, "failed");
+    let message = run.error_message.clone().unwrap_or_default();
+    assert!(
+        message.contains("'x'") && message.contains("launch_rockets"),
+        "{message}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (run, nodes) = stack.get(run.id).await;
+    assert_eq!(run.status, "failed");
+    assert!(
+        nodes.iter().all(|n| n.node_id != "x"),
+        "the action never ran"
+    );
+    exec.stop().await;
 }

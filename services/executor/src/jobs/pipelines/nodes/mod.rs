@@ -118,22 +118,6 @@ pub enum Plan {
     Task,
 }
 
-/// Upstream action outputs summarise each input to at most 200 characters.
-fn summaries(inputs: &Map<String, Value>) -> Value {
-    Value::Object(
-        inputs
-            .iter()
-            .map(|(k, v)| {
-                let s = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (k.clone(), Value::String(s.chars().take(200).collect()))
-            })
-            .collect(),
-    )
-}
-
 pub fn plan(call: &Call) -> Plan {
     match call.node.node_type.as_str() {
         "trigger" => Plan::Now(Ok(call.trigger_data.clone())),
@@ -167,14 +151,12 @@ pub fn plan(call: &Call) -> Plan {
         }
         "action" => match call.action() {
             "send_notification" | "call_api" | "execute_pipeline" => Plan::Task,
-            other => {
-                tracing::warn!(node = %call.node.id, action = other, "unknown action type; returning the inputs");
-                Plan::Now(Ok(json!({
-                    "action": other,
-                    "executed": true,
-                    "inputs": summaries(&call.inputs),
-                })))
-            }
+            // Validation refuses these; a definition stored before that rule fails here rather
+            // than pretending the action ran.
+            other => Plan::Now(Err(NodeError::config(format!(
+                "Action node '{}' has unknown action '{other}'",
+                call.node.id
+            )))),
         },
         "agent" | "tool" => Plan::Task,
         other => Plan::Now(Err(NodeError::config(format!(
