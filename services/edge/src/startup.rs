@@ -18,7 +18,7 @@ use crate::auth::audit_writer::AuditWriter;
 use crate::auth::{Verifier, client, revocations};
 use crate::config::Config;
 use crate::error::{Error, extractor_error};
-use crate::middleware::{rate_limit, request_id, security_headers};
+use crate::middleware::{rate_limit, request_id, security_headers, shared_limit};
 use crate::routes;
 use crate::state::AppState;
 
@@ -126,6 +126,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
 
     let tiers = rate_limit::configs(&config.rate_limits, &config.trusted_proxies);
     rate_limit::spawn_retention(&tiers, background.clone());
+    if config.rate_limits.enabled {
+        shared_limit::spawn_cleanup(pool.clone(), background.clone());
+    }
     let limits_on = config.rate_limits.enabled;
     let cors_origins = config.cors_origins.clone();
 
@@ -168,10 +171,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
             .service(web::scope("/api").configure(routes::configure))
             .configure(routes::configure)
             .wrap(from_fn(crate::auth::middleware::authenticate))
-            .wrap(Condition::new(limits_on, Governor::new(&tiers[3])))
-            .wrap(Condition::new(limits_on, Governor::new(&tiers[2])))
             .wrap(Condition::new(limits_on, Governor::new(&tiers[1])))
             .wrap(Condition::new(limits_on, Governor::new(&tiers[0])))
+            .wrap(Condition::new(limits_on, from_fn(shared_limit::limit)))
             .wrap(from_fn(security_headers::security_headers))
             .wrap(cors)
             .wrap(from_fn(request_id::request_id))

@@ -5,6 +5,7 @@ pub mod client_ip;
 pub mod rate_limit;
 pub mod request_id;
 pub mod security_headers;
+pub mod shared_limit;
 
 pub use client_ip::ClientMeta;
 pub use request_id::RequestId;

@@ -1,9 +1,9 @@
 //! Rate limits per client IP and endpoint, in the contract's tiers (§0): auth 5/min (login and
 //! register), write 30/min (mutations), read 120/min (reads), health 300/min; `GET /`,
-//! `/ws/stats`, WebSockets and preflights are unlimited. One actix-governor middleware per
-//! tier; each limits only its own requests (the others map to a whitelisted key). Limits are
-//! per edge instance; brute force on logins is also throttled across instances by the auth
-//! service.
+//! `/ws/stats`, WebSockets and preflights are unlimited. The auth and write tiers are counted
+//! in PostgreSQL so they hold across edges ([`super::shared_limit`]); the read and health tiers
+//! are per instance, one actix-governor middleware each, limiting only its own requests (the
+//! others map to a whitelisted key).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -128,28 +128,23 @@ impl KeyExtractor for TierKey {
 
 pub type TierConfig = GovernorConfig<TierKey, NoOpMiddleware<QuantaInstant>>;
 
-/// One governor configuration per tier.
+/// One governor configuration per per-instance tier: read, then health.
 pub fn configs(limits: &RateLimits, trusted: &[Cidr]) -> Vec<TierConfig> {
     let trusted = Arc::new(trusted.to_vec());
-    [
-        (Tier::Auth, limits.auth),
-        (Tier::Write, limits.write),
-        (Tier::Read, limits.read),
-        (Tier::Health, limits.health),
-    ]
-    .into_iter()
-    .filter_map(|(tier, per_minute)| {
-        GovernorConfigBuilder::default()
-            .period(Duration::from_secs(60) / per_minute.max(1))
-            .burst_size(per_minute.max(1))
-            .key_extractor(TierKey {
-                tier,
-                per_minute,
-                trusted: trusted.clone(),
-            })
-            .finish()
-    })
-    .collect()
+    [(Tier::Read, limits.read), (Tier::Health, limits.health)]
+        .into_iter()
+        .filter_map(|(tier, per_minute)| {
+            GovernorConfigBuilder::default()
+                .period(Duration::from_secs(60) / per_minute.max(1))
+                .burst_size(per_minute.max(1))
+                .key_extractor(TierKey {
+                    tier,
+                    per_minute,
+                    trusted: trusted.clone(),
+                })
+                .finish()
+        })
+        .collect()
 }
 
 /// Forgets idle counters every minute so the key space stays bounded.

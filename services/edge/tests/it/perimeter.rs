@@ -284,3 +284,61 @@ async fn a_pipeline_action_that_does_not_exist_is_refused_at_create_and_validate
     edge.stop().await;
     auth.stop().await;
 }
+
+/// Waits, if needed, so the next few seconds stay inside one rate-limit window (windows are
+/// whole minutes of the database clock, which is this machine's).
+async fn inside_one_window() {
+    use chrono::Timelike;
+    let second = chrono::Utc::now().second();
+    if second > 45 {
+        tokio::time::sleep(Duration::from_secs(u64::from(61 - second))).await;
+    }
+}
+
+#[tokio::test]
+async fn the_low_rate_tiers_hold_across_three_edges() {
+    let db = TestDb::new().await;
+    let auth = start_auth(&db, &[]).await;
+    let limits = [
+        ("RATE_LIMIT_AUTH_PER_MINUTE", "5"),
+        ("RATE_LIMIT_WRITE_PER_MINUTE", "4"),
+        ("RATE_LIMIT_ENABLED", "true"),
+    ];
+    let mut edges = Vec::new();
+    for _ in 0..3 {
+        edges.push(start_edge(&db, &auth, &limits).await);
+    }
+    let apis: Vec<Api> = edges.iter().map(|e| e.api()).collect();
+    inside_one_window().await;
+    // Logins: 5 per minute per client in total, whichever edge answers.
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let r = apis[i % 3]
+            .login("nobody@example.com", "wrong password")
+            .await;
+        statuses.push(r.status.as_u16());
+    }
+    assert_eq!(
+        statuses,
+        vec![401, 401, 401, 401, 401, 429, 429, 429],
+        "{statuses:?}"
+    );
+    // Writes: 4 per minute per client and endpoint in total.
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let r = apis[(i + 1) % 3].post("/agents", None, &json!({})).await;
+        statuses.push(r.status.as_u16());
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(r.headers.contains_key("retry-after"));
+            assert_eq!(r.headers["x-ratelimit-limit"], "4");
+            assert_eq!(r.body["error"], "Rate limit exceeded: 4 per 1 minute");
+        }
+    }
+    assert_eq!(statuses, vec![401, 401, 401, 401, 429, 429], "{statuses:?}");
+    // Reads stay per instance and are not affected.
+    assert_eq!(apis[0].get("/health", None).await.status, StatusCode::OK);
+    for e in edges {
+        e.stop().await;
+    }
+    auth.stop().await;
+}
