@@ -5,11 +5,12 @@
 //! |---|---|---|
 //! | `GATHERING_HTTP_ALLOWLIST` | hosts or CIDRs outbound requests may reach although private | none |
 //! | `GATHERING_HTTP_TIMEOUT_MS` / `GATHERING_HTTP_MAX_BYTES` | outbound time and size limits | 30000 / 5 MiB |
-//! | `GATHERING_TOOL_GRANTS` | permissions of API callers (comma list or `all`) | read,write,delete,execute,network,git |
+//! | `GATHERING_TOOL_GRANTS` | permissions of non-admin API callers (comma list or `all`) | read,write,delete,network,git, plus execute in development |
 //! | `GATHERING_SHELL_ALLOW` | extra commands for the shell allow-list | none |
 //! | `GATHERING_CODE_CPU_SECONDS` / `GATHERING_CODE_MEMORY_MB` | code-run limits | 10 / 512 |
 //! | `SLACK_WEBHOOK_URL`, `DISCORD_WEBHOOK_URL`, `TEAMS_WEBHOOK_URL` | default webhook URLs | none |
-//! | `WORKSPACE_ROOT` | default folder of project browsing | `$HOME` |
+//! | `WORKSPACE_ROOT` | where project browsing starts (inside the project roots) | the first project root |
+//! | `GATHERING_PROJECT_ROOTS` | folders projects may live in (colon-separated) | `WORKSPACE_ROOT`, else `$GATHERING_DATA_DIR/projects` |
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -116,11 +117,14 @@ fn default_grants() -> Grants {
 impl ToolsConfig {
     pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
         let d = ToolsConfig::default();
+        let env = gathering_core::Environment::from_vars(vars)?;
         let http_allowlist =
             Allowlist::parse(&config::string_or(vars, "GATHERING_HTTP_ALLOWLIST", ""))
                 .map_err(|e| ConfigError::new("GATHERING_HTTP_ALLOWLIST", e))?;
         let grants = match vars.get("GATHERING_TOOL_GRANTS") {
-            None => d.grants,
+            // Ordinary users may not run code on the server unless the operator says so.
+            None if env.is_development() => d.grants,
+            None => d.grants.without(Permission::Execute),
             Some(raw) => Grants::parse_list(&raw).map_err(|bad| {
                 ConfigError::new(
                     "GATHERING_TOOL_GRANTS",

@@ -78,6 +78,10 @@ impl Grants {
         Ok(g)
     }
 
+    pub fn without(self, p: Permission) -> Grants {
+        Grants(self.0 & !p.bit())
+    }
+
     pub fn with(self, p: Permission) -> Grants {
         Grants(self.0 | p.bit())
     }

@@ -195,10 +195,53 @@ async fn write_commands_need_the_write_permission_and_confirmation() {
     let no_exec = CallContext::new(Grants::of(&[Permission::Read]))
         .confirmed(true)
         .project(Some(dir.root()));
+    // Inspection needs only `read`; interpreters and build tools need `execute` as well.
     let r = tb
         .execute("shell_exec", json!({"command": "ls"}), &no_exec)
         .await;
+    assert!(r.success, "{r:?}");
+    for runner in ["python3 x.py", "node x.js", "npx x", "make", "cargo build"] {
+        let r = tb
+            .execute("shell_exec", json!({"command": runner}), &no_exec)
+            .await;
+        assert_eq!(r.error.as_deref(), Some("refused"), "{runner}: {r:?}");
+        assert!(r.message.contains("execute permission"), "{runner}: {r:?}");
+    }
+    let nothing = CallContext::new(Grants::NONE)
+        .confirmed(true)
+        .project(Some(dir.root()));
+    let r = tb
+        .execute("shell_exec", json!({"command": "ls"}), &nothing)
+        .await;
     assert_eq!(r.error.as_deref(), Some("permission_denied"));
+}
+
+#[tokio::test]
+async fn options_that_run_other_programs_are_refused_and_nothing_runs() {
+    let dir = TempDir::new();
+    dir.write("a.txt", "alpha");
+    dir.write("evil.sh", "#!/bin/sh\ntouch PWNED\n");
+    std::fs::create_dir_all(dir.path().join(".git")).unwrap();
+    let tb = toolbox("");
+    for cmd in [
+        "tar --checkpoint=1 --checkpoint-action=exec=./evil.sh -cf out.tar a.txt",
+        "tar -cf out.tar --to-command=./evil.sh a.txt",
+        "tar -I ./evil.sh -cf out.tar a.txt",
+        "rg --pre ./evil.sh alpha",
+        "find . -exec ./evil.sh ;",
+        "git -c core.pager=./evil.sh log",
+        "git config core.fsmonitor ./evil.sh",
+        "sort --compress-program=./evil.sh a.txt",
+        "cp evil.sh .git/hooks-pre-commit",
+        "python3 -c 'open(\"PWNED\", \"w\")'",
+    ] {
+        let r = tb
+            .execute("shell_exec", json!({"command": cmd}), &ctx(Some(&dir)))
+            .await;
+        assert_eq!(r.error.as_deref(), Some("refused"), "{cmd}: {r:?}");
+    }
+    assert!(!dir.path().join("PWNED").exists(), "something ran");
+    assert!(!dir.path().join("out.tar").exists());
 }
 
 #[tokio::test]
