@@ -6,6 +6,7 @@ mod auth;
 mod background_tasks;
 mod catalogue;
 pub(crate) mod chat;
+mod goals;
 mod health;
 mod memories;
 mod pipelines;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(agents::configure);
     cfg.configure(memories::configure);
     cfg.configure(pipelines::configure);
+    cfg.configure(goals::configure);
     cfg.configure(crate::ws::configure);
 }
 
