@@ -22,21 +22,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/goals/{goal_id}", web::patch().to(update))
         .route("/goals/{goal_id}", web::delete().to(delete))
         .route("/goals/{goal_id}/start", web::post().to(actions::start))
-        .route("/goals/{goal_id}/complete", web::post().to(actions::complete))
+        .route(
+            "/goals/{goal_id}/complete",
+            web::post().to(actions::complete),
+        )
         .route("/goals/{goal_id}/fail", web::post().to(actions::fail))
         .route("/goals/{goal_id}/pause", web::post().to(actions::pause))
         .route("/goals/{goal_id}/resume", web::post().to(actions::resume))
-        .route("/goals/{goal_id}/progress", web::post().to(actions::progress))
+        .route(
+            "/goals/{goal_id}/progress",
+            web::post().to(actions::progress),
+        )
         .route(
             "/goals/{goal_id}/decompose",
             web::post().to(actions::decompose),
         )
         .route("/goals/{goal_id}/subgoals", web::get().to(subgoals))
         .route("/goals/{goal_id}/tree", web::get().to(tree))
-        .route(
-            "/goals/{goal_id}/dependencies",
-            web::get().to(dependencies),
-        )
+        .route("/goals/{goal_id}/dependencies", web::get().to(dependencies))
         .route(
             "/goals/{goal_id}/dependencies",
             web::post().to(actions::add_dependency),
@@ -214,7 +217,10 @@ async fn create(
     };
     let mut errors = new.validate();
     if new.description.trim().is_empty() {
-        errors.push(("description", "String should have at least 1 character".into()));
+        errors.push((
+            "description",
+            "String should have at least 1 character".into(),
+        ));
     }
     violations(errors)?;
     let id = goals::create(&state.pool, &new, &actor(&user))
@@ -292,9 +298,7 @@ async fn subgoals(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let subgoals = goals::subgoals(&state.pool, id)
-        .await
-        .map_err(goal_error)?;
+    let subgoals = goals::subgoals(&state.pool, id).await.map_err(goal_error)?;
     Ok(HttpResponse::Ok().json(json!({"goal_id": id, "subgoals": subgoals})))
 }
 

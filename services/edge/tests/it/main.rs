@@ -5,6 +5,8 @@ mod agents_crud;
 mod agents_runtime;
 mod auth;
 mod catalogue;
+mod goals;
+mod goals_plan;
 mod memories;
 mod pipelines;
 mod projects;

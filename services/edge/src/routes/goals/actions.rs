@@ -97,7 +97,11 @@ pub async fn start(
     };
     let mut v = Violations::new();
     for (field, ok, msg) in [
-        ("max_steps", (1..=500).contains(&opts.max_steps), "Input should be between 1 and 500"),
+        (
+            "max_steps",
+            (1..=500).contains(&opts.max_steps),
+            "Input should be between 1 and 500",
+        ),
         (
             "timeout_seconds",
             (60..=86_400).contains(&opts.timeout_seconds),
