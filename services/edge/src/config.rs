@@ -52,6 +52,9 @@ pub struct Config {
     pub tools: gathering_tools::ToolsConfig,
     /// Agent runtime settings (`AGENT_*`, `BACKGROUND_TASKS_MAX_CONCURRENT`).
     pub agents: gathering_agents::AgentsConfig,
+    /// `GATHERING_DATA_DIR` (else `WORKSPACE_ROOT`, else the working directory): the directory
+    /// whose disk `/health/checks` watches.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Requests per minute per client IP and endpoint (contract §0 tiers).
@@ -125,6 +128,12 @@ impl Config {
             ws_buffer_batches: config::parse_or(vars, "WS_BUFFER_BATCHES", 1024)?,
             tools: gathering_tools::ToolsConfig::from_vars(vars)?,
             agents: gathering_agents::AgentsConfig::from_vars(vars)?,
+            data_dir: vars
+                .get("GATHERING_DATA_DIR")
+                .or_else(|| vars.get("WORKSPACE_ROOT"))
+                .filter(|d| !d.trim().is_empty())
+                .unwrap_or_else(|| ".".into())
+                .into(),
         };
         config.gate(vars)?;
         Ok(config)

@@ -6,6 +6,7 @@ mod auth;
 mod background_tasks;
 mod catalogue;
 pub(crate) mod chat;
+mod dashboard;
 mod goals;
 mod health;
 mod memories;
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(memories::configure);
     cfg.configure(pipelines::configure);
     cfg.configure(goals::configure);
+    cfg.configure(dashboard::configure);
     cfg.configure(crate::ws::configure);
 }
 
