@@ -8,6 +8,7 @@ mod catalogue;
 mod goals;
 mod goals_plan;
 mod memories;
+mod monitoring;
 mod pipelines;
 mod projects;
 mod scheduled_actions;
