@@ -557,6 +557,23 @@ async fn progress_rolls_up_and_parents_complete_with_their_subgoals() {
         post(&s, &format!("/goals/{manual}/complete")).await.body["status"],
         "completed"
     );
+    // Deleting the last subgoal makes the goal whole again.
+    let solo = goal(&s, "Solo", json!({})).await;
+    let gone = goal(&s, "Gone", json!({"parent_id": solo})).await;
+    assert_eq!(get(&s, solo).await["is_decomposed"], true);
+    let r = delete(&s.api(0), &format!("/goals/{gone}"), &s.token).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let g = get(&s, solo).await;
+    assert_eq!(
+        (&g["is_decomposed"], &g["subgoal_count"]),
+        (&json!(false), &json!(0))
+    );
+    assert_eq!(
+        post(&s, &format!("/goals/{solo}/progress?percent=20"))
+            .await
+            .body["progress_percent"],
+        20
+    );
     // Subgoals of a finished goal are refused.
     let r = s.api(0)
         .post("/goals", Some(&s.token), &json!({"agent_id": s.agent_id, "title": "late", "description": "x", "parent_id": manual}))

@@ -125,7 +125,7 @@ async fn roll_up<C: GenericClient>(c: &C, id: i64, fx: &mut Effects) -> Result<(
     }
     let row = c
         .query_one(
-            "SELECT count(*) FILTER (WHERE status <> 'cancelled') AS live, \
+            "SELECT count(*) AS total, count(*) FILTER (WHERE status <> 'cancelled') AS live, \
                     count(*) FILTER (WHERE status = 'completed') AS done, \
                     COALESCE(round(avg(CASE WHEN status = 'completed' THEN 100 ELSE progress_percent END) \
                              FILTER (WHERE status <> 'cancelled')), 0)::int4 AS progress \
@@ -133,6 +133,15 @@ async fn roll_up<C: GenericClient>(c: &C, id: i64, fx: &mut Effects) -> Result<(
             &[&id],
         )
         .await?;
+    if row.try_get::<_, i64>("total")? == 0 {
+        // Its last subgoal was deleted: the goal is whole again and tracks its own progress.
+        c.execute(
+            "UPDATE agent.goals SET is_decomposed = false, decomposition_strategy = NULL WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+        return Ok(());
+    }
     let live: i64 = row.try_get("live")?;
     let done: i64 = row.try_get("done")?;
     let progress: i32 = row.try_get("progress")?;
