@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod middleware;
+pub mod monitoring;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -100,6 +100,12 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     )
     .map_err(|e| Error::Task(format!("platform skills: {e}")))?;
     let verifier_for_keys = verifier.clone();
+    let monitor = crate::monitoring::Monitor::new(
+        &config.auth_url,
+        &config.llm_gateway_url,
+        config.data_dir.clone(),
+    )
+    .map_err(|e| Error::Config(gathering_core::ConfigError::new("AUTH_URL", e)))?;
     let state = AppState {
         pool: pool.clone(),
         readiness: readiness.clone(),
@@ -121,6 +127,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         ),
         agents_config: config.agents.clone(),
         queue: gathering_queue::Queue::new(pool.clone()),
+        monitor: Arc::new(monitor),
         config: config.clone(),
     };
 

@@ -39,4 +39,6 @@ pub struct AppState {
     pub agents_config: gathering_agents::AgentsConfig,
     /// The job queue (background tasks, pipeline runs, triggers).
     pub queue: gathering_queue::Queue,
+    /// Probes of `/health/system` and `/health/checks`.
+    pub monitor: Arc<crate::monitoring::Monitor>,
 }

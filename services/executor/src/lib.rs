@@ -107,6 +107,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     )
     .await?;
     let owner = worker.owner.clone();
+    // Counted live by the edge's /health/checks while this executor takes work.
+    let heartbeat =
+        gathering_db::heartbeat::Heartbeat::start(pool.clone(), "executor", &owner).await?;
     tokio::spawn(trim_events(
         pool.clone(),
         config.events_max_age,
@@ -139,6 +142,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         tracing::info!("executor shutting down: finishing or releasing running jobs");
         worker_stop.trigger();
         worker.wait().await;
+        heartbeat.stop().await;
         background.trigger();
         pool.close();
         admin.stop().await;

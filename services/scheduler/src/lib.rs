@@ -81,6 +81,10 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         loops_stop.clone(),
     ));
 
+    // Counted live by the edge's /health/checks while this scheduler takes work.
+    let instance = gathering_db::heartbeat::instance_name();
+    let heartbeat =
+        gathering_db::heartbeat::Heartbeat::start(pool.clone(), "scheduler", &instance).await?;
     let readiness = Readiness::new();
     let mut admin_state = AdminState::new("scheduler", readiness.clone());
     let details = stats.clone();
@@ -107,6 +111,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         loops_stop.trigger();
         let _ = due_loop.await;
         let _ = event_loop.await;
+        heartbeat.stop().await;
         pool.close();
         admin.stop().await;
         Ok(())

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod error;
+pub mod goals;
 pub mod lease;
 pub mod llm;
 pub mod memory;

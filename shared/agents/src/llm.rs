@@ -150,6 +150,16 @@ impl Llm {
         Ok(out)
     }
 
+    /// The gateway's catalogue, each model with whether its provider is usable (configured).
+    pub async fn list_models(&self) -> Result<Vec<pb::ModelInfo>, AgentError> {
+        let r = self
+            .client
+            .clone()
+            .list_models(pb::ListModelsRequest {})
+            .await?;
+        Ok(r.into_inner().models)
+    }
+
     /// Embeddings of `texts`, or `None` when the gateway cannot embed (no embedding provider
     /// configured): callers fall back to text search.
     pub async fn embed(&self, texts: &[String], agent_id: i64) -> Option<Vec<Vec<f32>>> {

@@ -19,6 +19,7 @@ use gathering_proto::v1 as pb;
 use gathering_queue::{HandlerResult, JobContext, JobError, NewJob, Outcome, Queue, enqueue_in};
 use serde_json::{Value, json};
 
+use crate::goals::execution::{self as goal_execution, TaskChange};
 use crate::llm::Message;
 use crate::prompt::{PromptParts, system_prompt};
 use crate::runtime::AgentRuntime;
@@ -256,6 +257,7 @@ pub async fn resume(pool: &Pool, task_id: i64) -> Result<(), TaskError> {
         )],
     )
     .await?;
+    goal_execution::task_changed(&tx, task_id, TaskChange::Resumed).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -298,6 +300,12 @@ async fn transition(
         )],
     )
     .await?;
+    let change = if to == "paused" {
+        TaskChange::Paused
+    } else {
+        TaskChange::Failed("Background task cancelled")
+    };
+    goal_execution::task_changed(&tx, task_id, change).await?;
     tx.commit().await?;
     Ok((agent_id, job_id))
 }
@@ -834,6 +842,13 @@ async fn finish(pool: &Pool, task_id: i64, agent_id: i64, end: End) -> Result<()
             )],
         )
         .await?;
+        // The goal this task executes, if any, ends with it: same transaction, so once.
+        let change = match (&end, error) {
+            (End::Completed(r), _) => TaskChange::Completed(Some(r.as_str())),
+            (_, Some(e)) => TaskChange::Failed(e),
+            _ => TaskChange::Failed("Background task ended"),
+        };
+        goal_execution::task_changed(&tx, task_id, change).await?;
     }
     tx.commit().await?;
     Ok(())

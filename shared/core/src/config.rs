@@ -103,6 +103,22 @@ pub fn list(vars: &impl Vars, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `GATHERING_DATA_DIR`, default `.data` under the working directory: where a deployment keeps
+/// its files (project folders by default, the disk `/health/checks` watches).
+pub fn data_dir(vars: &impl Vars) -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(
+        vars.get("GATHERING_DATA_DIR")
+            .unwrap_or_else(|| ".data".to_owned()),
+    );
+    if dir.is_absolute() {
+        dir
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(&dir))
+            .unwrap_or(dir)
+    }
+}
+
 /// The database URL every service needs.
 pub fn database_url(vars: &impl Vars) -> Result<String, ConfigError> {
     let url = vars.get("DATABASE_URL").ok_or_else(|| {

@@ -1,8 +1,9 @@
 //! Database access shared by every service: the connection pool, the embedded migrations
 //! (applied under an advisory lock so any number of instances can start at once), and
-//! dedicated `LISTEN` connections for wake-ups.
+//! dedicated `LISTEN` connections for wake-ups, and the heartbeats of service instances.
 
 pub mod error;
+pub mod heartbeat;
 pub mod listen;
 pub mod migrate;
 pub mod pool;

@@ -22,7 +22,7 @@ pub struct Toolbox {
 
 impl Toolbox {
     /// Builds the guarded HTTP client and the registry with every built-in skill. With a pool,
-    /// per-agent enablement is enforced and GatheRing's own skills (goals, circles, projects)
+    /// per-agent enablement is enforced and GatheRing's own skills (circles, projects)
     /// are registered.
     pub fn new(pool: Option<Pool>, config: ToolsConfig) -> Result<Self, ToolError> {
         let guard = NetGuard::new(config.http_allowlist.clone());

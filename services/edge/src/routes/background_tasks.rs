@@ -32,7 +32,7 @@ const STATUSES: &[&str] = &[
     "timeout",
 ];
 
-fn task_error(e: TaskError) -> ApiError {
+pub(crate) fn task_error(e: TaskError) -> ApiError {
     match e {
         TaskError::LimitReached(n) => {
             ApiError::TooManyRequests(format!("Maximum concurrent tasks ({n}) reached"))

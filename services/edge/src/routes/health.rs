@@ -1,8 +1,10 @@
-//! `/health`, `/health/ready`, `/health/live` and `/metrics` (contract §2.1).
+//! `/health`, `/health/ready`, `/health/live`, `/metrics`, and the dashboard's monitoring
+//! routes `/health/system` and `/health/checks` (contract §2.1; see `crate::monitoring`).
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
+use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -10,6 +12,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
         .route("/health/ready", web::get().to(ready))
         .route("/health/live", web::get().to(live))
+        .route("/health/system", web::get().to(system))
+        .route("/health/checks", web::get().to(checks))
         .route("/metrics", web::get().to(metrics));
 }
 
@@ -55,4 +59,18 @@ async fn metrics() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(gathering_telemetry::prometheus().render())
+}
+
+/// Host and process figures; sampled on the blocking pool (CPU usage needs two readings).
+async fn system(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
+    let monitor = state.monitor.clone();
+    let figures =
+        tokio::task::spawn_blocking(move || monitor.sampler.sample(std::path::Path::new("/")))
+            .await
+            .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(figures))
+}
+
+async fn checks(state: web::Data<AppState>, _user: AuthUser) -> HttpResponse {
+    HttpResponse::Ok().json(crate::monitoring::checks::run(&state).await)
 }

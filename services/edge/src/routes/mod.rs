@@ -6,6 +6,8 @@ mod auth;
 mod background_tasks;
 mod catalogue;
 pub(crate) mod chat;
+mod dashboard;
+mod goals;
 mod health;
 mod memories;
 mod pipelines;
@@ -33,6 +35,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(agents::configure);
     cfg.configure(memories::configure);
     cfg.configure(pipelines::configure);
+    cfg.configure(goals::configure);
+    cfg.configure(dashboard::configure);
     cfg.configure(crate::ws::configure);
 }
 

@@ -1,4 +1,5 @@
-//! Live WebSocket connections and their counters, for `GET /ws/stats` (contract §2.19).
+//! Live WebSocket connections and their counters, for `GET /ws/stats` (contract §2.19): the
+//! `/ws/dashboard` clients the contract names, and the `/ws` event-stream clients too.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,10 +63,16 @@ impl Registration {
 
 impl WsRegistry {
     pub fn register(self: &Arc<Self>) -> Registration {
+        self.register_as(None)
+    }
+
+    /// Registers a connection under the client's own id (`/ws/dashboard?client_id=`), else
+    /// `ws-N`.
+    pub fn register_as(self: &Arc<Self>, client_id: Option<String>) -> Registration {
         let key = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         self.total.fetch_add(1, Ordering::Relaxed);
         let stats = Arc::new(ClientStats {
-            id: format!("ws-{key}"),
+            id: client_id.unwrap_or_else(|| format!("ws-{key}")),
             connected_at: Utc::now(),
             sent: AtomicU64::new(0),
             received: AtomicU64::new(0),

@@ -21,7 +21,7 @@ pub struct Stack {
     pub fake: FakeProvider,
     pub auth: Auth,
     pub gateway_url: String,
-    gateway_stop: Shutdown,
+    pub gateway_stop: Shutdown,
     pub edges: Vec<Edge>,
     pub agent_id: i64,
     pub token: String,

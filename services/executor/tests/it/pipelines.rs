@@ -314,24 +314,15 @@ async fn retry_then_success_records_retry_count() {
             SettingsPatch::default(),
         )
         .await;
-    // Starting it validates first: the run fails at once, naming the node; no node ran.
-    let mut client = stack.pool.get().await.unwrap();
-    let run = store::start_run(&mut client, pid, &json!({}))
-        .await
-        .unwrap();
+    let run_id = stack.run(pid, json!({})).await;
+    let (run, nodes) = stack.finished(run_id, 20).await;
     assert_eq!(run.status, "failed");
-    let message = run.error_message.clone().unwrap_or_default();
-    assert!(
-        message.contains("'x'") && message.contains("launch_rockets"),
-        "{message}"
+    assert_eq!(node(&nodes, "call").retry_count, 0);
+    assert_eq!(
+        node(&nodes, "call").error_kind.as_deref(),
+        Some("execution")
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (run, nodes) = stack.get(run.id).await;
-    assert_eq!(run.status, "failed");
-    assert!(
-        nodes.iter().all(|n| n.node_id != "x"),
-        "the action never ran"
-    );
+    assert_eq!(hook.hits("/bad").len(), 1);
     exec.stop().await;
 }
 

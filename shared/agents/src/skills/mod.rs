@@ -1,9 +1,11 @@
 //! Skills that need more than the tools crate has: `ai` (the LLM gateway), and GatheRing's own
-//! `tasks`, `pipelines` and `schedules` (the job queue). They register into the same tool
+//! `tasks`, `pipelines` and `schedules` (the job queue) and `goals` (the goal rules of
+//! `crate::goals`, which decompose with the model and execute through background tasks). They register into the same tool
 //! registry as the built-in skills, so they are validated, permission-checked and enabled per
 //! agent like every other tool. The edge and the executor register them at start.
 
 mod ai;
+mod goals;
 mod pipelines;
 mod schedules;
 mod tasks;
@@ -37,6 +39,7 @@ pub fn register_platform(registry: &Registry, deps: PlatformDeps) -> Result<(), 
     tasks::register(registry, &deps)?;
     pipelines::register(registry, &deps)?;
     schedules::register(registry, &deps)?;
+    goals::register(registry, &deps)?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! Agent runtime tests against a real PostgreSQL (and the real gateway where embeddings are
 //! needed).
 
+mod goals;
 mod lease;
 mod memory;

@@ -39,13 +39,7 @@ impl ProjectRoots {
                 .collect(),
             None => match vars.get("WORKSPACE_ROOT") {
                 Some(w) => vec![PathBuf::from(w)],
-                None => {
-                    let data = vars
-                        .get("GATHERING_DATA_DIR")
-                        .map(PathBuf::from)
-                        .unwrap_or_else(|| PathBuf::from(".data"));
-                    vec![data.join("projects")]
-                }
+                None => vec![gathering_core::config::data_dir(vars).join("projects")],
             },
         };
         if configured.is_empty() {

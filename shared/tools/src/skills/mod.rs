@@ -4,13 +4,13 @@
 //!
 //! Not here yet, by design of the registry they plug into later through
 //! [`Registry::register`](crate::Registry::register): `ai` (needs the llm-gateway client) and
-//! `pipelines`, `tasks`, `schedules` (need the job queue integration).
+//! `pipelines`, `tasks`, `schedules` (need the job queue integration), `goals` (needs the
+//! goal rules of `gathering_agents::goals`).
 
 pub mod circles;
 pub mod code;
 pub mod filesystem;
 pub mod git;
-pub mod goals;
 pub mod html;
 pub mod http;
 pub mod notifications;
@@ -49,7 +49,6 @@ pub fn register_builtin(reg: &Registry, svc: &Arc<Services>) -> Result<(), ToolE
     notifications::register(reg, svc)?;
     web::register(reg, svc)?;
     if let Some(pool) = &svc.pool {
-        goals::register(reg, pool)?;
         circles::register(reg, pool)?;
         projects::register(reg, pool)?;
     }
