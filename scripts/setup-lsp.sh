@@ -2,7 +2,8 @@
 # Installs the language servers the workspace's code intelligence (/lsp) uses, idempotently,
 # into a project-local virtual environment (nothing system-wide):
 #
-#   .data/lsp/venv/bin/pylsp    python-lsp-server (with jedi), from PyPI
+#   .data/lsp/venv/bin/pylsp    python-lsp-server (jedi for completion, hover, definition;
+#                               pyflakes and pycodestyle for diagnostics), from PyPI
 #
 # Prints the path of pylsp on success. TypeScript (typescript-language-server) and Rust
 # (rust-analyzer) are used when present on PATH and are not installed here: a language whose
@@ -20,7 +21,8 @@ VENV=$DIR/venv
 
 log() { printf '[setup-lsp] %s\n' "$*" >&2; }
 
-if [ -x "$VENV/bin/pylsp" ] && "$VENV/bin/pylsp" --version 2>/dev/null | grep -q "$PYLSP_VERSION"; then
+SPEC="python-lsp-server[pyflakes,pycodestyle]==$PYLSP_VERSION"
+if [ -x "$VENV/bin/pylsp" ] && [ "$(cat "$DIR/installed" 2>/dev/null)" = "$SPEC" ]; then
   echo "$VENV/bin/pylsp"
   exit 0
 fi
@@ -39,8 +41,8 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
   fi
 fi
-log "installing python-lsp-server $PYLSP_VERSION"
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-  "python-lsp-server==$PYLSP_VERSION" >&2
+log "installing $SPEC"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check "$SPEC" >&2
 "$VENV/bin/pylsp" --version >&2
+echo "$SPEC" >"$DIR/installed"
 echo "$VENV/bin/pylsp"

@@ -52,6 +52,9 @@ pub struct Config {
     pub tools: gathering_tools::ToolsConfig,
     /// Agent runtime settings (`AGENT_*`, `BACKGROUND_TASKS_MAX_CONCURRENT`).
     pub agents: gathering_agents::AgentsConfig,
+    /// Workspace settings (`GATHERING_WORKSPACE_EXEC`, `TERMINAL_*`, `LSP_*`, …; see
+    /// `crate::workspace::config`).
+    pub workspace: crate::workspace::WorkspaceConfig,
 }
 
 /// Requests per minute per client IP and endpoint (contract §0 tiers).
@@ -125,6 +128,7 @@ impl Config {
             ws_buffer_batches: config::parse_or(vars, "WS_BUFFER_BATCHES", 1024)?,
             tools: gathering_tools::ToolsConfig::from_vars(vars)?,
             agents: gathering_agents::AgentsConfig::from_vars(vars)?,
+            workspace: crate::workspace::WorkspaceConfig::from_vars(vars, env)?,
         };
         config.gate(vars)?;
         Ok(config)

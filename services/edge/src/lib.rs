@@ -6,10 +6,13 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod lsp;
 pub mod middleware;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod terminal;
+pub mod workspace;
 pub mod ws;
 
 pub use config::Config;

@@ -37,4 +37,6 @@ pub struct AppState {
     pub agents_config: gathering_agents::AgentsConfig,
     /// The job queue (background tasks, pipeline runs, triggers).
     pub queue: gathering_queue::Queue,
+    /// The project workspace: caches, terminals and language servers of this edge.
+    pub workspace: Arc<crate::workspace::Workspace>,
 }

@@ -7,6 +7,7 @@ mod background_tasks;
 mod catalogue;
 pub(crate) mod chat;
 mod health;
+mod lsp;
 mod memories;
 mod pipelines;
 mod projects;
@@ -15,6 +16,7 @@ mod scheduled_actions;
 mod settings;
 mod tools;
 mod usage;
+mod workspace;
 
 use actix_web::web;
 
@@ -33,6 +35,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(agents::configure);
     cfg.configure(memories::configure);
     cfg.configure(pipelines::configure);
+    cfg.configure(workspace::configure);
+    cfg.configure(lsp::configure);
     cfg.configure(crate::ws::configure);
 }
 
