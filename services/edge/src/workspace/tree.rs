@@ -159,7 +159,7 @@ mod tests {
         for n in ["src", "main.py", "builder", ".gitignore"] {
             assert!(!excluded(n), "{n}");
         }
-        assert_eq!(mime_of(Path::new("a.py")), "text/x-python");
+        assert_eq!(mime_of(Path::new("a.md")), "text/markdown");
         assert_eq!(mime_of(Path::new("noext")), "application/octet-stream");
     }
 }
