@@ -20,7 +20,8 @@
 //! # Lifecycle and bounds
 //!
 //! At most `LSP_MAX_SERVERS` per edge (the least recently used idle one is stopped to make
-//! room; when all are busy a new one is refused with 503); one unused for `LSP_IDLE_SECONDS` is
+//! room; when all are busy a new one is refused with 503); a server starting holds only its
+//! own (project, language) slot, so other projects' requests do not wait for it; one unused for `LSP_IDLE_SECONDS` is
 //! shut down; one that crashed is restarted by the next request; every request waits at most
 //! `LSP_REQUEST_TIMEOUT_MS`. Servers run in their own process group (killed whole when they
 //! stop) with the edge's clean environment, and die with the edge (`PR_SET_PDEATHSIG`).
@@ -80,10 +81,23 @@ impl Language {
 }
 
 type Key = (i64, Language);
+/// One (project, language)'s server, locked while it starts so that only one starts and
+/// requests for other projects do not wait for it.
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<LspServer>>>>;
 
 pub struct LspManager {
     config: LspConfig,
-    servers: tokio::sync::Mutex<HashMap<Key, Arc<LspServer>>>,
+    servers: std::sync::Mutex<HashMap<Key, Slot>>,
+}
+
+/// A server nobody is using right now: its slot is not locked and no request holds it.
+fn unused(slot: &Slot) -> Option<Option<Arc<LspServer>>> {
+    let g = slot.try_lock().ok()?;
+    match g.as_ref() {
+        None => Some(None),
+        Some(s) if Arc::strong_count(s) == 1 => Some(Some(s.clone())),
+        Some(_) => None,
+    }
 }
 
 impl LspManager {
@@ -91,7 +105,7 @@ impl LspManager {
     pub fn start(config: LspConfig) -> Arc<LspManager> {
         let manager = Arc::new(LspManager {
             config,
-            servers: tokio::sync::Mutex::new(HashMap::new()),
+            servers: std::sync::Mutex::new(HashMap::new()),
         });
         let weak = Arc::downgrade(&manager);
         let every =
@@ -102,12 +116,49 @@ impl LspManager {
         manager
     }
 
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Slot>> {
+        self.servers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn command(&self, lang: Language) -> &[String] {
         match lang {
             Language::Python => &self.config.python,
             Language::TypeScript => &self.config.typescript,
             Language::Rust => &self.config.rust,
         }
+    }
+
+    /// The slot of `key`, made when new; a new one may stop the least recently used unused
+    /// server to stay within `LSP_MAX_SERVERS`, and is refused (503) when all are busy.
+    fn slot(&self, key: Key) -> Result<Slot, ApiError> {
+        let mut map = self.map();
+        if let Some(s) = map.get(&key) {
+            return Ok(s.clone());
+        }
+        if map.len() >= self.config.max_servers {
+            let victim = map
+                .iter()
+                .filter_map(|(k, slot)| {
+                    let idle = match unused(slot)? {
+                        None => Duration::MAX,
+                        Some(server) => server.idle_for(),
+                    };
+                    Some((*k, idle))
+                })
+                .max_by_key(|(_, idle)| *idle)
+                .map(|(k, _)| k);
+            let Some(victim) = victim else {
+                return Err(ApiError::Unavailable(
+                    "Too many language servers are busy on this server; try again".into(),
+                ));
+            };
+            if let Some(Some(server)) = map.remove(&victim).as_ref().and_then(unused) {
+                server.kill();
+            }
+        }
+        let slot = Slot::default();
+        map.insert(key, slot.clone());
+        Ok(slot)
     }
 
     /// This edge's live server for (project, language), started (or restarted) when needed.
@@ -117,32 +168,16 @@ impl LspManager {
         lang: Language,
         root: &ProjectRoot,
     ) -> Result<Arc<LspServer>, ApiError> {
-        let key = (project_id, lang);
-        let mut servers = self.servers.lock().await;
-        if let Some(s) = servers.get(&key) {
+        let slot = self.slot((project_id, lang))?;
+        let mut current = slot.lock().await;
+        if let Some(s) = current.as_ref() {
             if s.alive() && s.root.path() == root.path() {
                 s.touch();
                 return Ok(s.clone());
             }
             // Crashed (or the project moved): replace it.
-            if let Some(old) = servers.remove(&key) {
-                old.kill();
-            }
-        }
-        if servers.len() >= self.config.max_servers {
-            let victim = servers
-                .iter()
-                .filter(|(_, s)| Arc::strong_count(s) == 1)
-                .max_by_key(|(_, s)| s.idle_for())
-                .map(|(k, _)| *k);
-            match victim.and_then(|k| servers.remove(&k)) {
-                Some(old) => old.kill(),
-                None => {
-                    return Err(ApiError::Unavailable(
-                        "Too many language servers are busy on this server; try again".into(),
-                    ));
-                }
-            }
+            s.kill();
+            *current = None;
         }
         let server = LspServer::start(
             lang,
@@ -158,22 +193,21 @@ impl LspManager {
             pid = server.pid,
             "language server started"
         );
-        servers.insert(key, server.clone());
+        *current = Some(server.clone());
         Ok(server)
     }
 
     /// This edge's server for (project, language), if one is running.
     pub async fn running(&self, project_id: i64, lang: Language) -> Option<Arc<LspServer>> {
-        self.servers
-            .lock()
-            .await
-            .get(&(project_id, lang))
-            .filter(|s| s.alive())
-            .cloned()
+        let slot = self.map().get(&(project_id, lang)).cloned()?;
+        let current = slot.lock().await;
+        current.as_ref().filter(|s| s.alive()).cloned()
     }
 
     pub async fn stop(&self, project_id: i64, lang: Language) -> bool {
-        let server = self.servers.lock().await.remove(&(project_id, lang));
+        let slot = self.map().remove(&(project_id, lang));
+        let Some(slot) = slot else { return false };
+        let server = slot.lock().await.take();
         match server {
             Some(s) => {
                 s.shutdown().await;
@@ -184,9 +218,12 @@ impl LspManager {
     }
 
     pub async fn shutdown_all(&self) {
-        let all: Vec<_> = self.servers.lock().await.drain().map(|(_, s)| s).collect();
-        for s in all {
-            s.shutdown().await;
+        let all: Vec<Slot> = self.map().drain().map(|(_, s)| s).collect();
+        for slot in all {
+            let server = slot.lock().await.take();
+            if let Some(s) = server {
+                s.shutdown().await;
+            }
         }
     }
 }
@@ -198,13 +235,23 @@ async fn reap(manager: Weak<LspManager>, every: Duration) {
         let Some(m) = manager.upgrade() else { return };
         let idle = m.config.idle;
         let stale: Vec<Arc<LspServer>> = {
-            let mut servers = m.servers.lock().await;
-            let keys: Vec<Key> = servers
+            let mut map = m.map();
+            let keys: Vec<(Key, Option<Arc<LspServer>>)> = map
                 .iter()
-                .filter(|(_, s)| !s.alive() || (s.idle_for() >= idle && Arc::strong_count(s) == 1))
-                .map(|(k, _)| *k)
+                .filter_map(|(k, slot)| {
+                    let server = unused(slot)?;
+                    let stale = server
+                        .as_ref()
+                        .is_none_or(|s| !s.alive() || s.idle_for() >= idle);
+                    stale.then_some((*k, server))
+                })
                 .collect();
-            keys.iter().filter_map(|k| servers.remove(k)).collect()
+            keys.into_iter()
+                .filter_map(|(k, server)| {
+                    map.remove(&k);
+                    server
+                })
+                .collect()
         };
         for s in stale {
             tracing::info!(

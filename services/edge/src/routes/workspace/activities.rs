@@ -59,7 +59,7 @@ pub async fn create(
     Violations::new()
         .check(details.is_object(), "details", "details must be an object")
         .check(
-            serde_json::to_vec(&details).map_or(false, |v| v.len() <= MAX_DETAILS_BYTES),
+            serde_json::to_vec(&details).is_ok_and(|v| v.len() <= MAX_DETAILS_BYTES),
             "details",
             "details is larger than 16 KiB",
         )
