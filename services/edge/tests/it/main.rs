@@ -14,4 +14,5 @@ mod support;
 mod terminal;
 mod tools;
 mod workspace;
+mod workspace_git;
 mod ws;
