@@ -153,7 +153,11 @@ pub async fn write(
         // final path again in case something raced us.
         root.resolve(input).await?;
     }
-    let existed = tokio::fs::symlink_metadata(&abs).await.is_ok();
+    let existing = tokio::fs::symlink_metadata(&abs).await.ok();
+    if existing.as_ref().is_some_and(|m| m.is_dir()) {
+        return Err(ToolError::InvalidInput(format!("'{input}' is a folder")));
+    }
+    let existed = existing.is_some();
     let mut opts = tokio::fs::OpenOptions::new();
     opts.write(true).custom_flags(nix::libc::O_NOFOLLOW);
     match mode {

@@ -207,6 +207,19 @@ async fn tree_read_write_delete_and_every_escape_refused() {
         std::fs::read_to_string(dir.path().join("README.md")).unwrap(),
         "changed\n"
     );
+    let r = put(
+        &api,
+        &format!("{base}/file?path=src"),
+        None,
+        &json!({"content": "x"}),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "a folder is not a file: {:?}",
+        r.body
+    );
     let r = delete(&api, &format!("{base}/file?path=pkg/new.py")).await;
     assert_eq!(
         (r.status, r.body["deleted"].as_bool()),
