@@ -17,6 +17,10 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
+# Language servers the /lsp tests talk to (project-local, idempotent).
+echo "== language servers"
+./scripts/setup-lsp.sh >/dev/null
+
 # Throwaway databases of interrupted earlier runs (and templates of older migrations).
 admin_url="${DATABASE_URL%/*}/postgres"
 for db in $(psql "$admin_url" -qAt -c "SELECT datname FROM pg_database WHERE datname LIKE 'gt\_%'"); do

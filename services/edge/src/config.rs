@@ -55,6 +55,9 @@ pub struct Config {
     /// `GATHERING_DATA_DIR` (default `.data` under the working directory): the directory whose
     /// disk `/health/checks` watches.
     pub data_dir: std::path::PathBuf,
+    /// Workspace settings (`GATHERING_WORKSPACE_EXEC`, `TERMINAL_*`, `LSP_*`, …; see
+    /// `crate::workspace::config`).
+    pub workspace: crate::workspace::WorkspaceConfig,
 }
 
 /// Requests per minute per client IP and endpoint (contract §0 tiers).
@@ -129,6 +132,7 @@ impl Config {
             tools: gathering_tools::ToolsConfig::from_vars(vars)?,
             agents: gathering_agents::AgentsConfig::from_vars(vars)?,
             data_dir: config::data_dir(vars),
+            workspace: crate::workspace::WorkspaceConfig::from_vars(vars, env)?,
         };
         config.gate(vars)?;
         Ok(config)

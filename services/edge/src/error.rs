@@ -115,6 +115,13 @@ pub enum ApiError {
     /// An upstream the edge depends on (a model provider) failed.
     #[error("{0}")]
     BadGateway(String),
+    /// The request took longer than its limit (408), e.g. workspace code execution.
+    #[error("{0}")]
+    Timeout(String),
+    /// An operation the client asked for ran and failed for a reason the client may read
+    /// (a git push rejected by the remote): 500 with that reason, unlike `Internal`.
+    #[error("{0}")]
+    Failed(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -190,7 +197,8 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests(_) | ApiError::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Failed(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

@@ -6,11 +6,14 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod lsp;
 pub mod middleware;
 pub mod monitoring;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod terminal;
+pub mod workspace;
 pub mod ws;
 
 pub use config::Config;

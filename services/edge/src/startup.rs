@@ -128,8 +128,10 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         agents_config: config.agents.clone(),
         queue: gathering_queue::Queue::new(pool.clone()),
         monitor: Arc::new(monitor),
+        workspace: Arc::new(crate::workspace::Workspace::new(config.workspace.clone())),
         config: config.clone(),
     };
+    let workspace = state.workspace.clone();
 
     let tiers = rate_limit::configs(&config.rate_limits, &config.trusted_proxies);
     rate_limit::spawn_retention(&tiers, background.clone());
@@ -218,6 +220,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         tokio::time::sleep(grace).await;
         handle.stop(true).await;
         let _ = server_task.await;
+        // Language servers and terminals never outlive the edge.
+        workspace.shutdown().await;
         background.trigger();
         pool.close();
         Ok(())

@@ -41,4 +41,6 @@ pub struct AppState {
     pub queue: gathering_queue::Queue,
     /// Probes of `/health/system` and `/health/checks`.
     pub monitor: Arc<crate::monitoring::Monitor>,
+    /// The project workspace: caches, terminals and language servers of this edge.
+    pub workspace: Arc<crate::workspace::Workspace>,
 }

@@ -17,6 +17,8 @@ pub mod context;
 pub mod definition;
 pub mod enablement;
 pub mod error;
+pub mod files;
+pub mod git;
 pub mod net;
 pub mod permission;
 pub mod process;

@@ -9,6 +9,7 @@ pub(crate) mod chat;
 mod dashboard;
 mod goals;
 mod health;
+mod lsp;
 mod memories;
 mod pipelines;
 mod projects;
@@ -17,6 +18,7 @@ mod scheduled_actions;
 mod settings;
 mod tools;
 mod usage;
+mod workspace;
 
 use actix_web::web;
 
@@ -37,6 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(pipelines::configure);
     cfg.configure(goals::configure);
     cfg.configure(dashboard::configure);
+    cfg.configure(workspace::configure);
+    cfg.configure(lsp::configure);
     cfg.configure(crate::ws::configure);
 }
 

@@ -1,13 +1,14 @@
 //! WebSockets. `/ws` (contract §4.1) streams the event log to dashboards: subscriptions by
 //! topic, resumption from `last_event_id` with no gap, and a `lagged` notice instead of
 //! unbounded buffering for a slow client. `/ws/dashboard` (§4.5) broadcasts every event to
-//! dashboards. `/ws/stats` reports the connections. `/ws/chat/{id}`
-//! (§4.3) streams an agent's answer.
+//! dashboards. `/ws/stats` reports the connections. `/ws/chat/{id}` (§4.3) streams an agent's
+//! answer. `/ws/terminal/{id}` (§4.2) is a web terminal.
 
 mod chat;
 mod dashboard;
 mod events;
 mod registry;
+mod terminal;
 
 use actix_web::web;
 
@@ -17,5 +18,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws", web::get().to(events::connect))
         .route("/ws/stats", web::get().to(registry::stats))
         .route("/ws/dashboard", web::get().to(dashboard::connect))
-        .route("/ws/chat/{agent_id}", web::get().to(chat::connect));
+        .route("/ws/chat/{agent_id}", web::get().to(chat::connect))
+        .route(
+            "/ws/terminal/{project_id}",
+            web::get().to(terminal::connect),
+        );
 }

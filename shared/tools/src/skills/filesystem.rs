@@ -1,6 +1,7 @@
 //! The `filesystem` skill: read, write, list, info, mkdir, delete, copy, move, search and tree,
-//! all confined to the project root (see [`crate::root`]). Directory walks never follow
-//! symlinks and are bounded in entries; the `.git` directory is never written.
+//! all confined to the project root (see [`crate::root`]). Reading, writing and deleting are
+//! [`crate::files`], shared with the workspace API. Directory walks never follow symlinks and
+//! are bounded in entries; the `.git` directory is never written.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,20 +9,19 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
 
 use super::parse;
 use crate::context::CallContext;
 use crate::definition::{Category, ToolDefinition};
 use crate::error::ToolError;
+use crate::files::{self, Content, WriteMode, not_in_git};
 use crate::permission::Permission;
 use crate::registry::{Registry, ToolOutput};
 use crate::response::ConfirmationType;
-use crate::root::{ProjectRoot, inside_git_dir};
+use crate::root::ProjectRoot;
 
 const SKILL: &str = "filesystem";
-/// Largest file read or written at once.
-pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
+pub use crate::files::MAX_FILE_BYTES;
 /// Most entries a list, tree, search or copy visits.
 pub const MAX_ENTRIES: usize = 5000;
 /// Files larger than this are skipped by search.
@@ -200,15 +200,6 @@ fn kind(ft: &std::fs::FileType) -> &'static str {
     }
 }
 
-fn not_in_git(root: &ProjectRoot, abs: &Path, input: &str) -> Result<(), ToolError> {
-    if inside_git_dir(root, abs) {
-        return Err(ToolError::Refused(format!(
-            "'{input}' is inside .git, which tools do not modify (use the git skill)"
-        )));
-    }
-    Ok(())
-}
-
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ToolError> + Send + 'static,
 ) -> Result<T, ToolError> {
@@ -226,61 +217,31 @@ struct ReadInput {
 async fn fs_read(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolError> {
     let i: ReadInput = parse(input)?;
     let root = ctx.root()?;
-    let abs = root.resolve_existing(&i.path).await?;
-    let meta = tokio::fs::metadata(&abs)
+    let f = files::read(root, &i.path, i.max_bytes.unwrap_or(MAX_FILE_BYTES))
         .await
-        .map_err(|e| ToolError::io(&i.path, e))?;
-    if meta.is_dir() {
-        return Err(ToolError::InvalidInput(format!(
-            "'{}' is a folder (use fs_list)",
-            i.path
-        )));
-    }
-    let limit = i.max_bytes.unwrap_or(MAX_FILE_BYTES).min(MAX_FILE_BYTES);
-    let mut file = tokio::fs::File::open(&abs)
-        .await
-        .map_err(|e| ToolError::io(&i.path, e))?;
-    let mut buf = Vec::with_capacity((meta.len() as usize).min(limit));
-    use tokio::io::AsyncReadExt;
-    (&mut file)
-        .take(limit as u64)
-        .read_to_end(&mut buf)
-        .await
-        .map_err(|e| ToolError::io(&i.path, e))?;
-    let truncated = meta.len() > buf.len() as u64;
-    let rel = root.relative(&abs);
-    if buf.iter().take(8192).any(|b| *b == 0) {
-        return Ok(ToolOutput::ok(
+        .map_err(|e| match e {
+            ToolError::InvalidInput(_) => {
+                ToolError::InvalidInput(format!("'{}' is a folder (use fs_list)", i.path))
+            }
+            other => other,
+        })?;
+    let (rel, size) = (f.rel, f.meta.len());
+    match f.content {
+        Content::Binary => Ok(ToolOutput::ok(
             format!("{rel} is a binary file"),
-            json!({"path": rel, "binary": true, "size": meta.len()}),
-        ));
+            json!({"path": rel, "binary": true, "size": size}),
+        )),
+        Content::Text { text, truncated } => Ok(ToolOutput::ok(
+            format!("Read {rel} ({} bytes)", text.len()),
+            json!({
+                "path": rel,
+                "lines": text.lines().count(),
+                "content": text,
+                "size": size,
+                "truncated": truncated,
+            }),
+        )),
     }
-    let content = match String::from_utf8(buf) {
-        Ok(s) => s,
-        // A cut in the middle of a UTF-8 sequence is not a binary file.
-        Err(e) if truncated && e.utf8_error().error_len().is_none() => {
-            let valid = e.utf8_error().valid_up_to();
-            let mut bytes = e.into_bytes();
-            bytes.truncate(valid);
-            String::from_utf8(bytes).unwrap_or_default()
-        }
-        Err(_) => {
-            return Ok(ToolOutput::ok(
-                format!("{rel} is not UTF-8 text"),
-                json!({"path": rel, "binary": true, "size": meta.len()}),
-            ));
-        }
-    };
-    Ok(ToolOutput::ok(
-        format!("Read {rel} ({} bytes)", content.len()),
-        json!({
-            "path": rel,
-            "lines": content.lines().count(),
-            "content": content,
-            "size": meta.len(),
-            "truncated": truncated,
-        }),
-    ))
 }
 
 #[derive(Deserialize)]
@@ -293,50 +254,22 @@ struct WriteInput {
 
 async fn fs_write(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolError> {
     let i: WriteInput = parse(input)?;
-    let root = ctx.root()?;
-    let abs = root.resolve(&i.path).await?;
-    not_in_git(root, &abs, &i.path)?;
-    if abs == root.path() {
-        return Err(ToolError::InvalidInput(
-            "cannot write to the project root itself".into(),
-        ));
-    }
-    if let Some(parent) = abs.parent()
-        && i.create_dirs.unwrap_or(true)
-    {
-        tokio::fs::create_dir_all(parent)
-            .await
-            .map_err(|e| ToolError::io(&i.path, e))?;
-        // The folders just created are plain folders under a checked ancestor; check the
-        // final path again in case something raced us.
-        root.resolve(&i.path).await?;
-    }
-    let existed = tokio::fs::symlink_metadata(&abs).await.is_ok();
-    let mut opts = tokio::fs::OpenOptions::new();
-    opts.write(true).custom_flags(nix::libc::O_NOFOLLOW);
-    match i.mode.as_deref().unwrap_or("overwrite") {
-        "append" => opts.append(true).create(true),
-        "create" => opts.create_new(true),
-        _ => opts.create(true).truncate(true),
+    let mode = match i.mode.as_deref().unwrap_or("overwrite") {
+        "append" => WriteMode::Append,
+        "create" => WriteMode::Create,
+        _ => WriteMode::Overwrite,
     };
-    let mut file = opts.open(&abs).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => {
-            ToolError::InvalidInput(format!("'{}' already exists (mode create)", i.path))
-        }
-        _ if e.raw_os_error() == Some(nix::libc::ELOOP) => ToolError::Refused(format!(
-            "'{}' is a symlink; tools do not write through symlinks",
-            i.path
-        )),
-        _ => ToolError::io(&i.path, e),
-    })?;
-    file.write_all(i.content.as_bytes())
-        .await
-        .map_err(|e| ToolError::io(&i.path, e))?;
-    file.flush().await.map_err(|e| ToolError::io(&i.path, e))?;
-    let rel = root.relative(&abs);
+    let w = files::write(
+        ctx.root()?,
+        &i.path,
+        i.content.as_bytes(),
+        mode,
+        i.create_dirs.unwrap_or(true),
+    )
+    .await?;
     Ok(ToolOutput::ok(
-        format!("Wrote {} bytes to {rel}", i.content.len()),
-        json!({"path": rel, "size": i.content.len(), "created": !existed}),
+        format!("Wrote {} bytes to {}", i.content.len(), w.rel),
+        json!({"path": w.rel, "size": i.content.len(), "created": w.created}),
     ))
 }
 
@@ -458,34 +391,7 @@ struct DeleteInput {
 
 async fn fs_delete(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolError> {
     let i: DeleteInput = parse(input)?;
-    let root = ctx.root()?;
-    let abs = root.resolve_existing(&i.path).await?;
-    if abs == root.path() {
-        return Err(ToolError::Refused(
-            "the project root itself cannot be deleted".into(),
-        ));
-    }
-    not_in_git(root, &abs, &i.path)?;
-    let meta = tokio::fs::symlink_metadata(&abs)
-        .await
-        .map_err(|e| ToolError::io(&i.path, e))?;
-    if meta.is_dir() {
-        if i.recursive.unwrap_or(false) {
-            tokio::fs::remove_dir_all(&abs).await
-        } else {
-            tokio::fs::remove_dir(&abs).await.map_err(|e| {
-                if e.raw_os_error() == Some(nix::libc::ENOTEMPTY) {
-                    std::io::Error::other("folder is not empty (pass recursive = true)")
-                } else {
-                    e
-                }
-            })
-        }
-    } else {
-        tokio::fs::remove_file(&abs).await
-    }
-    .map_err(|e| ToolError::io(&i.path, e))?;
-    let rel = root.relative(&abs);
+    let rel = files::delete(ctx.root()?, &i.path, i.recursive.unwrap_or(false)).await?;
     Ok(ToolOutput::ok(
         format!("Deleted {rel}"),
         json!({"path": rel, "deleted": true}),

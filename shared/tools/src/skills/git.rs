@@ -1,8 +1,7 @@
-//! The `git` skill: status, diff, log, add, commit, branch and stash in the project root. The
-//! `git` binary runs with argv (never a shell), a timeout, no pager, no prompts, and with
-//! hooks and fsmonitor disabled (a file an agent wrote into the repository must not run on the
-//! next commit). `GIT_CEILING_DIRECTORIES` stops git from using a repository above the project
-//! root. Paths given to add/diff/log are confined to the root and passed after `--`.
+//! The `git` skill: status, diff, log, add, commit, branch and stash in the project root, as
+//! tools for agents. Every command goes through the one git layer ([`crate::git`]: argv only,
+//! timeouts, no pager, no prompts, no hooks, confined paths, redacted credentials), which the
+//! workspace API uses too; this module only maps tool input and output to it.
 
 use std::time::Duration;
 
@@ -13,15 +12,13 @@ use super::parse;
 use crate::context::CallContext;
 use crate::definition::{Category, ToolDefinition};
 use crate::error::ToolError;
+use crate::git::history::{self, DiffQuery, LogQuery};
+use crate::git::ops::{self, BranchAction, CommitInput, StashAction};
+use crate::git::status::{self, Entry};
 use crate::permission::Permission;
-use crate::process::{self, ExecOutput, ExecSpec};
 use crate::registry::{Registry, ToolOutput};
-use crate::root::ProjectRoot;
 
 const SKILL: &str = "git";
-const GIT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest diff or log text returned.
-const MAX_OUTPUT: usize = 2 * 1024 * 1024;
 
 fn def(name: &str, description: &str) -> ToolDefinition {
     ToolDefinition::new(name, SKILL, Category::VersionControl, description)
@@ -136,149 +133,26 @@ pub fn register(reg: &Registry) -> Result<(), ToolError> {
     Ok(())
 }
 
-/// Runs `git <args>` in the root; an error when git fails.
-pub(crate) async fn git(
-    root: &ProjectRoot,
-    args: &[&str],
-    extra_env: &[(&str, &str)],
-) -> Result<ExecOutput, ToolError> {
-    let out = git_raw(root, args, extra_env).await?;
-    if out.timed_out {
-        return Err(ToolError::Failed(format!(
-            "git {} timed out",
-            args.first().unwrap_or(&"")
-        )));
-    }
-    if out.exit_code != Some(0) {
-        let msg = out.stderr.trim();
-        return Err(if msg.contains("not a git repository") {
-            ToolError::InvalidInput("the project is not a git repository".into())
-        } else {
-            ToolError::Failed(format!(
-                "git {} failed: {}",
-                args.first().unwrap_or(&""),
-                msg
-            ))
-        });
-    }
-    Ok(out)
-}
-
-async fn git_raw(
-    root: &ProjectRoot,
-    args: &[&str],
-    extra_env: &[(&str, &str)],
-) -> Result<ExecOutput, ToolError> {
-    let mut argv: Vec<String> = [
-        "-c",
-        "core.hooksPath=/dev/null",
-        "-c",
-        "core.fsmonitor=false",
-        "-c",
-        "core.pager=cat",
-        "-c",
-        "credential.helper=",
-        "--no-pager",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    argv.extend(args.iter().map(|s| (*s).to_owned()));
-    let mut spec = ExecSpec::new("git", argv, root.path().to_path_buf());
-    spec.wall = GIT_TIMEOUT;
-    spec.max_output = MAX_OUTPUT;
-    let ceiling = root
-        .path()
-        .parent()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    spec.env.push(("GIT_CEILING_DIRECTORIES".into(), ceiling));
-    spec.env.push(("GIT_TERMINAL_PROMPT".into(), "0".into()));
-    spec.env.push(("GIT_OPTIONAL_LOCKS".into(), "0".into()));
-    spec.env.push(("GIT_CONFIG_NOSYSTEM".into(), "1".into()));
-    spec.env.push(("LC_ALL".into(), "C".into()));
-    for (k, v) in extra_env {
-        spec.env.push(((*k).to_owned(), (*v).to_owned()));
-    }
-    process::run(spec).await
-}
-
-/// A path argument, confined to the root and made relative to it.
-async fn rel_path(root: &ProjectRoot, p: &str) -> Result<String, ToolError> {
-    let abs = root.resolve(p).await?;
-    Ok(root.relative(&abs))
-}
-
 async fn git_status(ctx: CallContext, _input: Value) -> Result<ToolOutput, ToolError> {
-    let root = ctx.root()?;
-    let out = git(
-        root,
-        &[
-            "status",
-            "--porcelain=v1",
-            "--branch",
-            "--untracked-files=all",
-        ],
-        &[],
-    )
-    .await?;
-    let mut status = json!({
-        "branch": Value::Null, "upstream": Value::Null, "ahead": 0, "behind": 0,
-        "staged": [], "modified": [], "deleted": [], "untracked": [], "conflicted": [],
+    let s = status::status(ctx.root()?).await?;
+    let data = json!({
+        "branch": s.branch,
+        "upstream": s.upstream,
+        "ahead": s.ahead,
+        "behind": s.behind,
+        "staged": s.paths(Entry::staged),
+        "modified": s.paths(|e| !e.conflicted() && matches!(e.worktree, 'M' | 'T')),
+        "deleted": s.paths(|e| !e.conflicted() && e.worktree == 'D'),
+        "untracked": s.paths(Entry::untracked),
+        "conflicted": s.paths(Entry::conflicted),
+        "clean": s.clean(),
     });
-    let push = |status: &mut Value, key: &str, path: &str| {
-        if let Some(a) = status[key].as_array_mut() {
-            a.push(json!(path));
-        }
-    };
-    for line in out.stdout.lines() {
-        if let Some(b) = line.strip_prefix("## ") {
-            let (head, track) = b.split_once(" [").unwrap_or((b, ""));
-            let (branch, upstream) = head.split_once("...").unwrap_or((head, ""));
-            let branch = branch.strip_prefix("No commits yet on ").unwrap_or(branch);
-            status["branch"] = json!(branch);
-            if !upstream.is_empty() {
-                status["upstream"] = json!(upstream);
-            }
-            for part in track.trim_end_matches(']').split(", ") {
-                if let Some(n) = part.strip_prefix("ahead ") {
-                    status["ahead"] = json!(n.parse::<u64>().unwrap_or(0));
-                } else if let Some(n) = part.strip_prefix("behind ") {
-                    status["behind"] = json!(n.parse::<u64>().unwrap_or(0));
-                }
-            }
-            continue;
-        }
-        if line.len() < 4 {
-            continue;
-        }
-        let (x, y) = (&line[0..1], &line[1..2]);
-        let path = line[3..].rsplit(" -> ").next().unwrap_or(&line[3..]);
-        match (x, y) {
-            ("?", "?") => push(&mut status, "untracked", path),
-            ("U", _) | (_, "U") | ("A", "A") | ("D", "D") => push(&mut status, "conflicted", path),
-            _ => {
-                if x != " " {
-                    push(&mut status, "staged", path);
-                }
-                match y {
-                    "M" | "T" => push(&mut status, "modified", path),
-                    "D" => push(&mut status, "deleted", path),
-                    _ => {}
-                }
-            }
-        }
-    }
-    let clean = ["staged", "modified", "deleted", "untracked", "conflicted"]
-        .iter()
-        .all(|k| status[*k].as_array().is_none_or(|a| a.is_empty()));
-    status["clean"] = json!(clean);
-    let msg = if clean {
-        "Working tree clean".to_owned()
+    let msg = if s.clean() {
+        "Working tree clean"
     } else {
-        "Working tree has changes".to_owned()
+        "Working tree has changes"
     };
-    Ok(ToolOutput::ok(msg, status))
+    Ok(ToolOutput::ok(msg, data))
 }
 
 #[derive(Deserialize)]
@@ -291,41 +165,20 @@ struct DiffInput {
 
 async fn git_diff(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolError> {
     let i: DiffInput = parse(input)?;
-    let root = ctx.root()?;
-    let mut args: Vec<String> = Vec::new();
-    match &i.commit {
-        Some(c) => {
-            args.extend(["show".into(), "--format=".into()]);
-            if c.starts_with('-') {
-                return Err(ToolError::InvalidInput("invalid commit".into()));
-            }
-            args.push(c.clone());
-        }
-        None => {
-            args.push("diff".into());
-            if i.staged.unwrap_or(false) {
-                args.push("--cached".into());
-            }
-        }
-    }
-    if i.stat.unwrap_or(false) {
-        args.push("--stat".into());
-    }
-    args.push("--no-ext-diff".into());
-    args.push("--no-textconv".into());
-    if let Some(p) = &i.path {
-        args.push("--".into());
-        args.push(rel_path(root, p).await?);
-    }
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = git(root, &argv, &[]).await?;
+    let q = DiffQuery {
+        commit: i.commit,
+        staged: i.staged.unwrap_or(false),
+        path: i.path,
+        stat: i.stat.unwrap_or(false),
+    };
+    let (diff, truncated) = history::diff(ctx.root()?, &q).await?;
     Ok(ToolOutput::ok(
-        if out.stdout.is_empty() {
+        if diff.is_empty() {
             "No differences"
         } else {
             "Diff"
         },
-        json!({"diff": out.stdout, "truncated": out.stdout_truncated}),
+        json!({"diff": diff, "truncated": truncated}),
     ))
 }
 
@@ -339,50 +192,30 @@ struct LogInput {
 
 async fn git_log(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolError> {
     let i: LogInput = parse(input)?;
-    let root = ctx.root()?;
-    let mut args: Vec<String> = vec![
-        "log".into(),
-        format!("--max-count={}", i.limit.unwrap_or(20)),
-        "--format=%H%x1f%an%x1f%ae%x1f%aI%x1f%s%x1f%b%x1e".into(),
-    ];
-    if let Some(a) = &i.author {
-        args.push(format!("--author={a}"));
-    }
-    if let Some(b) = &i.branch {
-        if b.starts_with('-') {
-            return Err(ToolError::InvalidInput("invalid branch".into()));
-        }
-        args.push(b.clone());
-    }
-    args.push("--".into());
-    if let Some(p) = &i.path {
-        args.push(rel_path(root, p).await?);
-    }
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = git(root, &argv, &[]).await;
-    let out = match out {
-        // A repository without commits has no log.
-        Err(ToolError::Failed(m)) if m.contains("does not have any commits") => {
-            return Ok(ToolOutput::ok("No commits yet", json!({"commits": []})));
-        }
-        other => other?,
+    let q = LogQuery {
+        limit: i.limit.unwrap_or(20),
+        rev: i.branch,
+        path: i.path,
+        author: i.author,
+        with_files: false,
     };
-    let commits: Vec<Value> = out
-        .stdout
-        .split('\u{1e}')
-        .filter_map(|rec| {
-            let f: Vec<&str> = rec.trim_start_matches('\n').split('\u{1f}').collect();
-            (f.len() >= 5).then(|| {
-                json!({
-                    "hash": f[0], "short_hash": &f[0][..f[0].len().min(8)],
-                    "author_name": f[1], "author_email": f[2], "date": f[3],
-                    "message": f[4], "body": f.get(5).map(|b| b.trim()).unwrap_or(""),
-                })
+    let commits: Vec<Value> = history::log(ctx.root()?, &q)
+        .await?
+        .into_iter()
+        .map(|c| {
+            json!({
+                "hash": c.hash, "short_hash": c.short_hash,
+                "author_name": c.author_name, "author_email": c.author_email, "date": c.date,
+                "message": c.message, "body": c.body,
             })
         })
         .collect();
     Ok(ToolOutput::ok(
-        format!("{} commit(s)", commits.len()),
+        if commits.is_empty() {
+            "No commits yet".to_owned()
+        } else {
+            format!("{} commit(s)", commits.len())
+        },
         json!({"commits": commits}),
     ))
 }
@@ -394,26 +227,15 @@ struct AddInput {
 
 async fn git_add(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolError> {
     let i: AddInput = parse(input)?;
-    if i.paths.is_empty() {
-        return Err(ToolError::InvalidInput(
-            "give at least one path ('.' for everything)".into(),
-        ));
-    }
-    let root = ctx.root()?;
-    let mut args = vec!["add".to_owned(), "--".to_owned()];
-    for p in &i.paths {
-        args.push(rel_path(root, p).await?);
-    }
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    git(root, &argv, &[]).await?;
+    let staged = ops::stage(ctx.root()?, &i.paths).await?;
     Ok(ToolOutput::ok(
-        format!("Staged {} path(s)", i.paths.len()),
-        json!({"staged": &args[2..]}),
+        format!("Staged {} path(s)", staged.len()),
+        json!({"staged": staged}),
     ))
 }
 
 #[derive(Deserialize)]
-struct CommitInput {
+struct CommitBody {
     message: String,
     author_name: Option<String>,
     author_email: Option<String>,
@@ -421,62 +243,20 @@ struct CommitInput {
 }
 
 async fn git_commit(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolError> {
-    let i: CommitInput = parse(input)?;
-    let root = ctx.root()?;
-    // Identity: the one given, else the repository's, else GatheRing's.
-    let configured = git_raw(root, &["config", "user.email"], &[])
-        .await?
-        .exit_code
-        == Some(0);
-    let name = i
-        .author_name
-        .clone()
-        .unwrap_or_else(|| "GatheRing Agent".into());
-    let email = i
-        .author_email
-        .clone()
-        .unwrap_or_else(|| "agent@gathering.local".into());
-    let mut env: Vec<(&str, &str)> = Vec::new();
-    if i.author_name.is_some() || i.author_email.is_some() || !configured {
-        env.extend([
-            ("GIT_AUTHOR_NAME", name.as_str()),
-            ("GIT_AUTHOR_EMAIL", email.as_str()),
-            ("GIT_COMMITTER_NAME", name.as_str()),
-            ("GIT_COMMITTER_EMAIL", email.as_str()),
-        ]);
-    }
-    let mut args = vec![
-        "commit",
-        "--no-verify",
-        "--no-gpg-sign",
-        "-m",
-        i.message.as_str(),
-    ];
-    if i.allow_empty.unwrap_or(false) {
-        args.push("--allow-empty");
-    }
-    let out = git_raw(root, &args, &env).await?;
-    if out.exit_code != Some(0) {
-        let text = format!("{}{}", out.stdout, out.stderr);
-        if text.contains("nothing to commit") || text.contains("no changes added") {
-            return Err(ToolError::InvalidInput(
-                "nothing to commit (stage changes with git_add)".into(),
-            ));
-        }
-        return Err(ToolError::Failed(format!(
-            "git commit failed: {}",
-            text.trim()
-        )));
-    }
-    let hash = git(root, &["rev-parse", "HEAD"], &[])
-        .await?
-        .stdout
-        .trim()
-        .to_owned();
-    let summary = out.stdout.lines().next().unwrap_or("").to_owned();
+    let i: CommitBody = parse(input)?;
+    let done = ops::commit(
+        ctx.root()?,
+        &CommitInput {
+            message: i.message,
+            author_name: i.author_name,
+            author_email: i.author_email,
+            allow_empty: i.allow_empty.unwrap_or(false),
+        },
+    )
+    .await?;
     Ok(ToolOutput::ok(
-        format!("Committed {}", &hash[..hash.len().min(8)]),
-        json!({"hash": hash, "summary": summary}),
+        format!("Committed {}", &done.hash[..done.hash.len().min(8)]),
+        json!({"hash": done.hash, "summary": done.summary}),
     ))
 }
 
@@ -493,57 +273,29 @@ async fn git_branch(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolEr
     let root = ctx.root()?;
     let action = i.action.as_deref().unwrap_or("list");
     if action == "list" {
-        let out = git(
-            root,
-            &["branch", "--list", "--format=%(HEAD)%(refname:short)"],
-            &[],
-        )
-        .await?;
-        let mut current = Value::Null;
-        let branches: Vec<String> = out
-            .stdout
-            .lines()
-            .map(|l| {
-                if let Some(b) = l.strip_prefix('*') {
-                    current = json!(b);
-                    b.to_owned()
-                } else {
-                    l.trim_start().to_owned()
-                }
-            })
+        let b = ops::branches(root).await?;
+        let local: Vec<&str> = b
+            .branches
+            .iter()
+            .filter(|b| b.kind == "local")
+            .map(|b| b.name.as_str())
             .collect();
         return Ok(ToolOutput::ok(
-            format!("{} branch(es)", branches.len()),
-            json!({"branches": branches, "current": current}),
+            format!("{} branch(es)", local.len()),
+            json!({"branches": local, "current": b.current}),
         ));
     }
     let name = i.name.as_deref().ok_or_else(|| {
         ToolError::InvalidInput(format!("'name' is required to {action} a branch"))
     })?;
-    if name.contains("..") || name.ends_with('/') || name.ends_with(".lock") {
-        return Err(ToolError::InvalidInput(format!(
-            "'{name}' is not a valid branch name"
-        )));
-    }
-    git(root, &["check-ref-format", "--branch", name], &[])
-        .await
-        .map_err(|_| ToolError::InvalidInput(format!("'{name}' is not a valid branch name")))?;
-    let args: Vec<&str> = match action {
-        "create" => {
-            let mut a = vec!["branch", name];
-            if let Some(sp) = i.start_point.as_deref() {
-                a.push(sp);
-            }
-            a
-        }
-        "delete" => vec![
-            "branch",
-            if i.force.unwrap_or(false) { "-D" } else { "-d" },
-            name,
-        ],
-        _ => vec!["switch", name],
+    let kind = match action {
+        "create" => BranchAction::Create,
+        "delete" => BranchAction::Delete {
+            force: i.force.unwrap_or(false),
+        },
+        _ => BranchAction::Switch,
     };
-    git(root, &args, &[]).await?;
+    ops::branch(root, kind, name, i.start_point.as_deref()).await?;
     Ok(ToolOutput::ok(
         format!("Branch {name}: {action} done"),
         json!({"branch": name, "action": action}),
@@ -560,33 +312,27 @@ struct StashInput {
 
 async fn git_stash(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolError> {
     let i: StashInput = parse(input)?;
-    let root = ctx.root()?;
     let action = i.action.as_deref().unwrap_or("push");
-    let stash_ref = format!("stash@{{{}}}", i.index.unwrap_or(0));
-    let args: Vec<&str> = match action {
-        "list" => vec!["stash", "list"],
-        "push" => {
-            let mut a = vec!["stash", "push"];
-            if i.include_untracked.unwrap_or(false) {
-                a.push("--include-untracked");
-            }
-            if let Some(m) = i.message.as_deref() {
-                a.extend(["-m", m]);
-            }
-            a
-        }
-        other => vec!["stash", other, stash_ref.as_str()],
+    let index = i.index.unwrap_or(0);
+    let kind = match action {
+        "list" => StashAction::List,
+        "push" => StashAction::Push {
+            message: i.message,
+            include_untracked: i.include_untracked.unwrap_or(false),
+        },
+        "pop" => StashAction::Pop(index),
+        "apply" => StashAction::Apply(index),
+        _ => StashAction::Drop(index),
     };
-    let out = git(root, &args, &[]).await?;
-    if action == "list" {
-        let stashes: Vec<&str> = out.stdout.lines().collect();
+    let lines = ops::stash(ctx.root()?, &kind).await?;
+    if kind == StashAction::List {
         return Ok(ToolOutput::ok(
-            format!("{} stash(es)", stashes.len()),
-            json!({"stashes": stashes}),
+            format!("{} stash(es)", lines.len()),
+            json!({"stashes": lines}),
         ));
     }
     Ok(ToolOutput::ok(
         format!("git stash {action} done"),
-        json!({"action": action, "output": out.stdout.trim()}),
+        json!({"action": action, "output": lines.concat()}),
     ))
 }

@@ -1,0 +1,281 @@
+//! Info, file tree, and reading, writing and deleting files.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, web};
+use gathering_tools::files::{self as fs, Content, MAX_FILE_BYTES, WriteMode};
+use gathering_tools::{Permission, ProjectRoot, ToolError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{file_error, git::cached_status};
+use crate::auth::AuthUser;
+use crate::error::{ApiError, FieldError, Violations};
+use crate::state::AppState;
+use crate::workspace::{activities, info as info_mod, project_root, require, tree as tree_mod};
+
+/// The project's root after the permission check.
+pub(super) async fn open(
+    state: &AppState,
+    user: &AuthUser,
+    id: i64,
+    needed: &[Permission],
+) -> Result<ProjectRoot, ApiError> {
+    require(state, user, needed)?;
+    project_root(state, id).await
+}
+
+fn epoch(meta: &std::fs::Metadata) -> Option<f64> {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs_f64())
+}
+
+/// Marks a response as served from the edge's cache or not.
+fn cache_header(hit: bool) -> (&'static str, &'static str) {
+    ("X-Workspace-Cache", if hit { "hit" } else { "miss" })
+}
+
+pub async fn info(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let root = open(&state, &user, *id, &[Permission::Read]).await?;
+    let is_repo = gathering_tools::git::is_repo(&root).await.unwrap_or(false);
+    let path = root.path().to_path_buf();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let value = web::block(move || info_mod::info(&path, &name, is_repo))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(value))
+}
+
+#[derive(Deserialize)]
+pub struct TreeQuery {
+    include_git_status: Option<bool>,
+    max_depth: Option<u32>,
+}
+
+pub async fn tree(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    q: web::Query<TreeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let depth = q.max_depth.unwrap_or(10);
+    if !(1..=20).contains(&depth) {
+        return Err(ApiError::Validation(vec![FieldError::query(
+            "max_depth",
+            "max_depth must be 1 to 20",
+        )]));
+    }
+    let with_git = q.include_git_status.unwrap_or(true);
+    let root = open(&state, &user, *id, &[Permission::Read]).await?;
+    let cache = &state.workspace.cache;
+    let ticket = cache.begin(root.path()).await;
+    if let Some(tree) = cache.tree(root.path(), (depth, with_git)) {
+        return Ok(HttpResponse::Ok()
+            .insert_header(cache_header(true))
+            .json(tree.as_ref()));
+    }
+    let git: HashMap<String, String> = if with_git {
+        match cached_status(&state, &root).await {
+            Ok((s, _)) => s
+                .entries
+                .iter()
+                .map(|e| (e.path.clone(), e.code()))
+                .collect(),
+            // Not a repository (or git failing): the tree without statuses.
+            Err(_) => HashMap::new(),
+        }
+    } else {
+        HashMap::new()
+    };
+    let path = root.path().to_path_buf();
+    let tree = web::block(move || tree_mod::build(&path, depth, &git))
+        .await
+        .map_err(ApiError::internal)?;
+    let tree = Arc::new(tree);
+    cache.put_tree(root.path(), ticket, (depth, with_git), tree.clone());
+    Ok(HttpResponse::Ok()
+        .insert_header(cache_header(false))
+        .json(tree.as_ref()))
+}
+
+#[derive(Deserialize)]
+pub struct PathQuery {
+    path: String,
+}
+
+pub async fn read(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    q: web::Query<PathQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let root = open(&state, &user, *id, &[Permission::Read]).await?;
+    let f = fs::read(&root, &q.path, MAX_FILE_BYTES)
+        .await
+        .map_err(file_error)?;
+    let size = f.meta.len();
+    Ok(HttpResponse::Ok().json(match f.content {
+        Content::Binary => json!({
+            "path": f.rel, "type": "binary", "size": size,
+            "error": "Binary file - cannot display content",
+        }),
+        Content::Text {
+            truncated: true, ..
+        } => {
+            return Err(ApiError::BadRequest(format!(
+                "File is larger than {MAX_FILE_BYTES} bytes: download it with file/raw"
+            )));
+        }
+        Content::Text { text, .. } => json!({
+            "path": f.rel,
+            "type": "text",
+            "mime_type": mime_or_text(&f.abs),
+            "encoding": "utf-8",
+            "size": size,
+            "lines": text.split('\n').count(),
+            "modified": epoch(&f.meta),
+            "content": text,
+        }),
+    }))
+}
+
+fn mime_or_text(abs: &std::path::Path) -> String {
+    let m = tree_mod::mime_of(abs);
+    if m == "application/octet-stream" {
+        "text/plain".into()
+    } else {
+        m
+    }
+}
+
+pub async fn raw(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    q: web::Query<PathQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let root = open(&state, &user, *id, &[Permission::Read]).await?;
+    let (abs, bytes) = fs::read_bytes(&root, &q.path).await.map_err(|e| match e {
+        ToolError::Refused(m) => ApiError::Forbidden(format!("Access denied: {m}")),
+        other => file_error(other),
+    })?;
+    let name: String = abs
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !matches!(c, '"' | '\\' | '\r' | '\n') && !c.is_control())
+        .collect();
+    Ok(HttpResponse::Ok()
+        .content_type(tree_mod::mime_of(&abs))
+        .insert_header((
+            "Content-Disposition",
+            format!("inline; filename=\"{name}\""),
+        ))
+        .body(bytes))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteBody {
+    content: String,
+    create_backup: Option<bool>,
+}
+
+pub async fn write(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    q: web::Query<PathQuery>,
+    body: web::Json<WriteBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = *id;
+    Violations::new()
+        .check(
+            body.content.len() <= MAX_FILE_BYTES,
+            "content",
+            "content is larger than 10 MiB",
+        )
+        .finish()?;
+    let root = open(&state, &user, id, &[Permission::Write]).await?;
+    let backup = if body.create_backup.unwrap_or(true) {
+        fs::backup(&root, &q.path).await.map_err(file_error)?
+    } else {
+        None
+    };
+    let written = fs::write(
+        &root,
+        &q.path,
+        body.content.as_bytes(),
+        WriteMode::Overwrite,
+        true,
+    )
+    .await;
+    state.workspace.cache.invalidate(root.path());
+    let written = written.map_err(file_error)?;
+    let kind = if written.created {
+        "file_created"
+    } else {
+        "file_edited"
+    };
+    record(
+        &state,
+        &user,
+        id,
+        kind,
+        json!({"path": written.rel, "size": body.content.len()}),
+    )
+    .await;
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "path": written.rel,
+        "backup": backup,
+        "size": body.content.len(),
+        "lines": body.content.split('\n').count(),
+    })))
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    q: web::Query<PathQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = *id;
+    let root = open(&state, &user, id, &[Permission::Delete]).await?;
+    let result = fs::delete(&root, &q.path, false).await;
+    state.workspace.cache.invalidate(root.path());
+    let rel = result.map_err(file_error)?;
+    record(&state, &user, id, "file_deleted", json!({"path": rel})).await;
+    Ok(HttpResponse::Ok().json(json!({"success": true, "path": rel, "deleted": true})))
+}
+
+/// Records what the caller did; a failure is logged, never the request's (the change is made).
+pub(super) async fn record(
+    state: &AppState,
+    user: &AuthUser,
+    project_id: i64,
+    kind: &str,
+    details: Value,
+) {
+    let a = activities::NewActivity {
+        project_id,
+        agent_id: None,
+        activity_type: kind,
+        details,
+        created_by: Some(user.0.sub.as_str()),
+    };
+    if let Err(e) = activities::record(&state.pool, a).await {
+        tracing::warn!(error = %e, project_id, kind, "workspace activity not recorded");
+    }
+}

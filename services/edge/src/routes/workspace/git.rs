@@ -1,0 +1,349 @@
+//! Git reads and writes of the workspace, through the one git layer.
+
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, web};
+use gathering_tools::git::GitError;
+use gathering_tools::git::history::{self, DiffQuery, LogQuery};
+use gathering_tools::git::ops::{self, CommitInput, RemoteInput};
+use gathering_tools::git::status::{self, Entry, Status};
+use gathering_tools::{Permission, ProjectRoot};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::files::{open, record};
+use super::git_error;
+use crate::auth::AuthUser;
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+
+/// The git status of `root`, from the edge's cache when nothing changed since; `true` when
+/// it was a cache hit.
+pub(super) async fn cached_status(
+    state: &AppState,
+    root: &ProjectRoot,
+) -> Result<(Arc<Status>, bool), GitError> {
+    let cache = &state.workspace.cache;
+    let ticket = cache.begin(root.path()).await;
+    if let Some(s) = cache.status(root.path()) {
+        return Ok((s, true));
+    }
+    let s = Arc::new(status::status(root).await?);
+    cache.put_status(root.path(), ticket, s.clone());
+    Ok((s, false))
+}
+
+fn limit_1_200(limit: Option<u32>) -> Result<u32, ApiError> {
+    let l = limit.unwrap_or(50);
+    if (1..=200).contains(&l) {
+        Ok(l)
+    } else {
+        Err(ApiError::Validation(vec![FieldError::query(
+            "limit",
+            "limit must be 1 to 200",
+        )]))
+    }
+}
+
+pub async fn status(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let root = open(&state, &user, *id, &[Permission::Read, Permission::Git]).await?;
+    let (s, hit) = cached_status(&state, &root).await.map_err(git_error)?;
+    let not_conflicted = |f: fn(&Entry) -> bool| s.paths(move |e: &Entry| !e.conflicted() && f(e));
+    let body = json!({"status": {
+        "is_git_repo": true,
+        "branch": s.branch,
+        "upstream": s.upstream,
+        "ahead": s.ahead,
+        "behind": s.behind,
+        "modified": not_conflicted(|e| matches!(e.index, 'M' | 'T') || matches!(e.worktree, 'M' | 'T')),
+        "added": not_conflicted(|e| e.index == 'A'),
+        "deleted": not_conflicted(|e| e.index == 'D' || e.worktree == 'D'),
+        "untracked": s.paths(Entry::untracked),
+        "conflicted": s.paths(Entry::conflicted),
+        "staged": {
+            "modified": not_conflicted(|e| matches!(e.index, 'M' | 'R' | 'C' | 'T')),
+            "added": not_conflicted(|e| e.index == 'A'),
+            "deleted": not_conflicted(|e| e.index == 'D'),
+        },
+        "clean": s.clean(),
+    }});
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Workspace-Cache", if hit { "hit" } else { "miss" }))
+        .json(body))
+}
+
+#[derive(Deserialize)]
+pub struct CommitsQuery {
+    limit: Option<u32>,
+    branch: Option<String>,
+    author: Option<String>,
+}
+
+pub async fn commits(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    q: web::Query<CommitsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let limit = limit_1_200(q.limit)?;
+    let root = open(&state, &user, *id, &[Permission::Read, Permission::Git]).await?;
+    let query = LogQuery {
+        limit,
+        rev: q.branch.filter(|b| !b.is_empty()),
+        path: None,
+        author: q.author,
+        with_files: true,
+    };
+    match history::log(&root, &query).await {
+        Ok(c) => Ok(HttpResponse::Ok().json(c)),
+        Err(GitError::NotARepository) => Ok(HttpResponse::Ok().json(json!([]))),
+        Err(e) => Err(git_error(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DiffParams {
+    commit: Option<String>,
+    file_path: Option<String>,
+}
+
+pub async fn diff(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    q: web::Query<DiffParams>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let root = open(&state, &user, *id, &[Permission::Read, Permission::Git]).await?;
+    let query = DiffQuery {
+        commit: q.commit.clone().filter(|c| !c.is_empty()),
+        staged: false,
+        path: q.file_path.clone().filter(|p| !p.is_empty()),
+        stat: false,
+    };
+    let body = match history::diff(&root, &query).await {
+        Ok((diff, truncated)) => json!({"diff": {
+            "diff": diff, "commit": query.commit, "file": query.path, "truncated": truncated,
+        }}),
+        Err(e @ GitError::Path(_)) => return Err(git_error(e)),
+        Err(GitError::NotARepository) => json!({"diff": {"error": "Not a git repository"}}),
+        Err(e) => json!({"diff": {"error": e.to_string()}}),
+    };
+    Ok(HttpResponse::Ok().json(body))
+}
+
+pub async fn branches(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let root = open(&state, &user, *id, &[Permission::Read, Permission::Git]).await?;
+    match ops::branches(&root).await {
+        Ok(b) => Ok(HttpResponse::Ok().json(json!({"branches": b}))),
+        Err(GitError::NotARepository) => {
+            Ok(HttpResponse::Ok().json(json!({"branches": {"current": null, "branches": []}})))
+        }
+        Err(e) => Err(git_error(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    file_path: String,
+    limit: Option<u32>,
+}
+
+pub async fn file_history(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    q: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let limit = limit_1_200(q.limit)?;
+    let root = open(&state, &user, *id, &[Permission::Read, Permission::Git]).await?;
+    let query = LogQuery {
+        limit,
+        path: Some(q.file_path.clone()),
+        ..LogQuery::default()
+    };
+    match history::log(&root, &query).await {
+        Ok(commits) => {
+            let list: Vec<Value> = commits
+                .into_iter()
+                .map(|c| {
+                    json!({"hash": c.hash, "author": c.author_name, "timestamp": c.timestamp,
+                           "date": c.date, "message": c.message, "file": q.file_path})
+                })
+                .collect();
+            Ok(HttpResponse::Ok().json(list))
+        }
+        Err(GitError::NotARepository) => Ok(HttpResponse::Ok().json(json!([]))),
+        Err(e) => Err(git_error(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct GraphQuery {
+    limit: Option<u32>,
+    all_branches: Option<bool>,
+}
+
+pub async fn graph(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    q: web::Query<GraphQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = limit_1_200(q.limit)?;
+    let root = open(&state, &user, *id, &[Permission::Read, Permission::Git]).await?;
+    match history::graph(&root, limit, q.all_branches.unwrap_or(true)).await {
+        Ok(commits) => {
+            Ok(HttpResponse::Ok().json(json!({"total": commits.len(), "commits": commits})))
+        }
+        Err(GitError::NotARepository) => Err(ApiError::NotFound("Not a git repository".into())),
+        Err(e) => Err(git_error(e)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesBody {
+    files: Vec<String>,
+}
+
+async fn stage_or_unstage(
+    state: &AppState,
+    user: &AuthUser,
+    id: i64,
+    files: &[String],
+    stage: bool,
+) -> Result<HttpResponse, ApiError> {
+    let root = open(state, user, id, &[Permission::Write, Permission::Git]).await?;
+    let result = if stage {
+        ops::stage(&root, files).await
+    } else {
+        ops::unstage(&root, files).await
+    };
+    state.workspace.cache.invalidate(root.path());
+    let files = result.map_err(git_error)?;
+    Ok(HttpResponse::Ok().json(json!({"success": true, "files": files})))
+}
+
+pub async fn stage(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    body: web::Json<FilesBody>,
+) -> Result<HttpResponse, ApiError> {
+    stage_or_unstage(&state, &user, *id, &body.files, true).await
+}
+
+pub async fn unstage(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    body: web::Json<FilesBody>,
+) -> Result<HttpResponse, ApiError> {
+    stage_or_unstage(&state, &user, *id, &body.files, false).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitBody {
+    message: String,
+    author_name: Option<String>,
+    author_email: Option<String>,
+}
+
+pub async fn commit(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    body: web::Json<CommitBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = *id;
+    let b = body.into_inner();
+    if b.message.trim().is_empty() || b.message.len() > 10_000 {
+        return Err(ApiError::Validation(vec![FieldError::body(
+            "message",
+            "message must be 1 to 10000 bytes",
+        )]));
+    }
+    let root = open(&state, &user, id, &[Permission::Write, Permission::Git]).await?;
+    let input = CommitInput {
+        message: b.message.clone(),
+        author_name: b.author_name,
+        author_email: b.author_email,
+        allow_empty: false,
+    };
+    let result = ops::commit(&root, &input).await;
+    state.workspace.cache.invalidate(root.path());
+    let done = result.map_err(git_error)?;
+    record(
+        &state,
+        &user,
+        id,
+        "commit",
+        json!({"hash": done.hash, "message": b.message}),
+    )
+    .await;
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true, "message": b.message, "hash": done.hash, "output": done.output,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteBody {
+    remote: Option<String>,
+    branch: Option<String>,
+    set_upstream: Option<bool>,
+}
+
+impl RemoteBody {
+    fn input(self, is_admin: bool) -> RemoteInput {
+        RemoteInput {
+            remote: self.remote.unwrap_or_else(|| "origin".into()),
+            branch: self.branch.filter(|b| !b.is_empty()),
+            set_upstream: self.set_upstream.unwrap_or(false),
+            allow_local_remotes: is_admin,
+        }
+    }
+}
+
+pub async fn push(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    body: web::Json<RemoteBody>,
+) -> Result<HttpResponse, ApiError> {
+    let root = open(&state, &user, *id, &[Permission::Git, Permission::Network]).await?;
+    let result = ops::push(&root, &body.into_inner().input(user.0.is_admin())).await;
+    state.workspace.cache.invalidate(root.path());
+    let done = result.map_err(git_error)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true, "remote": done.remote, "branch": done.branch, "output": done.output,
+    })))
+}
+
+pub async fn pull(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    body: web::Json<RemoteBody>,
+) -> Result<HttpResponse, ApiError> {
+    let needed = [Permission::Write, Permission::Git, Permission::Network];
+    let root = open(&state, &user, *id, &needed).await?;
+    let result = ops::pull(&root, &body.into_inner().input(user.0.is_admin())).await;
+    state.workspace.cache.invalidate(root.path());
+    let done = result.map_err(git_error)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true, "remote": done.remote, "branch": done.branch, "output": done.output,
+    })))
+}
