@@ -100,6 +100,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     )
     .map_err(|e| Error::Task(format!("platform skills: {e}")))?;
     let verifier_for_keys = verifier.clone();
+    let auth_for_audit = auth.clone();
     let monitor = crate::monitoring::Monitor::new(
         &config.auth_url,
         &config.llm_gateway_url,
@@ -113,7 +114,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         master_key: config.master_key.clone(),
         auth,
         verifier,
-        audit: AuditWriter::start(pool.clone()),
+        audit: AuditWriter::start(auth_for_audit),
         hub,
         ws: Arc::default(),
         shutdown: shutdown.clone(),
