@@ -52,6 +52,8 @@ pub struct Config {
     pub tools: gathering_tools::ToolsConfig,
     /// Agent runtime settings (`AGENT_*`, `BACKGROUND_TASKS_MAX_CONCURRENT`).
     pub agents: gathering_agents::AgentsConfig,
+    /// Circles and conversations (`CONVERSATION_*`, `CIRCLE_*`).
+    pub circles: gathering_circles::CirclesConfig,
 }
 
 /// Requests per minute per client IP and endpoint (contract §0 tiers).
@@ -125,6 +127,7 @@ impl Config {
             ws_buffer_batches: config::parse_or(vars, "WS_BUFFER_BATCHES", 1024)?,
             tools: gathering_tools::ToolsConfig::from_vars(vars)?,
             agents: gathering_agents::AgentsConfig::from_vars(vars)?,
+            circles: gathering_circles::CirclesConfig::from_vars(vars)?,
         };
         config.gate(vars)?;
         Ok(config)

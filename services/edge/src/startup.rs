@@ -92,6 +92,15 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         },
     )
     .map_err(|e| Error::Task(format!("platform skills: {e}")))?;
+    let circles = gathering_circles::Circles::new(pool.clone(), config.circles.clone());
+    gathering_circles::skills::register(tools.registry(), circles.clone())
+        .map_err(|e| Error::Task(format!("circles skill: {e}")))?;
+    let conversation_stream = gathering_circles::conversations::stream::Relay::start(
+        &config.database_url,
+        background.clone(),
+    )
+    .await
+    .map_err(|e| Error::Task(format!("conversation stream: {e}")))?;
     let state = AppState {
         pool: pool.clone(),
         readiness: readiness.clone(),
@@ -112,6 +121,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         ),
         agents_config: config.agents.clone(),
         queue: gathering_queue::Queue::new(pool.clone()),
+        circles,
+        conversation_stream,
         config: config.clone(),
     };
 

@@ -37,4 +37,8 @@ pub struct AppState {
     pub agents_config: gathering_agents::AgentsConfig,
     /// The job queue (background tasks, pipeline runs, triggers).
     pub queue: gathering_queue::Queue,
+    /// Circles, their tasks and conversations.
+    pub circles: gathering_circles::Circles,
+    /// Tokens of conversation turns, relayed from the executors to `/ws/conversation`.
+    pub conversation_stream: gathering_circles::conversations::stream::Relay,
 }

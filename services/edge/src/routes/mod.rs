@@ -6,6 +6,8 @@ mod auth;
 mod background_tasks;
 mod catalogue;
 pub(crate) mod chat;
+pub(crate) mod circles;
+mod conversations;
 mod health;
 mod memories;
 mod pipelines;
@@ -33,6 +35,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(agents::configure);
     cfg.configure(memories::configure);
     cfg.configure(pipelines::configure);
+    cfg.configure(circles::configure);
+    cfg.configure(conversations::configure);
     cfg.configure(crate::ws::configure);
 }
 

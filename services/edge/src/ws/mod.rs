@@ -1,9 +1,10 @@
 //! WebSockets. `/ws` (contract §4.1) streams the event log to dashboards: subscriptions by
 //! topic, resumption from `last_event_id` with no gap, and a `lagged` notice instead of
 //! unbounded buffering for a slow client. `/ws/stats` reports the connections. `/ws/chat/{id}`
-//! (§4.3) streams an agent's answer.
+//! (§4.3) streams an agent's answer; `/ws/conversation/{id}` (§4.4) a conversation's turns.
 
 mod chat;
+mod conversation;
 mod events;
 mod registry;
 
@@ -14,5 +15,9 @@ pub use registry::WsRegistry;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws", web::get().to(events::connect))
         .route("/ws/stats", web::get().to(registry::stats))
-        .route("/ws/chat/{agent_id}", web::get().to(chat::connect));
+        .route("/ws/chat/{agent_id}", web::get().to(chat::connect))
+        .route(
+            "/ws/conversation/{conv_id}",
+            web::get().to(conversation::connect),
+        );
 }

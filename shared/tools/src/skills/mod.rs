@@ -2,11 +2,11 @@
 //! the validation, permission, enablement, confirmation and timeout checks, so a tool body
 //! starts from valid input.
 //!
-//! Not here yet, by design of the registry they plug into later through
-//! [`Registry::register`](crate::Registry::register): `ai` (needs the llm-gateway client) and
-//! `pipelines`, `tasks`, `schedules` (need the job queue integration).
+//! Not here, by design of the registry they plug into through
+//! [`Registry::register`](crate::Registry::register): `ai`, `pipelines`, `tasks`, `schedules`
+//! (gathering-agents: the gateway and the job queue) and `circles` (gathering-circles: routing,
+//! admission and events shared with the API).
 
-pub mod circles;
 pub mod code;
 pub mod filesystem;
 pub mod git;
@@ -50,7 +50,6 @@ pub fn register_builtin(reg: &Registry, svc: &Arc<Services>) -> Result<(), ToolE
     web::register(reg, svc)?;
     if let Some(pool) = &svc.pool {
         goals::register(reg, pool)?;
-        circles::register(reg, pool)?;
         projects::register(reg, pool)?;
     }
     Ok(())
