@@ -238,17 +238,20 @@ impl Conn {
         let mut chunks = state.conversation_stream.subscribe();
         let mut events = state.hub.subscribe();
         loop {
+            // Biased: the relay's tokens of a turn drain before the event that ends it (they
+            // are sent before the message is stored, and the relay is the faster path).
             let step = tokio::select! {
+                biased;
+                chunk = chunks.recv() => match chunk {
+                    Ok(c) => self.relay(c).await,
+                    Err(RecvError::Lagged(_)) => Ok(()), // some tokens lost on screen only
+                    Err(RecvError::Closed) => break,
+                },
                 msg = stream.next() => match msg {
                     Some(Ok(actix_ws::AggregatedMessage::Text(t))) => self.action(&state, &t).await,
                     Some(Ok(actix_ws::AggregatedMessage::Ping(b))) => self.session.pong(&b).await,
                     Some(Ok(actix_ws::AggregatedMessage::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => Ok(()),
-                },
-                chunk = chunks.recv() => match chunk {
-                    Ok(c) => self.relay(c).await,
-                    Err(RecvError::Lagged(_)) => Ok(()), // some tokens lost on screen only
-                    Err(RecvError::Closed) => break,
                 },
                 batch = events.recv() => match batch {
                     Ok(batch) => {
