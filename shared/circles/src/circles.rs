@@ -38,9 +38,9 @@ impl CircleRef {
 const FIND_SQL: &str = "SELECT id, name, status::text AS status, require_review, auto_route, project_id, \
      (review_policy->>'max_rounds')::int4 AS max_rounds FROM circle.circles WHERE name = $1 AND is_active";
 const LOCK_SQL: &str = "SELECT id, name, status::text AS status, require_review, auto_route, project_id, \
-     (review_policy->>'max_rounds')::int4 AS max_rounds FROM circle.circles WHERE name = $1 AND is_active FOR UPDATE";
+     (review_policy->>'max_rounds')::int4 AS max_rounds FROM circle.circles WHERE name = $1 AND is_active FOR NO KEY UPDATE";
 const LOCK_ID_SQL: &str = "SELECT id, name, status::text AS status, require_review, auto_route, project_id, \
-     (review_policy->>'max_rounds')::int4 AS max_rounds FROM circle.circles WHERE id = $1 FOR UPDATE";
+     (review_policy->>'max_rounds')::int4 AS max_rounds FROM circle.circles WHERE id = $1 FOR NO KEY UPDATE";
 
 fn circle_ref(row: &gathering_db::tokio_postgres::Row) -> Result<CircleRef, CircleError> {
     Ok(CircleRef {

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::circles::CircleRef;
 use crate::error::CircleError;
+use crate::stats::AgentStats;
 use crate::tasks::TaskRow;
 use crate::{QUEUE, conflicts, dispatch, events, routing};
 
@@ -37,14 +38,15 @@ WHERE id = $1
 RETURNING status";
 
 /// Stores the result of the current iteration: to review when the circle requires it (with a
-/// reviewer and its job, or waiting for a human), else completed.
+/// reviewer and its job, or waiting for a human), else completed. The caller applies the
+/// returned counters after its commit.
 pub async fn finish_work<C: GenericClient>(
     c: &C,
     circle: &CircleRef,
     task: &TaskRow,
     result: &str,
     files: &[String],
-) -> Result<(), CircleError> {
+) -> Result<AgentStats, CircleError> {
     let mut touched = task.files_modified.clone();
     for f in files {
         if !touched.contains(f) {
@@ -56,13 +58,14 @@ pub async fn finish_work<C: GenericClient>(
         .await?
         .try_get("status")?;
     conflicts::detect(c, circle, task.id, &touched, true).await?;
-    if status == "completed" {
-        completed(c, circle, task, None).await?;
+    let stats = if status == "completed" {
+        completed(c, circle, task, None).await?
     } else {
         request_review(c, circle, task).await?;
-    }
+        AgentStats::default()
+    };
     dispatch::dispatch(c, circle.id).await?;
-    Ok(())
+    Ok(stats)
 }
 
 /// Gives the task in review a reviewer and enqueues its review, or leaves it waiting for a
@@ -108,20 +111,14 @@ pub async fn request_review<C: GenericClient>(
     Ok(reviewer)
 }
 
-/// A completed task: its author's count, its event, its conflicts resolved.
+/// A completed task: its event, its conflicts resolved; its author's count to apply after
+/// the commit.
 pub async fn completed<C: GenericClient>(
     c: &C,
     circle: &CircleRef,
     task: &TaskRow,
     quality: Option<f64>,
-) -> Result<(), CircleError> {
-    if let Some(author) = task.assigned_agent_id {
-        c.execute(
-            "UPDATE agent.agents SET tasks_completed = tasks_completed + 1 WHERE id = $1",
-            &[&author],
-        )
-        .await?;
-    }
+) -> Result<AgentStats, CircleError> {
     publish_in(
         c,
         &[events::task(
@@ -135,7 +132,10 @@ pub async fn completed<C: GenericClient>(
     )
     .await?;
     conflicts::resolve_for_tasks(c, circle, &[task.id], "task completed").await?;
-    Ok(())
+    Ok(AgentStats {
+        completed: task.assigned_agent_id.into_iter().collect(),
+        reviewed: Vec::new(),
+    })
 }
 
 /// Fails the task with `reason` (its slot is given back).

@@ -118,10 +118,17 @@ pub async fn detect<C: GenericClient>(
     Ok(evs.len())
 }
 
+/// Rows are locked in id order first: transactions resolving overlapping sets of conflicts
+/// never wait on each other in a cycle.
 const RESOLVE_TASKS_SQL: &str = "
-UPDATE circle.conflicts SET status = 'resolved', resolution = $3, resolved_at = now()
-WHERE circle_id = $1 AND status = 'open' AND task_ids && $2
-RETURNING id, resource";
+WITH l AS (
+    SELECT id FROM circle.conflicts
+    WHERE circle_id = $1 AND status = 'open' AND task_ids && $2
+    ORDER BY id FOR NO KEY UPDATE
+)
+UPDATE circle.conflicts f SET status = 'resolved', resolution = $3, resolved_at = now()
+FROM l WHERE f.id = l.id AND f.status = 'open'
+RETURNING f.id, f.resource";
 
 /// Resolves the open conflicts of finished tasks.
 pub async fn resolve_for_tasks<C: GenericClient>(

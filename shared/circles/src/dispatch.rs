@@ -1,15 +1,20 @@
 //! Admission: a running circle has `max_concurrent_tasks` work slots. A task takes a slot when
 //! its work job is enqueued (`dispatched`) and gives it back when the work ends (in review,
 //! completed, failed or sent back). Every change that may free a slot or add waiting work
-//! calls [`dispatch`] in its transaction, under the circle's row lock, so slots are never
-//! over-committed by concurrent edges or executors and nothing polls: waiting tasks are
-//! enqueued by the transaction that frees their slot, most urgent (lowest priority) first.
+//! calls [`dispatch`] at the end of its transaction, which takes the circle's dispatch lock (a
+//! transaction-scoped advisory lock) before counting, so slots are never over-committed by
+//! concurrent edges or executors and nothing polls: waiting tasks are enqueued by the
+//! transaction that frees their slot, most urgent (lowest priority) first. The lock's holder
+//! waits for no row (waiting tasks are taken with `SKIP LOCKED`), so it cannot deadlock.
 
 use gathering_db::GenericClient;
 use gathering_queue::{NewJob, enqueue_many_in};
 use serde_json::json;
 
 use crate::{CircleError, QUEUE};
+
+/// Class of the per-circle dispatch lock ("CIRC"); the second key is the circle id.
+const DISPATCH_LOCK: i32 = 0x4349_5243;
 
 /// The work job of one iteration of a task.
 pub const WORK_KIND: &str = "circle_task.work";
@@ -31,19 +36,19 @@ WITH c AS (
 ), busy AS (
     SELECT count(*) AS n FROM circle.tasks t
     WHERE t.circle_id = $1 AND t.dispatched AND t.status IN ('assigned', 'in_progress')
-), next AS (
-    SELECT t.id FROM circle.tasks t
-    WHERE t.circle_id = (SELECT id FROM c) AND t.status = 'assigned' AND NOT t.dispatched
-          AND t.assigned_agent_id IS NOT NULL
-    ORDER BY t.priority, t.id
-    LIMIT GREATEST((SELECT max_concurrent_tasks FROM c) - (SELECT n FROM busy), 0)
-    FOR UPDATE OF t SKIP LOCKED
 )
-UPDATE circle.tasks t SET dispatched = true FROM next WHERE t.id = next.id
-RETURNING t.id, t.iteration";
+SELECT t.id, t.iteration FROM circle.tasks t
+WHERE t.circle_id = (SELECT id FROM c) AND t.status = 'assigned' AND NOT t.dispatched
+      AND t.assigned_agent_id IS NOT NULL
+ORDER BY t.priority, t.id
+LIMIT GREATEST((SELECT max_concurrent_tasks FROM c) - (SELECT n FROM busy), 0)
+FOR NO KEY UPDATE OF t SKIP LOCKED";
 
+/// One write per admitted task (a second write of a row in one transaction would re-check
+/// its foreign keys).
 const SET_JOBS_SQL: &str = "
-UPDATE circle.tasks t SET job_id = j.job FROM unnest($1::int8[], $2::int8[]) AS j(task, job)
+UPDATE circle.tasks t SET dispatched = true, job_id = j.job
+FROM unnest($1::int8[], $2::int8[]) AS j(task, job)
 WHERE t.id = j.task";
 
 /// Enqueues the work of as many waiting tasks as the circle has free slots; returns how many.
@@ -52,8 +57,8 @@ pub async fn dispatch<C: GenericClient>(c: &C, circle_id: i64) -> Result<usize, 
     // The lock first, in its own statement: the count below must see every slot taken by
     // transactions that held it before (a statement's snapshot predates its lock waits).
     c.execute(
-        "SELECT 1 FROM circle.circles WHERE id = $1 FOR UPDATE",
-        &[&circle_id],
+        "SELECT pg_advisory_xact_lock($1, ($2::int8 % 2147483647)::int4)",
+        &[&DISPATCH_LOCK, &circle_id],
     )
     .await?;
     let rows = c.query(ADMIT_SQL, &[&circle_id]).await?;

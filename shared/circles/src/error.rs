@@ -59,12 +59,28 @@ pub enum CircleError {
     Invalid(Vec<Violation>),
     #[error(transparent)]
     Agent(#[from] AgentError),
-    #[error(transparent)]
+    /// With the server's message and SQLSTATE (for logs and job errors; never sent to clients).
+    #[error("{}", describe(.0))]
     Db(#[from] gathering_db::DbError),
     #[error(transparent)]
     Queue(#[from] gathering_queue::QueueError),
     #[error(transparent)]
     Events(#[from] gathering_events::EventError),
+}
+
+fn describe(e: &gathering_db::DbError) -> String {
+    match e {
+        gathering_db::DbError::Postgres(pg) => match pg.as_db_error() {
+            Some(db) => format!(
+                "database: {} ({}){}",
+                db.message(),
+                db.code().code(),
+                db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+            ),
+            None => e.to_string(),
+        },
+        other => other.to_string(),
+    }
 }
 
 impl CircleError {

@@ -49,6 +49,7 @@ pub mod review;
 pub mod review_job;
 pub mod routing;
 pub mod skills;
+pub mod stats;
 pub mod tasks;
 pub mod work;
 

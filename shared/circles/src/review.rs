@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::circles::CircleRef;
 use crate::error::CircleError;
+use crate::stats::AgentStats;
 use crate::tasks::{self, TaskRow};
 use crate::{Circles, completion, dispatch, events, routing};
 
@@ -121,14 +122,8 @@ VALUES ($1, $2, $3, $4, $5, $6, 'quality', $7::text::public.review_status, $8, $
 ON CONFLICT (task_id, iteration) DO NOTHING
 RETURNING id";
 
-const AUTHOR_STATS_SQL: &str = "
-UPDATE agent.agents a SET approval_rate = s.rate, average_quality_score = s.quality
-FROM (SELECT COALESCE(avg((status = 'approved')::int), 0)::float8 AS rate,
-             COALESCE(avg(overall_score), 0)::float8 AS quality
-      FROM review.reviews WHERE author_id = $1) s
-WHERE a.id = $1";
-
-/// Applies a verdict to iteration `iteration` of a locked task.
+/// Applies a verdict to iteration `iteration` of a locked task; the caller applies the
+/// returned counters after its commit.
 pub async fn apply<C: GenericClient>(
     c: &C,
     circle: &CircleRef,
@@ -137,17 +132,17 @@ pub async fn apply<C: GenericClient>(
     reviewer: &Reviewer,
     verdict: &Verdict,
     max_rounds: i32,
-) -> Result<Applied, CircleError> {
+) -> Result<(Applied, AgentStats), CircleError> {
     let current = task.status == "in_review" && task.iteration == iteration;
     let expected_reviewer = match reviewer {
         Reviewer::Agent(id) => task.reviewer_agent_id == Some(*id),
         Reviewer::Human { .. } => true,
     };
     let Some(author) = task.assigned_agent_id else {
-        return Ok(Applied::Stale);
+        return Ok((Applied::Stale, AgentStats::default()));
     };
     if !current || !expected_reviewer {
-        return Ok(Applied::Stale);
+        return Ok((Applied::Stale, AgentStats::default()));
     }
     let (agent, user) = match reviewer {
         Reviewer::Agent(id) => (Some(*id), None),
@@ -185,16 +180,12 @@ pub async fn apply<C: GenericClient>(
         )
         .await?;
     if inserted.is_none() {
-        return Ok(Applied::Stale);
+        return Ok((Applied::Stale, AgentStats::default()));
     }
-    c.execute(AUTHOR_STATS_SQL, &[&author]).await?;
-    if let Some(a) = agent {
-        c.execute(
-            "UPDATE agent.agents SET reviews_done = reviews_done + 1 WHERE id = $1",
-            &[&a],
-        )
-        .await?;
-    }
+    let mut stats = AgentStats {
+        completed: Vec::new(),
+        reviewed: std::iter::once(author).chain(agent).collect(),
+    };
     let verdict_event = |kind: &str| {
         events::task(
             kind,
@@ -213,14 +204,14 @@ pub async fn apply<C: GenericClient>(
         )
         .await?;
         publish_in(c, &[verdict_event("task.review_approved")]).await?;
-        completion::completed(c, circle, task, verdict.quality).await?;
-        return Ok(Applied::Approved);
+        stats.merge(completion::completed(c, circle, task, verdict.quality).await?);
+        return Ok((Applied::Approved, stats));
     }
     let rounds = task.review_rounds + 1;
     if rounds >= max_rounds {
         publish_in(c, &[verdict_event("task.review_rejected")]).await?;
         escalate(c, circle, task, rounds, &comments).await?;
-        return Ok(Applied::Escalated);
+        return Ok((Applied::Escalated, stats));
     }
     c.execute(
         "UPDATE circle.tasks SET status = 'assigned', iteration = iteration + 1, review_rounds = $2, \
@@ -245,7 +236,7 @@ pub async fn apply<C: GenericClient>(
     )
     .await?;
     dispatch::dispatch(c, circle.id).await?;
-    Ok(Applied::SentBack)
+    Ok((Applied::SentBack, stats))
 }
 
 async fn escalate<C: GenericClient>(
@@ -342,7 +333,7 @@ pub async fn human(
         agent,
     };
     let max_rounds = circle.max_rounds(circles.config.max_review_rounds);
-    let applied = apply(
+    let (applied, stats) = apply(
         &tx,
         &circle,
         &task,
@@ -353,6 +344,7 @@ pub async fn human(
     )
     .await?;
     tx.commit().await?;
+    stats.apply(&circles.pool).await;
     if let Some(job) = task.job_id {
         tasks::cancel_job(circles, job).await;
     }

@@ -175,7 +175,7 @@ async fn apply(
         return Ok(());
     };
     let max_rounds = circle.max_rounds(workers.circles.config.max_review_rounds);
-    review::apply(
+    let (_, stats) = review::apply(
         &tx,
         &circle,
         &task,
@@ -186,6 +186,7 @@ async fn apply(
     )
     .await?;
     tx.commit().await?;
+    stats.apply(&workers.circles.pool).await;
     Ok(())
 }
 

@@ -138,7 +138,7 @@ pub fn review_kinds(review_types: &[String], required: &[String]) -> Vec<String>
 const PENDING_SQL: &str = "
 SELECT id, required_competencies FROM circle.tasks
 WHERE circle_id = $1 AND status = 'pending' AND assigned_agent_id IS NULL
-ORDER BY priority, id LIMIT 500 FOR UPDATE";
+ORDER BY priority, id LIMIT 500 FOR NO KEY UPDATE";
 
 const ASSIGN_MANY_SQL: &str = "
 UPDATE circle.tasks t SET status = 'assigned', assigned_agent_id = a.agent, assigned_at = now(),

@@ -1,9 +1,14 @@
 //! Circle tasks: creation (routing, declared resources, admission), the contract's `Task`
 //! view, listing, a result submitted through the API, and a human (re)assignment.
 //!
-//! Lock order, everywhere: the circle's row, then the task's. Every transition of a task
-//! therefore serialises with routing and admission in its circle, and no two transactions
-//! wait on each other in opposite orders.
+//! Locks: a transition of one task locks that task's row only (its circle is read), so tasks
+//! of a circle move in parallel; changes to a circle and its membership lock the circle's row
+//! (task creation too, so routing sees each assignment); admission takes the circle's
+//! dispatch lock last (see `dispatch`). Whoever holds a circle's row may wait for task rows,
+//! but nobody holding a task row waits for a circle's row, and the dispatch lock's holder
+//! waits for nothing: no two transactions can wait on each other in a cycle. Row locks are
+//! `FOR NO KEY UPDATE`, which foreign-key checks (`FOR KEY SHARE` on the circle and agent rows
+//! when a task row is written twice in a transaction) never wait for.
 
 use gathering_db::GenericClient;
 use gathering_db::tokio_postgres::Row;
@@ -38,12 +43,37 @@ pub struct TaskRow {
     pub job_id: Option<i64>,
 }
 
-const TASK_ROW_SQL: &str = "
-SELECT id, circle_id, status, title, COALESCE(description, '') AS description,
-       required_competencies, review_types, resources, files_modified, assigned_agent_id,
-       reviewer_agent_id, iteration, review_rounds, requires_review, result, review_comments,
-       runner, job_id
-FROM circle.tasks WHERE id = $1 AND circle_id = $2 FOR UPDATE";
+/// A task locked for its transition, with its circle (read, not locked).
+macro_rules! locked_task {
+    () => {
+        "SELECT t.id, t.circle_id, t.status, t.title, COALESCE(t.description, '') AS description,
+                t.required_competencies, t.review_types, t.resources, t.files_modified,
+                t.assigned_agent_id, t.reviewer_agent_id, t.iteration, t.review_rounds,
+                t.requires_review, t.result, t.review_comments, t.runner, t.job_id,
+                c.name, c.status::text AS circle_status, c.require_review, c.auto_route, c.project_id,
+                (c.review_policy->>'max_rounds')::int4 AS max_rounds
+         FROM circle.tasks t JOIN circle.circles c ON c.id = t.circle_id "
+    };
+}
+
+const LOCK_SQL: &str = concat!(locked_task!(), "WHERE t.id = $1 FOR NO KEY UPDATE OF t");
+const LOCK_IN_SQL: &str = concat!(
+    locked_task!(),
+    "WHERE t.id = $1 AND c.name = $2 AND c.is_active FOR NO KEY UPDATE OF t"
+);
+
+fn locked(r: &Row) -> Result<(CircleRef, TaskRow), CircleError> {
+    let circle = CircleRef {
+        id: r.try_get("circle_id")?,
+        name: r.try_get("name")?,
+        status: r.try_get("circle_status")?,
+        require_review: r.try_get("require_review")?,
+        auto_route: r.try_get("auto_route")?,
+        project_id: r.try_get("project_id")?,
+        max_review_rounds: r.try_get("max_rounds")?,
+    };
+    Ok((circle, task_row(r)?))
+}
 
 fn task_row(r: &Row) -> Result<TaskRow, CircleError> {
     Ok(TaskRow {
@@ -91,40 +121,30 @@ pub async fn read<C: GenericClient>(
     )))
 }
 
-/// Locks a task of the live circle `name` (circle first); 404 when either is missing.
+/// Locks a task of the live circle `name`; 404 when either is missing.
 pub async fn lock_in<C: GenericClient>(
     c: &C,
     name: &str,
     task_id: i64,
 ) -> Result<(CircleRef, TaskRow), CircleError> {
-    let circle = circles::lock(c, name).await?;
-    let row = c
-        .query_opt(TASK_ROW_SQL, &[&task_id, &circle.id])
-        .await?
-        .ok_or(CircleError::TaskNotFound(task_id))?;
-    Ok((circle, task_row(&row)?))
+    match c.query_opt(LOCK_IN_SQL, &[&task_id, &name]).await? {
+        Some(row) => locked(&row),
+        None => {
+            circles::find(c, name).await?;
+            Err(CircleError::TaskNotFound(task_id))
+        }
+    }
 }
 
-/// Locks a task by id alone (job handlers), circle first; `None` when it is gone.
+/// Locks a task by id alone (job handlers); `None` when it is gone.
 pub async fn lock<C: GenericClient>(
     c: &C,
     task_id: i64,
 ) -> Result<Option<(CircleRef, TaskRow)>, CircleError> {
-    let Some(row) = c
-        .query_opt(
-            "SELECT circle_id FROM circle.tasks WHERE id = $1",
-            &[&task_id],
-        )
-        .await?
-    else {
-        return Ok(None);
-    };
-    let circle_id: i64 = row.try_get("circle_id")?;
-    let circle = circles::lock_id(c, circle_id).await?;
-    let Some(row) = c.query_opt(TASK_ROW_SQL, &[&task_id, &circle_id]).await? else {
-        return Ok(None);
-    };
-    Ok(Some((circle, task_row(&row)?)))
+    match c.query_opt(LOCK_SQL, &[&task_id]).await? {
+        Some(row) => Ok(Some(locked(&row)?)),
+        None => Ok(None),
+    }
 }
 
 macro_rules! task_json {
@@ -341,9 +361,10 @@ pub async fn submit(
         )));
     }
     let live_job = task.job_id;
-    completion::finish_work(&tx, &circle, &task, result, files).await?;
+    let stats = completion::finish_work(&tx, &circle, &task, result, files).await?;
     let out = view(&tx, circle.id, task_id).await?;
     tx.commit().await?;
+    stats.apply(&circles.pool).await;
     if let Some(job) = live_job {
         cancel_job(circles, job).await;
     }

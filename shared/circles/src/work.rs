@@ -231,8 +231,9 @@ async fn store(
         return Ok(());
     }
     let result: String = out.content.chars().take(input::MAX_RESULT).collect();
-    completion::finish_work(&tx, &circle, &task, &result, &touched_files(out)).await?;
+    let stats = completion::finish_work(&tx, &circle, &task, &result, &touched_files(out)).await?;
     tx.commit().await?;
+    stats.apply(&workers.circles.pool).await;
     Ok(())
 }
 
@@ -254,4 +255,36 @@ async fn fail(
     completion::fail(&tx, &circle, &task, reason).await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_touched_by_successful_write_tools() {
+        let out = ChatOutcome {
+            content: String::new(),
+            agent_id: 1,
+            agent_name: "ann".into(),
+            model: "m".into(),
+            duration_ms: 0,
+            tool_calls: vec![
+                json!({"id": "1", "name": "fs_write", "arguments": {"path": "./src/a.rs", "content": "x"}}),
+                json!({"id": "2", "name": "fs_move", "arguments": {"source": "b.rs", "destination": "c.rs"}}),
+                json!({"id": "3", "name": "fs_write", "arguments": {"path": "failed.rs"}}),
+                json!({"id": "4", "name": "fs_read", "arguments": {"path": "read.rs"}}),
+            ],
+            tool_results: vec![
+                json!({"tool_call_id": "1", "name": "fs_write", "success": true}),
+                json!({"tool_call_id": "2", "name": "fs_move", "success": true}),
+                json!({"tool_call_id": "3", "name": "fs_write", "success": false}),
+                json!({"tool_call_id": "4", "name": "fs_read", "success": true}),
+            ],
+            tokens_used: 0,
+            iterations: 1,
+            memory_recall: None,
+        };
+        assert_eq!(touched_files(&out), vec!["src/a.rs", "b.rs", "c.rs"]);
+    }
 }

@@ -484,6 +484,16 @@ async fn heavy_two_edges_and_two_executors_do_and_review_each_task_once() {
             .iter()
             .filter(|r| review_task(&r.body) == Some(*id))
             .count();
+        if (works, reviews) != (1, 1) {
+            let c = s.db.pool(1).get().await.unwrap();
+            for r in c
+                .query("SELECT kind, attempt, state::text, errors::text FROM queue.jobs WHERE (payload->>'task_id')::int8 = $1", &[id])
+                .await
+                .unwrap()
+            {
+                println!("{} attempt {} {}: {}", r.get::<_, String>(0), r.get::<_, i32>(1), r.get::<_, String>(2), r.get::<_, String>(3));
+            }
+        }
         assert_eq!((works, reviews), (1, 1), "task {id} done and reviewed once");
         let events = s.task_events(*id).await;
         assert_eq!(events.iter().filter(|k| *k == "task.completed").count(), 1);

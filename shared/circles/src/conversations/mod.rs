@@ -206,7 +206,7 @@ async fn lock<C: GenericClient>(c: &C, id: i64) -> Result<(String, i32, i32), Ci
     let row = c
         .query_opt(
             "SELECT status::text AS status, turns_taken, max_turns FROM communication.conversations \
-             WHERE id = $1 AND is_active FOR UPDATE",
+             WHERE id = $1 AND is_active FOR NO KEY UPDATE",
             &[&id],
         )
         .await?

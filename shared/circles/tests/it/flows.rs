@@ -385,7 +385,7 @@ async fn human_reviews_send_back_then_escalate_and_a_reassignment_starts_over() 
         )
         .await
         .unwrap();
-        assert_eq!(r, Applied::Stale);
+        assert_eq!(r.0, Applied::Stale);
         tx.commit().await.unwrap();
     }
     let r = review::human(&e.circles, "core", id, &reviewer.to_string(), "user-1", &no)
