@@ -7,11 +7,11 @@
 use actix_web::{HttpResponse, web};
 use gathering_circles::circles::{NewCircle, NewMember};
 use gathering_circles::error::Violation;
-use gathering_circles::review::{Applied, Verdict};
-use gathering_circles::tasks::NewTask;
-use gathering_circles::{CircleError, circles, conflicts, input, metrics, review, tasks};
+use gathering_circles::{CircleError, circles, conflicts, input, metrics};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
+
+mod work;
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
@@ -29,24 +29,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/circles/{name}/agents/{agent_id}",
             web::delete().to(remove_agent),
         )
-        .route("/circles/{name}/tasks", web::get().to(list_tasks))
-        .route("/circles/{name}/tasks", web::post().to(create_task))
-        .route("/circles/{name}/tasks/{task_id}", web::get().to(get_task))
+        .route("/circles/{name}/tasks", web::get().to(work::list_tasks))
+        .route("/circles/{name}/tasks", web::post().to(work::create_task))
+        .route(
+            "/circles/{name}/tasks/{task_id}",
+            web::get().to(work::get_task),
+        )
         .route(
             "/circles/{name}/tasks/{task_id}/submit",
-            web::post().to(submit),
+            web::post().to(work::submit),
         )
         .route(
             "/circles/{name}/tasks/{task_id}/approve",
-            web::post().to(approve),
+            web::post().to(work::approve),
         )
         .route(
             "/circles/{name}/tasks/{task_id}/reject",
-            web::post().to(reject),
+            web::post().to(work::reject),
         )
         .route(
             "/circles/{name}/tasks/{task_id}/assign",
-            web::post().to(assign),
+            web::post().to(work::assign),
         )
         .route("/circles/{name}/conflicts", web::get().to(list_conflicts))
         .route(
@@ -74,16 +77,16 @@ pub(crate) fn circle_error(e: CircleError) -> ApiError {
     }
 }
 
-fn field(v: Violation) -> FieldError {
+pub(crate) fn field(v: Violation) -> FieldError {
     FieldError::at(v.place, &v.field, v.msg)
 }
 
-fn invalid(place: &str, f: &str, msg: impl Into<String>) -> ApiError {
+pub(crate) fn invalid(place: &str, f: &str, msg: impl Into<String>) -> ApiError {
     ApiError::Validation(vec![FieldError::at(place, f, msg)])
 }
 
 /// A circle name from the path: anything longer than a name can be is simply not found.
-fn circle_path(name: &str) -> Result<&str, ApiError> {
+pub(crate) fn circle_path(name: &str) -> Result<&str, ApiError> {
     if name.is_empty() || name.chars().count() > input::MAX_NAME {
         return Err(ApiError::NotFound(format!(
             "Circle '{}' not found",
@@ -289,291 +292,6 @@ async fn remove_agent(
         .await
         .map_err(circle_error)?;
     Ok(HttpResponse::Ok().json(json!({"status": "removed", "agent_id": agent_id})))
-}
-
-#[derive(Deserialize)]
-struct TasksQuery {
-    status_filter: Option<String>,
-    limit: Option<i64>,
-}
-
-async fn list_tasks(
-    state: web::Data<AppState>,
-    _user: AuthUser,
-    path: web::Path<String>,
-    q: web::Query<TasksQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let name = path.into_inner();
-    let q = q.into_inner();
-    if let Some(s) = &q.status_filter
-        && !input::TASK_STATUSES.contains(&s.as_str())
-    {
-        return Err(invalid(
-            "query",
-            "status_filter",
-            format!("Input should be one of {}", input::TASK_STATUSES.join(", ")),
-        ));
-    }
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(invalid(
-            "query",
-            "limit",
-            "Input should be between 1 and 500",
-        ));
-    }
-    let (tasks, total) = tasks::list(
-        &state.circles,
-        circle_path(&name)?,
-        q.status_filter.as_deref(),
-        limit,
-    )
-    .await
-    .map_err(circle_error)?;
-    Ok(HttpResponse::Ok().json(json!({"tasks": tasks, "total": total})))
-}
-
-#[derive(Deserialize)]
-struct TaskBody {
-    title: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    required_competencies: Vec<String>,
-    priority: Option<Value>,
-    assigned_agent_id: Option<i64>,
-    #[serde(default)]
-    resources: Vec<String>,
-}
-
-async fn create_task(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    path: web::Path<String>,
-    body: web::Json<TaskBody>,
-) -> Result<HttpResponse, ApiError> {
-    let name = path.into_inner();
-    let b = body.into_inner();
-    let mut v = Vec::new();
-    input::text("title", &b.title, true, input::MAX_TITLE, &mut v);
-    input::text(
-        "description",
-        &b.description,
-        false,
-        input::MAX_DESCRIPTION,
-        &mut v,
-    );
-    let mut errors: Vec<FieldError> = v.into_iter().map(field).collect();
-    let required = input::labels(&b.required_competencies)
-        .map_err(|m| errors.push(FieldError::body("required_competencies", m)));
-    let resources = input::paths(&b.resources, input::MAX_LIST)
-        .map_err(|m| errors.push(FieldError::body("resources", m)));
-    let priority = input::priority(b.priority.as_ref())
-        .map_err(|m| errors.push(FieldError::body("priority", m)));
-    let (Ok(required), Ok(resources), Ok(priority), true) =
-        (required, resources, priority, errors.is_empty())
-    else {
-        return Err(ApiError::Validation(errors));
-    };
-    let new = NewTask {
-        title: b.title.trim().to_owned(),
-        description: b.description,
-        required_competencies: required,
-        priority,
-        assigned_agent_id: b.assigned_agent_id,
-        resources,
-        created_by_user: Some(user.0.sub.clone()),
-        created_by_agent: None,
-    };
-    let task = tasks::create(&state.circles, circle_path(&name)?, &new)
-        .await
-        .map_err(circle_error)?;
-    Ok(HttpResponse::Created().json(task))
-}
-
-async fn get_task(
-    state: web::Data<AppState>,
-    _user: AuthUser,
-    path: web::Path<(String, i64)>,
-) -> Result<HttpResponse, ApiError> {
-    let (name, task_id) = path.into_inner();
-    let task = tasks::get(&state.circles, circle_path(&name)?, task_id)
-        .await
-        .map_err(circle_error)?;
-    Ok(HttpResponse::Ok().json(task))
-}
-
-#[derive(Deserialize)]
-struct SubmitBody {
-    result: String,
-    #[serde(default)]
-    files_modified: Vec<String>,
-}
-
-async fn submit(
-    state: web::Data<AppState>,
-    _user: AuthUser,
-    path: web::Path<(String, i64)>,
-    body: web::Json<SubmitBody>,
-) -> Result<HttpResponse, ApiError> {
-    let (name, task_id) = path.into_inner();
-    let b = body.into_inner();
-    let mut v = Vec::new();
-    input::text("result", &b.result, false, input::MAX_RESULT, &mut v);
-    let mut errors: Vec<FieldError> = v.into_iter().map(field).collect();
-    let files = input::paths(&b.files_modified, input::MAX_PATHS)
-        .map_err(|m| errors.push(FieldError::body("files_modified", m)));
-    let (Ok(files), true) = (files, errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
-    };
-    let task = tasks::submit(
-        &state.circles,
-        circle_path(&name)?,
-        task_id,
-        &b.result,
-        &files,
-    )
-    .await
-    .map_err(circle_error)?;
-    Ok(HttpResponse::Ok().json(task))
-}
-
-#[derive(Deserialize)]
-struct ApproveQuery {
-    reviewer_id: String,
-    #[serde(default)]
-    comments: String,
-    /// 0..1, optional.
-    quality_score: Option<f64>,
-}
-
-fn check_review(
-    reviewer: &str,
-    text_field: &str,
-    text: &str,
-    quality: Option<f64>,
-) -> Result<(), ApiError> {
-    let mut errors = Vec::new();
-    if reviewer.trim().is_empty() || reviewer.chars().count() > 100 {
-        errors.push(FieldError::query(
-            "reviewer_id",
-            "String should have 1 to 100 characters",
-        ));
-    }
-    if text.chars().count() > input::MAX_COMMENTS {
-        errors.push(FieldError::query(
-            text_field,
-            format!(
-                "String should have at most {} characters",
-                input::MAX_COMMENTS
-            ),
-        ));
-    }
-    if quality.is_some_and(|q| !(0.0..=1.0).contains(&q)) {
-        errors.push(FieldError::query(
-            "quality_score",
-            "Input should be between 0 and 1",
-        ));
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
-    }
-}
-
-async fn approve(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    path: web::Path<(String, i64)>,
-    q: web::Query<ApproveQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let (name, task_id) = path.into_inner();
-    check_review(&q.reviewer_id, "comments", &q.comments, q.quality_score)?;
-    let verdict = Verdict {
-        approved: true,
-        comments: q.comments.clone(),
-        quality: q.quality_score,
-    };
-    let applied = review::human(
-        &state.circles,
-        circle_path(&name)?,
-        task_id,
-        &q.reviewer_id,
-        &user.0.sub,
-        &verdict,
-    )
-    .await
-    .map_err(circle_error)?;
-    if applied == Applied::Stale {
-        return Err(ApiError::BadRequest("Task must be in review".into()));
-    }
-    Ok(HttpResponse::Ok().json(json!({"status": "approved", "task_id": task_id})))
-}
-
-#[derive(Deserialize)]
-struct RejectQuery {
-    reviewer_id: String,
-    reason: String,
-    quality_score: Option<f64>,
-}
-
-async fn reject(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    path: web::Path<(String, i64)>,
-    q: web::Query<RejectQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let (name, task_id) = path.into_inner();
-    check_review(&q.reviewer_id, "reason", &q.reason, q.quality_score)?;
-    if q.reason.trim().is_empty() {
-        return Err(invalid(
-            "query",
-            "reason",
-            "String should have at least 1 character",
-        ));
-    }
-    let verdict = Verdict {
-        approved: false,
-        comments: q.reason.clone(),
-        quality: q.quality_score,
-    };
-    let applied = review::human(
-        &state.circles,
-        circle_path(&name)?,
-        task_id,
-        &q.reviewer_id,
-        &user.0.sub,
-        &verdict,
-    )
-    .await
-    .map_err(circle_error)?;
-    if applied == Applied::Stale {
-        return Err(ApiError::BadRequest("Task must be in review".into()));
-    }
-    Ok(HttpResponse::Ok().json(json!({
-        "status": "rejected",
-        "task_id": task_id,
-        "escalated": applied == Applied::Escalated,
-    })))
-}
-
-#[derive(Deserialize)]
-struct AssignQuery {
-    agent_id: i64,
-}
-
-async fn assign(
-    state: web::Data<AppState>,
-    _user: AuthUser,
-    path: web::Path<(String, i64)>,
-    q: web::Query<AssignQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let (name, task_id) = path.into_inner();
-    let task = tasks::assign(&state.circles, circle_path(&name)?, task_id, q.agent_id)
-        .await
-        .map_err(circle_error)?;
-    Ok(HttpResponse::Ok().json(task))
 }
 
 #[derive(Deserialize)]
