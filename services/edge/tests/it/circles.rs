@@ -508,3 +508,110 @@ async fn heavy_two_edges_and_two_executors_do_and_review_each_task_once() {
     drop(c);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn work_runs_inside_the_circle_project_and_touching_a_declared_file_is_a_conflict() {
+    let s = stack(1, 1).await;
+    let dir = crate::projects::TempDir::new();
+    let project: i64 =
+        s.db.pool(1)
+            .get()
+            .await
+            .unwrap()
+            .query_one(
+                "INSERT INTO project.projects (name, local_path) VALUES ('app', $1) RETURNING id",
+                &[&dir.0.to_str().unwrap()],
+            )
+            .await
+            .unwrap()
+            .get(0);
+    let ann = s.agent("ann").await;
+    let bob = s.agent("bob").await;
+    s.db.pool(1)
+        .get()
+        .await
+        .unwrap()
+        .execute(
+            "INSERT INTO agent.agent_tools (agent_id, skill_id, is_enabled) \
+             SELECT $1, id, true FROM agent.skills WHERE name = 'filesystem'",
+            &[&ann],
+        )
+        .await
+        .unwrap();
+    s.circle(
+        "app",
+        json!({"project_id": project, "require_review": false}),
+        &[(ann, "rust", ""), (bob, "docs", "")],
+    )
+    .await;
+    // bob's task declares the file and stays at work; ann's writes it (and tries to escape).
+    s.fake.respond_with(|body| {
+        let has_tool_result = body["messages"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
+        if speaker(body) == "bob" && work_task(body).is_some() {
+            return Some(Reply::text("docs").delay(std::time::Duration::from_secs(30)));
+        }
+        if speaker(body) == "ann" && work_task(body).is_some() && !has_tool_result {
+            return Some(Reply::tool_calls(vec![
+                gathering_testkit::fake_llm::FakeToolCall {
+                    id: "c1".into(),
+                    name: "fs_write".into(),
+                    arguments: json!({"path": "src/lib.rs", "content": "pub fn parse() {}"}),
+                },
+                gathering_testkit::fake_llm::FakeToolCall {
+                    id: "c2".into(),
+                    name: "fs_write".into(),
+                    arguments: json!({"path": "../escape.txt", "content": "x"}),
+                },
+            ]));
+        }
+        default_reply(body)
+    });
+    let api = s.api(0);
+    let docs = api
+        .post("/circles/app/tasks", s.t(), &json!({"title": "Docs", "required_competencies": ["docs"], "resources": ["src/lib.rs"]}))
+        .await;
+    assert_eq!(docs.body["assigned_agent_id"], bob);
+    let parser = api
+        .post(
+            "/circles/app/tasks",
+            s.t(),
+            &json!({"title": "Parser", "required_competencies": ["rust"]}),
+        )
+        .await;
+    let id = parser.body["id"].as_i64().unwrap();
+    let task = s.task_until("app", id, "completed", 30).await;
+    assert_eq!(
+        task["files_modified"],
+        json!(["src/lib.rs"]),
+        "only the successful write"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.0.join("src/lib.rs")).unwrap(),
+        "pub fn parse() {}",
+        "written inside the circle's project"
+    );
+    assert!(
+        !dir.0.parent().unwrap().join("escape.txt").exists(),
+        "nothing outside it"
+    );
+    let conflicts = api.get("/circles/app/conflicts", s.t()).await.body;
+    assert_eq!(conflicts["total"], 1, "{conflicts}");
+    let c = &conflicts["conflicts"][0];
+    assert_eq!(
+        (c["type"].as_str(), c["resource"].as_str()),
+        (Some("file_collision"), Some("src/lib.rs"))
+    );
+    assert_eq!(c["agents"], json!([ann, bob]));
+    assert_eq!(
+        c["resolved"], true,
+        "resolved when the parser task completed"
+    );
+    assert!(
+        s.task_events(id)
+            .await
+            .contains(&"task.conflict.detected".to_string())
+    );
+    s.stop().await;
+}

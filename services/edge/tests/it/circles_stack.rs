@@ -193,6 +193,7 @@ impl Stack {
                 ("AGENT_EMBEDDING_MODEL", "none"),
                 ("EXECUTOR_QUEUES", "circles:8"),
                 ("CONVERSATION_TURN_TIMEOUT_SECONDS", "20"),
+                ("EXECUTOR_SHUTDOWN_TIMEOUT_SECONDS", "1"),
             ],
         ))
         .unwrap();
