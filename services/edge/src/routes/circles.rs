@@ -1,8 +1,11 @@
 //! `/circles` (contract §2.5): circles, members, tasks, reviews, conflicts and metrics, all
 //! persisted (the earlier implementation kept tasks, conflicts and metrics in one process's
 //! memory), so any edge answers any call. The rules live in `gathering-circles`; executors do
-//! and review the work. Beyond the contract: `POST …/tasks/{id}/assign?agent_id=` (a human
-//! assigns or reassigns, e.g. after an escalation) and `POST …/conflicts/{id}/resolve`.
+//! and review the work. `max_concurrent_tasks` (ignored upstream) is honoured: the circle's
+//! work slots. Beyond the contract: `POST …/tasks/{id}/assign?agent_id=` (a human assigns or
+//! reassigns, e.g. after an escalation), `POST …/conflicts/{id}/resolve`, `project_id`,
+//! `description` and `max_review_rounds` on create, `resources` on task create, and in
+//! `CircleDetail.agents[]` the member's circle role (upstream put the model there).
 
 use actix_web::{HttpResponse, web};
 use gathering_circles::circles::{NewCircle, NewMember};
