@@ -107,6 +107,15 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         config.data_dir.clone(),
     )
     .map_err(|e| Error::Config(gathering_core::ConfigError::new("AUTH_URL", e)))?;
+    let circles = gathering_circles::Circles::new(pool.clone(), config.circles.clone());
+    gathering_circles::skills::register(tools.registry(), circles.clone())
+        .map_err(|e| Error::Task(format!("circles skill: {e}")))?;
+    let conversation_stream = gathering_circles::conversations::stream::Relay::start(
+        &config.database_url,
+        background.clone(),
+    )
+    .await
+    .map_err(|e| Error::Task(format!("conversation stream: {e}")))?;
     let state = AppState {
         pool: pool.clone(),
         readiness: readiness.clone(),
@@ -130,6 +139,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         queue: gathering_queue::Queue::new(pool.clone()),
         monitor: Arc::new(monitor),
         workspace: Arc::new(crate::workspace::Workspace::new(config.workspace.clone())),
+        circles,
+        conversation_stream,
         config: config.clone(),
     };
     let workspace = state.workspace.clone();

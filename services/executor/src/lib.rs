@@ -1,5 +1,6 @@
 //! The executor service: claims jobs from the Postgres job queue and runs them (pipeline
-//! runs, background agent tasks, scheduled actions, notifications). Any number of executors
+//! runs, background agent tasks, circle tasks and reviews, conversations, scheduled actions,
+//! notifications). Any number of executors
 //! may run against one database; the queue's leases keep each job on one of them at a time,
 //! and an executor that dies loses its jobs to the others within one lease.
 
@@ -73,6 +74,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         },
     )
     .map_err(|e| Error::Task(format!("platform skills: {e}")))?;
+    let circles = gathering_circles::Circles::new(pool.clone(), config.circles.clone());
+    gathering_circles::skills::register(tools.registry(), circles.clone())
+        .map_err(|e| Error::Task(format!("circles skill: {e}")))?;
     let agents = gathering_agents::AgentRuntime::new(
         pool.clone(),
         llm,
@@ -91,6 +95,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         tools,
         agents,
         max_live_tasks: config.agents.max_live_tasks,
+        circles,
     };
     let worker_stop = Shutdown::new();
     let worker = Worker::start(

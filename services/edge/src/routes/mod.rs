@@ -6,6 +6,8 @@ mod auth;
 mod background_tasks;
 mod catalogue;
 pub(crate) mod chat;
+pub(crate) mod circles;
+mod conversations;
 mod dashboard;
 mod goals;
 mod health;
@@ -41,6 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(dashboard::configure);
     cfg.configure(workspace::configure);
     cfg.configure(lsp::configure);
+    cfg.configure(circles::configure);
+    cfg.configure(conversations::configure);
     cfg.configure(crate::ws::configure);
 }
 
