@@ -152,9 +152,9 @@ pub async fn remember<C: GenericClient>(
     Ok(rows
         .iter()
         .map(|r| Stored {
-            id: r.get(0),
-            key: r.get(1),
-            embedded: r.get(2),
+            id: r.try_get(0)?,
+            key: r.try_get(1)?,
+            embedded: r.try_get(2)?,
         })
         .collect())
 }
@@ -212,12 +212,12 @@ LIMIT $6";
 
 fn hit(r: &gathering_db::tokio_postgres::Row) -> Hit {
     Hit {
-        id: r.get("id"),
-        key: r.get("key"),
-        value: r.get("value"),
-        memory_type: r.get("memory_type"),
-        similarity: r.get("similarity"),
-        importance: r.get("importance"),
+        id: r.try_get("id")?,
+        key: r.try_get("key")?,
+        value: r.try_get("value")?,
+        memory_type: r.try_get("memory_type")?,
+        similarity: r.try_get("similarity")?,
+        importance: r.try_get("importance")?,
     }
 }
 

@@ -119,7 +119,7 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 .await
                 .map_err(db)?
                 .iter()
-                .map(|r| r.get(0))
+                .map(|r| r.try_get(0)?)
                 .collect();
             Ok(ToolOutput::ok(format!("{} task(s)", rows.len()), json!({"tasks": rows})))
         }),
@@ -162,7 +162,7 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 .await
                 .map_err(db)?
                 .iter()
-                .map(|r| r.get(0))
+                .map(|r| r.try_get(0)?)
                 .collect();
             Ok(ToolOutput::ok(format!("{} step(s)", steps.len()), json!({"steps": steps})))
         }),
