@@ -187,7 +187,7 @@ pub async fn dashboard_row<C: gathering_db::GenericClient>(
             &[&task_id],
         )
         .await?;
-    Ok(row.map(|r| r.try_get(0)?))
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 
 /// Pauses a pending or running task: it stops after its current step and keeps its checkpoint.
@@ -326,7 +326,10 @@ async fn load(pool: &Pool, task_id: i64) -> Result<Option<TaskRow>, AgentError> 
             &[&task_id],
         )
         .await?;
-    Ok(row.map(|r| TaskRow {
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    Ok(Some(TaskRow {
         agent_id: r.try_get(0)?,
         goal: r.try_get(1)?,
         goal_context: r.try_get(2)?,
