@@ -9,6 +9,7 @@ mod memories;
 mod perimeter;
 mod pipelines;
 mod projects;
+mod row_faults;
 mod scheduled_actions;
 mod support;
 mod tools;
