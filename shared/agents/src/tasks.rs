@@ -126,7 +126,7 @@ pub async fn create_in<C: gathering_db::GenericClient>(
             &[],
         )
         .await?
-        .get(0);
+        .try_get(0)?;
     if live >= max_live {
         return Err(TaskError::LimitReached(max_live));
     }
@@ -157,7 +157,7 @@ pub async fn create_in<C: gathering_db::GenericClient>(
             ],
         )
         .await?
-        .get(0);
+        .try_get(0)?;
     let job_id = enqueue_in(tx, &job(id)).await?.id;
     tx.execute(
         "UPDATE circle.background_tasks SET job_id = $2 WHERE id = $1",
@@ -188,7 +188,7 @@ pub async fn dashboard_row<C: gathering_db::GenericClient>(
             &[&task_id],
         )
         .await?;
-    Ok(row.map(|r| r.get(0)))
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 
 /// Pauses a pending or running task: it stops after its current step and keeps its checkpoint.
@@ -235,7 +235,7 @@ pub async fn resume(pool: &Pool, task_id: i64) -> Result<(), TaskError> {
         )
         .await?
         .ok_or(TaskError::NotFound)?;
-    let (agent_id, status): (i64, String) = (row.get(0), row.get(1));
+    let (agent_id, status): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
     if status != "paused" {
         return Err(TaskError::InvalidState(format!(
             "Task is {status}, not paused"
@@ -276,7 +276,7 @@ async fn transition(
         .await?
         .ok_or(TaskError::NotFound)?;
     let (agent_id, status, job_id): (i64, String, Option<i64>) =
-        (row.get(0), row.get(1), row.get(2));
+        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
     if !from.contains(&status.as_str()) {
         return Err(TaskError::InvalidState(format!(
             "Cannot change a task in '{status}' status to '{to}'"
@@ -334,17 +334,20 @@ async fn load(pool: &Pool, task_id: i64) -> Result<Option<TaskRow>, AgentError> 
             &[&task_id],
         )
         .await?;
-    Ok(row.map(|r| TaskRow {
-        agent_id: r.get(0),
-        goal: r.get(1),
-        goal_context: r.get(2),
-        status: r.get(3),
-        max_steps: r.get(4),
-        timeout_seconds: r.get(5),
-        checkpoint_interval: r.get(6),
-        current_step: r.get(7),
-        checkpoint: r.get(8),
-        started_at: r.get(9),
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    Ok(Some(TaskRow {
+        agent_id: r.try_get(0)?,
+        goal: r.try_get(1)?,
+        goal_context: r.try_get(2)?,
+        status: r.try_get(3)?,
+        max_steps: r.try_get(4)?,
+        timeout_seconds: r.try_get(5)?,
+        checkpoint_interval: r.try_get(6)?,
+        current_step: r.try_get(7)?,
+        checkpoint: r.try_get(8)?,
+        started_at: r.try_get(9)?,
     }))
 }
 
@@ -433,7 +436,7 @@ async fn run(runtime: &AgentRuntime, task_id: i64, ctx: &JobContext) -> Result<(
             &[&task_id],
         )
         .await?
-        .get(0);
+        .try_get(0)?;
     if task.started_at.is_none() {
         publish_in(
             &client,

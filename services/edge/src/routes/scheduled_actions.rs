@@ -10,7 +10,8 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeDelta, Utc};
-use gathering_db::tokio_postgres::Row;
+use gathering_db::tokio_postgres::types::FromSql;
+use gathering_db::tokio_postgres::{Error as PgError, Row};
 use gathering_events::publish_in;
 use gathering_schedule::action::{self, ActionType};
 use gathering_schedule::store::{action_event, trigger_now};
@@ -87,73 +88,73 @@ fn ts(t: Option<DateTime<Utc>>) -> Value {
         .unwrap_or(Value::Null)
 }
 
-fn action_json(r: &Row) -> Value {
-    let config: Value = r.get("action_config");
-    let metadata: Value = r.get("metadata");
-    json!({
-        "id": r.get::<_, i64>("id"),
-        "agent_id": r.get::<_, i64>("agent_id"),
-        "circle_id": r.get::<_, Option<i64>>("circle_id"),
-        "name": r.get::<_, String>("name"),
-        "description": r.get::<_, Option<String>>("description"),
-        "goal": r.get::<_, String>("goal"),
-        "schedule_type": r.get::<_, String>("schedule_type"),
-        "cron_expression": r.get::<_, Option<String>>("cron_expression"),
-        "interval_seconds": r.get::<_, Option<i32>>("interval_seconds"),
-        "event_trigger": r.get::<_, Option<String>>("event_trigger"),
-        "status": r.get::<_, String>("status"),
-        "max_steps": r.get::<_, i32>("max_steps"),
-        "timeout_seconds": r.get::<_, i32>("timeout_seconds"),
-        "retry_on_failure": r.get::<_, bool>("retry_on_failure"),
-        "max_retries": r.get::<_, i32>("max_retries"),
-        "retry_delay_seconds": r.get::<_, i32>("retry_delay_seconds"),
-        "allow_concurrent": r.get::<_, bool>("allow_concurrent"),
-        "start_date": ts(r.get("start_date")),
-        "end_date": ts(r.get("end_date")),
-        "max_executions": r.get::<_, Option<i32>>("max_executions"),
-        "execution_count": r.get::<_, i32>("execution_count"),
-        "last_run_at": ts(r.get("last_run_at")),
-        "next_run_at": ts(r.get("next_run_at")),
-        "tags": r.get::<_, Vec<String>>("tags"),
-        "created_at": ts(r.get("created_at")),
-        "agent_name": r.get::<_, Option<String>>("agent_name"),
-        "circle_name": r.get::<_, Option<String>>("circle_name"),
-        "last_run_status": r.get::<_, Option<String>>("last_run_status"),
-        "last_run_duration": r.get::<_, Option<i32>>("last_run_duration"),
-        "successful_runs": r.get::<_, i64>("successful_runs"),
-        "failed_runs": r.get::<_, i64>("failed_runs"),
+fn action_json(r: &Row) -> Result<Value, PgError> {
+    let config: Value = r.try_get("action_config")?;
+    let metadata: Value = r.try_get("metadata")?;
+    Ok(json!({
+        "id": r.try_get::<_, i64>("id")?,
+        "agent_id": r.try_get::<_, i64>("agent_id")?,
+        "circle_id": r.try_get::<_, Option<i64>>("circle_id")?,
+        "name": r.try_get::<_, String>("name")?,
+        "description": r.try_get::<_, Option<String>>("description")?,
+        "goal": r.try_get::<_, String>("goal")?,
+        "schedule_type": r.try_get::<_, String>("schedule_type")?,
+        "cron_expression": r.try_get::<_, Option<String>>("cron_expression")?,
+        "interval_seconds": r.try_get::<_, Option<i32>>("interval_seconds")?,
+        "event_trigger": r.try_get::<_, Option<String>>("event_trigger")?,
+        "status": r.try_get::<_, String>("status")?,
+        "max_steps": r.try_get::<_, i32>("max_steps")?,
+        "timeout_seconds": r.try_get::<_, i32>("timeout_seconds")?,
+        "retry_on_failure": r.try_get::<_, bool>("retry_on_failure")?,
+        "max_retries": r.try_get::<_, i32>("max_retries")?,
+        "retry_delay_seconds": r.try_get::<_, i32>("retry_delay_seconds")?,
+        "allow_concurrent": r.try_get::<_, bool>("allow_concurrent")?,
+        "start_date": ts(r.try_get("start_date")?),
+        "end_date": ts(r.try_get("end_date")?),
+        "max_executions": r.try_get::<_, Option<i32>>("max_executions")?,
+        "execution_count": r.try_get::<_, i32>("execution_count")?,
+        "last_run_at": ts(r.try_get("last_run_at")?),
+        "next_run_at": ts(r.try_get("next_run_at")?),
+        "tags": r.try_get::<_, Vec<String>>("tags")?,
+        "created_at": ts(r.try_get("created_at")?),
+        "agent_name": r.try_get::<_, Option<String>>("agent_name")?,
+        "circle_name": r.try_get::<_, Option<String>>("circle_name")?,
+        "last_run_status": r.try_get::<_, Option<String>>("last_run_status")?,
+        "last_run_duration": r.try_get::<_, Option<i32>>("last_run_duration")?,
+        "successful_runs": r.try_get::<_, i64>("successful_runs")?,
+        "failed_runs": r.try_get::<_, i64>("failed_runs")?,
         // Beyond the contract's shape (clients ignore unknown keys).
-        "action_type": r.get::<_, String>("action_type"),
+        "action_type": r.try_get::<_, String>("action_type")?,
         "action_config": action::redacted(&config),
         "metadata": action::redacted(&metadata),
-        "timezone": r.get::<_, String>("timezone"),
-        "missed_run_policy": r.get::<_, String>("missed_run_policy"),
-        "updated_at": ts(r.get("updated_at")),
-    })
+        "timezone": r.try_get::<_, String>("timezone")?,
+        "missed_run_policy": r.try_get::<_, String>("missed_run_policy")?,
+        "updated_at": ts(r.try_get("updated_at")?),
+    }))
 }
 
-fn run_json(r: &Row) -> Value {
-    let result: Option<Value> = r.get("result");
-    json!({
-        "id": r.get::<_, i64>("id"),
-        "scheduled_action_id": r.get::<_, i64>("scheduled_action_id"),
-        "background_task_id": r.get::<_, Option<i64>>("background_task_id"),
-        "run_number": r.get::<_, i32>("run_number"),
-        "triggered_at": ts(r.get("triggered_at")),
-        "triggered_by": r.get::<_, String>("triggered_by"),
-        "status": r.get::<_, String>("status"),
-        "started_at": ts(r.get("started_at")),
-        "completed_at": ts(r.get("completed_at")),
-        "result_summary": r.get::<_, Option<String>>("result_summary"),
-        "error_message": r.get::<_, Option<String>>("error_message"),
-        "retry_count": r.get::<_, i32>("retry_count"),
-        "duration_ms": r.get::<_, i32>("duration_ms"),
-        "steps_executed": r.get::<_, i32>("steps_executed"),
-        "scheduled_for": ts(r.get("scheduled_for")),
-        "pipeline_run_id": r.get::<_, Option<i64>>("pipeline_run_id"),
-        "event_id": r.get::<_, Option<i64>>("event_id"),
+fn run_json(r: &Row) -> Result<Value, PgError> {
+    let result: Option<Value> = r.try_get("result")?;
+    Ok(json!({
+        "id": r.try_get::<_, i64>("id")?,
+        "scheduled_action_id": r.try_get::<_, i64>("scheduled_action_id")?,
+        "background_task_id": r.try_get::<_, Option<i64>>("background_task_id")?,
+        "run_number": r.try_get::<_, i32>("run_number")?,
+        "triggered_at": ts(r.try_get("triggered_at")?),
+        "triggered_by": r.try_get::<_, String>("triggered_by")?,
+        "status": r.try_get::<_, String>("status")?,
+        "started_at": ts(r.try_get("started_at")?),
+        "completed_at": ts(r.try_get("completed_at")?),
+        "result_summary": r.try_get::<_, Option<String>>("result_summary")?,
+        "error_message": r.try_get::<_, Option<String>>("error_message")?,
+        "retry_count": r.try_get::<_, i32>("retry_count")?,
+        "duration_ms": r.try_get::<_, i32>("duration_ms")?,
+        "steps_executed": r.try_get::<_, i32>("steps_executed")?,
+        "scheduled_for": ts(r.try_get("scheduled_for")?),
+        "pipeline_run_id": r.try_get::<_, Option<i64>>("pipeline_run_id")?,
+        "event_id": r.try_get::<_, Option<i64>>("event_id")?,
         "result": result.map(|v| action::redacted(&v)),
-    })
+    }))
 }
 
 fn not_found(id: i64) -> ApiError {
@@ -164,7 +165,8 @@ async fn fetch(state: &AppState, id: i64) -> Result<Value, ApiError> {
     let client = state.pool.get().await?;
     let stmt = client.prepare_cached(GET_SQL).await?;
     let row = client.query_opt(&stmt, &[&id]).await?;
-    row.as_ref().map(action_json).ok_or_else(|| not_found(id))
+    let row = row.ok_or_else(|| not_found(id))?;
+    Ok(action_json(&row)?)
 }
 
 /// A schedule error as the contract wants it: a missing field is a 400 with its message, an
@@ -439,8 +441,16 @@ fn first_due(
     Ok(first)
 }
 
+/// The body's value when it has one, else the stored column's.
+fn or_stored<'a, T: FromSql<'a>>(given: Option<T>, cur: &'a Row, col: &str) -> Result<T, PgError> {
+    match given {
+        Some(v) => Ok(v),
+        None => cur.try_get(col),
+    }
+}
+
 async fn db_now(client: &impl gathering_db::GenericClient) -> Result<DateTime<Utc>, ApiError> {
-    Ok(client.query_one("SELECT now()", &[]).await?.get(0))
+    Ok(client.query_one("SELECT now()", &[]).await?.try_get(0)?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -472,7 +482,11 @@ async fn list(
     let rows = client
         .query(&stmt, &[&q.status, &q.agent_id, &LIST_LIMIT])
         .await?;
-    Ok(HttpResponse::Ok().json(rows.iter().map(action_json).collect::<Vec<_>>()))
+    let actions = rows
+        .iter()
+        .map(action_json)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(actions))
 }
 
 async fn get(
@@ -598,7 +612,7 @@ async fn create(
             ],
         )
         .await?
-        .get(0);
+        .try_get(0)?;
     publish_in(
         &tx,
         &[action_event(
@@ -734,7 +748,7 @@ async fn update(
         return Err(not_found(id));
     };
     let now = db_now(&tx).await?;
-    let schedule_type: String = cur.get("schedule_type");
+    let schedule_type: String = cur.try_get("schedule_type")?;
     let kind = ScheduleType::parse(&schedule_type).map_err(schedule_error)?;
     // A field of another schedule type would be stored and never used: refused.
     let wrong = |field: &str| {
@@ -755,16 +769,22 @@ async fn update(
     if b.next_run_at.is_some() && kind != ScheduleType::Once {
         return wrong("next_run_at");
     }
-    let cron = b
-        .cron_expression
-        .clone()
-        .or_else(|| cur.get("cron_expression"));
-    let interval = b
-        .interval_seconds
-        .or_else(|| cur.get::<_, Option<i32>>("interval_seconds").map(i64::from));
-    let event = b.event_trigger.clone().or_else(|| cur.get("event_trigger"));
-    let tz_raw: String = b.timezone.clone().unwrap_or_else(|| cur.get("timezone"));
-    let current_next: Option<DateTime<Utc>> = cur.get("next_run_at");
+    let cron: Option<String> = match &b.cron_expression {
+        Some(c) => Some(c.clone()),
+        None => cur.try_get("cron_expression")?,
+    };
+    let interval = match b.interval_seconds {
+        Some(i) => Some(i),
+        None => cur
+            .try_get::<_, Option<i32>>("interval_seconds")?
+            .map(i64::from),
+    };
+    let event: Option<String> = match &b.event_trigger {
+        Some(e) => Some(e.clone()),
+        None => cur.try_get("event_trigger")?,
+    };
+    let tz_raw: String = or_stored(b.timezone.clone(), &cur, "timezone")?;
+    let current_next: Option<DateTime<Utc>> = cur.try_get("next_run_at")?;
     let timing = Timing::from_fields(&TimingFields {
         schedule_type: &schedule_type,
         cron_expression: cron.as_deref(),
@@ -777,10 +797,10 @@ async fn update(
     let tz = gathering_schedule::parse_timezone(&tz_raw).map_err(schedule_error)?;
     let end_date: Option<DateTime<Utc>> = match b.end_date {
         Some(e) => e,
-        None => cur.get("end_date"),
+        None => cur.try_get("end_date")?,
     };
-    let start_date: Option<DateTime<Utc>> = cur.get("start_date");
-    let mut status: String = cur.get("status");
+    let start_date: Option<DateTime<Utc>> = cur.try_get("start_date")?;
+    let mut status: String = cur.try_get("status")?;
     // An expired schedule given a new timing, a later end or more executions runs again.
     let revive = status == "expired"
         && (b.touches_timing() || b.end_date.is_some() || b.max_executions.is_some());
@@ -793,42 +813,37 @@ async fn update(
         }
         current_next
     };
-    let goal = b.goal.clone().unwrap_or_else(|| cur.get("goal"));
-    let action_type = b
-        .action_type
-        .clone()
-        .unwrap_or_else(|| cur.get("action_type"));
-    let config = b
-        .action_config
-        .clone()
-        .unwrap_or_else(|| cur.get("action_config"));
-    let metadata = b.metadata.clone().unwrap_or_else(|| cur.get("metadata"));
+    let goal: String = or_stored(b.goal.clone(), &cur, "goal")?;
+    let action_type: String = or_stored(b.action_type.clone(), &cur, "action_type")?;
+    let config: Value = or_stored(b.action_config.clone(), &cur, "action_config")?;
+    let metadata: Value = or_stored(b.metadata.clone(), &cur, "metadata")?;
     check_action(&action_type, &config, &metadata, &goal)?;
     let policy = match &b.missed_run_policy {
         Some(p) => MissedRunPolicy::parse(p)
             .map_err(schedule_error)?
             .as_str()
             .to_owned(),
-        None => cur.get("missed_run_policy"),
+        None => cur.try_get("missed_run_policy")?,
     };
     let (cron_col, interval_col, event_col) = timing_columns(&timing);
-    let name: String = b
-        .name
-        .as_deref()
-        .map(|n| n.trim().to_owned())
-        .unwrap_or_else(|| cur.get("name"));
+    let name: String = or_stored(b.name.as_deref().map(|n| n.trim().to_owned()), &cur, "name")?;
     let description: Option<String> = match &b.description {
         Some(d) => d.clone(),
-        None => cur.get("description"),
+        None => cur.try_get("description")?,
     };
-    let int =
-        |v: Option<i64>, col: &str| -> i32 { v.map(|n| n as i32).unwrap_or_else(|| cur.get(col)) };
+    let int = |v: Option<i64>, col: &str| or_stored(v.map(|n| n as i32), &cur, col);
+    let max_steps: i32 = int(b.max_steps, "max_steps")?;
+    let timeout_seconds: i32 = int(b.timeout_seconds, "timeout_seconds")?;
+    let max_retries: i32 = int(b.max_retries, "max_retries")?;
+    let retry_delay_seconds: i32 = int(b.retry_delay_seconds, "retry_delay_seconds")?;
+    let retry_on_failure: bool = or_stored(b.retry_on_failure, &cur, "retry_on_failure")?;
+    let allow_concurrent: bool = or_stored(b.allow_concurrent, &cur, "allow_concurrent")?;
     let max_executions: Option<i32> = match b.max_executions {
         Some(m) => m.map(|n| n as i32),
-        None => cur.get("max_executions"),
+        None => cur.try_get("max_executions")?,
     };
-    let tags: Vec<String> = b.tags.clone().unwrap_or_else(|| cur.get("tags"));
-    let executed: i32 = cur.get("execution_count");
+    let tags: Vec<String> = or_stored(b.tags.clone(), &cur, "tags")?;
+    let executed: i32 = cur.try_get("execution_count")?;
     if revive
         && (next.is_some() || kind == ScheduleType::Event)
         && max_executions.is_none_or(|m| executed < m)
@@ -847,14 +862,12 @@ async fn update(
             &event_col,
             &tz.name(),
             &next,
-            &int(b.max_steps, "max_steps"),
-            &int(b.timeout_seconds, "timeout_seconds"),
-            &b.retry_on_failure
-                .unwrap_or_else(|| cur.get("retry_on_failure")),
-            &int(b.max_retries, "max_retries"),
-            &int(b.retry_delay_seconds, "retry_delay_seconds"),
-            &b.allow_concurrent
-                .unwrap_or_else(|| cur.get("allow_concurrent")),
+            &max_steps,
+            &timeout_seconds,
+            &retry_on_failure,
+            &max_retries,
+            &retry_delay_seconds,
+            &allow_concurrent,
             &end_date,
             &max_executions,
             &tags,
@@ -926,14 +939,16 @@ async fn resume(
         )));
     };
     let now = db_now(&tx).await?;
-    let schedule_type: String = cur.get("schedule_type");
-    let tz: String = cur.get("timezone");
-    let current: Option<DateTime<Utc>> = cur.get("next_run_at");
+    let schedule_type: String = cur.try_get("schedule_type")?;
+    let tz: String = cur.try_get("timezone")?;
+    let current: Option<DateTime<Utc>> = cur.try_get("next_run_at")?;
     let timing = Timing::from_fields(&TimingFields {
         schedule_type: &schedule_type,
-        cron_expression: cur.get::<_, Option<&str>>("cron_expression"),
-        interval_seconds: cur.get::<_, Option<i32>>("interval_seconds").map(i64::from),
-        event_trigger: cur.get::<_, Option<&str>>("event_trigger"),
+        cron_expression: cur.try_get::<_, Option<&str>>("cron_expression")?,
+        interval_seconds: cur
+            .try_get::<_, Option<i32>>("interval_seconds")?
+            .map(i64::from),
+        event_trigger: cur.try_get::<_, Option<&str>>("event_trigger")?,
         run_at: current.or(Some(now)),
         timezone: Some(&tz),
     })
@@ -942,7 +957,7 @@ async fn resume(
     // its time (and runs at once if that passed while paused).
     let next = match timing {
         Timing::Once { .. } => current,
-        _ => timing.first_due(now, cur.get("start_date")),
+        _ => timing.first_due(now, cur.try_get("start_date")?),
     };
     tx.execute(RESUME_SQL, &[&id, &next]).await?;
     publish_in(
@@ -1042,5 +1057,6 @@ async fn runs(
     }
     let stmt = client.prepare_cached(RUNS_SQL).await?;
     let rows = client.query(&stmt, &[&id, &q.limit, &q.offset]).await?;
-    Ok(HttpResponse::Ok().json(rows.iter().map(run_json).collect::<Vec<_>>()))
+    let runs = rows.iter().map(run_json).collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(runs))
 }

@@ -16,6 +16,7 @@ mod monitoring;
 mod perimeter;
 mod pipelines;
 mod projects;
+mod row_faults;
 mod scheduled_actions;
 mod support;
 mod terminal;
