@@ -19,6 +19,7 @@ pub mod enablement;
 pub mod error;
 pub mod net;
 pub mod permission;
+pub mod plugins;
 pub mod process;
 pub mod project;
 pub mod registry;

@@ -11,6 +11,7 @@ mod goals;
 mod health;
 mod memories;
 mod pipelines;
+mod plugins;
 mod projects;
 mod root;
 mod scheduled_actions;
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(agents::configure);
     cfg.configure(memories::configure);
     cfg.configure(pipelines::configure);
+    cfg.configure(plugins::configure);
     cfg.configure(goals::configure);
     cfg.configure(dashboard::configure);
     cfg.configure(crate::ws::configure);
