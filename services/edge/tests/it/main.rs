@@ -11,6 +11,7 @@ mod memories;
 mod monitoring;
 mod perimeter;
 mod pipelines;
+mod plugins;
 mod projects;
 mod scheduled_actions;
 mod support;

@@ -55,8 +55,9 @@ pub struct Launch {
 enum State {
     Connecting,
     Ready(Peer<RoleClient>),
-    /// Waiting to reconnect after a failure.
-    Retrying,
+    /// Waiting to reconnect: after the server exited (`error` None: calls wait), or after a
+    /// failed connection (calls fail at once with the error).
+    Retrying(Option<String>),
     Stopped,
 }
 
@@ -65,7 +66,7 @@ impl State {
         match self {
             State::Connecting => "connecting",
             State::Ready(_) => "running",
-            State::Retrying => "restarting",
+            State::Retrying(_) => "restarting",
             State::Stopped => "stopped",
         }
     }
@@ -213,7 +214,8 @@ impl Session {
                         self.launch.plugin_id
                     )));
                 }
-                State::Connecting | State::Retrying => {}
+                State::Retrying(Some(error)) => return Err(ToolError::Failed(error.clone())),
+                State::Connecting | State::Retrying(None) => {}
             }
             if rx.changed().await.is_err() {
                 return Err(ToolError::Failed("the plugin session ended".into()));
@@ -285,7 +287,7 @@ async fn run(
                 }
             }
         };
-        match connected {
+        let failure = match connected {
             Ok((client, pid)) => {
                 let since = Instant::now();
                 {
@@ -316,14 +318,16 @@ async fn run(
                 if since.elapsed() >= STABLE_AFTER {
                     attempt = 0;
                 }
+                None
             }
             Err(e) => {
                 tracing::warn!(plugin = %launch.plugin_id, error = %e, "plugin server did not start");
                 lock(&stats).last_error = Some(e.to_string());
+                Some(format!("plugin '{}': {e}", launch.plugin_id))
             }
-        }
+        };
         attempt = attempt.saturating_add(1);
-        let _ = state.send(State::Retrying);
+        let _ = state.send(State::Retrying(failure));
         tokio::select! {
             _ = tokio::time::sleep(backoff.delay(attempt)) => {}
             _ = stop.cancelled() => break,
