@@ -15,6 +15,7 @@ mod memories;
 mod monitoring;
 mod perimeter;
 mod pipelines;
+mod plugins;
 mod projects;
 mod row_faults;
 mod scheduled_actions;
