@@ -14,7 +14,9 @@ use gathering_core::backoff::Backoff;
 use gathering_tools::net::NetGuard;
 use gathering_tools::plugins::manifest::{Limits, McpSpec};
 use gathering_tools::plugins::session::{Launch, Session};
-use gathering_tools::{CallContext, Category, Grants, Registry, ToolDefinition, ToolError, ToolOutput};
+use gathering_tools::{
+    CallContext, Category, Grants, Registry, ToolDefinition, ToolError, ToolOutput,
+};
 use serde_json::json;
 
 const SERVER: &str = r#"
@@ -30,9 +32,11 @@ mcp.run()
 "#;
 
 fn python() -> PathBuf {
-    std::env::var("GATHERING_TEST_PYTHON").map(PathBuf::from).unwrap_or_else(|_| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.data/test-python/bin/python")
-    })
+    std::env::var("GATHERING_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.data/test-python/bin/python")
+        })
 }
 
 struct Figures {
@@ -61,13 +65,20 @@ where
 }
 
 fn row(name: &str, f: &Figures) {
-    println!("| {name} | {:.1} µs | {:.1} µs | {:.1} µs |", f.mean_us, f.p50_us, f.p95_us);
+    println!(
+        "| {name} | {:.1} µs | {:.1} µs | {:.1} µs |",
+        f.mean_us, f.p50_us, f.p95_us
+    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let py = python();
-    assert!(py.exists(), "{} is missing: run scripts/setup-test-python.sh", py.display());
+    assert!(
+        py.exists(),
+        "{} is missing: run scripts/setup-test-python.sh",
+        py.display()
+    );
     let dir = std::env::temp_dir().join(format!("gt-bench-plugin-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     std::fs::write(dir.join("server.py"), SERVER).expect("server");
@@ -80,17 +91,24 @@ async fn main() {
         },
         dir: Some(dir.clone()),
         config: json!({}),
-        limits: Limits { max_concurrent_calls: 4, ..Limits::default() },
+        limits: Limits {
+            max_concurrent_calls: 4,
+            ..Limits::default()
+        },
         guard: NetGuard::strict(),
     };
     let started = Instant::now();
-    let (session, _tools) = Session::connect(launch, Backoff::default()).await.expect("connect");
+    let (session, _tools) = Session::connect(launch, Backoff::default())
+        .await
+        .expect("connect");
     let connect_ms = started.elapsed().as_secs_f64() * 1e3;
 
     let reg = Registry::new();
-    let schema = json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]});
+    let schema =
+        json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]});
     reg.register(
-        ToolDefinition::new("native_echo", "bench", Category::Utility, "echo").schema(schema.clone()),
+        ToolDefinition::new("native_echo", "bench", Category::Utility, "echo")
+            .schema(schema.clone()),
         |_ctx: CallContext, input: serde_json::Value| async move {
             let text = input["text"].as_str().unwrap_or_default().to_owned();
             Ok::<_, ToolError>(ToolOutput::ok(text, input))
@@ -106,7 +124,10 @@ async fn main() {
             let s = s.clone();
             async move {
                 let r = s.call("echo", input).await?;
-                Ok(ToolOutput::ok(format!("{} block(s)", r.content.len()), json!(null)))
+                Ok(ToolOutput::ok(
+                    format!("{} block(s)", r.content.len()),
+                    json!(null),
+                ))
             }
         },
     )
@@ -117,11 +138,26 @@ async fn main() {
 
     // Warm-up.
     for _ in 0..50 {
-        reg.call("bench__echo", input.clone(), &ctx).await.expect("warm-up");
+        reg.call("bench__echo", input.clone(), &ctx)
+            .await
+            .expect("warm-up");
     }
-    let native = measure(5000, || async { reg.call("native_echo", input.clone(), &ctx).await.expect("native"); }).await;
-    let plugin = measure(500, || async { reg.call("bench__echo", input.clone(), &ctx).await.expect("plugin"); }).await;
-    let bare = measure(500, || async { session.call("echo", input.clone()).await.expect("bare"); }).await;
+    let native = measure(5000, || async {
+        reg.call("native_echo", input.clone(), &ctx)
+            .await
+            .expect("native");
+    })
+    .await;
+    let plugin = measure(500, || async {
+        reg.call("bench__echo", input.clone(), &ctx)
+            .await
+            .expect("plugin");
+    })
+    .await;
+    let bare = measure(500, || async {
+        session.call("echo", input.clone()).await.expect("bare");
+    })
+    .await;
     let total = 800;
     let t = Instant::now();
     let mut tasks = Vec::new();
@@ -131,7 +167,9 @@ async fn main() {
         let input = input.clone();
         tasks.push(tokio::spawn(async move {
             for _ in 0..total / 4 {
-                reg.call("bench__echo", input.clone(), &ctx).await.expect("concurrent");
+                reg.call("bench__echo", input.clone(), &ctx)
+                    .await
+                    .expect("concurrent");
             }
         }));
     }
@@ -142,11 +180,20 @@ async fn main() {
 
     println!("| call | mean | p50 | p95 |\n|---|---|---|---|");
     row("native registry tool (5 000 calls)", &native);
-    row("plugin tool: registry → MCP stdio → Python server (500 calls)", &plugin);
+    row(
+        "plugin tool: registry → MCP stdio → Python server (500 calls)",
+        &plugin,
+    );
     row("bare MCP session call, no registry (500 calls)", &bare);
     println!();
-    println!("overhead of the MCP plugin path over a direct registry call: {:.1} µs per call (p50)", plugin.p50_us - native.p50_us);
-    println!("registry share of a plugin call: {:.1} µs (p50)", plugin.p50_us - bare.p50_us);
+    println!(
+        "overhead of the MCP plugin path over a direct registry call: {:.1} µs per call (p50)",
+        plugin.p50_us - native.p50_us
+    );
+    println!(
+        "registry share of a plugin call: {:.1} µs (p50)",
+        plugin.p50_us - bare.p50_us
+    );
     println!("4 concurrent callers, one server (max_concurrent_calls 4): {rate:.0} calls/s");
     println!("first connection (spawn + initialize + tools/list): {connect_ms:.0} ms");
     session.stop().await;

@@ -266,12 +266,18 @@ mod tests {
         assert!(all.contains("line 129"), "{all}");
         let (pages, _, truncated) = text(&bytes, 1, None, 20).unwrap();
         assert!(truncated);
-        assert_eq!(pages.iter().map(|p| p.text.chars().count()).sum::<usize>(), 20);
+        assert_eq!(
+            pages.iter().map(|p| p.text.chars().count()).sum::<usize>(),
+            20
+        );
     }
 
     #[test]
     fn refuses_what_is_not_a_pdf() {
         assert_eq!(info(b"hello").unwrap_err().code(), "invalid_input");
-        assert_eq!(info(b"%PDF-1.7 broken").unwrap_err().code(), "invalid_input");
+        assert_eq!(
+            info(b"%PDF-1.7 broken").unwrap_err().code(),
+            "invalid_input"
+        );
     }
 }

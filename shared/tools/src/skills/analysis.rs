@@ -90,7 +90,9 @@ const FIELDS: [&str; 6] = [
 async fn analysis_metrics(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolError> {
     let i: MetricsInput = parse(input)?;
     let root = ctx.root()?.clone();
-    let start = root.resolve_existing(i.path.as_deref().unwrap_or(".")).await?;
+    let start = root
+        .resolve_existing(i.path.as_deref().unwrap_or("."))
+        .await?;
     let top = i.top.unwrap_or(10);
     let data = tokio::task::spawn_blocking(move || {
         let (files, truncated) = if start.is_file() {
@@ -107,7 +109,9 @@ async fn analysis_metrics(ctx: CallContext, input: Value) -> Result<ToolOutput, 
                 skipped_large += 1;
                 continue;
             }
-            let Ok(bytes) = std::fs::read(f) else { continue };
+            let Ok(bytes) = std::fs::read(f) else {
+                continue;
+            };
             let text = String::from_utf8_lossy(&bytes);
             let m = analyze(&text, lang);
             let entry = langs.entry(lang).or_default();
@@ -166,7 +170,9 @@ struct DepsInput {
 async fn analysis_dependencies(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolError> {
     let i: DepsInput = parse(input)?;
     let root = ctx.root()?.clone();
-    let start = root.resolve_existing(i.path.as_deref().unwrap_or(".")).await?;
+    let start = root
+        .resolve_existing(i.path.as_deref().unwrap_or("."))
+        .await?;
     let manifests = tokio::task::spawn_blocking(move || {
         let (files, _) = if start.is_file() {
             (vec![start.clone()], false)
@@ -272,7 +278,12 @@ pub(crate) fn manifest(name: &str, text: &str) -> Result<(&'static str, Vec<Valu
                 .into_iter()
                 .flatten()
             {
-                for s in list.as_array().into_iter().flatten().filter_map(|d| d.as_str()) {
+                for s in list
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| d.as_str())
+                {
                     if let Some((n, v)) = pep508(s) {
                         deps.push(dep(&n, v, &format!("optional:{group}")));
                     }
@@ -295,7 +306,10 @@ pub(crate) fn manifest(name: &str, text: &str) -> Result<(&'static str, Vec<Valu
         "go.mod" => {
             let mut deps = Vec::new();
             let mut in_block = false;
-            for line in text.lines().map(|l| l.split("//").next().unwrap_or("").trim()) {
+            for line in text
+                .lines()
+                .map(|l| l.split("//").next().unwrap_or("").trim())
+            {
                 let spec = if in_block {
                     if line == ")" {
                         in_block = false;
@@ -329,8 +343,16 @@ fn cargo_section(section: Option<&toml::Value>, kind: &str, out: &mut Vec<Value>
                 .get("version")
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
-                .or_else(|| t.get("path").and_then(|p| p.as_str()).map(|p| format!("path:{p}")))
-                .or_else(|| t.get("git").and_then(|g| g.as_str()).map(|g| format!("git:{g}")))
+                .or_else(|| {
+                    t.get("path")
+                        .and_then(|p| p.as_str())
+                        .map(|p| format!("path:{p}"))
+                })
+                .or_else(|| {
+                    t.get("git")
+                        .and_then(|g| g.as_str())
+                        .map(|g| format!("git:{g}"))
+                })
                 .or_else(|| t.get("workspace").map(|_| "workspace".to_owned())),
             _ => None,
         };
@@ -372,7 +394,8 @@ fn pep508(line: &str) -> Option<(String, Option<String>)> {
         Some(r) => r.split_once(']').map_or("", |(_, after)| after).trim(),
         None => rest,
     };
-    let version = (!rest.is_empty()).then(|| rest.trim_matches(|c| c == '(' || c == ')').to_owned());
+    let version =
+        (!rest.is_empty()).then(|| rest.trim_matches(|c| c == '(' || c == ')').to_owned());
     Some((name.to_owned(), version))
 }
 
@@ -382,7 +405,10 @@ mod tests {
 
     #[test]
     fn pep508_requirements() {
-        assert_eq!(pep508("requests[socks] >= 2.0 ; python_version<'3.8'"), Some(("requests".into(), Some(">= 2.0".into()))));
+        assert_eq!(
+            pep508("requests[socks] >= 2.0 ; python_version<'3.8'"),
+            Some(("requests".into(), Some(">= 2.0".into())))
+        );
         assert_eq!(pep508("flask"), Some(("flask".into(), None)));
         assert_eq!(pep508("-r other.txt"), None);
         assert_eq!(pep508("# comment"), None);

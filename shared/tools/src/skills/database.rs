@@ -89,10 +89,7 @@ pub fn register(reg: &Registry, svc: &Arc<Services>) -> Result<(), ToolError> {
 }
 
 /// A read-only session on the configured database.
-async fn session(
-    svc: &Services,
-    timeout_ms: u64,
-) -> Result<tokio_postgres::Client, ToolError> {
+async fn session(svc: &Services, timeout_ms: u64) -> Result<tokio_postgres::Client, ToolError> {
     let dsn = svc.config.database_url.as_ref().ok_or_else(|| {
         ToolError::InvalidInput(
             "no database is configured for the database skill (the operator sets GATHERING_SKILL_DATABASE_URL)".into(),
@@ -132,7 +129,9 @@ fn db_message(e: &tokio_postgres::Error) -> String {
 
 fn sql_error(e: tokio_postgres::Error) -> ToolError {
     if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) {
-        return ToolError::Failed("the query ran past its statement timeout and was cancelled".into());
+        return ToolError::Failed(
+            "the query ran past its statement timeout and was cancelled".into(),
+        );
     }
     ToolError::Failed(format!("SQL error: {}", db_message(&e)))
 }
@@ -151,7 +150,10 @@ async fn db_query(
 ) -> Result<ToolOutput, ToolError> {
     let i: QueryInput = parse(input)?;
     let limit = i.limit.unwrap_or(DEFAULT_ROWS).clamp(1, MAX_ROWS);
-    let timeout = i.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS).min(MAX_TIMEOUT_MS);
+    let timeout = i
+        .timeout_ms
+        .unwrap_or(DEFAULT_TIMEOUT_MS)
+        .min(MAX_TIMEOUT_MS);
     let started = std::time::Instant::now();
     let mut client = session(&svc, timeout).await?;
     let sql = i.sql.trim().trim_end_matches(';');
@@ -422,7 +424,9 @@ fn numeric(raw: &[u8]) -> Result<String, DecodeError> {
         0xF000 => return Ok("-Infinity".into()),
         _ => {}
     }
-    let digits: Vec<u16> = (0..ndigits).map(|i| word(4 + i)).collect::<Result<_, _>>()?;
+    let digits: Vec<u16> = (0..ndigits)
+        .map(|i| word(4 + i))
+        .collect::<Result<_, _>>()?;
     let digit = |pos: i32| -> u16 {
         usize::try_from(pos)
             .ok()

@@ -67,7 +67,8 @@ fn style(p: &Path) -> Option<Style> {
     Some(match walk::extension(p).as_str() {
         "rs" => Style::Rust,
         "py" => Style::Python,
-        "js" | "jsx" | "mjs" | "cjs" | "ts" | "tsx" | "java" | "c" | "h" | "cpp" | "cc" | "hpp" | "kt" | "swift" | "php" => Style::Block,
+        "js" | "jsx" | "mjs" | "cjs" | "ts" | "tsx" | "java" | "c" | "h" | "cpp" | "cc" | "hpp"
+        | "kt" | "swift" | "php" => Style::Block,
         "go" => Style::Go,
         _ => return None,
     })
@@ -120,8 +121,14 @@ fn is_public(style: Style, line: &str) -> bool {
     let t = line.trim_start();
     match style {
         Style::Rust => t.starts_with("pub "),
-        Style::Python => !t.starts_with("def _") && !t.starts_with("class _") && (t.starts_with("def ") || t.starts_with("class ") || t.starts_with("async def ")),
-        Style::Go => declaration(t).is_some_and(|(_, n)| n.starts_with(|c: char| c.is_ascii_uppercase())),
+        Style::Python => {
+            !t.starts_with("def _")
+                && !t.starts_with("class _")
+                && (t.starts_with("def ") || t.starts_with("class ") || t.starts_with("async def "))
+        }
+        Style::Go => {
+            declaration(t).is_some_and(|(_, n)| n.starts_with(|c: char| c.is_ascii_uppercase()))
+        }
         Style::Block => t.starts_with("export ") || t.starts_with("public "),
     }
 }
@@ -288,7 +295,9 @@ struct PathInput {
 async fn docs_outline(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolError> {
     let i: PathInput = parse(input)?;
     let root = ctx.root()?.clone();
-    let start = root.resolve_existing(i.path.as_deref().unwrap_or(".")).await?;
+    let start = root
+        .resolve_existing(i.path.as_deref().unwrap_or("."))
+        .await?;
     let (files, truncated) = tokio::task::spawn_blocking(move || {
         let (paths, truncated) = if start.is_file() {
             (vec![start.clone()], false)
@@ -329,7 +338,9 @@ async fn docs_extract(ctx: CallContext, input: Value) -> Result<ToolOutput, Tool
     let i: PathInput = parse(input)?;
     let with_undocumented = i.undocumented.unwrap_or(false);
     let root = ctx.root()?.clone();
-    let start = root.resolve_existing(i.path.as_deref().unwrap_or(".")).await?;
+    let start = root
+        .resolve_existing(i.path.as_deref().unwrap_or("."))
+        .await?;
     let data = tokio::task::spawn_blocking(move || {
         let (paths, truncated) = if start.is_file() {
             (vec![start.clone()], false)
@@ -378,7 +389,9 @@ mod tests {
 
     #[test]
     fn markdown_headings_skip_code() {
-        let h = headings("# Title\n\ntext\n## Part one ##\n```\n# not a heading\n```\n###no space\n### Three\n");
+        let h = headings(
+            "# Title\n\ntext\n## Part one ##\n```\n# not a heading\n```\n###no space\n### Three\n",
+        );
         let texts: Vec<&str> = h.iter().map(|h| h["text"].as_str().unwrap()).collect();
         assert_eq!(texts, ["Title", "Part one", "Three"]);
         assert_eq!(h[2]["line"], 9);
@@ -386,19 +399,31 @@ mod tests {
 
     #[test]
     fn doc_comments_per_language() {
-        let rs = extract(Style::Rust, "//! The crate.\n\n/// Adds.\n/// Two numbers.\n#[inline]\npub fn add(a: i32) {}\npub struct Bare;\n");
+        let rs = extract(
+            Style::Rust,
+            "//! The crate.\n\n/// Adds.\n/// Two numbers.\n#[inline]\npub fn add(a: i32) {}\npub struct Bare;\n",
+        );
         assert_eq!(rs.module_doc.as_deref(), Some("The crate."));
         assert_eq!(rs.items[0]["name"], "add");
         assert_eq!(rs.items[0]["doc"], "Adds.\nTwo numbers.");
         assert_eq!(rs.undocumented[0]["name"], "Bare");
-        let py = extract(Style::Python, "\"\"\"Module doc.\"\"\"\nimport os\n\ndef f(x):\n    \"\"\"Does f.\n\n    More.\n    \"\"\"\n    return x\n\nclass C:\n    pass\n");
+        let py = extract(
+            Style::Python,
+            "\"\"\"Module doc.\"\"\"\nimport os\n\ndef f(x):\n    \"\"\"Does f.\n\n    More.\n    \"\"\"\n    return x\n\nclass C:\n    pass\n",
+        );
         assert_eq!(py.module_doc.as_deref(), Some("Module doc."));
         assert_eq!(py.items[0]["doc"], "Does f.\n\nMore.");
         assert_eq!(py.undocumented[0]["name"], "C");
-        let js = extract(Style::Block, "/**\n * Greets.\n * @param n name\n */\nexport function greet(n) {}\n");
+        let js = extract(
+            Style::Block,
+            "/**\n * Greets.\n * @param n name\n */\nexport function greet(n) {}\n",
+        );
         assert_eq!(js.items[0]["name"], "greet");
         assert_eq!(js.items[0]["doc"], "Greets.\n@param n name");
-        let go = extract(Style::Go, "// Package m does m.\npackage m\n\n// Run runs.\nfunc (s *S) Run() {}\n");
+        let go = extract(
+            Style::Go,
+            "// Package m does m.\npackage m\n\n// Run runs.\nfunc (s *S) Run() {}\n",
+        );
         assert_eq!(go.items[1]["name"], "Run");
         assert_eq!(go.items[1]["doc"], "Run runs.");
     }

@@ -31,8 +31,7 @@ const MAX_ALLOC: u64 = 512 * 1024 * 1024;
 const MAX_OUTPUT_SIDE: u32 = 8192;
 
 fn def(name: &str, description: &str) -> ToolDefinition {
-    ToolDefinition::new(name, SKILL, Category::Image, description)
-        .timeout(Duration::from_secs(60))
+    ToolDefinition::new(name, SKILL, Category::Image, description).timeout(Duration::from_secs(60))
 }
 
 pub fn register(reg: &Registry) -> Result<(), ToolError> {
@@ -41,15 +40,18 @@ pub fn register(reg: &Registry) -> Result<(), ToolError> {
     let side = json!({"type": "integer", "minimum": 1, "maximum": MAX_OUTPUT_SIDE});
     let quality = json!({"type": "integer", "minimum": 1, "maximum": 100});
     reg.register(
-        def("image_info", "Format, width, height and colour type of a PNG or JPEG file")
-            .permissions(&[Permission::Read])
-            .schema(json!({
-                "type": "object",
-                "properties": {"path": path},
-                "required": ["path"],
-                "additionalProperties": false,
-            }))
-            .output("{path, format, width, height, color_type, has_alpha, bytes}"),
+        def(
+            "image_info",
+            "Format, width, height and colour type of a PNG or JPEG file",
+        )
+        .permissions(&[Permission::Read])
+        .schema(json!({
+            "type": "object",
+            "properties": {"path": path},
+            "required": ["path"],
+            "additionalProperties": false,
+        }))
+        .output("{path, format, width, height, color_type, has_alpha, bytes}"),
         image_info,
     )?;
     reg.register(
@@ -81,19 +83,22 @@ pub fn register(reg: &Registry) -> Result<(), ToolError> {
         image_convert,
     )?;
     reg.register(
-        def("image_thumbnail", "A thumbnail that fits in a square of max_size pixels (default 256), written to output")
-            .permissions(&[Permission::Read, Permission::Write])
-            .schema(json!({
-                "type": "object",
-                "properties": {
-                    "path": path, "output": output,
-                    "max_size": {"type": "integer", "minimum": 8, "maximum": 1024},
-                    "overwrite": {"type": "boolean"},
-                },
-                "required": ["path", "output"],
-                "additionalProperties": false,
-            }))
-            .output("{path, format, width, height, bytes}"),
+        def(
+            "image_thumbnail",
+            "A thumbnail that fits in a square of max_size pixels (default 256), written to output",
+        )
+        .permissions(&[Permission::Read, Permission::Write])
+        .schema(json!({
+            "type": "object",
+            "properties": {
+                "path": path, "output": output,
+                "max_size": {"type": "integer", "minimum": 8, "maximum": 1024},
+                "overwrite": {"type": "boolean"},
+            },
+            "required": ["path", "output"],
+            "additionalProperties": false,
+        }))
+        .output("{path, format, width, height, bytes}"),
         image_thumbnail,
     )?;
     Ok(())
@@ -106,9 +111,7 @@ fn reader(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, ToolError> {
     match r.format() {
         Some(ImageFormat::Png | ImageFormat::Jpeg) => {}
         _ => {
-            return Err(ToolError::InvalidInput(
-                "not a PNG or JPEG image".into(),
-            ));
+            return Err(ToolError::InvalidInput("not a PNG or JPEG image".into()));
         }
     }
     let mut limits = image::Limits::default();
@@ -135,12 +138,17 @@ fn format_name(f: ImageFormat) -> &'static str {
 }
 
 /// Encodes `img` as the format `output`'s extension names.
-fn encode(img: &DynamicImage, output: &str, quality: Option<u8>) -> Result<(Vec<u8>, ImageFormat), ToolError> {
+fn encode(
+    img: &DynamicImage,
+    output: &str,
+    quality: Option<u8>,
+) -> Result<(Vec<u8>, ImageFormat), ToolError> {
     let lower = output.to_ascii_lowercase();
     let mut buf = Vec::new();
     let fail = |e: image::ImageError| ToolError::Failed(format!("cannot encode the image: {e}"));
     if lower.ends_with(".png") {
-        img.write_to(&mut Cursor::new(&mut buf), ImageFormat::Png).map_err(fail)?;
+        img.write_to(&mut Cursor::new(&mut buf), ImageFormat::Png)
+            .map_err(fail)?;
         Ok((buf, ImageFormat::Png))
     } else {
         // JPEG has no alpha channel.
@@ -241,17 +249,28 @@ async fn image_resize(ctx: CallContext, input: Value) -> Result<ToolOutput, Tool
     let i: ResizeInput = parse(input)?;
     let exact = i.exact.unwrap_or(false);
     let (w, h) = (i.width, i.height);
-    transform(&ctx, &i.path, &i.output, i.overwrite.unwrap_or(false), i.quality, move |img| {
-        let ratio = f64::from(img.width()) / f64::from(img.height().max(1));
-        // A missing side follows from the other and the aspect ratio.
-        let tw = w.unwrap_or_else(|| ((f64::from(h.unwrap_or(1)) * ratio).round() as u32).clamp(1, MAX_OUTPUT_SIDE));
-        let th = h.unwrap_or_else(|| ((f64::from(tw) / ratio).round() as u32).clamp(1, MAX_OUTPUT_SIDE));
-        if exact || w.is_none() || h.is_none() {
-            img.resize_exact(tw, th, FilterType::Lanczos3)
-        } else {
-            img.resize(tw, th, FilterType::Lanczos3)
-        }
-    })
+    transform(
+        &ctx,
+        &i.path,
+        &i.output,
+        i.overwrite.unwrap_or(false),
+        i.quality,
+        move |img| {
+            let ratio = f64::from(img.width()) / f64::from(img.height().max(1));
+            // A missing side follows from the other and the aspect ratio.
+            let tw = w.unwrap_or_else(|| {
+                ((f64::from(h.unwrap_or(1)) * ratio).round() as u32).clamp(1, MAX_OUTPUT_SIDE)
+            });
+            let th = h.unwrap_or_else(|| {
+                ((f64::from(tw) / ratio).round() as u32).clamp(1, MAX_OUTPUT_SIDE)
+            });
+            if exact || w.is_none() || h.is_none() {
+                img.resize_exact(tw, th, FilterType::Lanczos3)
+            } else {
+                img.resize(tw, th, FilterType::Lanczos3)
+            }
+        },
+    )
     .await
 }
 
@@ -265,7 +284,15 @@ struct ConvertInput {
 
 async fn image_convert(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolError> {
     let i: ConvertInput = parse(input)?;
-    transform(&ctx, &i.path, &i.output, i.overwrite.unwrap_or(false), i.quality, |img| img).await
+    transform(
+        &ctx,
+        &i.path,
+        &i.output,
+        i.overwrite.unwrap_or(false),
+        i.quality,
+        |img| img,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -279,8 +306,13 @@ struct ThumbInput {
 async fn image_thumbnail(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolError> {
     let i: ThumbInput = parse(input)?;
     let side = i.max_size.unwrap_or(256);
-    transform(&ctx, &i.path, &i.output, i.overwrite.unwrap_or(false), None, move |img| {
-        img.thumbnail(side, side)
-    })
+    transform(
+        &ctx,
+        &i.path,
+        &i.output,
+        i.overwrite.unwrap_or(false),
+        None,
+        move |img| img.thumbnail(side, side),
+    )
     .await
 }

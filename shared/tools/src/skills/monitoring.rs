@@ -216,8 +216,8 @@ async fn monitor_http_check(
     input: Value,
 ) -> Result<ToolOutput, ToolError> {
     let i: CheckInput = parse(input)?;
-    let url = Url::parse(&i.url)
-        .map_err(|e| ToolError::InvalidInput(format!("invalid URL: {e}")))?;
+    let url =
+        Url::parse(&i.url).map_err(|e| ToolError::InvalidInput(format!("invalid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(ToolError::InvalidInput(
             "only http and https URLs can be checked".into(),

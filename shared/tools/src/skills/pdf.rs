@@ -47,37 +47,43 @@ pub fn register(reg: &Registry) -> Result<(), ToolError> {
         pdf_info,
     )?;
     reg.register(
-        def("pdf_read", "Text of a PDF file, page by page (a page range, capped length)")
-            .permissions(&[Permission::Read])
-            .schema(json!({
-                "type": "object",
-                "properties": {
-                    "path": path_schema(),
-                    "first_page": {"type": "integer", "minimum": 1},
-                    "last_page": {"type": "integer", "minimum": 1},
-                    "max_chars": {"type": "integer", "minimum": 1, "maximum": MAX_TEXT_CHARS},
-                },
-                "required": ["path"],
-                "additionalProperties": false,
-            }))
-            .output("{path, page_count, pages[{page, text}], truncated}"),
+        def(
+            "pdf_read",
+            "Text of a PDF file, page by page (a page range, capped length)",
+        )
+        .permissions(&[Permission::Read])
+        .schema(json!({
+            "type": "object",
+            "properties": {
+                "path": path_schema(),
+                "first_page": {"type": "integer", "minimum": 1},
+                "last_page": {"type": "integer", "minimum": 1},
+                "max_chars": {"type": "integer", "minimum": 1, "maximum": MAX_TEXT_CHARS},
+            },
+            "required": ["path"],
+            "additionalProperties": false,
+        }))
+        .output("{path, page_count, pages[{page, text}], truncated}"),
         pdf_read,
     )?;
     reg.register(
-        def("pdf_search", "Find a text in a PDF file: the pages and lines that hold it")
-            .permissions(&[Permission::Read])
-            .schema(json!({
-                "type": "object",
-                "properties": {
-                    "path": path_schema(),
-                    "query": {"type": "string", "minLength": 1, "maxLength": 1000},
-                    "case_sensitive": {"type": "boolean"},
-                    "max_matches": {"type": "integer", "minimum": 1, "maximum": MAX_MATCHES},
-                },
-                "required": ["path", "query"],
-                "additionalProperties": false,
-            }))
-            .output("{path, query, matches[{page, line}], truncated}"),
+        def(
+            "pdf_search",
+            "Find a text in a PDF file: the pages and lines that hold it",
+        )
+        .permissions(&[Permission::Read])
+        .schema(json!({
+            "type": "object",
+            "properties": {
+                "path": path_schema(),
+                "query": {"type": "string", "minLength": 1, "maxLength": 1000},
+                "case_sensitive": {"type": "boolean"},
+                "max_matches": {"type": "integer", "minimum": 1, "maximum": MAX_MATCHES},
+            },
+            "required": ["path", "query"],
+            "additionalProperties": false,
+        }))
+        .output("{path, query, matches[{page, line}], truncated}"),
         pdf_search,
     )?;
     reg.register(

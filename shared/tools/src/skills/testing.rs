@@ -204,7 +204,11 @@ async fn test_detect(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolE
         } else {
             format!(
                 "Test runner(s): {}",
-                found.iter().map(|(f, _)| f.name()).collect::<Vec<_>>().join(", ")
+                found
+                    .iter()
+                    .map(|(f, _)| f.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         },
         json!({"path": rel, "runners": runners}),
@@ -239,7 +243,11 @@ async fn test_run(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolErro
     };
     let argv = framework.command(i.filter.as_deref());
     let mut spec = ExecSpec::new(argv[0].clone(), argv[1..].to_vec(), dir);
-    spec.wall = Duration::from_secs(i.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT).min(MAX_TIMEOUT));
+    spec.wall = Duration::from_secs(
+        i.timeout_seconds
+            .unwrap_or(DEFAULT_TIMEOUT)
+            .min(MAX_TIMEOUT),
+    );
     spec.max_output = MAX_OUTPUT;
     spec.env.extend([
         ("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()),
@@ -432,14 +440,25 @@ mod tests {
 
     #[test]
     fn parses_reports() {
-        let c = parse_cargo("running 3 tests\ntest a::one ... ok\ntest a::two ... FAILED\ntest b ... ignored, slow\ntest result: FAILED.");
-        assert_eq!((c.count("passed"), c.count("failed"), c.count("skipped")), (1, 1, 1));
-        let p = parse_pytest("== short test summary info ==\nPASSED t.py::test_a\nFAILED t.py::test_b - assert 1 == 2\nSKIPPED [1] t.py:9: no\n");
+        let c = parse_cargo(
+            "running 3 tests\ntest a::one ... ok\ntest a::two ... FAILED\ntest b ... ignored, slow\ntest result: FAILED.",
+        );
+        assert_eq!(
+            (c.count("passed"), c.count("failed"), c.count("skipped")),
+            (1, 1, 1)
+        );
+        let p = parse_pytest(
+            "== short test summary info ==\nPASSED t.py::test_a\nFAILED t.py::test_b - assert 1 == 2\nSKIPPED [1] t.py:9: no\n",
+        );
         assert_eq!(p.tests[1], ("t.py::test_b".to_owned(), "failed"));
         assert_eq!(p.count("skipped"), 1);
-        let g = parse_go("{\"Action\":\"pass\",\"Package\":\"m\",\"Test\":\"TestA\"}\n{\"Action\":\"fail\",\"Package\":\"m\",\"Test\":\"TestB\"}\n{\"Action\":\"fail\",\"Package\":\"m\"}");
+        let g = parse_go(
+            "{\"Action\":\"pass\",\"Package\":\"m\",\"Test\":\"TestA\"}\n{\"Action\":\"fail\",\"Package\":\"m\",\"Test\":\"TestB\"}\n{\"Action\":\"fail\",\"Package\":\"m\"}",
+        );
         assert_eq!((g.count("passed"), g.count("failed")), (1, 1));
-        let t = parse_tap_or_spec("TAP version 13\nok 1 - adds\nnot ok 2 - subtracts\nok 3 - later # SKIP not yet\n✔ spec test (0.5ms)\n");
+        let t = parse_tap_or_spec(
+            "TAP version 13\nok 1 - adds\nnot ok 2 - subtracts\nok 3 - later # SKIP not yet\n✔ spec test (0.5ms)\n",
+        );
         assert_eq!(
             t.tests,
             vec![

@@ -25,7 +25,10 @@ pub(crate) fn files(dir: &Path, max: usize, keep: impl Fn(&Path) -> bool) -> (Ve
             let Ok(ft) = e.file_type() else { continue };
             let name = e.file_name().to_string_lossy().into_owned();
             if ft.is_dir() {
-                if depth < MAX_DEPTH && !SKIP_DIRS.contains(&name.as_str()) && !name.starts_with('.') {
+                if depth < MAX_DEPTH
+                    && !SKIP_DIRS.contains(&name.as_str())
+                    && !name.starts_with('.')
+                {
                     subfolders.push((e.path(), depth + 1));
                 }
             } else if ft.is_file() && keep(&e.path()) {
