@@ -356,7 +356,10 @@ async fn docs_extract(ctx: CallContext, input: Value) -> Result<ToolOutput, Tool
             let e = extract(s, &text);
             documented += e.items.len();
             missing += e.undocumented.len();
-            if e.items.is_empty() && e.module_doc.is_none() && !(with_undocumented && !e.undocumented.is_empty()) {
+            let nothing_to_show = e.items.is_empty()
+                && e.module_doc.is_none()
+                && (!with_undocumented || e.undocumented.is_empty());
+            if nothing_to_show {
                 continue;
             }
             let mut f = json!({
