@@ -77,6 +77,14 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         gathering_tools::Toolbox::new(Some(pool.clone()), config.tools.clone())
             .map_err(|e| Error::Task(format!("tool registry: {e}")))?,
     );
+    // Plugins: follow agent.plugins; MCP servers of this edge stop with it.
+    if let Some(plugins) = tools.plugins() {
+        plugins
+            .start(&config.database_url, background.clone())
+            .await
+            .map_err(|e| Error::Task(format!("plugins: {e}")))?;
+    }
+    let plugins = tools.plugins().cloned();
     let llm = gathering_agents::Llm::connect(
         &config.llm_gateway_url,
         &config.agents.embedding_model,
@@ -234,6 +242,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         let _ = server_task.await;
         // Language servers and terminals never outlive the edge.
         workspace.shutdown().await;
+        if let Some(plugins) = plugins {
+            plugins.shutdown().await;
+        }
         background.trigger();
         pool.close();
         Ok(())

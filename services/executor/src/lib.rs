@@ -52,6 +52,14 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         gathering_tools::Toolbox::new(Some(pool.clone()), config.tools.clone())
             .map_err(|e| Error::Task(e.to_string()))?,
     );
+    // Plugins: follow agent.plugins; MCP servers of this executor stop with it.
+    if let Some(plugins) = tools.plugins() {
+        plugins
+            .start(&config.database_url, background.clone())
+            .await
+            .map_err(|e| Error::Task(format!("plugins: {e}")))?;
+    }
+    let plugins = tools.plugins().cloned();
     // Gateway calls carry the executor's service credential.
     let service_auth = gathering_proto::service_auth::ServiceAuth::new(
         gathering_core::service_token::ServiceKey::derive(&config.master_key),
@@ -155,6 +163,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         tracing::info!("executor shutting down: finishing or releasing running jobs");
         worker_stop.trigger();
         worker.wait().await;
+        if let Some(plugins) = plugins {
+            plugins.shutdown().await;
+        }
         heartbeat.stop().await;
         background.trigger();
         pool.close();

@@ -441,8 +441,8 @@ impl AgentRuntime {
             .await?;
         for row in &history {
             messages.push(Message {
-                role: row.get(0),
-                content: row.get(1),
+                role: row.try_get(0)?,
+                content: row.try_get(1)?,
                 ..Default::default()
             });
         }

@@ -14,6 +14,7 @@ mod health;
 mod lsp;
 mod memories;
 mod pipelines;
+mod plugins;
 mod projects;
 mod root;
 mod scheduled_actions;
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(agents::configure);
     cfg.configure(memories::configure);
     cfg.configure(pipelines::configure);
+    cfg.configure(plugins::configure);
     cfg.configure(goals::configure);
     cfg.configure(dashboard::configure);
     cfg.configure(workspace::configure);
