@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 VENV=${GATHERING_TEST_VENV:-.data/test-python}
 # Pinned: a test suite should not change because a registry did.
-PACKAGES=("mcp==1.30.0")
+PACKAGES=("mcp==1.30.0" "kubernetes-validate==1.37.0")
 STAMP="$VENV/.installed"
 WANT="${PACKAGES[*]}"
 
