@@ -3,6 +3,7 @@
 mod agents;
 mod circles;
 mod compose;
+mod kubernetes;
 mod pipelines;
 mod receiver;
 mod scheduler;

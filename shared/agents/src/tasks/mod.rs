@@ -23,8 +23,8 @@ use gathering_events::{NewEvent, publish_in};
 use gathering_queue::{NewJob, Queue, enqueue_in};
 use serde_json::{Value, json};
 
-use crate::goals::execution::{self as goal_execution, TaskChange};
 use crate::AgentError;
+use crate::goals::execution::{self as goal_execution, TaskChange};
 
 pub const JOB_KIND: &str = "background_task.run";
 pub const QUEUE: &str = "agents";
