@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gathering_testkit::{GatheringProcess, TestDb, free_port, http};
 use serde_json::Value;
@@ -174,6 +174,15 @@ async fn every_probe_answers_on_its_port_and_every_keda_query_runs() {
         ports.insert(var.into(), port);
         env.insert(var.into(), format!("127.0.0.1:{port}"));
     }
+    // The edge is ready only once it holds auth's signing keys: point it at this auth.
+    env.insert(
+        "AUTH_URL".into(),
+        format!("http://127.0.0.1:{}", ports["AUTH_ADDR"]),
+    );
+    env.insert(
+        "LLM_GATEWAY_URL".into(),
+        format!("http://127.0.0.1:{}", ports["LLM_GATEWAY_ADDR"]),
+    );
     let up = GatheringProcess::spawn(Path::new(env!("CARGO_BIN_EXE_gathering")), &["up"], &env);
     let client = http::client();
     for probe in probes {
@@ -182,9 +191,24 @@ async fn every_probe_answers_on_its_port_and_every_keda_query_runs() {
             .get(var)
             .unwrap_or_else(|| panic!("no free port for {var}"));
         let url = format!("http://127.0.0.1:{port}{}", probe["path"].as_str().unwrap());
-        http::wait_ok(&url, Duration::from_secs(60)).await;
-        let status = client.get(&url).send().await.unwrap().status();
-        assert_eq!(status, 200, "{probe}");
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let answer = client
+                .get(&url)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
+            match answer {
+                Ok(r) if r.status() == 200 => break,
+                _ if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                other => {
+                    let (stdout, stderr) = up.output_so_far();
+                    panic!("{probe}: {url} answered {other:?}\n{stdout}\n{stderr}");
+                }
+            }
+        }
     }
     drop(up);
 

@@ -7,4 +7,5 @@ mod kubernetes;
 mod pipelines;
 mod receiver;
 mod scheduler;
+mod soak;
 mod stack;
