@@ -216,7 +216,7 @@ fn placement(b: &UpdateBody, cur: &Row, now: DateTime<Utc>) -> Result<Placement,
         Some(e) => Some(e.clone()),
         None => cur.try_get("event_trigger")?,
     };
-    let tz_raw: String = or_stored(b.timezone.clone(), &cur, "timezone")?;
+    let tz_raw: String = or_stored(b.timezone.clone(), cur, "timezone")?;
     let current_next: Option<DateTime<Utc>> = cur.try_get("next_run_at")?;
     let timing = Timing::from_fields(&TimingFields {
         schedule_type: &schedule_type,
