@@ -2,6 +2,7 @@
 //! test, real HTTP to a local receiver, and the LLM gateway with a fake provider.
 
 mod pipelines;
+mod queue_metrics;
 mod receiver;
 mod row_faults;
 mod support;
