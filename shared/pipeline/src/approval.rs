@@ -69,7 +69,11 @@ pub struct ApprovalConfig {
     pub on_timeout: OnTimeout,
 }
 
-fn strings(v: Option<&Value>, what: &str, check: impl Fn(&str) -> bool) -> Result<Vec<String>, String> {
+fn strings(
+    v: Option<&Value>,
+    what: &str,
+    check: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, String> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) if items.len() <= MAX_APPROVERS => items
@@ -126,14 +130,17 @@ impl ApprovalConfig {
                     .filter(|s| s.is_finite() && *s > 0.0 && *s <= MAX_TIMEOUT_SECONDS)
                     .map(Duration::from_secs_f64)
                     .ok_or_else(|| {
-                        format!("timeout_seconds must be a number > 0 and at most {MAX_TIMEOUT_SECONDS}")
+                        format!(
+                            "timeout_seconds must be a number > 0 and at most {MAX_TIMEOUT_SECONDS}"
+                        )
                     })?,
             ),
         };
         let on_timeout = match c.get("on_timeout") {
             None | Some(Value::Null) => OnTimeout::Reject,
-            Some(Value::String(s)) => OnTimeout::parse(s)
-                .ok_or("on_timeout must be one of reject, approve, fail")?,
+            Some(Value::String(s)) => {
+                OnTimeout::parse(s).ok_or("on_timeout must be one of reject, approve, fail")?
+            }
             Some(_) => return Err("on_timeout must be one of reject, approve, fail".into()),
         };
         Ok(ApprovalConfig {
@@ -354,14 +361,18 @@ mod tests {
 
     #[test]
     fn config_is_checked() {
-        let c = cfg(json!({"message": "ok?", "approvers": {"roles": ["admin"], "user_ids": ["u1", 7]},
-                           "timeout_seconds": 2.5, "on_timeout": "approve"}))
+        let c = cfg(
+            json!({"message": "ok?", "approvers": {"roles": ["admin"], "user_ids": ["u1", 7]},
+                           "timeout_seconds": 2.5, "on_timeout": "approve"}),
+        )
         .unwrap();
         assert_eq!(c.user_ids, vec!["u1", "7"]);
         assert_eq!(c.timeout, Some(Duration::from_millis(2500)));
         assert_eq!(c.on_timeout, OnTimeout::Approve);
         assert_eq!(
-            cfg(json!({"approvers": {"roles": ["user"]}})).unwrap().on_timeout,
+            cfg(json!({"approvers": {"roles": ["user"]}}))
+                .unwrap()
+                .on_timeout,
             OnTimeout::Reject
         );
         for bad in [

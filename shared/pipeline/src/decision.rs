@@ -187,14 +187,7 @@ pub async fn decide(
     let decided = tx
         .query_one(
             DECIDE_SQL,
-            &[
-                &d.run_id,
-                &d.node_id,
-                &status,
-                &d.sub,
-                &d.comment,
-                &d.data,
-            ],
+            &[&d.run_id, &d.node_id, &status, &d.sub, &d.comment, &d.data],
         )
         .await?;
     approval.decided_at = decided.try_get(0)?;

@@ -263,6 +263,10 @@ impl NodeRunRow {
                 ),
                 "warn",
             ),
+            "running" if self.node_type == "approval" => (
+                format!("Node '{}' (approval) waiting for approval", self.node_id),
+                "info",
+            ),
             "running" => (
                 format!("Node '{}' ({}) running", self.node_id, self.node_type),
                 "info",

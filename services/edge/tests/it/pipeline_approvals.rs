@@ -135,7 +135,11 @@ async fn a_run_waits_for_a_permitted_approver_across_executors_and_edges() {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     let r = b
-        .post(&format!("{}/approve", decide("nope")), Some(&alice), &json!({}))
+        .post(
+            &format!("{}/approve", decide("nope")),
+            Some(&alice),
+            &json!({}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
     let r = b
@@ -150,7 +154,11 @@ async fn a_run_waits_for_a_permitted_approver_across_executors_and_edges() {
     assert_eq!(r.body["decided_by"], alice_id.as_str());
     assert!(r.body["decided_at"].is_string());
     let r = a
-        .post(&format!("{}/reject", decide("ok")), Some(&alice), &json!({}))
+        .post(
+            &format!("{}/reject", decide("ok")),
+            Some(&alice),
+            &json!({}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     assert!(
@@ -205,7 +213,11 @@ async fn a_run_waits_for_a_permitted_approver_across_executors_and_edges() {
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     let r = a
-        .post(&format!("/pipelines/{pid}/run"), Some(&alice), &json!({"trigger_data": {"env": "dev"}}))
+        .post(
+            &format!("/pipelines/{pid}/run"),
+            Some(&alice),
+            &json!({"trigger_data": {"env": "dev"}}),
+        )
         .await;
     let run3 = r.body["id"].as_i64().unwrap();
     let run3_path = format!("/pipelines/{pid}/runs/{run3}");
@@ -215,11 +227,19 @@ async fn a_run_waits_for_a_permitted_approver_across_executors_and_edges() {
         .await;
     assert_eq!(r.body["status"], "cancelled", "{}", r.body);
     let r = b
-        .post(&format!("{run3_path}/nodes/ok/approve"), Some(&alice), &json!({}))
+        .post(
+            &format!("{run3_path}/nodes/ok/approve"),
+            Some(&alice),
+            &json!({}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     let r = b
-        .post(&format!("{run3_path}/retry"), Some(&alice), &json!({"from_node_id": "zz"}))
+        .post(
+            &format!("{run3_path}/retry"),
+            Some(&alice),
+            &json!({"from_node_id": "zz"}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
     let r = b
@@ -231,7 +251,10 @@ async fn a_run_waits_for_a_permitted_approver_across_executors_and_edges() {
     let run4_path = format!("/pipelines/{pid}/runs/{}", r.body["id"]);
     assert!(status_becomes(&a, &alice, &run4_path, "waiting_approval").await);
     let runs = a
-        .get(&format!("/pipelines/{pid}/runs?status=waiting_approval"), Some(&alice))
+        .get(
+            &format!("/pipelines/{pid}/runs?status=waiting_approval"),
+            Some(&alice),
+        )
         .await
         .body;
     assert_eq!(runs["total"], 1, "{runs}");

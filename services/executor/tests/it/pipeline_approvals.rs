@@ -65,18 +65,24 @@ async fn approval_timeouts_apply_on_timeout_through_the_queue_across_a_restart()
     let run_id = stack.run(pid, json!({"what": "the deploy"})).await;
     // Both approvals wait: the run is parked, its job snoozed (no worker holds it).
     wait_status(&stack, run_id, "waiting_approval", 20).await;
+    // (The run is parked just before its job is snoozed.)
     let client = stack.pool.get().await.unwrap();
-    let job = client
-        .query_one(
-            "SELECT state::text, run_at > now() FROM queue.jobs WHERE unique_key = $1",
-            &[&format!("pipeline_run:{run_id}")],
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        (job.get::<_, String>(0), job.get::<_, bool>(1)),
-        ("available".into(), true)
-    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let job = loop {
+        let row = client
+            .query_one(
+                "SELECT state::text, run_at > now() FROM queue.jobs WHERE unique_key = $1",
+                &[&format!("pipeline_run:{run_id}")],
+            )
+            .await
+            .unwrap();
+        let job: (String, bool) = (row.get(0), row.get(1));
+        if job.0 != "running" || Instant::now() > deadline {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(job, ("available".into(), true));
     let pending: Vec<(String, String, String)> = client
         .query(
             "SELECT node_id, status, message FROM circle.pipeline_approvals WHERE run_id = $1 ORDER BY node_id",
@@ -90,8 +96,16 @@ async fn approval_timeouts_apply_on_timeout_through_the_queue_across_a_restart()
     assert_eq!(
         pending,
         vec![
-            ("no".into(), "pending".into(), "Go on with the deploy?".into()),
-            ("yes".into(), "pending".into(), "Go on with the deploy?".into()),
+            (
+                "no".into(),
+                "pending".into(),
+                "Go on with the deploy?".into()
+            ),
+            (
+                "yes".into(),
+                "pending".into(),
+                "Go on with the deploy?".into()
+            ),
         ]
     );
     // The executor goes away; another one applies the timeouts when the queue wakes the run.

@@ -27,7 +27,8 @@ async fn a_retry_reuses_completed_nodes_and_runs_from_the_failed_one() {
         api("b", hook.url("/b")),
         api("c", hook.url("/c")),
     ]);
-    let edges = json!([{"from": "t", "to": "a"}, {"from": "a", "to": "b"}, {"from": "b", "to": "c"}]);
+    let edges =
+        json!([{"from": "t", "to": "a"}, {"from": "a", "to": "b"}, {"from": "b", "to": "c"}]);
     let pid = stack
         .pipeline(nodes.clone(), edges.clone(), SettingsPatch::default())
         .await;
@@ -74,7 +75,10 @@ async fn a_retry_reuses_completed_nodes_and_runs_from_the_failed_one() {
     let retry = retry_run(&mut client, pid, first, &RetryRequest::default())
         .await
         .unwrap();
-    assert_eq!((retry.retry_of, retry.status.as_str()), (Some(first), "pending"));
+    assert_eq!(
+        (retry.retry_of, retry.status.as_str()),
+        (Some(first), "pending")
+    );
     let (run, nodes) = stack.finished(retry.id, 20).await;
     assert_eq!(run.status, "completed", "{:?}", run.error_message);
     assert_eq!(
@@ -104,7 +108,9 @@ async fn a_retry_reuses_completed_nodes_and_runs_from_the_failed_one() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|l| l["node_id"] == "a" && l["status"] == "reused" && l["output"]["status"] == 200)
+            .any(|l| l["node_id"] == "a"
+                && l["status"] == "reused"
+                && l["output"]["status"] == 200)
     );
 
     // A completed run does not retry.

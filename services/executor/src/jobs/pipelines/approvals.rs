@@ -77,7 +77,6 @@ impl RunState {
             })
             .collect()
     }
-
 }
 
 /// Records the timeouts now due and reads the decisions of the waiting approvals.
@@ -132,7 +131,11 @@ pub enum Park {
 /// Marks the run `waiting_approval` unless a decision arrived: the run row is locked by the
 /// update, and a decision locks it too, so a decision either is seen here or sees the run
 /// parked (and wakes its job, whose snooze then ends at once).
-pub async fn park(services: &Services, state: &mut RunState, runner: &str) -> Result<Park, RunError> {
+pub async fn park(
+    services: &Services,
+    state: &mut RunState,
+    runner: &str,
+) -> Result<Park, RunError> {
     let waiting = state.waiting_approvals();
     let ids: Vec<&str> = waiting
         .iter()

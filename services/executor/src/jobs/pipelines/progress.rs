@@ -19,10 +19,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use gathering_events::NewEvent;
+use gathering_pipeline::approval::{Decision, NewApproval};
 use gathering_pipeline::events::{
     NODE_COMPLETED, NODE_FAILED, NODE_RETRYING, NODE_SKIPPED, NODE_STARTED, node_event,
 };
-use gathering_pipeline::approval::{Decision, NewApproval};
 use gathering_pipeline::{EdgeKind, ErrorKind, Graph, NodeOptions};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
@@ -191,8 +191,11 @@ impl Scope for RunScope<'_> {
     fn root(&self, name: &str) -> Option<&Value> {
         if let Some(&i) = self.0.graph.index.get(name) {
             let n = &self.0.nodes[i];
-            return matches!(n.status, Status::Completed | Status::Failed | Status::Reused)
-                .then_some(&n.output);
+            return matches!(
+                n.status,
+                Status::Completed | Status::Failed | Status::Reused
+            )
+            .then_some(&n.output);
         }
         (name == "trigger_data").then_some(&self.0.trigger_data)
     }
