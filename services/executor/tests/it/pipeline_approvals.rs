@@ -4,10 +4,12 @@
 
 use std::time::{Duration, Instant};
 
+use gathering_pipeline::PipelineError;
+use gathering_pipeline::decision::{Decide, decide};
 use gathering_pipeline::store::SettingsPatch;
 use serde_json::{Value, json};
 
-use crate::receiver::Receiver;
+use crate::receiver::{Receiver, Step};
 use crate::support::{Stack, node, statuses};
 
 fn approval(id: &str, timeout: f64, on_timeout: &str) -> Value {
@@ -202,5 +204,64 @@ async fn approval_timeouts_apply_on_timeout_through_the_queue_across_a_restart()
     );
     assert_eq!(node(&nodes, "on_gate").status, "skipped");
     assert!(hook.hits("/on_gate").is_empty());
+    exec.stop().await;
+}
+
+#[tokio::test]
+async fn a_decision_reaches_a_run_that_is_busy_with_other_nodes() {
+    let stack = Stack::new().await;
+    let hook = Receiver::start().await;
+    hook.set_default("/slow", Step::status(200).delay(Duration::from_secs(3)));
+    let pid = stack
+        .pipeline(
+            json!([
+                {"id": "t", "type": "trigger", "name": "t"},
+                {"id": "ok", "type": "approval", "name": "ok", "config": {"approvers": {"roles": ["admin"]}}},
+                api("slow", hook.url("/slow")),
+            ]),
+            json!([{"from": "t", "to": "ok"}, {"from": "t", "to": "slow"}]),
+            SettingsPatch::default(),
+        )
+        .await;
+    let exec = stack.executor(&[]).await;
+    let run_id = stack.run(pid, json!({})).await;
+    assert!(hook.wait_hits("/slow", 1, Duration::from_secs(10)).await);
+    let mut client = stack.pool.get().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let decided = loop {
+        match decide(
+            &mut client,
+            &Decide {
+                pipeline_id: pid,
+                run_id,
+                node_id: "ok",
+                approve: true,
+                sub: "admin",
+                role: "admin",
+                comment: None,
+                data: None,
+            },
+        )
+        .await
+        {
+            Ok(d) => break d,
+            // The approval row is written with the node's start.
+            Err(PipelineError::ApprovalNotFound) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(
+        decided.run_status, "running",
+        "the run was busy, not parked"
+    );
+    let (run, nodes) = stack.finished(run_id, 20).await;
+    assert_eq!(run.status, "completed", "{:?}", run.error_message);
+    let (ok, slow) = (node(&nodes, "ok"), node(&nodes, "slow"));
+    assert!(
+        ok.completed_at < slow.completed_at,
+        "the approval was applied while the other node still ran"
+    );
     exec.stop().await;
 }
