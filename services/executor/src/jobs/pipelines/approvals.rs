@@ -12,13 +12,17 @@ use gathering_pipeline::events::run_event;
 use serde_json::json;
 
 use super::nodes::{Call, NodeError};
-use super::progress::{Phase, RunState, Status, after, capped};
+use super::progress::{Phase, RunState, Status, after, capped_to};
+
+/// Largest context (trigger data and inputs) kept with an approval and its event.
+const MAX_CONTEXT_BYTES: usize = 64 * 1024;
 use super::{RunError, Services};
 
 impl RunState {
     /// An approval node is reached: its row and event go with the next flush; it waits until
     /// its timeout (`wake_at`), or the run's end.
     pub(super) fn await_approval(&mut self, i: usize, call: &Call, now: DateTime<Utc>) {
+        // Read again once references are resolved (a message they made too long fails here).
         let config = match ApprovalConfig::from_config(&call.config) {
             Ok(c) => c,
             Err(e) => {
@@ -27,10 +31,14 @@ impl RunState {
             }
         };
         let expires_at = config.timeout.map(|t| after(now, t));
-        let context = capped(json!({
+        // The context goes into an event too, whose payload is limited.
+        let context = capped_to(
+            json!({
             "trigger_data": self.trigger_data,
-            "inputs": call.inputs,
-        }));
+                "inputs": call.inputs,
+            }),
+            MAX_CONTEXT_BYTES,
+        );
         let n = &mut self.nodes[i];
         n.wake_at = expires_at;
         n.dirty = true;

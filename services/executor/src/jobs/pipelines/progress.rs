@@ -166,8 +166,13 @@ pub struct RunState {
 
 /// Truncates what is too large to store.
 pub(super) fn capped(v: Value) -> Value {
+    capped_to(v, MAX_STORED_BYTES)
+}
+
+/// Truncates what is larger than `max` bytes serialised.
+pub(super) fn capped_to(v: Value, max: usize) -> Value {
     let size = serde_json::to_vec(&v).map_or(usize::MAX, |b| b.len());
-    if size <= MAX_STORED_BYTES {
+    if size <= max {
         return v;
     }
     let preview: String = v.to_string().chars().take(4096).collect();
