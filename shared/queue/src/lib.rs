@@ -36,7 +36,7 @@ pub use backoff::Backoff;
 pub use depth::QueueDepth;
 pub use error::QueueError;
 pub use job::{Enqueued, Job, JobId, JobRecord, JobState, NewJob};
-pub use store::{FailOutcome, Queue, enqueue_in, enqueue_many_in};
+pub use store::{FailOutcome, Queue, enqueue_in, enqueue_many_in, wake_in};
 pub use worker::{
     HandlerResult, JobContext, JobError, KindOptions, Outcome, QueueConfig, Registry, Stats,
     Worker, WorkerConfig, WorkerHandle,
