@@ -9,6 +9,8 @@
 //! - [`definition`]: the writes of `circle.scheduled_actions` (create, update, pause, resume,
 //!   delete) with their events; this crate owns the table.
 //! - [`fired`]: the due times and counts the scheduler moves when it fires schedules.
+//! - [`run_state`]: a run's state as the executor moves it (started, completed, failed,
+//!   retrying), fenced on the run being open.
 //! - [`store`]: run rows, dispatch jobs and `scheduled_action.*` events, written in the
 //!   caller's transaction.
 
@@ -18,6 +20,7 @@ pub mod definition;
 pub mod error;
 pub mod fired;
 pub mod policy;
+pub mod run_state;
 pub mod store;
 pub mod timing;
 pub mod zone;
