@@ -13,6 +13,7 @@ pub mod database;
 pub mod docs;
 pub mod filesystem;
 pub mod git;
+pub mod git_remote;
 pub mod html;
 pub mod http;
 pub mod image;
@@ -50,6 +51,7 @@ pub struct Services {
 pub fn register_builtin(reg: &Registry, svc: &Arc<Services>) -> Result<(), ToolError> {
     filesystem::register(reg)?;
     git::register(reg)?;
+    git_remote::register(reg, svc)?;
     shell::register(reg, svc)?;
     code::register(reg, svc)?;
     http::register(reg, svc)?;

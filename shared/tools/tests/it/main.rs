@@ -7,6 +7,7 @@ mod documents;
 mod enablement;
 mod filesystem;
 mod git;
+mod git_remote;
 mod helpers;
 mod http;
 mod monitoring;
