@@ -55,7 +55,7 @@ async fn catalogue_and_agent_enablement() {
             .as_u64()
             .unwrap()
     };
-    assert_eq!((count("filesystem"), count("git"), count("ai")), (10, 7, 6));
+    assert_eq!((count("filesystem"), count("git"), count("ai")), (10, 10, 6));
     let r = api.get("/tools/skills?category=gathering", None).await;
     assert_eq!(r.body.as_array().unwrap().len(), 6);
     let r = api.get("/tools/skills/categories", None).await;

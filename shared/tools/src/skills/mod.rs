@@ -8,6 +8,7 @@
 //! (gathering-circles: routing, admission and events shared with the API).
 
 pub mod analysis;
+pub mod calendar;
 pub mod code;
 pub mod database;
 pub mod docs;
@@ -58,6 +59,7 @@ pub fn register_builtin(reg: &Registry, svc: &Arc<Services>) -> Result<(), ToolE
     notifications::register(reg, svc)?;
     web::register(reg, svc)?;
     pdf::register(reg)?;
+    calendar::register(reg)?;
     database::register(reg, svc)?;
     testing::register(reg)?;
     analysis::register(reg)?;

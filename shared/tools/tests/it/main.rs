@@ -1,5 +1,6 @@
 //! Integration tests of gathering-tools (one test binary; each module one area).
 
+mod calendar;
 mod code;
 mod database;
 mod db_skills;
