@@ -44,7 +44,9 @@ pub async fn check_remote_url(
 ) -> Result<CheckedRemote, GitError> {
     let raw = raw.trim();
     if raw.is_empty() || raw.len() > MAX_URL_LEN || raw.starts_with('-') {
-        return Err(GitError::Invalid("the remote URL is empty or too long".into()));
+        return Err(GitError::Invalid(
+            "the remote URL is empty or too long".into(),
+        ));
     }
     if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(GitError::Invalid(
@@ -65,8 +67,7 @@ pub async fn check_remote_url(
 }
 
 async fn check_http(raw: &str, guard: &NetGuard) -> Result<CheckedRemote, GitError> {
-    let url = Url::parse(raw)
-        .map_err(|e| GitError::Invalid(format!("invalid remote URL: {e}")))?;
+    let url = Url::parse(raw).map_err(|e| GitError::Invalid(format!("invalid remote URL: {e}")))?;
     guard
         .check_url(&url)
         .map_err(|b| refused(format!("remote refused by the outbound guard: {b}")))?;
@@ -194,14 +195,21 @@ mod tests {
             "file:///etc",
             "--upload-pack=touch /tmp/x",
         ] {
-            assert!(check_remote_url(bad, &guard, &roots).await.is_err(), "{bad}");
+            assert!(
+                check_remote_url(bad, &guard, &roots).await.is_err(),
+                "{bad}"
+            );
         }
         let roots = ProjectRoots::new(vec![dir.clone()]);
         let inside = check_remote_url(&dir.to_string_lossy(), &guard, &roots)
             .await
             .unwrap();
         assert!(inside.local);
-        assert!(inside.config.contains(&"protocol.file.allow=always".to_owned()));
+        assert!(
+            inside
+                .config
+                .contains(&"protocol.file.allow=always".to_owned())
+        );
     }
 
     #[tokio::test]

@@ -11,8 +11,7 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use icalendar::{
-    Calendar, CalendarComponent, CalendarDateTime, Component, DatePerhapsTime, Event, EventLike,
-    Tz,
+    Calendar, CalendarComponent, CalendarDateTime, Component, DatePerhapsTime, Event, EventLike, Tz,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -39,8 +38,7 @@ pub const MAX_RANGE_DAYS: i64 = 3660;
 
 /// Calendar files are read, changed and written whole: one change at a time in this process,
 /// so two concurrent updates do not lose one another.
-static WRITE_LOCK: LazyLock<tokio::sync::Mutex<()>> =
-    LazyLock::new(|| tokio::sync::Mutex::new(()));
+static WRITE_LOCK: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(|| tokio::sync::Mutex::new(()));
 
 fn def(name: &str, description: &str) -> ToolDefinition {
     ToolDefinition::new(name, SKILL, Category::Utility, description)
@@ -145,9 +143,9 @@ async fn load(root: &ProjectRoot, path: &str) -> Result<Option<Calendar>, ToolEr
     }
     let text = String::from_utf8(bytes)
         .map_err(|_| ToolError::InvalidInput(format!("'{path}' is not UTF-8 text")))?;
-    let cal: Calendar = text
-        .parse()
-        .map_err(|e| ToolError::InvalidInput(format!("'{path}' is not a valid iCalendar file: {e}")))?;
+    let cal: Calendar = text.parse().map_err(|e| {
+        ToolError::InvalidInput(format!("'{path}' is not a valid iCalendar file: {e}"))
+    })?;
     Ok(Some(cal))
 }
 
@@ -173,8 +171,11 @@ fn when(raw: &str, all_day: bool) -> Result<DatePerhapsTime, ToolError> {
             .map_err(|_| bad(format!("'{raw}' is not a date (YYYY-MM-DD)")))?;
         return Ok(DatePerhapsTime::Date(d));
     }
-    let dt = DateTime::parse_from_rfc3339(raw)
-        .map_err(|_| bad(format!("'{raw}' is not an RFC 3339 time (2026-12-05T10:00:00Z)")))?;
+    let dt = DateTime::parse_from_rfc3339(raw).map_err(|_| {
+        bad(format!(
+            "'{raw}' is not an RFC 3339 time (2026-12-05T10:00:00Z)"
+        ))
+    })?;
     Ok(DatePerhapsTime::DateTime(CalendarDateTime::Utc(
         dt.with_timezone(&Utc),
     )))
@@ -227,7 +228,9 @@ fn set_times(
         }
     };
     if matches!(start, DatePerhapsTime::Date(_)) != matches!(end, DatePerhapsTime::Date(_)) {
-        return Err(bad("start and end must both be dates or both be times".into()));
+        return Err(bad(
+            "start and end must both be dates or both be times".into()
+        ));
     }
     if utc(&end) <= utc(&start) {
         return Err(bad("the end must be after the start".into()));
@@ -377,9 +380,9 @@ async fn calendar_delete_event(ctx: CallContext, input: Value) -> Result<ToolOut
     let _guard = WRITE_LOCK.lock().await;
     let mut cal = existing(root, &i.path).await?;
     let before = cal.components.len();
-    cal.components.retain(|c| {
-        !matches!(c, CalendarComponent::Event(e) if e.get_uid() == Some(i.uid.as_str()))
-    });
+    cal.components.retain(
+        |c| !matches!(c, CalendarComponent::Event(e) if e.get_uid() == Some(i.uid.as_str())),
+    );
     if cal.components.len() == before {
         return Err(ToolError::Missing(format!(
             "no event '{}' in '{}'",
@@ -411,7 +414,12 @@ fn range_bound(raw: &str) -> Result<DateTime<Utc>, ToolError> {
 async fn calendar_list_events(ctx: CallContext, input: Value) -> Result<ToolOutput, ToolError> {
     let i: ListInput = parse(input)?;
     let cal = existing(ctx.root()?, &i.path).await?;
-    let from = i.from.as_deref().map(range_bound).transpose()?.unwrap_or_else(Utc::now);
+    let from = i
+        .from
+        .as_deref()
+        .map(range_bound)
+        .transpose()?
+        .unwrap_or_else(Utc::now);
     let to = match &i.to {
         Some(t) => range_bound(t)?,
         None => from + Duration::days(30),

@@ -98,12 +98,7 @@ async fn git_clone(
 ) -> Result<ToolOutput, ToolError> {
     let i: CloneBody = parse(input)?;
     let root = ctx.root()?;
-    let remote = check_remote_url(
-        &i.url,
-        svc.http.guard(),
-        &svc.config.project_roots,
-    )
-    .await?;
+    let remote = check_remote_url(&i.url, svc.http.guard(), &svc.config.project_roots).await?;
     let done = clone::clone(
         root,
         &remote,

@@ -55,7 +55,12 @@ async fn create_list_update_delete_with_recurrence() {
     assert!(text.contains("RRULE:FREQ=WEEKLY;COUNT=5"), "{text}");
 
     let list = |from: &str, to: &str| json!({"path": path, "from": from, "to": to});
-    let r = cal(&dir, "calendar_list_events", list("2027-01-01", "2027-02-28")).await;
+    let r = cal(
+        &dir,
+        "calendar_list_events",
+        list("2027-01-01", "2027-02-28"),
+    )
+    .await;
     assert!(r.success, "{r:?}");
     assert_eq!(r.data["events"].as_array().unwrap().len(), 3);
     let s = |a: &str, b: &str| (a.to_owned(), b.to_owned());
@@ -73,7 +78,12 @@ async fn create_list_update_delete_with_recurrence() {
     );
     assert_eq!(r.data["occurrences"][1]["end"], "2027-01-06T14:00:00+00:00");
     assert_eq!(r.data["truncated"], false);
-    let r = cal(&dir, "calendar_list_events", list("2027-01-10", "2027-01-20")).await;
+    let r = cal(
+        &dir,
+        "calendar_list_events",
+        list("2027-01-10", "2027-01-20"),
+    )
+    .await;
     assert_eq!(starts(&r).len(), 2, "{r:?}");
     let r = cal(
         &dir,
@@ -92,7 +102,12 @@ async fn create_list_update_delete_with_recurrence() {
     .await;
     assert!(r.success, "{r:?}");
     assert_eq!(r.data["sequence"], 1);
-    let r = cal(&dir, "calendar_list_events", list("2027-01-01", "2027-02-28")).await;
+    let r = cal(
+        &dir,
+        "calendar_list_events",
+        list("2027-01-01", "2027-02-28"),
+    )
+    .await;
     let standups: Vec<Value> = r.data["occurrences"]
         .as_array()
         .unwrap()
@@ -108,27 +123,58 @@ async fn create_list_update_delete_with_recurrence() {
             json!(["2027-01-07T10:00:00+00:00", "2027-01-07T10:15:00+00:00"]),
         ]
     );
-    let ev = r.data["events"].as_array().unwrap().iter().find(|e| e["uid"] == standup).unwrap().clone();
-    assert_eq!((&ev["location"], &ev["rrule"]), (&json!("Room 1"), &json!("FREQ=DAILY;COUNT=3")));
+    let ev = r.data["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["uid"] == standup)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (&ev["location"], &ev["rrule"]),
+        (&json!("Room 1"), &json!("FREQ=DAILY;COUNT=3"))
+    );
     // An empty rule stops the recurrence.
-    let r = cal(&dir, "calendar_update_event", json!({"path": path, "uid": standup, "rrule": ""})).await;
+    let r = cal(
+        &dir,
+        "calendar_update_event",
+        json!({"path": path, "uid": standup, "rrule": ""}),
+    )
+    .await;
     assert!(r.success, "{r:?}");
-    let r = cal(&dir, "calendar_list_events", list("2027-01-01", "2027-02-28")).await;
+    let r = cal(
+        &dir,
+        "calendar_list_events",
+        list("2027-01-01", "2027-02-28"),
+    )
+    .await;
     assert_eq!(starts(&r).iter().filter(|(s, _)| s == "Standup").count(), 1);
 
     // Bad input is refused and leaves the file as it was.
     let before = std::fs::read_to_string(dir.path().join(path)).unwrap();
     for (input, code) in [
-        (json!({"path": path, "uid": standup, "rrule": "FREQ=SOMETIMES"}), "invalid_input"),
-        (json!({"path": path, "uid": standup, "end": "2027-01-01T00:00:00Z"}), "invalid_input"),
+        (
+            json!({"path": path, "uid": standup, "rrule": "FREQ=SOMETIMES"}),
+            "invalid_input",
+        ),
+        (
+            json!({"path": path, "uid": standup, "end": "2027-01-01T00:00:00Z"}),
+            "invalid_input",
+        ),
         (json!({"path": path, "uid": "nope"}), "not_found"),
         (json!({"path": "../x.ics", "uid": standup}), "refused"),
-        (json!({"path": "notes.txt", "uid": standup}), "validation_error"),
+        (
+            json!({"path": "notes.txt", "uid": standup}),
+            "validation_error",
+        ),
     ] {
         let r = cal(&dir, "calendar_update_event", input.clone()).await;
         assert_eq!(r.error.as_deref(), Some(code), "{input}: {r:?}");
     }
-    assert_eq!(std::fs::read_to_string(dir.path().join(path)).unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(path)).unwrap(),
+        before
+    );
 
     // Delete waits for confirmation.
     let unconfirmed = toolbox("")
@@ -139,11 +185,26 @@ async fn create_list_update_delete_with_recurrence() {
         )
         .await;
     assert!(unconfirmed.needs_confirmation, "{unconfirmed:?}");
-    let r = cal(&dir, "calendar_delete_event", json!({"path": path, "uid": review})).await;
+    let r = cal(
+        &dir,
+        "calendar_delete_event",
+        json!({"path": path, "uid": review}),
+    )
+    .await;
     assert!(r.success, "{r:?}");
-    let r = cal(&dir, "calendar_delete_event", json!({"path": path, "uid": review})).await;
+    let r = cal(
+        &dir,
+        "calendar_delete_event",
+        json!({"path": path, "uid": review}),
+    )
+    .await;
     assert_eq!(r.error.as_deref(), Some("not_found"));
-    let r = cal(&dir, "calendar_list_events", list("2027-01-01", "2027-02-28")).await;
+    let r = cal(
+        &dir,
+        "calendar_list_events",
+        list("2027-01-01", "2027-02-28"),
+    )
+    .await;
     assert_eq!(r.data["events"].as_array().unwrap().len(), 2);
 }
 
@@ -180,7 +241,10 @@ async fn endless_rules_are_bounded_and_foreign_files_survive() {
         json!({"path": "other.ics", "from": "2027-01-01", "to": "2036-12-01", "limit": 1000}),
     )
     .await;
-    assert_eq!((starts(&r).len(), &r.data["truncated"]), (1000, &json!(true)));
+    assert_eq!(
+        (starts(&r).len(), &r.data["truncated"]),
+        (1000, &json!(true))
+    );
     let r = cal(
         &dir,
         "calendar_list_events",
@@ -197,7 +261,12 @@ async fn endless_rules_are_bounded_and_foreign_files_survive() {
     .await;
     assert!(r.success, "{r:?}");
     let text = std::fs::read_to_string(dir.path().join("other.ics")).unwrap();
-    for kept in ["X-OTHER-APP:keep me", "EXDATE:20270102T080000Z", "SUMMARY:Morning run", "RRULE:FREQ=DAILY"] {
+    for kept in [
+        "X-OTHER-APP:keep me",
+        "EXDATE:20270102T080000Z",
+        "SUMMARY:Morning run",
+        "RRULE:FREQ=DAILY",
+    ] {
         assert!(text.contains(kept), "{kept}: {text}");
     }
     // Not a calendar: a clear error.

@@ -127,18 +127,42 @@ async fn clone_push_pull_and_checkout_with_a_local_remote() {
     // Branch create, checkout, list and delete in the clone.
     let ctx = at(&clone_dir, true);
     for (action, name) in [("create", "feat"), ("checkout", "feat")] {
-        let r = call(&tb, "git_branch", json!({"action": action, "name": name}), &ctx).await;
+        let r = call(
+            &tb,
+            "git_branch",
+            json!({"action": action, "name": name}),
+            &ctx,
+        )
+        .await;
         assert!(r.success, "{action}: {r:?}");
     }
     let r = call(&tb, "git_branch", json!({"action": "list"}), &ctx).await;
     assert_eq!(r.data["current"], "feat", "{r:?}");
     assert_eq!(r.data["branches"], json!(["feat", "main"]));
-    let r = call(&tb, "git_branch", json!({"action": "checkout", "name": "main"}), &ctx).await;
+    let r = call(
+        &tb,
+        "git_branch",
+        json!({"action": "checkout", "name": "main"}),
+        &ctx,
+    )
+    .await;
     assert!(r.success, "{r:?}");
-    let r = call(&tb, "git_branch", json!({"action": "delete", "name": "feat"}), &ctx).await;
+    let r = call(
+        &tb,
+        "git_branch",
+        json!({"action": "delete", "name": "feat"}),
+        &ctx,
+    )
+    .await;
     assert!(r.success, "{r:?}");
     // Pushing the new branch to the remote.
-    let r = call(&tb, "git_branch", json!({"action": "create", "name": "topic"}), &ctx).await;
+    let r = call(
+        &tb,
+        "git_branch",
+        json!({"action": "create", "name": "topic"}),
+        &ctx,
+    )
+    .await;
     assert!(r.success, "{r:?}");
     let r = call(&tb, "git_push", json!({"branch": "topic"}), &ctx).await;
     assert!(r.success, "{r:?}");
@@ -185,7 +209,12 @@ async fn remotes_outside_the_rules_are_refused() {
     }
     sh(
         a.path(),
-        &["remote", "set-url", "origin", "http://169.254.169.254/r.git"],
+        &[
+            "remote",
+            "set-url",
+            "origin",
+            "http://169.254.169.254/r.git",
+        ],
     );
     let r = call(&tb, "git_push", json!({}), &ctx).await;
     assert_eq!(r.error.as_deref(), Some("refused"), "{r:?}");
@@ -197,7 +226,11 @@ async fn remotes_outside_the_rules_are_refused() {
     let mut cfg = config("");
     cfg.project_roots = ProjectRoots::new(vec![std::env::temp_dir()]);
     let tb = Toolbox::new(None, cfg).unwrap();
-    for (dest, code) in [(".git/x", "refused"), ("../x", "refused"), ("/tmp/x", "refused")] {
+    for (dest, code) in [
+        (".git/x", "refused"),
+        ("../x", "refused"),
+        ("/tmp/x", "refused"),
+    ] {
         let r = call(
             &tb,
             "git_clone",
