@@ -57,7 +57,7 @@ pub async fn clone(
     };
     check_lexically(&dest).map_err(GitError::Path)?;
     let abs = root.resolve(&dest).await.map_err(GitError::Path)?;
-    if abs == root.path() && !i.dest.as_deref().is_some_and(|d| d == ".") {
+    if abs == root.path() && i.dest.as_deref().is_none_or(|d| d != ".") {
         return Err(GitError::Invalid("give a folder to clone into".into()));
     }
     if inside_git_dir(root, &abs) {
