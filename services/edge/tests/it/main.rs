@@ -5,6 +5,7 @@ mod agents_crud;
 mod agents_runtime;
 mod auth;
 mod catalogue;
+mod gateway_keys;
 mod goals;
 mod goals_plan;
 mod lsp;

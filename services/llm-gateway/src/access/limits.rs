@@ -65,6 +65,9 @@ struct Window {
     pending_tokens: i64,
     flushing_tokens: i64,
     admitted_since_flush: i64,
+    /// The window's totals were read from the database at least once (a gateway that never
+    /// saw the key must not admit on an empty view).
+    synced: bool,
     /// Asked since the last flush (admitted or not): its totals are worth refreshing.
     touched: bool,
 }
@@ -106,6 +109,9 @@ impl Window {
         reset: Duration,
     ) -> Option<Result<RateInfo, GatewayError>> {
         self.touched = true;
+        if !self.synced {
+            return None;
+        }
         if let Some(tpm) = key.tpm
             && self.tokens_used() >= i64::from(tpm)
         {
@@ -231,9 +237,6 @@ impl RateLimiter {
                 return outcome.map(Some);
             }
         }
-        let Some(rpm) = key.rpm else {
-            return Ok(None);
-        };
         let _one_claim = state.claim.lock().await;
         let want = {
             let mut w = state.lock();
@@ -242,13 +245,15 @@ impl RateLimiter {
             if let Some(outcome) = w.try_admit(key, reset) {
                 return outcome.map(Some);
             }
-            w.next_want(rpm, self.flush)
+            // Without a request limit the claim only reads the window's totals.
+            key.rpm.map_or(0, |rpm| w.next_want(rpm, self.flush))
         };
+        let limit = key.rpm.map_or(i64::MAX, i64::from);
         let claimed = async {
             let client = self.pool.get().await?;
             let statement = client.prepare_cached(CLAIM).await?;
             let row = client
-                .query_one(&statement, &[&key.id, &minute, &want, &i64::from(rpm)])
+                .query_one(&statement, &[&key.id, &minute, &want, &limit])
                 .await?;
             Ok::<_, gathering_db::DbError>((row.try_get::<_, i64>(0)?, row.try_get(1)?, row.try_get(2)?))
         };
@@ -262,15 +267,22 @@ impl RateLimiter {
         };
         let mut w = state.lock();
         w.roll(minute);
+        w.synced = true;
         w.known_requests = requests;
         w.known_tokens = w.known_tokens.max(tokens);
         w.lease += granted;
-        if w.lease == 0 {
-            return Err(limited(key, "requests", rpm, reset, w.info(key, reset)));
+        match w.try_admit(key, reset) {
+            Some(outcome) => outcome.map(Some),
+            // Only when the lease is empty and the window not full, which a claim that got
+            // nothing rules out; refuse rather than loop.
+            None => Err(limited(
+                key,
+                "requests",
+                key.rpm.unwrap_or(0),
+                reset,
+                w.info(key, reset),
+            )),
         }
-        w.lease -= 1;
-        w.admitted_since_flush += 1;
-        Ok(Some(w.info(key, reset)))
     }
 
     /// Counts the tokens of a finished call of key `id` (if it has limits).
