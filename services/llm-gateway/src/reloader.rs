@@ -21,7 +21,12 @@ pub async fn reload_on_notify<F, Fut>(
     Fut: Future<Output = ()>,
 {
     let mut listener = match Listener::start(&database_url, &[channel], shutdown.clone()).await {
-        Ok(l) => Some(l),
+        Ok(l) => {
+            // The caller loaded the snapshot before this task started listening: a change
+            // committed in between notified nobody, so load once more now that we listen.
+            reload().await;
+            Some(l)
+        }
         Err(e) => {
             tracing::warn!(error = %e, channel, "cannot LISTEN; polling only");
             None
