@@ -141,7 +141,8 @@ async fn run(
                         let hit = resp.headers().get("x-gathering-cache").cloned();
                         let read = resp.into_body().collect().await.is_ok();
                         // A hit row must really be served from the cache.
-                        read && status == 200 && (row != Row::KeyHit || hit.is_some_and(|h| h == "hit"))
+                        read && status == 200
+                            && (row != Row::KeyHit || hit.is_some_and(|h| h == "hit"))
                     }
                     Err(_) => {
                         send = http_connection(gateway).await;

@@ -277,7 +277,10 @@ impl ResponseCache {
         pool: Pool,
         config: CacheConfig,
         shutdown: Shutdown,
-    ) -> (std::sync::Arc<ResponseCache>, Vec<tokio::task::JoinHandle<()>>) {
+    ) -> (
+        std::sync::Arc<ResponseCache>,
+        Vec<tokio::task::JoinHandle<()>>,
+    ) {
         let (tx, rx) = mpsc::channel(1024);
         let cache = std::sync::Arc::new(ResponseCache {
             pool: pool.clone(),
@@ -501,8 +504,14 @@ mod tests {
 
     #[test]
     fn keys_ignore_json_key_order_and_see_everything_else() {
-        let a = request(Some(0.0), json!({"type": "object", "properties": {"x": {}}}));
-        let b = request(Some(-0.0), json!({"properties": {"x": {}}, "type": "object"}));
+        let a = request(
+            Some(0.0),
+            json!({"type": "object", "properties": {"x": {}}}),
+        );
+        let b = request(
+            Some(-0.0),
+            json!({"properties": {"x": {}}, "type": "object"}),
+        );
         assert_eq!(key("s", &["openai/m"], &a), key("s", &["openai/m"], &b));
         assert_ne!(key("s", &["openai/m"], &a), key("t", &["openai/m"], &a));
         assert_ne!(key("s", &["openai/m"], &a), key("s", &["openai/n"], &a));
@@ -510,7 +519,10 @@ mod tests {
             key("s", &["openai/m"], &a),
             key("s", &["openai/m", "x/y"], &a)
         );
-        let c = request(Some(0.5), json!({"type": "object", "properties": {"x": {}}}));
+        let c = request(
+            Some(0.5),
+            json!({"type": "object", "properties": {"x": {}}}),
+        );
         assert_ne!(key("s", &["openai/m"], &a), key("s", &["openai/m"], &c));
     }
 

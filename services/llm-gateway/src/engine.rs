@@ -266,7 +266,10 @@ impl Gateway {
         call.request.validate()?;
         let (snapshot, targets) = self.resolve(&call)?;
         let (rate, cache_key) = self.admit_chat(&call, &targets).await?;
-        if let Some(hit) = self.cache_hit(cache_key.as_ref(), &call, &targets, false).await {
+        if let Some(hit) = self
+            .cache_hit(cache_key.as_ref(), &call, &targets, false)
+            .await
+        {
             return Ok(Completion {
                 output: hit.output,
                 model: hit.model,
@@ -423,7 +426,10 @@ impl Gateway {
         call.request.validate()?;
         let (snapshot, targets) = self.resolve(&call)?;
         let (rate, cache_key) = self.admit_chat(&call, &targets).await?;
-        if let Some(hit) = self.cache_hit(cache_key.as_ref(), &call, &targets, true).await {
+        if let Some(hit) = self
+            .cache_hit(cache_key.as_ref(), &call, &targets, true)
+            .await
+        {
             let events = cache::replay(&hit.output);
             return Ok(ChatStream {
                 model: hit.model,
@@ -749,7 +755,9 @@ impl UpstreamStream {
                     }
                     StreamEvent::ToolCalls(calls) => {
                         if let Some(g) = self.guard.as_mut() {
-                            g.streamed(calls.iter().map(|c| c.name.len() + c.arguments.len()).sum());
+                            g.streamed(
+                                calls.iter().map(|c| c.name.len() + c.arguments.len()).sum(),
+                            );
                         }
                     }
                 }

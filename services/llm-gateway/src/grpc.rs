@@ -54,8 +54,8 @@ impl LlmService {
                 settings,
                 keys,
             })
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES),
             RequireService::new(key),
         )
     }
@@ -330,7 +330,10 @@ impl LlmGateway for LlmService {
         &self,
         request: Request<pb::CreateGatewayKeyRequest>,
     ) -> Result<Response<pb::GatewayKeySecret>, Status> {
-        self.keys.create(request.into_inner()).await.map(Response::new)
+        self.keys
+            .create(request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn list_gateway_keys(

@@ -243,7 +243,10 @@ async fn recent(
     if !(0..=1_000_000).contains(&offset) {
         errors.push(query_error("offset", "must be between 0 and 1000000"));
     }
-    if q.team.as_ref().is_some_and(|t| t.is_empty() || t.len() > 64) {
+    if q.team
+        .as_ref()
+        .is_some_and(|t| t.is_empty() || t.len() > 64)
+    {
         errors.push(query_error("team", "must be 1-64 characters"));
     }
     if !errors.is_empty() {

@@ -42,7 +42,12 @@ async fn only_admins_manage_gateway_keys() {
             req = req.json(&b);
         }
         let r = api.send(req).await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}: {:?}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "{method} {path}: {:?}",
+            r.body
+        );
         assert_eq!(r.body["detail"], "Admin access required");
         // Without a token at all: 401.
         let mut req = api
@@ -52,7 +57,12 @@ async fn only_admins_manage_gateway_keys() {
             req = req.json(&b);
         }
         let r = api.send(req).await;
-        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}: {:?}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}: {:?}",
+            r.body
+        );
     }
     edge.stop().await;
     auth.stop().await;

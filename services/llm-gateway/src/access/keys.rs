@@ -284,7 +284,10 @@ mod tests {
         assert!(!pattern_matches("openai/*", "anthropic/claude"));
         assert!(!pattern_matches("openai/*", "openai"));
         assert!(pattern_matches("*/gpt-4o*", "openai/gpt-4o-mini"));
-        assert!(pattern_matches("anthropic/claude-*-4-5", "anthropic/claude-haiku-4-5"));
+        assert!(pattern_matches(
+            "anthropic/claude-*-4-5",
+            "anthropic/claude-haiku-4-5"
+        ));
         assert!(!pattern_matches("openai/gpt-4o", "openai/gpt-4o-mini"));
         assert!(pattern_matches("a*b*c", "aXbYbZc"));
         assert!(!pattern_matches("a*b*c", "aXbYbZ"));

@@ -115,7 +115,13 @@ impl Window {
         if let Some(tpm) = key.tpm
             && self.tokens_used() >= i64::from(tpm)
         {
-            return Some(Err(limited(key, "tokens", tpm, reset, self.info(key, reset))));
+            return Some(Err(limited(
+                key,
+                "tokens",
+                tpm,
+                reset,
+                self.info(key, reset),
+            )));
         }
         let Some(rpm) = key.rpm else {
             self.admitted_since_flush += 1;
@@ -127,7 +133,13 @@ impl Window {
             return Some(Ok(self.info(key, reset)));
         }
         if self.known_requests >= i64::from(rpm) {
-            return Some(Err(limited(key, "requests", rpm, reset, self.info(key, reset))));
+            return Some(Err(limited(
+                key,
+                "requests",
+                rpm,
+                reset,
+                self.info(key, reset),
+            )));
         }
         None
     }
@@ -144,7 +156,13 @@ impl Window {
     }
 }
 
-fn limited(key: &VirtualKey, what: &str, limit: u32, reset: Duration, info: RateInfo) -> GatewayError {
+fn limited(
+    key: &VirtualKey,
+    what: &str,
+    limit: u32,
+    reset: Duration,
+    info: RateInfo,
+) -> GatewayError {
     GatewayError::KeyRateLimited {
         message: format!(
             "rate limit reached for key '{}': {limit} {what} per minute; try again in {:.1}s",
@@ -255,7 +273,11 @@ impl RateLimiter {
             let row = client
                 .query_one(&statement, &[&key.id, &minute, &want, &limit])
                 .await?;
-            Ok::<_, gathering_db::DbError>((row.try_get::<_, i64>(0)?, row.try_get(1)?, row.try_get(2)?))
+            Ok::<_, gathering_db::DbError>((
+                row.try_get::<_, i64>(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+            ))
         };
         let (granted, requests, tokens): (i64, i64, i64) = match claimed.await {
             Ok(c) => c,

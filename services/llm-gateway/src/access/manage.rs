@@ -88,7 +88,9 @@ fn check_create(req: &pb::CreateGatewayKeyRequest) -> Result<(), Status> {
         return bad("owner must be at most 200 characters");
     }
     if !req.team.is_empty() && !valid_team(&req.team) {
-        return bad("team must be 1-64 characters of [A-Za-z0-9._-], starting with a letter or digit");
+        return bad(
+            "team must be 1-64 characters of [A-Za-z0-9._-], starting with a letter or digit",
+        );
     }
     if req.models.len() > MAX_MODELS {
         return bad("at most 64 model patterns");
@@ -137,7 +139,9 @@ fn key_from_row(r: &gathering_db::tokio_postgres::Row) -> Result<pb::GatewayKey,
         key_hint: r.try_get(4).map_err(get)?,
         models: r.try_get(5).map_err(get)?,
         expires_at_ms: ms(6)?,
-        budget: amount.zip(period).map(|(amount_usd, period)| pb::Budget { amount_usd, period }),
+        budget: amount
+            .zip(period)
+            .map(|(amount_usd, period)| pb::Budget { amount_usd, period }),
         limits: (rpm.is_some() || tpm.is_some()).then(|| pb::KeyLimits {
             rpm: unsigned(rpm),
             tpm: unsigned(tpm),
@@ -166,7 +170,9 @@ fn team_from_row(r: &gathering_db::tokio_postgres::Row) -> Result<pb::GatewayTea
     let keys: i64 = r.try_get(5).map_err(get)?;
     Ok(pb::GatewayTeam {
         team: r.try_get(0).map_err(get)?,
-        budget: amount.zip(period).map(|(amount_usd, period)| pb::Budget { amount_usd, period }),
+        budget: amount
+            .zip(period)
+            .map(|(amount_usd, period)| pb::Budget { amount_usd, period }),
         spent_today_usd: r.try_get(3).map_err(get)?,
         spent_month_usd: r.try_get(4).map_err(get)?,
         keys: u32::try_from(keys).unwrap_or(u32::MAX),
@@ -307,7 +313,10 @@ impl KeyAdmin {
     }
 
     /// Sets (or, without a budget, removes) a team's budget.
-    pub async fn set_team(&self, req: pb::SetGatewayTeamRequest) -> Result<pb::GatewayTeam, Status> {
+    pub async fn set_team(
+        &self,
+        req: pb::SetGatewayTeamRequest,
+    ) -> Result<pb::GatewayTeam, Status> {
         if !valid_team(&req.team) {
             return Err(Status::invalid_argument(
                 "team must be 1-64 characters of [A-Za-z0-9._-], starting with a letter or digit",

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::{UsageRecord, UsageSink};
 use crate::access::Principal;
 use crate::error::GatewayError;
-use crate::model::{ChatRequest, Caller, TokenUsage};
+use crate::model::{Caller, ChatRequest, TokenUsage};
 use crate::provider::Wire;
 use crate::registry::Target;
 
@@ -102,7 +102,13 @@ impl CallGuard {
         let prompt_chars = request
             .messages
             .iter()
-            .map(|m| m.content.len() + m.tool_calls.iter().map(|c| c.arguments.len()).sum::<usize>())
+            .map(|m| {
+                m.content.len()
+                    + m.tool_calls
+                        .iter()
+                        .map(|c| c.arguments.len())
+                        .sum::<usize>()
+            })
             .sum();
         self.estimate = Some(Estimate {
             price: target.price,

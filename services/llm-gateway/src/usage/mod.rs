@@ -67,7 +67,12 @@ impl UsageSink {
             && record.key_id.is_some()
         {
             let tokens = u64::from(record.input_tokens) + u64::from(record.output_tokens);
-            access.record(record.key_id, record.team.as_deref(), record.cost_usd, tokens);
+            access.record(
+                record.key_id,
+                record.team.as_deref(),
+                record.cost_usd,
+                tokens,
+            );
         }
         if self.tx.try_send(record).is_err() {
             metrics::counter!("llm_gateway_usage_dropped_total").increment(1);

@@ -123,7 +123,10 @@ async fn a_cached_answer_is_served_by_either_gateway_without_the_provider() {
     assert_eq!(v["model"], "openai/gpt-4o-mini");
     assert_eq!(v["cost_usd"], 0.0);
     // A stream replays it as a stream, on either gateway.
-    for url in [peer.url("/v1/chat/completions"), env.url("/v1/chat/completions")] {
+    for url in [
+        peer.url("/v1/chat/completions"),
+        env.url("/v1/chat/completions"),
+    ] {
         let (status, headers, sse) = post(
             http,
             url,
@@ -136,7 +139,10 @@ async fn a_cached_answer_is_served_by_either_gateway_without_the_provider() {
         assert_eq!(headers["x-gathering-cache"], "hit");
         let chunks = sse.lines().filter(|l| l.starts_with("data: {")).count();
         assert!(chunks >= 3, "{sse}");
-        assert_eq!(reassemble(&sse), (answer.to_owned(), "stop".to_owned(), true));
+        assert_eq!(
+            reassemble(&sse),
+            (answer.to_owned(), "stop".to_owned(), true)
+        );
         assert!(sse.trim_end().ends_with("data: [DONE]"), "{sse}");
     }
     assert_eq!(env.openai.request_count(), 1);

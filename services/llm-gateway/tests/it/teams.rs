@@ -92,8 +92,10 @@ async fn keys_made_by_an_admin_work_on_both_gateways_and_revocation_reaches_both
     // Created through the edge (no-auth mode: the development user is an admin).
     let r = http
         .post(format!("{}/settings/gateway-keys", edge.base))
-        .json(&json!({"name": "ci bot", "owner": "ci@example.com", "team": "alpha",
-                      "models": ["openai/*"], "limits": {"rpm": 1000}}))
+        .json(
+            &json!({"name": "ci bot", "owner": "ci@example.com", "team": "alpha",
+                      "models": ["openai/*"], "limits": {"rpm": 1000}}),
+        )
         .send()
         .await
         .unwrap();
@@ -103,7 +105,10 @@ async fn keys_made_by_an_admin_work_on_both_gateways_and_revocation_reaches_both
     let created: Value = r.json().await.unwrap();
     let secret = created["key"].as_str().unwrap().to_owned();
     let id = created["id"].as_i64().unwrap();
-    assert!(secret.starts_with("sk-gth-") && secret.len() == 50, "{secret}");
+    assert!(
+        secret.starts_with("sk-gth-") && secret.len() == 50,
+        "{secret}"
+    );
     assert_eq!(created["status"], "active");
     assert_eq!(created["team"], "alpha");
     assert_eq!(created["models"], json!(["openai/*"]));
@@ -164,7 +169,10 @@ async fn keys_made_by_an_admin_work_on_both_gateways_and_revocation_reaches_both
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert!(!ids.is_empty() && ids.iter().all(|m| m.starts_with("openai/")), "{ids:?}");
+    assert!(
+        !ids.is_empty() && ids.iter().all(|m| m.starts_with("openai/")),
+        "{ids:?}"
+    );
 
     // Operator keys still work, unrestricted; no key or an unknown one does not.
     let (status, headers, _) = chat(http, urls[0].clone(), OPERATOR, "claude-haiku-4-5").await;
@@ -241,7 +249,9 @@ async fn keys_made_by_an_admin_work_on_both_gateways_and_revocation_reaches_both
     // Bad input is a 422 listing the fields.
     let r = http
         .post(format!("{}/settings/gateway-keys", edge.base))
-        .json(&json!({"name": "", "team": "no spaces", "budget": {"amount": -1, "period": "weekly"}}))
+        .json(
+            &json!({"name": "", "team": "no spaces", "budget": {"amount": -1, "period": "weekly"}}),
+        )
         .send()
         .await
         .unwrap();
@@ -298,7 +308,11 @@ async fn keys_made_by_an_admin_work_on_both_gateways_and_revocation_reaches_both
         .unwrap();
     let items = recent["items"].as_array().unwrap();
     assert_eq!(items.len() as i64, usage, "{recent}");
-    assert!(items.iter().all(|i| i["team"] == "alpha" && i["cached"] == false));
+    assert!(
+        items
+            .iter()
+            .all(|i| i["team"] == "alpha" && i["cached"] == false)
+    );
 }
 
 /// Waits until key-made usage rows reach `n`; returns how many there are.
@@ -340,7 +354,8 @@ async fn a_spent_budget_answers_429_on_both_gateways_without_a_provider_call() {
         .into_inner();
     let secret = key.secret;
     // gpt-4o costs $2.50 per million input tokens: 100k tokens = $0.25, over the budget.
-    env.openai.set_default(Reply::text("pricey").usage(100_000, 0));
+    env.openai
+        .set_default(Reply::text("pricey").usage(100_000, 0));
     let (status, _, body) = chat(http, env.url("/v1/chat/completions"), &secret, "gpt-4o").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(env.openai.request_count(), 1);
@@ -391,7 +406,10 @@ async fn a_spent_budget_answers_429_on_both_gateways_without_a_provider_call() {
         "SELECT sum(cost_usd) FROM agent.gateway_spend WHERE scope = 'key' AND period = 'month'",
     )
     .await;
-    assert!((day - 0.25).abs() < 1e-9 && (month - 0.25).abs() < 1e-9, "{day} {month}");
+    assert!(
+        (day - 0.25).abs() < 1e-9 && (month - 0.25).abs() < 1e-9,
+        "{day} {month}"
+    );
 
     // A team budget binds every key of the team.
     let team = grpc
@@ -489,14 +507,20 @@ async fn per_key_limits_hold_across_both_gateways() {
     ];
     let (mut ok, mut limited) = (0, 0);
     for i in 0..10 {
-        let (status, headers, body) = chat(http, urls[i % 2].clone(), &rpm_key, "gpt-4o-mini").await;
+        let (status, headers, body) =
+            chat(http, urls[i % 2].clone(), &rpm_key, "gpt-4o-mini").await;
         assert_eq!(headers["x-ratelimit-limit-requests"], "4", "{body}");
         match status {
             StatusCode::OK => ok += 1,
             StatusCode::TOO_MANY_REQUESTS => {
                 limited += 1;
                 assert_eq!(body["error"]["code"], "rate_limit_exceeded");
-                assert!(body["error"]["message"].as_str().unwrap().contains("4 requests per minute"));
+                assert!(
+                    body["error"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("4 requests per minute")
+                );
                 assert_eq!(headers["x-ratelimit-remaining-requests"], "0");
                 assert!(headers.contains_key("retry-after"));
                 assert!(headers.contains_key("x-ratelimit-reset-requests"));
@@ -528,6 +552,11 @@ async fn per_key_limits_hold_across_both_gateways() {
     .await;
     let (status, _, body) = chat(http, urls[1].clone(), &tpm_key, "gpt-4o-mini").await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("100 tokens per minute"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("100 tokens per minute")
+    );
     assert_eq!(env.openai.request_count(), 5);
 }

@@ -131,7 +131,10 @@ fn validate(body: NewKey, created_by: &str) -> Result<pb::CreateGatewayKeyReques
             }
         }
     }
-    let budget = body.budget.as_ref().and_then(|b| check_budget(&mut v, "budget", b));
+    let budget = body
+        .budget
+        .as_ref()
+        .and_then(|b| check_budget(&mut v, "budget", b));
     let mut limits = None;
     if let Some(l) = &body.limits {
         let ok = |n: Option<i64>| n.is_none_or(|n| (1..=i64::from(i32::MAX)).contains(&n));
@@ -165,16 +168,13 @@ fn time(ms: i64) -> Value {
     if ms == 0 {
         return Value::Null;
     }
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .map_or(Value::Null, |t| json!(t.to_rfc3339_opts(SecondsFormat::Millis, true)))
+    DateTime::<Utc>::from_timestamp_millis(ms).map_or(Value::Null, |t| {
+        json!(t.to_rfc3339_opts(SecondsFormat::Millis, true))
+    })
 }
 
 fn nonempty(s: &str) -> Value {
-    if s.is_empty() {
-        Value::Null
-    } else {
-        json!(s)
-    }
+    if s.is_empty() { Value::Null } else { json!(s) }
 }
 
 fn budget_json(b: Option<&pb::Budget>, today: f64, month: f64) -> Value {
@@ -234,9 +234,7 @@ fn key_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
-        .ok_or_else(|| {
-            ApiError::Validation(vec![FieldError::at("path", "id", "must be a key id")])
-        })
+        .ok_or_else(|| ApiError::Validation(vec![FieldError::at("path", "id", "must be a key id")]))
 }
 
 pub(super) async fn create_key(

@@ -34,7 +34,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/settings/gateway-keys",
             web::post().to(gateway_keys::create_key),
         )
-        .route("/settings/gateway-keys", web::get().to(gateway_keys::list_keys))
+        .route(
+            "/settings/gateway-keys",
+            web::get().to(gateway_keys::list_keys),
+        )
         .route(
             "/settings/gateway-keys/{id}/rotate",
             web::post().to(gateway_keys::rotate_key),
