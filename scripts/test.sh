@@ -27,6 +27,9 @@ for db in $(psql "$admin_url" -qAt -c "SELECT datname FROM pg_database WHERE dat
   psql "$admin_url" -q -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
 done
 
+# Python peers of the tests (the MCP SDK for plugin servers), in .data/test-python.
+./scripts/setup-test-python.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== SQL-text check"

@@ -1,6 +1,7 @@
 //! Cross-service end-to-end tests: real `gathering` processes against a real PostgreSQL.
 
 mod agents;
+mod circles;
 mod compose;
 mod pipelines;
 mod receiver;

@@ -79,3 +79,52 @@ pub async fn record_logged<C: GenericClient>(c: &C, client: &Client, entries: &[
         tracing::error!(error = %e, "audit write failed");
     }
 }
+
+/// Event types the edge may report for refused requests; anything else is refused, so the
+/// edge cannot write arbitrary audit entries.
+pub const REFUSAL_TYPES: &[&str] = &["auth_missing_token", "auth_invalid_token"];
+
+/// At most this many refusals per call.
+pub const MAX_REFUSALS: usize = 1000;
+
+/// Writes refused-request entries, each with its own client, in one statement.
+pub async fn record_refusals<C: GenericClient>(
+    c: &C,
+    refusals: &[gathering_proto::v1::Refusal],
+) -> Result<u32, AuthError> {
+    if refusals.len() > MAX_REFUSALS {
+        return Err(AuthError::InvalidInput(format!(
+            "at most {MAX_REFUSALS} refusals per call"
+        )));
+    }
+    let mut types = Vec::with_capacity(refusals.len());
+    let mut messages = Vec::with_capacity(refusals.len());
+    let mut ips = Vec::with_capacity(refusals.len());
+    let mut agents = Vec::with_capacity(refusals.len());
+    let mut ids = Vec::with_capacity(refusals.len());
+    for r in refusals {
+        let Some(t) = REFUSAL_TYPES.iter().find(|t| **t == r.event_type) else {
+            return Err(AuthError::InvalidInput(format!(
+                "'{}' is not a refusal event type",
+                r.event_type.chars().take(50).collect::<String>()
+            )));
+        };
+        let client = Client::from_proto(r.client.as_ref());
+        types.push(*t);
+        messages.push(r.message.chars().take(1000).collect::<String>());
+        ips.push(client.ip);
+        agents.push(client.user_agent);
+        ids.push(client.request_id);
+    }
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO audit.security_events (event_type, severity, message, ip_address, user_agent, request_id) \
+             SELECT t, 'info', m, i, a, r FROM unnest($1::text[], $2::text[], $3::inet[], $4::text[], $5::text[]) \
+             AS x(t, m, i, a, r)",
+        )
+        .await?;
+    let n = c
+        .execute(&stmt, &[&types, &messages, &ips, &agents, &ids])
+        .await?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}

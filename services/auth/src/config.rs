@@ -29,6 +29,9 @@ pub struct Config {
     pub key_rotation: Duration,
     /// `AUTH_ARGON2_MEMORY_KIB` / `_ITERATIONS` / `_PARALLELISM`; never below m=19 MiB, t=2, p=1.
     pub hash_cost: HashCost,
+    /// `AUTH_HASH_CONCURRENCY`: password hashes run at once in the process (default half the
+    /// cores, at least one), so a login storm cannot take every core.
+    pub hash_concurrency: usize,
     /// `ADMIN_EMAIL` + `ADMIN_PASSWORD_HASH` (argon2 PHC or bcrypt): the bootstrap admin.
     pub admin: Option<(String, Secret)>,
     pub throttle: ThrottleConfig,
@@ -153,6 +156,12 @@ impl Config {
                 86400 * config::parse_or::<u64>(vars, "AUTH_KEY_ROTATION_DAYS", 30)?,
             ),
             hash_cost,
+            hash_concurrency: config::parse_or(
+                vars,
+                "AUTH_HASH_CONCURRENCY",
+                password::default_concurrency(),
+            )?
+            .max(1),
             admin,
             throttle: ThrottleConfig {
                 window: secs("LOGIN_WINDOW_SECONDS", 900)?,

@@ -77,6 +77,9 @@ impl From<AuthError> for tonic::Status {
                 }
                 s
             }
+            AuthError::Password(crate::password::PasswordError::Busy) => {
+                Status::unavailable("too many logins in progress; try again shortly")
+            }
             AuthError::EmailTaken => Status::already_exists(e.to_string()),
             AuthError::NotFound(m) => Status::not_found(m.clone()),
             AuthError::Forbidden(m) => Status::permission_denied(m.clone()),

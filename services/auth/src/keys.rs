@@ -77,12 +77,16 @@ pub async fn load_or_rotate(
     let rotate_ms = rotate_after.as_millis().min(i64::MAX as u128) as i64;
     let current = match row {
         Some(r) => {
-            let activated: DateTime<Utc> = r.get(2);
+            let activated: DateTime<Utc> = r.try_get(2)?;
             let age = Utc::now()
                 .signed_duration_since(activated)
                 .num_milliseconds();
             if age < rotate_ms {
-                Some((r.get::<_, String>(0), r.get::<_, Vec<u8>>(1), activated))
+                Some((
+                    r.try_get::<_, String>(0)?,
+                    r.try_get::<_, Vec<u8>>(1)?,
+                    activated,
+                ))
             } else {
                 None
             }
@@ -123,7 +127,7 @@ pub async fn load_or_rotate(
                     &[&kid, &pair.public_key().as_ref(), &sealed],
                 )
                 .await?
-                .get(0);
+                .try_get(0)?;
             tracing::info!(kid, "signing key created");
             SigningKey {
                 kid,
@@ -173,10 +177,12 @@ pub async fn public_keys(pool: &Pool) -> Result<Vec<PublicKey>, AuthError> {
         .await?;
     Ok(rows
         .iter()
-        .map(|r| PublicKey {
-            kid: r.get(0),
-            public_key: r.get(1),
-            expires_at: r.get(2),
+        .map(|r| {
+            Ok(PublicKey {
+                kid: r.try_get(0)?,
+                public_key: r.try_get(1)?,
+                expires_at: r.try_get(2)?,
+            })
         })
-        .collect())
+        .collect::<Result<_, gathering_db::tokio_postgres::Error>>()?)
 }

@@ -57,6 +57,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         config.key_overlap(),
     )
     .await?;
+    password::set_concurrency(config.hash_concurrency);
     let dummy_password = uuid::Uuid::new_v4().to_string();
     let dummy_hash = password::hash(dummy_password, config.hash_cost)
         .await

@@ -1,6 +1,13 @@
 //! Password hashing: argon2id for new hashes; legacy bcrypt (`$2b$`) hashes still verify and
 //! are flagged for re-hashing. Hashing is CPU-heavy by design, so it always runs on the
-//! blocking pool, never on the async runtime.
+//! blocking pool, never on the async runtime — and never on every core at once: a burst of
+//! logins (a brute-force storm, say) would otherwise take all the CPU and stall every other
+//! request of the process. At most [`set_concurrency`] hashes run at a time (default: half the
+//! cores, at least one); the rest wait their turn without holding anything else, and past
+//! [`MAX_WAITING`] waiters a request is refused as busy instead of queueing without bound.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -44,13 +51,54 @@ pub enum PasswordError {
     Malformed,
     #[error("blocking pool unavailable: {0}")]
     Pool(String),
+    #[error("too many password checks waiting")]
+    Busy,
+}
+
+/// Password checks that may wait for a hashing slot before new ones are refused.
+pub const MAX_WAITING: usize = 1024;
+
+static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// Half the cores, at least one: hashing leaves the rest of the machine to everything else.
+pub fn default_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| (n.get() / 2).max(1))
+        .unwrap_or(1)
+}
+
+/// How many hashes may run at once in this process (`AUTH_HASH_CONCURRENCY`). The first call
+/// wins: the limit is per process, shared by every auth service it runs.
+pub fn set_concurrency(n: usize) {
+    let _ = SLOTS.set(tokio::sync::Semaphore::new(n.max(1)));
+}
+
+/// Runs `work` on the blocking pool once a hashing slot is free.
+async fn limited<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
+) -> Result<T, PasswordError> {
+    let slots = SLOTS.get_or_init(|| tokio::sync::Semaphore::new(default_concurrency()));
+    let _permit = match slots.try_acquire() {
+        Ok(p) => p,
+        Err(_) => {
+            if WAITING.fetch_add(1, Ordering::Relaxed) >= MAX_WAITING {
+                WAITING.fetch_sub(1, Ordering::Relaxed);
+                return Err(PasswordError::Busy);
+            }
+            let p = slots.acquire().await;
+            WAITING.fetch_sub(1, Ordering::Relaxed);
+            p.map_err(|e| PasswordError::Pool(e.to_string()))?
+        }
+    };
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| PasswordError::Pool(e.to_string()))?
 }
 
 /// Hashes `password` with argon2id at `cost`.
 pub async fn hash(password: String, cost: HashCost) -> Result<String, PasswordError> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password, cost))
-        .await
-        .map_err(|e| PasswordError::Pool(e.to_string()))?
+    limited(move || hash_blocking(&password, cost)).await
 }
 
 pub fn hash_blocking(password: &str, cost: HashCost) -> Result<String, PasswordError> {
@@ -79,9 +127,7 @@ pub async fn verify(
     stored: String,
     cost: HashCost,
 ) -> Result<Verified, PasswordError> {
-    tokio::task::spawn_blocking(move || verify_blocking(&password, &stored, cost))
-        .await
-        .map_err(|e| PasswordError::Pool(e.to_string()))?
+    limited(move || verify_blocking(&password, &stored, cost)).await
 }
 
 pub fn verify_blocking(

@@ -30,7 +30,7 @@ pub async fn locked_until<C: GenericClient>(
              WHERE key = ANY($1) AND locked_until > now()",
         )
         .await?;
-    Ok(c.query_one(&stmt, &[&keys]).await?.get(0))
+    Ok(c.query_one(&stmt, &[&keys]).await?.try_get(0)?)
 }
 
 /// The state after recording a failure.
@@ -65,9 +65,9 @@ pub async fn record_failure<C: GenericClient>(
     let mut account_failures = 0;
     let mut to_lock = Vec::new();
     for r in &rows {
-        let key: String = r.get(0);
-        let failures: i32 = r.get(1);
-        let locked: Option<DateTime<Utc>> = r.get(2);
+        let key: String = r.try_get(0)?;
+        let failures: i32 = r.try_get(1)?;
+        let locked: Option<DateTime<Utc>> = r.try_get(2)?;
         let is_ip = key.starts_with("ip:");
         if !is_ip {
             account_failures = failures;

@@ -58,6 +58,8 @@ pub struct Config {
     /// Workspace settings (`GATHERING_WORKSPACE_EXEC`, `TERMINAL_*`, `LSP_*`, …; see
     /// `crate::workspace::config`).
     pub workspace: crate::workspace::WorkspaceConfig,
+    /// Circles and conversations (`CONVERSATION_*`, `CIRCLE_*`).
+    pub circles: gathering_circles::CirclesConfig,
 }
 
 /// Requests per minute per client IP and endpoint (contract §0 tiers).
@@ -133,6 +135,7 @@ impl Config {
             agents: gathering_agents::AgentsConfig::from_vars(vars)?,
             data_dir: config::data_dir(vars),
             workspace: crate::workspace::WorkspaceConfig::from_vars(vars, env)?,
+            circles: gathering_circles::CirclesConfig::from_vars(vars)?,
         };
         config.gate(vars)?;
         Ok(config)

@@ -132,15 +132,32 @@ impl ApiError {
     }
 }
 
+/// An error with its causes, for the log: tokio-postgres keeps what went wrong (a server
+/// error's message, "a Postgres value was `NULL`", the mismatched types) in `source()`, not in
+/// its own text ("error deserializing column 3").
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 impl From<gathering_db::DbError> for ApiError {
     fn from(e: gathering_db::DbError) -> Self {
-        ApiError::Internal(e.to_string())
+        ApiError::Internal(with_causes(&e))
     }
 }
 
 impl From<gathering_db::tokio_postgres::Error> for ApiError {
     fn from(e: gathering_db::tokio_postgres::Error) -> Self {
-        ApiError::Internal(e.to_string())
+        ApiError::Internal(with_causes(&e))
     }
 }
 

@@ -77,6 +77,14 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         gathering_tools::Toolbox::new(Some(pool.clone()), config.tools.clone())
             .map_err(|e| Error::Task(format!("tool registry: {e}")))?,
     );
+    // Plugins: follow agent.plugins; MCP servers of this edge stop with it.
+    if let Some(plugins) = tools.plugins() {
+        plugins
+            .start(&config.database_url, background.clone())
+            .await
+            .map_err(|e| Error::Task(format!("plugins: {e}")))?;
+    }
+    let plugins = tools.plugins().cloned();
     let llm = gathering_agents::Llm::connect(
         &config.llm_gateway_url,
         &config.agents.embedding_model,
@@ -100,12 +108,22 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     )
     .map_err(|e| Error::Task(format!("platform skills: {e}")))?;
     let verifier_for_keys = verifier.clone();
+    let auth_for_audit = auth.clone();
     let monitor = crate::monitoring::Monitor::new(
         &config.auth_url,
         &config.llm_gateway_url,
         config.data_dir.clone(),
     )
     .map_err(|e| Error::Config(gathering_core::ConfigError::new("AUTH_URL", e)))?;
+    let circles = gathering_circles::Circles::new(pool.clone(), config.circles.clone());
+    gathering_circles::skills::register(tools.registry(), circles.clone())
+        .map_err(|e| Error::Task(format!("circles skill: {e}")))?;
+    let conversation_stream = gathering_circles::conversations::stream::Relay::start(
+        &config.database_url,
+        background.clone(),
+    )
+    .await
+    .map_err(|e| Error::Task(format!("conversation stream: {e}")))?;
     let state = AppState {
         pool: pool.clone(),
         readiness: readiness.clone(),
@@ -113,7 +131,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         master_key: config.master_key.clone(),
         auth,
         verifier,
-        audit: AuditWriter::start(pool.clone()),
+        audit: AuditWriter::start(auth_for_audit),
         hub,
         ws: Arc::default(),
         shutdown: shutdown.clone(),
@@ -129,6 +147,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         queue: gathering_queue::Queue::new(pool.clone()),
         monitor: Arc::new(monitor),
         workspace: Arc::new(crate::workspace::Workspace::new(config.workspace.clone())),
+        circles,
+        conversation_stream,
         config: config.clone(),
     };
     let workspace = state.workspace.clone();
@@ -222,6 +242,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         let _ = server_task.await;
         // Language servers and terminals never outlive the edge.
         workspace.shutdown().await;
+        if let Some(plugins) = plugins {
+            plugins.shutdown().await;
+        }
         background.trigger();
         pool.close();
         Ok(())

@@ -43,4 +43,8 @@ pub struct AppState {
     pub monitor: Arc<crate::monitoring::Monitor>,
     /// The project workspace: caches, terminals and language servers of this edge.
     pub workspace: Arc<crate::workspace::Workspace>,
+    /// Circles, their tasks and conversations.
+    pub circles: gathering_circles::Circles,
+    /// Tokens of conversation turns, relayed from the executors to `/ws/conversation`.
+    pub conversation_stream: gathering_circles::conversations::stream::Relay,
 }

@@ -10,7 +10,7 @@ use gathering_db::PoolOptions;
 use gathering_queue::QueueConfig;
 
 /// Queues an executor serves by default, `name:concurrency[:batch]`.
-const DEFAULT_QUEUES: &str = "default:16,agents:8,pipelines:16,scheduled:16";
+const DEFAULT_QUEUES: &str = "default:16,agents:8,pipelines:16,scheduled:16,circles:16";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -39,6 +39,7 @@ pub struct Config {
     /// `GATHERING_MASTER_KEY`: derives the service credential the executor's gateway calls
     /// carry (required in production).
     pub master_key: MasterKey,
+    pub circles: gathering_circles::CirclesConfig,
 }
 
 impl Config {
@@ -77,6 +78,7 @@ impl Config {
             events_max_rows: config::parse_or(vars, "EVENTS_RETENTION_MAX_ROWS", 1_000_000)?,
             agents: gathering_agents::AgentsConfig::from_vars(vars)?,
             tools: gathering_tools::ToolsConfig::from_vars(vars)?,
+            circles: gathering_circles::CirclesConfig::from_vars(vars)?,
         })
     }
 

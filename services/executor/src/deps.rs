@@ -20,4 +20,6 @@ pub struct Deps {
     pub agents: AgentRuntime,
     /// Live background tasks allowed across all executors (`BACKGROUND_TASKS_MAX_CONCURRENT`).
     pub max_live_tasks: i64,
+    /// Circles and conversations: task work, reviews, conversation runs.
+    pub circles: gathering_circles::Circles,
 }

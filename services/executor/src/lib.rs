@@ -1,5 +1,6 @@
 //! The executor service: claims jobs from the Postgres job queue and runs them (pipeline
-//! runs, background agent tasks, scheduled actions, notifications). Any number of executors
+//! runs, background agent tasks, circle tasks and reviews, conversations, scheduled actions,
+//! notifications). Any number of executors
 //! may run against one database; the queue's leases keep each job on one of them at a time,
 //! and an executor that dies loses its jobs to the others within one lease.
 
@@ -51,6 +52,14 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         gathering_tools::Toolbox::new(Some(pool.clone()), config.tools.clone())
             .map_err(|e| Error::Task(e.to_string()))?,
     );
+    // Plugins: follow agent.plugins; MCP servers of this executor stop with it.
+    if let Some(plugins) = tools.plugins() {
+        plugins
+            .start(&config.database_url, background.clone())
+            .await
+            .map_err(|e| Error::Task(format!("plugins: {e}")))?;
+    }
+    let plugins = tools.plugins().cloned();
     // Gateway calls carry the executor's service credential.
     let service_auth = gathering_proto::service_auth::ServiceAuth::new(
         gathering_core::service_token::ServiceKey::derive(&config.master_key),
@@ -73,6 +82,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         },
     )
     .map_err(|e| Error::Task(format!("platform skills: {e}")))?;
+    let circles = gathering_circles::Circles::new(pool.clone(), config.circles.clone());
+    gathering_circles::skills::register(tools.registry(), circles.clone())
+        .map_err(|e| Error::Task(format!("circles skill: {e}")))?;
     let agents = gathering_agents::AgentRuntime::new(
         pool.clone(),
         llm,
@@ -91,6 +103,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         tools,
         agents,
         max_live_tasks: config.agents.max_live_tasks,
+        circles,
     };
     let worker_stop = Shutdown::new();
     let worker = Worker::start(
@@ -142,6 +155,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         tracing::info!("executor shutting down: finishing or releasing running jobs");
         worker_stop.trigger();
         worker.wait().await;
+        if let Some(plugins) = plugins {
+            plugins.shutdown().await;
+        }
         heartbeat.stop().await;
         background.trigger();
         pool.close();

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
-use gathering_db::tokio_postgres::Row;
+use gathering_db::tokio_postgres::{Error as PgError, Row};
 use gathering_events::NewEvent;
 use gathering_schedule::store::{self, NewRun};
 use gathering_schedule::{DueState, Limits, MissedRunPolicy, Timing, TimingFields, plan};
@@ -70,12 +70,12 @@ struct Due {
     busy: bool,
 }
 
-fn due_from_row(row: &Row) -> Due {
-    let schedule_type: String = row.get("schedule_type");
-    let cron: Option<String> = row.get("cron_expression");
-    let interval: Option<i32> = row.get("interval_seconds");
-    let tz: String = row.get("timezone");
-    let next: DateTime<Utc> = row.get("next_run_at");
+fn due_from_row(row: &Row) -> Result<Due, PgError> {
+    let schedule_type: String = row.try_get("schedule_type")?;
+    let cron: Option<String> = row.try_get("cron_expression")?;
+    let interval: Option<i32> = row.try_get("interval_seconds")?;
+    let tz: String = row.try_get("timezone")?;
+    let next: DateTime<Utc> = row.try_get("next_run_at")?;
     let timing = Timing::from_fields(&TimingFields {
         schedule_type: &schedule_type,
         cron_expression: cron.as_deref(),
@@ -84,22 +84,22 @@ fn due_from_row(row: &Row) -> Due {
         run_at: Some(next),
         timezone: Some(&tz),
     });
-    let max: Option<i32> = row.get("max_executions");
-    let count: i32 = row.get("execution_count");
-    Due {
-        id: row.get("id"),
+    let max: Option<i32> = row.try_get("max_executions")?;
+    let count: i32 = row.try_get("execution_count")?;
+    Ok(Due {
+        id: row.try_get("id")?,
         timing,
-        policy: MissedRunPolicy::parse(row.get("missed_run_policy")).unwrap_or_default(),
+        policy: MissedRunPolicy::parse(row.try_get("missed_run_policy")?).unwrap_or_default(),
         state: DueState {
             next_run_at: next,
-            start_date: row.get("start_date"),
-            end_date: row.get("end_date"),
+            start_date: row.try_get("start_date")?,
+            end_date: row.try_get("end_date")?,
             remaining: max.map(|m| i64::from(m) - i64::from(count)),
         },
         count,
-        allow_concurrent: row.get("allow_concurrent"),
-        busy: row.get("busy"),
-    }
+        allow_concurrent: row.try_get("allow_concurrent")?,
+        busy: row.try_get("busy")?,
+    })
 }
 
 /// Claims up to one batch of due schedules and fires them.
@@ -112,8 +112,11 @@ pub async fn claim_due(ctx: &Ctx) -> Result<Claimed, Error> {
         tx.commit().await?;
         return Ok(Claimed::default());
     }
-    let now: DateTime<Utc> = rows[0].get("db_now");
-    let due: Vec<Due> = rows.iter().map(due_from_row).collect();
+    let now: DateTime<Utc> = rows[0].try_get("db_now")?;
+    let due = rows
+        .iter()
+        .map(due_from_row)
+        .collect::<Result<Vec<Due>, _>>()?;
     let limits = ctx.limits;
     // Computing next times is CPU work: off the async threads for a large batch.
     let (due, planned) = if due.len() > 64 {
@@ -237,5 +240,5 @@ pub async fn earliest(ctx: &Ctx) -> Result<Option<f64>, Error> {
     let client = ctx.pool.get().await?;
     let stmt = client.prepare_cached(EARLIEST_SQL).await?;
     let row = client.query_one(&stmt, &[]).await?;
-    Ok(row.get(0))
+    Ok(row.try_get(0)?)
 }

@@ -105,8 +105,8 @@ pub async fn process(ctx: &Ctx) -> Result<usize, Error> {
         return Ok(0);
     };
     let cursor = Cursor {
-        xid: row.get(0),
-        id: row.get(1),
+        xid: row.try_get(0)?,
+        id: row.try_get(1)?,
     };
     let events = read_after(&tx, cursor, &Filter::default(), READ_LIMIT).await?;
     let Some(last) = events.last().map(Event::cursor) else {
@@ -120,24 +120,24 @@ pub async fn process(ctx: &Ctx) -> Result<usize, Error> {
     let mut schedules: Vec<EventSchedule> = rows
         .iter()
         .map(|r| {
-            let max: Option<i32> = r.get("max_executions");
-            let count: i32 = r.get("execution_count");
-            EventSchedule {
-                id: r.get("id"),
-                kind: r.get("event_trigger"),
-                created_at: r.get("created_at"),
-                start_date: r.get("start_date"),
-                end_date: r.get("end_date"),
+            let max: Option<i32> = r.try_get("max_executions")?;
+            let count: i32 = r.try_get("execution_count")?;
+            Ok(EventSchedule {
+                id: r.try_get("id")?,
+                kind: r.try_get("event_trigger")?,
+                created_at: r.try_get("created_at")?,
+                start_date: r.try_get("start_date")?,
+                end_date: r.try_get("end_date")?,
                 remaining: max.map(|m| i64::from(m) - i64::from(count)),
                 count,
-                allow_concurrent: r.get("allow_concurrent"),
-                busy: r.get("busy"),
-                filter: r.get("filter"),
+                allow_concurrent: r.try_get("allow_concurrent")?,
+                busy: r.try_get("busy")?,
+                filter: r.try_get("filter")?,
                 fired: 0,
                 expire: false,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, gathering_db::tokio_postgres::Error>>()?;
 
     let mut runs: Vec<NewRun> = Vec::new();
     let mut notes: Vec<NewEvent> = Vec::new();

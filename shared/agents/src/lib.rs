@@ -24,4 +24,4 @@ pub mod tasks;
 pub use config::AgentsConfig;
 pub use error::AgentError;
 pub use llm::Llm;
-pub use runtime::{AgentRuntime, ChatEvent, ChatOptions, ChatOutcome, ToolTrace};
+pub use runtime::{AgentRuntime, ChatEvent, ChatOptions, ChatOutcome, OnceOptions, ToolTrace};

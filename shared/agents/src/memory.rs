@@ -151,12 +151,14 @@ pub async fn remember<C: GenericClient>(
         .await?;
     Ok(rows
         .iter()
-        .map(|r| Stored {
-            id: r.get(0),
-            key: r.get(1),
-            embedded: r.get(2),
+        .map(|r| {
+            Ok(Stored {
+                id: r.try_get(0)?,
+                key: r.try_get(1)?,
+                embedded: r.try_get(2)?,
+            })
         })
-        .collect())
+        .collect::<Result<_, gathering_db::tokio_postgres::Error>>()?)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -210,15 +212,15 @@ WHERE is_active
 ORDER BY similarity DESC, importance DESC, id DESC
 LIMIT $6";
 
-fn hit(r: &gathering_db::tokio_postgres::Row) -> Hit {
-    Hit {
-        id: r.get("id"),
-        key: r.get("key"),
-        value: r.get("value"),
-        memory_type: r.get("memory_type"),
-        similarity: r.get("similarity"),
-        importance: r.get("importance"),
-    }
+fn hit(r: &gathering_db::tokio_postgres::Row) -> Result<Hit, gathering_db::tokio_postgres::Error> {
+    Ok(Hit {
+        id: r.try_get("id")?,
+        key: r.try_get("key")?,
+        value: r.try_get("value")?,
+        memory_type: r.try_get("memory_type")?,
+        similarity: r.try_get("similarity")?,
+        importance: r.try_get("importance")?,
+    })
 }
 
 pub async fn recall<C: GenericClient>(
@@ -253,11 +255,8 @@ pub async fn recall<C: GenericClient>(
                 &[&kind, &id, &vector_literal(&v), &q.types, &q.tags, &limit],
             )
             .await?;
-        let hits: Vec<Hit> = rows
-            .iter()
-            .map(hit)
-            .filter(|h| h.similarity >= q.threshold)
-            .collect();
+        let mut hits = rows.iter().map(hit).collect::<Result<Vec<Hit>, _>>()?;
+        hits.retain(|h| h.similarity >= q.threshold);
         if !rows.is_empty() {
             result = Some(Recall {
                 method: "vector",
@@ -274,7 +273,7 @@ pub async fn recall<C: GenericClient>(
                 .await?;
             Recall {
                 method: "text",
-                memories: rows.iter().map(hit).collect(),
+                memories: rows.iter().map(hit).collect::<Result<_, _>>()?,
             }
         }
     };

@@ -43,18 +43,18 @@ pub async fn load<C: GenericClient>(c: &C, agent_id: i64) -> Result<Profile, Age
         .await?
         .ok_or(AgentError::NotFound(agent_id))?;
     Ok(Profile {
-        id: row.get("id"),
-        name: row.get("name"),
-        role: row.get("role"),
-        persona_name: row.get("persona_name"),
-        base_prompt: row.get("base_prompt"),
-        traits: row.get("traits"),
-        communication_style: row.get("style"),
-        specializations: row.get("specializations"),
-        languages: row.get("languages"),
-        temperature: row.get("temperature"),
-        max_tokens: row.get("max_tokens"),
-        model: row.get("model"),
-        is_active: row.get("is_active"),
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: row.try_get("role")?,
+        persona_name: row.try_get("persona_name")?,
+        base_prompt: row.try_get("base_prompt")?,
+        traits: row.try_get("traits")?,
+        communication_style: row.try_get("style")?,
+        specializations: row.try_get("specializations")?,
+        languages: row.try_get("languages")?,
+        temperature: row.try_get("temperature")?,
+        max_tokens: row.try_get("max_tokens")?,
+        model: row.try_get("model")?,
+        is_active: row.try_get("is_active")?,
     })
 }

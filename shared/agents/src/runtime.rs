@@ -53,6 +53,20 @@ pub struct AgentRuntime {
     pub config: RuntimeConfig,
 }
 
+/// How `run_once_with` runs.
+#[derive(Debug, Clone, Default)]
+pub struct OnceOptions {
+    /// File, git, shell and code tools work inside this project (and its context is in the
+    /// prompt).
+    pub project_id: Option<i64>,
+    /// Appended to the system prompt.
+    pub extra_system: Option<String>,
+    /// Offer the agent's enabled tools; without them the model only answers.
+    pub allow_tools: bool,
+    /// Streams the answer (`Token`s, `ToolCall`s) as it is generated.
+    pub events: Option<mpsc::Sender<ChatEvent>>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ChatOptions {
     pub include_memories: bool,
@@ -273,13 +287,12 @@ impl AgentRuntime {
             let request =
                 Self::request(profile, &model, messages.clone(), tools.clone(), request_id);
             let completion = match events {
-                Some(tx) => {
-                    self.llm
-                        .stream(self.config.service, request, |delta| {
-                            let _ = tx.try_send(ChatEvent::Token(delta.to_owned()));
-                        })
-                        .await?
-                }
+                Some(tx) => tokio::select! {
+                    c = self.llm.stream(self.config.service, request, |delta| {
+                        let _ = tx.try_send(ChatEvent::Token(delta.to_owned()));
+                    }) => c?,
+                    _ = cancel.cancelled() => return Err(AgentError::Cancelled),
+                },
                 None => tokio::select! {
                     c = self.llm.complete(self.config.service, request) => c?,
                     _ = cancel.cancelled() => return Err(AgentError::Cancelled),
@@ -428,8 +441,8 @@ impl AgentRuntime {
             .await?;
         for row in &history {
             messages.push(Message {
-                role: row.get(0),
-                content: row.get(1),
+                role: row.try_get(0)?,
+                content: row.try_get(1)?,
                 ..Default::default()
             });
         }
@@ -503,6 +516,24 @@ impl AgentRuntime {
         request_id: &str,
         cancel: &CancellationToken,
     ) -> Result<ChatOutcome, AgentError> {
+        let options = OnceOptions {
+            allow_tools: true,
+            ..OnceOptions::default()
+        };
+        self.run_once_with(agent_id, prompt, &options, request_id, cancel)
+            .await
+    }
+
+    /// `run_once` with options: tools confined to a project, extra system instructions, no
+    /// tools at all (a structured answer), or the answer streamed as it is generated.
+    pub async fn run_once_with(
+        &self,
+        agent_id: i64,
+        prompt: &str,
+        options: &OnceOptions,
+        request_id: &str,
+        cancel: &CancellationToken,
+    ) -> Result<ChatOutcome, AgentError> {
         let started = Instant::now();
         let client = self.pool.get().await?;
         let profile = profile::load(&client, agent_id).await?;
@@ -511,7 +542,22 @@ impl AgentRuntime {
                 "Agent {agent_id} is not active"
             )));
         }
-        let system = system_prompt(&profile, &PromptParts::default());
+        let project_context = match options.project_id {
+            Some(pid) => gathering_tools::project::store::get(&client, pid)
+                .await
+                .ok()
+                .flatten()
+                .map(|p| p.prompt_context()),
+            None => None,
+        };
+        let system = system_prompt(
+            &profile,
+            &PromptParts {
+                project: project_context.as_deref(),
+                extra: options.extra_system.as_deref(),
+                ..PromptParts::default()
+            },
+        );
         let messages = vec![
             Message {
                 role: "system".into(),
@@ -524,10 +570,27 @@ impl AgentRuntime {
                 ..Default::default()
             },
         ];
-        let tools = self.tool_definitions(&client, agent_id).await?;
+        let tools = if options.allow_tools {
+            self.tool_definitions(&client, agent_id).await?
+        } else {
+            Vec::new()
+        };
         drop(client);
+        // Without a usable root, project tools refuse to run (nothing outside is reachable).
+        let project = match (options.allow_tools, options.project_id) {
+            (true, Some(pid)) => self.project_root(Some(pid)).await,
+            _ => None,
+        };
         let turn = self
-            .converse(&profile, messages, tools, None, request_id, None, cancel)
+            .converse(
+                &profile,
+                messages,
+                tools,
+                project,
+                request_id,
+                options.events.as_ref(),
+                cancel,
+            )
             .await?;
         let model = if turn.last.model.is_empty() {
             self.model_of(&profile)

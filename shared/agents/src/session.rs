@@ -85,19 +85,19 @@ pub async fn open<C: GenericClient>(c: &C, agent_id: i64) -> Result<Session, Age
             c.query_one(&stmt, &[&agent_id]).await?
         }
     };
-    let recent: Value = r.get("recent_messages");
+    let recent: Value = r.try_get("recent_messages")?;
     Ok(Session {
-        id: r.get("id"),
-        agent_id: r.get("agent_id"),
-        project_id: r.get("project_id"),
-        working_files: r.get("working_files"),
-        pending_actions: r.get("pending_actions"),
+        id: r.try_get("id")?,
+        agent_id: r.try_get("agent_id")?,
+        project_id: r.try_get("project_id")?,
+        working_files: r.try_get("working_files")?,
+        pending_actions: r.try_get("pending_actions")?,
         recent_messages: recent.as_array().cloned().unwrap_or_default(),
-        current_task_id: r.get("current_task_id"),
-        current_task_title: r.get("current_task_title"),
-        current_task_progress: r.get("current_task_progress"),
-        total_messages: r.get("total_messages"),
-        last_activity_at: r.get("last_activity_at"),
+        current_task_id: r.try_get("current_task_id")?,
+        current_task_title: r.try_get("current_task_title")?,
+        current_task_progress: r.try_get("current_task_progress")?,
+        total_messages: r.try_get("total_messages")?,
+        last_activity_at: r.try_get("last_activity_at")?,
     })
 }
 

@@ -77,6 +77,9 @@ pub async fn connect_single(
         .map_err(|e| DbError::Config(format!("DATABASE_URL does not parse: {e}")))?;
     config.application_name(application_name);
     config.connect_timeout(Duration::from_secs(5));
+    // Migrations create their history table IF NOT EXISTS on every start; the server's NOTICE
+    // that it exists would be logged at INFO by every service, every time.
+    config.options("-c client_min_messages=warning");
     let (client, connection) = config.connect(NoTls).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {

@@ -44,7 +44,8 @@ impl Hub {
         let listener =
             gathering_db::Listener::start(database_url, &[CHANNEL], shutdown.clone()).await?;
         let start = tail(&pool.get().await?).await?;
-        let (tx, _) = broadcast::channel(capacity.max(16));
+        // At least two: a subscriber must be able to hold the batch it is sending and the next.
+        let (tx, _) = broadcast::channel(capacity.max(2));
         let hub = Hub {
             tx,
             cursor: Arc::new(Mutex::new(start)),

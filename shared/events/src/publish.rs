@@ -49,7 +49,10 @@ pub async fn publish_in<C: GenericClient>(
     let rows = client
         .query(&stmt, &[&kinds, &topics, &payloads, &sources])
         .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?)
 }
 
 #[derive(Debug, Clone)]

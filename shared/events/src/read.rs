@@ -1,7 +1,7 @@
 //! Reading the log in `(xid, id)` order, below the oldest running transaction.
 
 use gathering_db::GenericClient;
-use gathering_db::tokio_postgres::Row;
+use gathering_db::tokio_postgres::{Error as PgError, Row};
 
 use crate::EventError;
 use crate::cursor::Cursor;
@@ -35,16 +35,16 @@ LIMIT 1";
 
 const CURSOR_OF_SQL: &str = "SELECT xid::text::int8 AS xid, id FROM events.log WHERE id = $1";
 
-fn event_from_row(r: &Row) -> Event {
-    Event {
-        id: r.get("id"),
-        xid: r.get("xid"),
-        kind: r.get("kind"),
-        topics: r.get("topics"),
-        payload: r.get("payload"),
-        source: r.get("source"),
-        created_at: r.get("created_at"),
-    }
+fn event_from_row(r: &Row) -> Result<Event, PgError> {
+    Ok(Event {
+        id: r.try_get("id")?,
+        xid: r.try_get("xid")?,
+        kind: r.try_get("kind")?,
+        topics: r.try_get("topics")?,
+        payload: r.try_get("payload")?,
+        source: r.try_get("source")?,
+        created_at: r.try_get("created_at")?,
+    })
 }
 
 /// Up to `limit` final events after `after` that pass `filter`, in log order.
@@ -61,18 +61,19 @@ pub async fn read_after<C: GenericClient>(
             &[&after.xid, &after.id, &filter.kinds, &filter.topics, &limit],
         )
         .await?;
-    Ok(rows.iter().map(event_from_row).collect())
+    Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
 }
 
 /// The position after every final event: where a new reader that wants only new events starts.
 pub async fn tail<C: GenericClient>(client: &C) -> Result<Cursor, EventError> {
     let row = client.query_opt(TAIL_SQL, &[]).await?;
-    Ok(row
-        .map(|r| Cursor {
-            xid: r.get(0),
-            id: r.get(1),
-        })
-        .unwrap_or(Cursor::START))
+    let Some(r) = row else {
+        return Ok(Cursor::START);
+    };
+    Ok(Cursor {
+        xid: r.try_get(0)?,
+        id: r.try_get(1)?,
+    })
 }
 
 /// The position of event `id` (a client's `last_event_id`), if it is still retained.
@@ -81,8 +82,11 @@ pub async fn cursor_of<C: GenericClient>(
     id: i64,
 ) -> Result<Option<Cursor>, EventError> {
     let row = client.query_opt(CURSOR_OF_SQL, &[&id]).await?;
-    Ok(row.map(|r| Cursor {
-        xid: r.get(0),
-        id: r.get(1),
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    Ok(Some(Cursor {
+        xid: r.try_get(0)?,
+        id: r.try_get(1)?,
     }))
 }

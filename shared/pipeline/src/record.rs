@@ -5,7 +5,7 @@
 //! (`timestamp, node_id, message, level`).
 
 use chrono::{DateTime, Utc};
-use gathering_db::tokio_postgres::Row;
+use gathering_db::tokio_postgres::{Error as PgError, Row};
 use serde_json::{Value, json};
 
 use crate::model::{Definition, ParseError, Settings, parse_definition};
@@ -41,27 +41,27 @@ pub struct PipelineRow {
 }
 
 impl PipelineRow {
-    pub fn from_row(r: &Row) -> Self {
-        Self {
-            id: r.get("id"),
-            name: r.get("name"),
-            description: r.get("description"),
-            status: r.get("status"),
-            nodes: r.get("nodes"),
-            edges: r.get("edges"),
-            created_at: r.get("created_at"),
-            updated_at: r.get("updated_at"),
-            last_run: r.get("last_run"),
-            run_count: r.get("run_count"),
-            success_count: r.get("success_count"),
-            error_count: r.get("error_count"),
+    pub fn from_row(r: &Row) -> Result<Self, PgError> {
+        Ok(Self {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            description: r.try_get("description")?,
+            status: r.try_get("status")?,
+            nodes: r.try_get("nodes")?,
+            edges: r.try_get("edges")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+            last_run: r.try_get("last_run")?,
+            run_count: r.try_get("run_count")?,
+            success_count: r.try_get("success_count")?,
+            error_count: r.try_get("error_count")?,
             settings: Settings {
-                timeout_seconds: r.get("timeout_seconds"),
-                max_retries_per_node: r.get("max_retries_per_node"),
-                retry_backoff_base: r.get("retry_backoff_base"),
-                retry_backoff_max: r.get("retry_backoff_max"),
+                timeout_seconds: r.try_get("timeout_seconds")?,
+                max_retries_per_node: r.try_get("max_retries_per_node")?,
+                retry_backoff_base: r.try_get("retry_backoff_base")?,
+                retry_backoff_max: r.try_get("retry_backoff_max")?,
             },
-        }
+        })
     }
 
     pub fn definition(&self) -> Result<Definition, Vec<ParseError>> {
@@ -116,22 +116,22 @@ pub struct RunRow {
 }
 
 impl RunRow {
-    pub fn from_row(r: &Row) -> Self {
-        Self {
-            id: r.get("id"),
-            pipeline_id: r.get("pipeline_id"),
-            status: r.get("status"),
-            started_at: r.get("started_at"),
-            completed_at: r.get("completed_at"),
-            current_node: r.get("current_node"),
-            logs: r.get("logs"),
-            trigger_data: r.get("trigger_data"),
-            error_message: r.get("error_message"),
-            created_at: r.get("created_at"),
-            duration_seconds: r.get("duration_seconds"),
-            parent_run_id: r.get("parent_run_id"),
-            parent_node_id: r.get("parent_node_id"),
-        }
+    pub fn from_row(r: &Row) -> Result<Self, PgError> {
+        Ok(Self {
+            id: r.try_get("id")?,
+            pipeline_id: r.try_get("pipeline_id")?,
+            status: r.try_get("status")?,
+            started_at: r.try_get("started_at")?,
+            completed_at: r.try_get("completed_at")?,
+            current_node: r.try_get("current_node")?,
+            logs: r.try_get("logs")?,
+            trigger_data: r.try_get("trigger_data")?,
+            error_message: r.try_get("error_message")?,
+            created_at: r.try_get("created_at")?,
+            duration_seconds: r.try_get("duration_seconds")?,
+            parent_run_id: r.try_get("parent_run_id")?,
+            parent_node_id: r.try_get("parent_node_id")?,
+        })
     }
 
     pub fn is_live(&self) -> bool {
@@ -198,26 +198,26 @@ pub struct NodeRunRow {
 }
 
 impl NodeRunRow {
-    pub fn from_row(r: &Row) -> Self {
-        Self {
-            id: r.get("id"),
-            run_id: r.get("run_id"),
-            node_id: r.get("node_id"),
-            node_type: r.get("node_type"),
-            status: r.get("status"),
-            input_data: r.get("input_data"),
-            output_data: r.get("output_data"),
-            error_message: r.get("error_message"),
-            error_kind: r.get("error_kind"),
-            retry_count: r.get("retry_count"),
-            attempt: r.get("attempt"),
-            started_at: r.get("started_at"),
-            completed_at: r.get("completed_at"),
-            duration_ms: r.get("duration_ms"),
-            wake_at: r.get("wake_at"),
-            child_run_id: r.get("child_run_id"),
-            created_at: r.get("created_at"),
-        }
+    pub fn from_row(r: &Row) -> Result<Self, PgError> {
+        Ok(Self {
+            id: r.try_get("id")?,
+            run_id: r.try_get("run_id")?,
+            node_id: r.try_get("node_id")?,
+            node_type: r.try_get("node_type")?,
+            status: r.try_get("status")?,
+            input_data: r.try_get("input_data")?,
+            output_data: r.try_get("output_data")?,
+            error_message: r.try_get("error_message")?,
+            error_kind: r.try_get("error_kind")?,
+            retry_count: r.try_get("retry_count")?,
+            attempt: r.try_get("attempt")?,
+            started_at: r.try_get("started_at")?,
+            completed_at: r.try_get("completed_at")?,
+            duration_ms: r.try_get("duration_ms")?,
+            wake_at: r.try_get("wake_at")?,
+            child_run_id: r.try_get("child_run_id")?,
+            created_at: r.try_get("created_at")?,
+        })
     }
 
     pub fn to_json(&self) -> Value {

@@ -4,6 +4,7 @@
 //! them, and the events, in one transaction).
 
 use gathering_db::GenericClient;
+use gathering_db::tokio_postgres::Error as PgError;
 use gathering_events::publish_in;
 use gathering_queue::{NewJob, enqueue_in};
 use serde_json::{Map, Value, json};
@@ -133,9 +134,18 @@ pub async fn list_pipelines<C: GenericClient>(
     let counts = c.query(COUNTS_SQL, &[]).await?;
     let counts = counts
         .iter()
-        .map(|r| (r.get::<_, String>(0), Value::from(r.get::<_, i64>(1))))
-        .collect();
-    Ok((rows.iter().map(PipelineRow::from_row).collect(), counts))
+        .map(|r| {
+            Ok((
+                r.try_get::<_, String>(0)?,
+                Value::from(r.try_get::<_, i64>(1)?),
+            ))
+        })
+        .collect::<Result<_, PgError>>()?;
+    let pipelines = rows
+        .iter()
+        .map(PipelineRow::from_row)
+        .collect::<Result<_, _>>()?;
+    Ok((pipelines, counts))
 }
 
 pub async fn get_pipeline<C: GenericClient>(
@@ -145,7 +155,8 @@ pub async fn get_pipeline<C: GenericClient>(
     Ok(c.query_opt(GET_SQL, &[&id])
         .await?
         .as_ref()
-        .map(PipelineRow::from_row))
+        .map(PipelineRow::from_row)
+        .transpose()?)
 }
 
 /// Optional run settings of a create or update.
@@ -195,7 +206,7 @@ pub async fn create_pipeline<C: GenericClient>(
             ],
         )
         .await?;
-    Ok(PipelineRow::from_row(&row))
+    Ok(PipelineRow::from_row(&row)?)
 }
 
 /// An update: `None` keeps the field.
@@ -232,7 +243,7 @@ pub async fn update_pipeline<C: GenericClient>(
             ],
         )
         .await?;
-    Ok(row.as_ref().map(PipelineRow::from_row))
+    Ok(row.as_ref().map(PipelineRow::from_row).transpose()?)
 }
 
 /// Deletes a pipeline and (by cascade) its runs; false when there was none.
@@ -248,7 +259,8 @@ pub async fn toggle_pipeline<C: GenericClient>(
     Ok(c.query_opt(TOGGLE_SQL, &[&id])
         .await?
         .as_ref()
-        .map(PipelineRow::from_row))
+        .map(PipelineRow::from_row)
+        .transpose()?)
 }
 
 /// Creates the pending node rows of a run (idempotent).
@@ -297,7 +309,7 @@ pub async fn start_run(
             &[&pipeline_id, trigger_data, &message],
         )
         .await?;
-    let run = RunRow::from_row(&row);
+    let run = RunRow::from_row(&row)?;
     publish_in(
         &tx,
         &[run_event(pipeline_id, run.id, "failed", Some(&message))],
@@ -325,7 +337,7 @@ async fn insert_run<C: GenericClient>(
             ],
         )
         .await?;
-    let run = RunRow::from_row(&row);
+    let run = RunRow::from_row(&row)?;
     insert_node_rows(c, run.id, def).await?;
     enqueue_in(c, &run_job(run.id)).await?;
     Ok(run)
@@ -343,7 +355,7 @@ pub async fn list_runs<C: GenericClient>(
         .await?
         .iter()
         .map(RunRow::from_row)
-        .collect();
+        .collect::<Result<_, _>>()?;
     let ids: Vec<i64> = runs.iter().map(|r| r.id).collect();
     let mut nodes = node_runs_of(c, &ids).await?;
     Ok(runs
@@ -364,7 +376,7 @@ pub async fn get_run<C: GenericClient>(
         return Ok(None);
     };
     let nodes = node_runs_of(c, &[run_id]).await?;
-    Ok(Some((RunRow::from_row(&row), nodes)))
+    Ok(Some((RunRow::from_row(&row)?, nodes)))
 }
 
 /// Node runs of some runs, by run then creation.
@@ -380,7 +392,7 @@ pub async fn node_runs_of<C: GenericClient>(
         .await?
         .iter()
         .map(NodeRunRow::from_row)
-        .collect())
+        .collect::<Result<_, _>>()?)
 }
 
 /// `POST /pipelines/{id}/runs/{run_id}/cancel`: the run and its sub-runs become `cancelled`
@@ -395,14 +407,14 @@ pub async fn cancel_run(
         .query_opt(LOCK_RUN_SQL, &[&run_id, &pipeline_id])
         .await?
         .ok_or(PipelineError::RunNotFound)?
-        .get(0);
+        .try_get(0)?;
     if status != "pending" && status != "running" {
         return Err(PipelineError::NotCancellable(status));
     }
     cancel_tree_in(&tx, run_id, true, "cancelled", "Pipeline run was cancelled").await?;
     let row = tx.query_one(GET_RUN_SQL, &[&run_id, &pipeline_id]).await?;
     tx.commit().await?;
-    Ok(RunRow::from_row(&row))
+    Ok(RunRow::from_row(&row)?)
 }
 
 /// Ends the live runs of a tree (the root too when `include_root`) with `status`, their
@@ -418,10 +430,13 @@ pub async fn cancel_tree_in<C: GenericClient>(
     let rows = c
         .query(CANCEL_TREE_SQL, &[&root, &include_root, &status, &message])
         .await?;
-    let events: Vec<_> = rows
-        .iter()
-        .map(|r| run_event(r.get(1), r.get(0), status, Some(message)))
-        .collect();
+    let mut events = Vec::with_capacity(rows.len());
+    let mut ids = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let id: i64 = r.try_get(0)?;
+        events.push(run_event(r.try_get(1)?, id, status, Some(message)));
+        ids.push(id);
+    }
     publish_in(c, &events).await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    Ok(ids)
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use gathering_db::tokio_postgres::Row;
+use gathering_db::tokio_postgres::{Error as PgError, Row};
 use gathering_db::{GenericClient, Pool};
 use serde_json::Value;
 
@@ -218,8 +218,8 @@ async fn insert<C: GenericClient>(
     let mut out = Vec::with_capacity(rows.len());
     let mut missing = Vec::new();
     for (i, row) in rows.iter().enumerate() {
-        let inserted: Option<i64> = row.get("inserted_id");
-        let existing: Option<i64> = row.get("existing_id");
+        let inserted: Option<i64> = row.try_get("inserted_id")?;
+        let existing: Option<i64> = row.try_get("existing_id")?;
         match (inserted, existing) {
             (Some(id), _) => out.push(Enqueued { id, inserted: true }),
             (None, Some(id)) => out.push(Enqueued {
@@ -248,13 +248,16 @@ async fn insert<C: GenericClient>(
                  AND state IN ('available', 'running', 'failed')",
                 &[&keys],
             )
-            .await?;
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<Vec<(Option<String>, i64)>, PgError>>()?;
         for i in missing {
             let key = jobs[i].unique_key.as_deref();
             let id = found
                 .iter()
-                .find(|r| r.get::<_, Option<&str>>(0) == key)
-                .map(|r| r.get::<_, i64>(1))
+                .find(|(k, _)| k.as_deref() == key)
+                .map(|&(_, id)| id)
                 .ok_or_else(|| QueueError::Invalid("unique job vanished during enqueue".into()))?;
             out[i] = Enqueued {
                 id,
@@ -265,18 +268,18 @@ async fn insert<C: GenericClient>(
     Ok(out)
 }
 
-fn job_from_row(row: &Row) -> Job {
-    Job {
-        id: row.get("id"),
-        queue: row.get("queue"),
-        kind: row.get("kind"),
-        payload: row.get("payload"),
-        priority: row.get("priority"),
-        attempt: row.get("attempt"),
-        max_attempts: row.get("max_attempts"),
-        created_at: row.get("created_at"),
-        run_at: row.get("run_at"),
-    }
+fn job_from_row(row: &Row) -> Result<Job, PgError> {
+    Ok(Job {
+        id: row.try_get("id")?,
+        queue: row.try_get("queue")?,
+        kind: row.try_get("kind")?,
+        payload: row.try_get("payload")?,
+        priority: row.try_get("priority")?,
+        attempt: row.try_get("attempt")?,
+        max_attempts: row.try_get("max_attempts")?,
+        created_at: row.try_get("created_at")?,
+        run_at: row.try_get("run_at")?,
+    })
 }
 
 /// What became of a failed attempt.
@@ -346,7 +349,10 @@ impl Queue {
         let rows = client
             .query(&stmt, &[&queue, &owner, &ms(lease), &limit])
             .await?;
-        let mut jobs: Vec<Job> = rows.iter().map(job_from_row).collect();
+        let mut jobs = rows
+            .iter()
+            .map(job_from_row)
+            .collect::<Result<Vec<Job>, _>>()?;
         jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
         Ok(jobs)
     }
@@ -366,7 +372,10 @@ impl Queue {
         let client = self.pool.get().await?;
         let stmt = client.prepare_cached(COMPLETE_SQL).await?;
         let rows = client.query(&stmt, &[&ids, &attempts, &owner]).await?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?)
     }
 
     /// Records one completion; false when refused (lease lost).
@@ -395,7 +404,8 @@ impl Queue {
         let row = client
             .query_opt(&stmt, &[&id, &owner, &attempt, &error, &discard, &delay])
             .await?;
-        Ok(match row.map(|r| r.get::<_, String>(0)) {
+        let state = row.map(|r| r.try_get::<_, String>(0)).transpose()?;
+        Ok(match state {
             None => FailOutcome::Refused,
             Some(s) if s == "discarded" => FailOutcome::Discarded,
             Some(_) => FailOutcome::Retrying,
@@ -428,7 +438,10 @@ impl Queue {
         }
         let client = self.pool.get().await?;
         let rows = client.query(RELEASE_SQL, &[&owner, &ids]).await?;
-        let mut queues: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        let mut queues = rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<Vec<String>, _>>()?;
         queues.sort_unstable();
         queues.dedup();
         notify_queues(&client, &queues).await?;
@@ -448,7 +461,10 @@ impl Queue {
         let client = self.pool.get().await?;
         let stmt = client.prepare_cached(HEARTBEAT_SQL).await?;
         let rows = client.query(&stmt, &[&owner, &ms(lease), &ids]).await?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?)
     }
 
     /// Makes jobs whose lease expired available again (or discards them when out of attempts)
@@ -457,15 +473,17 @@ impl Queue {
         let client = self.pool.get().await?;
         let stmt = client.prepare_cached(RESCUE_SQL).await?;
         let rows = client.query(&stmt, &[&limit]).await?;
-        let mut queues: Vec<String> = rows
-            .iter()
-            .filter(|r| r.get::<_, &str>(2) == "available")
-            .map(|r| r.get(1))
-            .collect();
+        let mut queues = Vec::new();
+        let mut ids: Vec<JobId> = Vec::with_capacity(rows.len());
+        for r in &rows {
+            ids.push(r.try_get(0)?);
+            if r.try_get::<_, &str>(2)? == "available" {
+                queues.push(r.try_get::<_, String>(1)?);
+            }
+        }
         queues.sort_unstable();
         queues.dedup();
         notify_queues(&client, &queues).await?;
-        let ids: Vec<JobId> = rows.iter().map(|r| r.get(0)).collect();
         if !ids.is_empty() {
             tracing::warn!(count = ids.len(), ?ids, "rescued jobs whose lease expired");
         }
@@ -477,7 +495,10 @@ impl Queue {
     pub async fn cancel(&self, id: JobId) -> Result<Option<JobState>, QueueError> {
         let client = self.pool.get().await?;
         let row = client.query_opt(CANCEL_SQL, &[&id]).await?;
-        Ok(row.and_then(|r| JobState::parse(r.get::<_, &str>("previous"))))
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        Ok(JobState::parse(r.try_get::<_, &str>("previous")?))
     }
 
     /// Deletes final jobs older than their retention; returns how many.
@@ -499,19 +520,22 @@ impl Queue {
     pub async fn get(&self, id: JobId) -> Result<Option<JobRecord>, QueueError> {
         let client = self.pool.get().await?;
         let row = client.query_opt(GET_SQL, &[&id]).await?;
-        Ok(row.map(|r| JobRecord {
-            id: r.get("id"),
-            queue: r.get("queue"),
-            kind: r.get("kind"),
-            payload: r.get("payload"),
-            state: JobState::parse(r.get("state")).unwrap_or(JobState::Available),
-            attempt: r.get("attempt"),
-            max_attempts: r.get("max_attempts"),
-            lease_owner: r.get("lease_owner"),
-            last_error: r.get("last_error"),
-            errors: r.get("errors"),
-            run_at: r.get("run_at"),
-            finished_at: r.get("finished_at"),
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        Ok(Some(JobRecord {
+            id: r.try_get("id")?,
+            queue: r.try_get("queue")?,
+            kind: r.try_get("kind")?,
+            payload: r.try_get("payload")?,
+            state: JobState::parse(r.try_get("state")?).unwrap_or(JobState::Available),
+            attempt: r.try_get("attempt")?,
+            max_attempts: r.try_get("max_attempts")?,
+            lease_owner: r.try_get("lease_owner")?,
+            last_error: r.try_get("last_error")?,
+            errors: r.try_get("errors")?,
+            run_at: r.try_get("run_at")?,
+            finished_at: r.try_get("finished_at")?,
         }))
     }
 }

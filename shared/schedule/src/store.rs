@@ -101,16 +101,18 @@ pub async fn insert_runs<C: GenericClient>(
         .await?;
     Ok(rows
         .iter()
-        .map(|r| InsertedRun {
-            id: r.get(0),
-            action_id: r.get(1),
-            run_number: r.get(2),
-            scheduled_for: r.get(3),
-            event_id: r.get(4),
-            triggered_by: r.get(5),
-            skipped: r.get(6),
+        .map(|r| {
+            Ok(InsertedRun {
+                id: r.try_get(0)?,
+                action_id: r.try_get(1)?,
+                run_number: r.try_get(2)?,
+                scheduled_for: r.try_get(3)?,
+                event_id: r.try_get(4)?,
+                triggered_by: r.try_get(5)?,
+                skipped: r.try_get(6)?,
+            })
         })
-        .collect())
+        .collect::<Result<_, gathering_db::tokio_postgres::Error>>()?)
 }
 
 /// The dispatch job of a run. Its unique key names the schedule and the due time (or event),
@@ -202,7 +204,7 @@ pub async fn trigger_now<C: GenericClient>(
     else {
         return Ok(None);
     };
-    let count: i32 = row.get(0);
+    let count: i32 = row.try_get(0)?;
     let run = NewRun {
         action_id,
         run_number: count.saturating_add(1),

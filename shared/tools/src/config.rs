@@ -11,6 +11,7 @@
 //! | `SLACK_WEBHOOK_URL`, `DISCORD_WEBHOOK_URL`, `TEAMS_WEBHOOK_URL` | default webhook URLs | none |
 //! | `WORKSPACE_ROOT` | where project browsing starts (inside the project roots) | the first project root |
 //! | `GATHERING_PROJECT_ROOTS` | folders projects may live in (colon-separated) | `WORKSPACE_ROOT`, else `$GATHERING_DATA_DIR/projects` |
+//! | `GATHERING_PLUGIN_DIRS` | folders plugins may be discovered in (colon-separated) | `$GATHERING_DATA_DIR/plugins` |
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use gathering_core::config::{self, ConfigError, Vars};
 
 use crate::net::{Allowlist, HttpLimits};
 use crate::permission::{Grants, Permission};
+use crate::plugins::PluginSettings;
 use crate::project::ProjectRoots;
 
 #[derive(Debug, Clone)]
@@ -85,6 +87,8 @@ pub struct ToolsConfig {
     pub workspace_root: Option<PathBuf>,
     /// `GATHERING_PROJECT_ROOTS`: where project folders may be.
     pub project_roots: ProjectRoots,
+    /// `GATHERING_PLUGIN_DIRS` and the restart back-off of MCP servers.
+    pub plugins: PluginSettings,
 }
 
 impl Default for ToolsConfig {
@@ -99,6 +103,7 @@ impl Default for ToolsConfig {
             workspace_root: None,
             // Tests build their projects in temporary folders.
             project_roots: ProjectRoots::new(vec![std::env::temp_dir()]),
+            plugins: PluginSettings::default(),
         }
     }
 }
@@ -172,6 +177,7 @@ impl ToolsConfig {
             },
             workspace_root: vars.get("WORKSPACE_ROOT").map(PathBuf::from),
             project_roots: ProjectRoots::from_vars(vars)?,
+            plugins: PluginSettings::from_vars(vars)?,
         })
     }
 }

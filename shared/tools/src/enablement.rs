@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
+use gathering_db::tokio_postgres::Error as PgError;
 use gathering_db::{Client, Pool};
 use serde_json::{Value, json};
 
@@ -54,7 +55,10 @@ impl EnablementCheck for DbEnablement {
                 )
                 .await?;
             let row = client.query_opt(&stmt, &[&agent_id, &skill]).await?;
-            Ok(row.is_some_and(|r| r.get::<_, bool>(0)))
+            match row {
+                Some(r) => Ok(r.try_get::<_, bool>(0)?),
+                None => Ok(false),
+            }
         })
     }
 
@@ -91,19 +95,19 @@ pub async fn list_skills(client: &Client, category: Option<&str>) -> Result<Vec<
     Ok(rows
         .iter()
         .map(|r| {
-            json!({
-                "id": r.get::<_, i64>("id"),
-                "name": r.get::<_, String>("name"),
-                "display_name": r.get::<_, Option<String>>("display_name"),
-                "description": r.get::<_, Option<String>>("description"),
-                "category": r.get::<_, String>("category"),
-                "required_permissions": r.get::<_, Vec<String>>("required_permissions"),
-                "is_dangerous": r.get::<_, bool>("is_dangerous"),
-                "is_enabled": r.get::<_, bool>("is_enabled"),
-                "version": r.get::<_, String>("version"),
-            })
+            Ok(json!({
+                "id": r.try_get::<_, i64>("id")?,
+                "name": r.try_get::<_, String>("name")?,
+                "display_name": r.try_get::<_, Option<String>>("display_name")?,
+                "description": r.try_get::<_, Option<String>>("description")?,
+                "category": r.try_get::<_, String>("category")?,
+                "required_permissions": r.try_get::<_, Vec<String>>("required_permissions")?,
+                "is_dangerous": r.try_get::<_, bool>("is_dangerous")?,
+                "is_enabled": r.try_get::<_, bool>("is_enabled")?,
+                "version": r.try_get::<_, String>("version")?,
+            }))
         })
-        .collect())
+        .collect::<Result<_, PgError>>()?)
 }
 
 /// `{category: count}` of globally enabled skills.
@@ -117,7 +121,7 @@ pub async fn skill_categories(client: &Client) -> Result<Value, ToolError> {
         .await?;
     let mut out = serde_json::Map::new();
     for r in rows {
-        out.insert(r.get("category"), json!(r.get::<_, i64>("n")));
+        out.insert(r.try_get("category")?, json!(r.try_get::<_, i64>("n")?));
     }
     Ok(Value::Object(out))
 }
@@ -130,7 +134,8 @@ pub async fn agent_name(client: &Client, agent_id: i64) -> Result<Option<String>
     Ok(client
         .query_opt(&stmt, &[&agent_id])
         .await?
-        .map(|r| r.get(0)))
+        .map(|r| r.try_get(0))
+        .transpose()?)
 }
 
 /// Every globally enabled skill with the agent's enablement and usage (`GET /tools/agents/{id}`).
@@ -149,20 +154,20 @@ pub async fn agent_tools(client: &Client, agent_id: i64) -> Result<Vec<Value>, T
     Ok(rows
         .iter()
         .map(|r| {
-            let last: Option<chrono::DateTime<chrono::Utc>> = r.get("last_used_at");
-            json!({
-                "skill_id": r.get::<_, i64>("id"),
-                "skill_name": r.get::<_, String>("name"),
-                "skill_display_name": r.get::<_, Option<String>>("display_name"),
-                "skill_category": r.get::<_, String>("category"),
-                "required_permissions": r.get::<_, Vec<String>>("required_permissions"),
-                "is_dangerous": r.get::<_, bool>("is_dangerous"),
-                "is_enabled": r.get::<_, bool>("is_enabled"),
-                "usage_count": r.get::<_, i32>("usage_count"),
+            let last: Option<chrono::DateTime<chrono::Utc>> = r.try_get("last_used_at")?;
+            Ok(json!({
+                "skill_id": r.try_get::<_, i64>("id")?,
+                "skill_name": r.try_get::<_, String>("name")?,
+                "skill_display_name": r.try_get::<_, Option<String>>("display_name")?,
+                "skill_category": r.try_get::<_, String>("category")?,
+                "required_permissions": r.try_get::<_, Vec<String>>("required_permissions")?,
+                "is_dangerous": r.try_get::<_, bool>("is_dangerous")?,
+                "is_enabled": r.try_get::<_, bool>("is_enabled")?,
+                "usage_count": r.try_get::<_, i32>("usage_count")?,
                 "last_used_at": last.map(|t| t.to_rfc3339()),
-            })
+            }))
         })
-        .collect())
+        .collect::<Result<_, PgError>>()?)
 }
 
 /// Enables or disables one skill for an agent; false when the skill does not exist.
@@ -269,6 +274,6 @@ pub async fn enabled_skills(client: &Client, agent_id: i64) -> Result<Vec<String
         .query(&stmt, &[&agent_id])
         .await?
         .iter()
-        .map(|r| r.get(0))
-        .collect())
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?)
 }

@@ -21,6 +21,7 @@ pub mod files;
 pub mod git;
 pub mod net;
 pub mod permission;
+pub mod plugins;
 pub mod process;
 pub mod project;
 pub mod registry;

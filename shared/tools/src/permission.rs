@@ -99,6 +99,10 @@ impl Grants {
         Grants(self.0 & !granted.0)
     }
 
+    pub fn union(self, other: Grants) -> Grants {
+        Grants(self.0 | other.0)
+    }
+
     pub fn intersect(self, other: Grants) -> Grants {
         Grants(self.0 & other.0)
     }

@@ -11,6 +11,7 @@ use crate::context::CallContext;
 use crate::enablement::DbEnablement;
 use crate::error::ToolError;
 use crate::net::{GuardedClient, NetGuard};
+use crate::plugins::PluginHost;
 use crate::registry::Registry;
 use crate::response::SkillResponse;
 use crate::skills::{self, Services};
@@ -18,6 +19,7 @@ use crate::skills::{self, Services};
 pub struct Toolbox {
     registry: Arc<Registry>,
     services: Arc<Services>,
+    plugins: Option<PluginHost>,
 }
 
 impl Toolbox {
@@ -27,20 +29,29 @@ impl Toolbox {
     pub fn new(pool: Option<Pool>, config: ToolsConfig) -> Result<Self, ToolError> {
         let guard = NetGuard::new(config.http_allowlist.clone());
         let http = GuardedClient::new(guard, config.http.clone())?;
-        let registry = match &pool {
+        let registry = Arc::new(match &pool {
             Some(p) => Registry::with_enablement(DbEnablement::new(p.clone())),
             None => Registry::new(),
-        };
+        });
+        let plugins = pool
+            .as_ref()
+            .map(|p| PluginHost::new(p.clone(), &registry, http.clone(), config.plugins.clone()));
         let services = Arc::new(Services { pool, http, config });
         skills::register_builtin(&registry, &services)?;
         Ok(Self {
-            registry: Arc::new(registry),
+            registry,
             services,
+            plugins,
         })
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// This process's plugins (with a database only).
+    pub fn plugins(&self) -> Option<&PluginHost> {
+        self.plugins.as_ref()
     }
 
     pub fn config(&self) -> &ToolsConfig {

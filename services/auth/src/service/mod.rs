@@ -267,4 +267,16 @@ impl pb::auth_service_server::AuthService for AuthApi {
         let acting = self.acting(r.metadata()).await?;
         ok(AuthApi::blacklist_stats(self, &acting).await)
     }
+
+    async fn record_refusals(
+        &self,
+        r: Request<pb::RecordRefusalsRequest>,
+    ) -> Result<Response<pb::RecordRefusalsResponse>, Status> {
+        ok(async {
+            let db = self.pool.get().await?;
+            let recorded = crate::audit::record_refusals(&db, &r.into_inner().refusals).await?;
+            Ok(pb::RecordRefusalsResponse { recorded })
+        }
+        .await)
+    }
 }

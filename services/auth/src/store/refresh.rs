@@ -40,7 +40,7 @@ pub async fn insert<C: GenericClient>(c: &C, t: &NewRefresh<'_>) -> Result<i64, 
             ],
         )
         .await?;
-    Ok(row.get(0))
+    Ok(row.try_get(0)?)
 }
 
 /// A refresh token, locked for the rest of the transaction.
@@ -65,13 +65,16 @@ pub async fn find_for_update<C: GenericClient>(
             &[&hash],
         )
         .await?;
-    Ok(row.map(|r| Found {
-        id: r.get(0),
-        family: r.get(1),
-        user_id: r.get(2),
-        used: r.get(3),
-        revoked: r.get(4),
-        expired: r.get(5),
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    Ok(Some(Found {
+        id: r.try_get(0)?,
+        family: r.try_get(1)?,
+        user_id: r.try_get(2)?,
+        used: r.try_get(3)?,
+        revoked: r.try_get(4)?,
+        expired: r.try_get(5)?,
     }))
 }
 
@@ -109,11 +112,13 @@ pub async fn revoke_family<C: GenericClient>(
         .await?;
     Ok(rows
         .iter()
-        .map(|r| AccessToRevoke {
-            jti: r.get(0),
-            expires_at: r.get(1),
+        .map(|r| {
+            Ok(AccessToRevoke {
+                jti: r.try_get(0)?,
+                expires_at: r.try_get(1)?,
+            })
         })
-        .collect())
+        .collect::<Result<_, gathering_db::tokio_postgres::Error>>()?)
 }
 
 pub async fn family_of<C: GenericClient>(
@@ -127,7 +132,7 @@ pub async fn family_of<C: GenericClient>(
             &[&hash, &user_id],
         )
         .await?;
-    Ok(row.map(|r| r.get(0)))
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 
 /// Revokes every refresh token of a user; returns how many.

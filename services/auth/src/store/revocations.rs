@@ -32,7 +32,7 @@ pub async fn revoke_token<C: GenericClient>(
             ],
         )
         .await?;
-    Ok(row.get::<_, i64>(0) > 0)
+    Ok(row.try_get::<_, i64>(0)? > 0)
 }
 
 /// Refuses every access token of `user_id` issued until now.
@@ -50,7 +50,7 @@ pub async fn revoke_user<C: GenericClient>(
             &[&user_id, &reason],
         )
         .await?;
-    let at: i64 = row.get(0);
+    let at: i64 = row.try_get(0)?;
     let payload = format!("user:{at}:{user_id}");
     c.execute("SELECT pg_notify($1, $2)", &[&REVOCATION_CHANNEL, &payload])
         .await?;
@@ -63,5 +63,5 @@ pub async fn active_count<C: GenericClient>(c: &C) -> Result<i64, AuthError> {
         &[],
     )
     .await?
-    .get(0))
+    .try_get(0)?)
 }

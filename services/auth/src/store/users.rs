@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use gathering_db::GenericClient;
-use gathering_db::tokio_postgres::Row;
+use gathering_db::tokio_postgres::{Error as PgError, Row};
 
 use crate::error::AuthError;
 
@@ -17,16 +17,16 @@ pub struct UserRow {
     pub password_hash: String,
 }
 
-fn from_row(r: &Row) -> UserRow {
-    UserRow {
-        id: r.get("external_id"),
-        email: r.get("email"),
-        name: r.get("name"),
-        role: r.get("role"),
-        is_active: r.get("is_active"),
-        created_at: r.get("created_at"),
-        password_hash: r.get("password_hash"),
-    }
+fn from_row(r: &Row) -> Result<UserRow, PgError> {
+    Ok(UserRow {
+        id: r.try_get("external_id")?,
+        email: r.try_get("email")?,
+        name: r.try_get("name")?,
+        role: r.try_get("role")?,
+        is_active: r.try_get("is_active")?,
+        created_at: r.try_get("created_at")?,
+        password_hash: r.try_get("password_hash")?,
+    })
 }
 
 pub async fn create<C: GenericClient>(
@@ -51,7 +51,7 @@ pub async fn create<C: GenericClient>(
                 AuthError::Db(e)
             }
         })?;
-    Ok(from_row(&row))
+    Ok(from_row(&row)?)
 }
 
 pub async fn by_email<C: GenericClient>(c: &C, email: &str) -> Result<Option<UserRow>, AuthError> {
@@ -61,7 +61,11 @@ pub async fn by_email<C: GenericClient>(c: &C, email: &str) -> Result<Option<Use
              FROM auth.users WHERE email_lower = lower($1)",
         )
         .await?;
-    Ok(c.query_opt(&stmt, &[&email]).await?.as_ref().map(from_row))
+    Ok(c.query_opt(&stmt, &[&email])
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()?)
 }
 
 pub async fn by_id<C: GenericClient>(c: &C, id: &str) -> Result<Option<UserRow>, AuthError> {
@@ -71,7 +75,11 @@ pub async fn by_id<C: GenericClient>(c: &C, id: &str) -> Result<Option<UserRow>,
              FROM auth.users WHERE external_id = $1",
         )
         .await?;
-    Ok(c.query_opt(&stmt, &[&id]).await?.as_ref().map(from_row))
+    Ok(c.query_opt(&stmt, &[&id])
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()?)
 }
 
 /// A page of users and the total count, in one query.
@@ -88,8 +96,12 @@ pub async fn list<C: GenericClient>(
             &[&limit, &offset],
         )
         .await?;
-    let total = rows.first().map(|r| r.get::<_, i64>("total")).unwrap_or(0);
-    Ok((rows.iter().map(from_row).collect(), total))
+    let total = match rows.first() {
+        Some(r) => r.try_get::<_, i64>("total")?,
+        None => 0,
+    };
+    let users = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+    Ok((users, total))
 }
 
 pub async fn set_role<C: GenericClient>(
@@ -104,7 +116,7 @@ pub async fn set_role<C: GenericClient>(
             &[&id, &role],
         )
         .await?;
-    Ok(row.as_ref().map(from_row))
+    Ok(row.as_ref().map(from_row).transpose()?)
 }
 
 pub async fn set_active<C: GenericClient>(
@@ -119,7 +131,7 @@ pub async fn set_active<C: GenericClient>(
             &[&id, &active],
         )
         .await?;
-    Ok(row.as_ref().map(from_row))
+    Ok(row.as_ref().map(from_row).transpose()?)
 }
 
 pub async fn set_password_hash<C: GenericClient>(

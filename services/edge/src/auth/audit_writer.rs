@@ -1,11 +1,17 @@
-//! Audit rows for refused requests (missing or invalid tokens), written in batches by one task
-//! through a bounded queue: a flood of bad requests cannot exhaust the database; when the
-//! queue is full, entries are counted and dropped.
+//! Audit of refused requests (missing or invalid tokens). The auth service owns the audit log,
+//! so this batches the refusals and sends them over gRPC (`RecordRefusals`) from one task,
+//! through a bounded queue: a flood of bad requests costs one call per batch, and when the queue
+//! is full entries are counted and dropped rather than slowing requests down.
 
 use std::net::IpAddr;
 
-use gathering_db::Pool;
+use gathering_proto::v1 as pb;
 use tokio::sync::mpsc;
+
+use super::client::AuthClient;
+
+/// Largest batch per call (the auth service accepts up to 1000).
+const BATCH: usize = 256;
 
 #[derive(Debug, Clone)]
 pub struct Refusal {
@@ -22,9 +28,9 @@ pub struct AuditWriter {
 }
 
 impl AuditWriter {
-    pub fn start(pool: Pool) -> Self {
+    pub fn start(auth: AuthClient) -> Self {
         let (tx, rx) = mpsc::channel(1024);
-        tokio::spawn(run(pool, rx));
+        tokio::spawn(run(auth, rx));
         Self { tx }
     }
 
@@ -35,37 +41,36 @@ impl AuditWriter {
     }
 }
 
-async fn run(pool: Pool, mut rx: mpsc::Receiver<Refusal>) {
-    let mut batch = Vec::with_capacity(256);
+fn to_proto(r: Refusal) -> pb::Refusal {
+    pb::Refusal {
+        event_type: r.event_type.to_owned(),
+        message: r.message,
+        client: Some(pb::ClientInfo {
+            ip: r.ip.map(|i| i.to_string()).unwrap_or_default(),
+            user_agent: r.user_agent.unwrap_or_default(),
+            request_id: r.request_id.unwrap_or_default(),
+        }),
+    }
+}
+
+async fn run(mut auth: AuthClient, mut rx: mpsc::Receiver<Refusal>) {
+    let mut batch = Vec::with_capacity(BATCH);
     while let Some(first) = rx.recv().await {
         batch.clear();
-        batch.push(first);
-        while batch.len() < 256 {
+        batch.push(to_proto(first));
+        while batch.len() < BATCH {
             match rx.try_recv() {
-                Ok(r) => batch.push(r),
+                Ok(r) => batch.push(to_proto(r)),
                 Err(_) => break,
             }
         }
-        let types: Vec<&str> = batch.iter().map(|r| r.event_type).collect();
-        let messages: Vec<&str> = batch.iter().map(|r| r.message.as_str()).collect();
-        let ips: Vec<Option<IpAddr>> = batch.iter().map(|r| r.ip).collect();
-        let agents: Vec<Option<&str>> = batch.iter().map(|r| r.user_agent.as_deref()).collect();
-        let ids: Vec<Option<&str>> = batch.iter().map(|r| r.request_id.as_deref()).collect();
-        let result = async {
-            let client = pool.get().await?;
-            client
-                .execute(
-                    "INSERT INTO audit.security_events (event_type, severity, message, ip_address, user_agent, request_id) \
-                     SELECT t, 'info', m, i, a, r FROM unnest($1::text[], $2::text[], $3::inet[], $4::text[], $5::text[]) \
-                     AS x(t, m, i, a, r)",
-                    &[&types, &messages, &ips, &agents, &ids],
-                )
-                .await
-                .map_err(gathering_db::DbError::from)
-        }
-        .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %e, count = batch.len(), "audit rows for refused requests lost");
+        let count = batch.len();
+        let req = pb::RecordRefusalsRequest {
+            refusals: std::mem::take(&mut batch),
+        };
+        if let Err(e) = auth.record_refusals(req).await {
+            metrics::counter!("edge_audit_dropped_total").increment(count as u64);
+            tracing::warn!(error = %e, count, "audit rows for refused requests lost");
         }
     }
 }

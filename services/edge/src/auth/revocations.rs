@@ -14,6 +14,7 @@ use gathering_core::Shutdown;
 use gathering_core::claims::{AccessClaims, REVOCATION_CHANNEL};
 use gathering_db::Pool;
 use gathering_db::listen::ListenerEvent;
+use gathering_db::tokio_postgres::Error as PgError;
 
 #[derive(Default)]
 struct State {
@@ -107,13 +108,18 @@ impl Revocations {
                 &[],
             )
             .await?;
+        let tokens = tokens
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<Vec<(String, i64)>, PgError>>()?;
+        let users = users
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<Vec<(String, i64)>, PgError>>()?;
         let now = Utc::now();
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        for r in tokens {
-            state.tokens.insert(r.get(0), r.get(1));
-        }
-        for r in users {
-            let (user, ms): (String, i64) = (r.get(0), r.get(1));
+        state.tokens.extend(tokens);
+        for (user, ms) in users {
             let entry = state.users.entry(user).or_insert(ms);
             *entry = (*entry).max(ms);
         }

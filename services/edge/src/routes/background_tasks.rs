@@ -4,6 +4,7 @@
 
 use actix_web::{HttpResponse, web};
 use gathering_agents::tasks::{self, NewTask, TaskError};
+use gathering_db::tokio_postgres::Error as PgError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -93,8 +94,8 @@ async fn list(
         )
         .await?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
     let counts: Vec<(String, i64)> = client
         .query(
             "SELECT status::text, count(*) FROM circle.background_tasks \
@@ -103,8 +104,8 @@ async fn list(
         )
         .await?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, PgError>>()?;
     let total: i64 = counts
         .iter()
         .filter(|(s, _)| q.status.as_deref().is_none_or(|f| f == s))
@@ -277,8 +278,14 @@ async fn steps(
             &[&id, &limit, &offset],
         )
         .await?;
-    let total: i64 = rows.first().map(|r| r.get(1)).unwrap_or(0);
-    let steps: Vec<Value> = rows.iter().map(|r| r.get(0)).collect();
+    let total: i64 = match rows.first() {
+        Some(r) => r.try_get(1)?,
+        None => 0,
+    };
+    let steps = rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<Vec<Value>, _>>()?;
     Ok(HttpResponse::Ok().json(json!({"steps": steps, "total": total, "task_id": id})))
 }
 
@@ -295,7 +302,8 @@ async fn delete(
             &[&id],
         )
         .await?
-        .map(|r| r.get(0));
+        .map(|r| r.try_get(0))
+        .transpose()?;
     match status.as_deref() {
         None => Err(ApiError::NotFound("Task not found".into())),
         Some(s @ ("pending" | "running" | "paused")) => Err(ApiError::BadRequest(format!(

@@ -6,12 +6,15 @@ mod auth;
 mod background_tasks;
 mod catalogue;
 pub(crate) mod chat;
+pub(crate) mod circles;
+mod conversations;
 mod dashboard;
 mod goals;
 mod health;
 mod lsp;
 mod memories;
 mod pipelines;
+mod plugins;
 mod projects;
 mod root;
 mod scheduled_actions;
@@ -37,10 +40,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(agents::configure);
     cfg.configure(memories::configure);
     cfg.configure(pipelines::configure);
+    cfg.configure(plugins::configure);
     cfg.configure(goals::configure);
     cfg.configure(dashboard::configure);
     cfg.configure(workspace::configure);
     cfg.configure(lsp::configure);
+    cfg.configure(circles::configure);
+    cfg.configure(conversations::configure);
     cfg.configure(crate::ws::configure);
 }
 

@@ -171,37 +171,35 @@ async fn summary(
     let range = client.query_one(RANGE, &[&q.from, &q.to, &days]).await?;
     let rows = client.query(sql, &[&q.from, &q.to, &days]).await?;
     let mut totals = (0i64, 0i64, 0i64, 0i64, 0f64);
-    let rows: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            let requests: i64 = r.get(2);
-            let errors: i64 = r.get(3);
-            let input: i64 = r.get(4);
-            let output: i64 = r.get(5);
-            let cost: f64 = r.get(6);
-            totals.0 += requests;
-            totals.1 += errors;
-            totals.2 += input;
-            totals.3 += output;
-            totals.4 += cost;
-            json!({
-                "key": r.get::<_, String>(0),
-                "label": r.get::<_, Option<String>>(1),
-                "requests": requests,
-                "errors": errors,
-                "input_tokens": input,
-                "output_tokens": output,
-                "cost_usd": cost,
-                "avg_latency_ms": r.get::<_, f64>(7),
-                "p95_latency_ms": r.get::<_, f64>(8),
-            })
-        })
-        .collect();
+    let mut out: Vec<Value> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let requests: i64 = r.try_get(2)?;
+        let errors: i64 = r.try_get(3)?;
+        let input: i64 = r.try_get(4)?;
+        let output: i64 = r.try_get(5)?;
+        let cost: f64 = r.try_get(6)?;
+        totals.0 += requests;
+        totals.1 += errors;
+        totals.2 += input;
+        totals.3 += output;
+        totals.4 += cost;
+        out.push(json!({
+            "key": r.try_get::<_, String>(0)?,
+            "label": r.try_get::<_, Option<String>>(1)?,
+            "requests": requests,
+            "errors": errors,
+            "input_tokens": input,
+            "output_tokens": output,
+            "cost_usd": cost,
+            "avg_latency_ms": r.try_get::<_, f64>(7)?,
+            "p95_latency_ms": r.try_get::<_, f64>(8)?,
+        }));
+    }
     Ok(HttpResponse::Ok().json(json!({
         "group_by": group_by,
-        "from": range.get::<_, String>(0),
-        "to": range.get::<_, String>(1),
-        "rows": rows,
+        "from": range.try_get::<_, String>(0)?,
+        "to": range.try_get::<_, String>(1)?,
+        "rows": out,
         "totals": {
             "requests": totals.0,
             "errors": totals.1,
@@ -269,33 +267,32 @@ async fn recent(
     let items: Vec<Value> = rows
         .iter()
         .map(|r| {
-            let mut item = json!({
-                "id": r.get::<_, i64>(0),
-                "created_at": r.get::<_, String>(1),
-                "request_id": r.get::<_, String>(2),
-                "kind": r.get::<_, String>(3),
-                "provider": r.get::<_, String>(4),
-                "model": r.get::<_, String>(5),
-                "caller_service": r.get::<_, Option<String>>(6),
-                "agent_id": r.get::<_, Option<i64>>(7),
-                "user_id": r.get::<_, Option<String>>(8),
-                "status": r.get::<_, String>(9),
-                "error_kind": r.get::<_, Option<String>>(10),
-                "input_tokens": r.get::<_, i32>(11),
-                "output_tokens": r.get::<_, i32>(12),
-                "cost_usd": r.get::<_, Option<f64>>(13),
-                "latency_ms": r.get::<_, f64>(14),
-                "upstream_latency_ms": r.get::<_, Option<f64>>(15),
-                "attempts": r.get::<_, i32>(16),
-                "models_tried": r.get::<_, i32>(17),
-                "stream": r.get::<_, bool>(18),
-                "mock": r.get::<_, bool>(19),
-            });
-            item["key_id"] = json!(r.try_get::<_, Option<i64>>(20)?);
-            item["team"] = json!(r.try_get::<_, Option<String>>(21)?);
-            item["cached"] = json!(r.try_get::<_, bool>(22)?);
-            Ok(item)
+            Ok(json!({
+                "id": r.try_get::<_, i64>(0)?,
+                "created_at": r.try_get::<_, String>(1)?,
+                "request_id": r.try_get::<_, String>(2)?,
+                "kind": r.try_get::<_, String>(3)?,
+                "provider": r.try_get::<_, String>(4)?,
+                "model": r.try_get::<_, String>(5)?,
+                "caller_service": r.try_get::<_, Option<String>>(6)?,
+                "agent_id": r.try_get::<_, Option<i64>>(7)?,
+                "user_id": r.try_get::<_, Option<String>>(8)?,
+                "status": r.try_get::<_, String>(9)?,
+                "error_kind": r.try_get::<_, Option<String>>(10)?,
+                "input_tokens": r.try_get::<_, i32>(11)?,
+                "output_tokens": r.try_get::<_, i32>(12)?,
+                "cost_usd": r.try_get::<_, Option<f64>>(13)?,
+                "latency_ms": r.try_get::<_, f64>(14)?,
+                "upstream_latency_ms": r.try_get::<_, Option<f64>>(15)?,
+                "attempts": r.try_get::<_, i32>(16)?,
+                "models_tried": r.try_get::<_, i32>(17)?,
+                "stream": r.try_get::<_, bool>(18)?,
+                "mock": r.try_get::<_, bool>(19)?,
+                "key_id": r.try_get::<_, Option<i64>>(20)?,
+                "team": r.try_get::<_, Option<String>>(21)?,
+                "cached": r.try_get::<_, bool>(22)?,
+            }))
         })
-        .collect::<Result<_, ApiError>>()?;
+        .collect::<Result<_, gathering_db::tokio_postgres::Error>>()?;
     Ok(HttpResponse::Ok().json(json!({"items": items, "limit": limit, "offset": offset})))
 }

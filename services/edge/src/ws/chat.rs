@@ -56,7 +56,13 @@ pub async fn connect(
                 .await
                 .ok()
                 .flatten()
-                .map(|r| r.get::<_, String>(0)),
+                .and_then(|r| {
+                    r.try_get::<_, String>(0)
+                        .inspect_err(
+                            |e| tracing::error!(error = %e, agent_id, "agent row unreadable"),
+                        )
+                        .ok()
+                }),
             Err(_) => None,
         };
         let Some(name) = name else {

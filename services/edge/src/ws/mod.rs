@@ -2,9 +2,11 @@
 //! topic, resumption from `last_event_id` with no gap, and a `lagged` notice instead of
 //! unbounded buffering for a slow client. `/ws/dashboard` (§4.5) broadcasts every event to
 //! dashboards. `/ws/stats` reports the connections. `/ws/chat/{id}` (§4.3) streams an agent's
-//! answer. `/ws/terminal/{id}` (§4.2) is a web terminal.
+//! answer; `/ws/conversation/{id}` (§4.4) a conversation's turns. `/ws/terminal/{id}` (§4.2) is
+//! a web terminal.
 
 mod chat;
+mod conversation;
 mod dashboard;
 mod events;
 mod registry;
@@ -19,6 +21,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/ws/stats", web::get().to(registry::stats))
         .route("/ws/dashboard", web::get().to(dashboard::connect))
         .route("/ws/chat/{agent_id}", web::get().to(chat::connect))
+        .route(
+            "/ws/conversation/{conv_id}",
+            web::get().to(conversation::connect),
+        )
         .route(
             "/ws/terminal/{project_id}",
             web::get().to(terminal::connect),

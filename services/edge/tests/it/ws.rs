@@ -162,6 +162,10 @@ async fn a_client_that_cannot_keep_up_gets_a_lagged_notice_not_unbounded_memory(
         .await;
     let mut socket = ws::connect(&ws_url(&edge.base, &format!("?token={token}"))).await;
     ws::next_json(&mut socket, T).await; // connected; then the client stops reading
+    // A second client that keeps up: waiting until it has seen each group makes every group
+    // reach the hub as batches of its own, however loaded the machine (no timing guesses).
+    let mut watcher = ws::connect(&ws_url(&edge.base, &format!("?token={token}"))).await;
+    ws::next_json(&mut watcher, T).await; // connected
     let pool = db.pool(2);
     let client = pool.get().await.unwrap();
     let big = "x".repeat(64 * 1024);
@@ -176,8 +180,10 @@ async fn a_client_that_cannot_keep_up_gets_a_lagged_notice_not_unbounded_memory(
             .await
             .unwrap();
         }
-        tokio::time::sleep(Duration::from_millis(15)).await;
+        let last = group * 5 + 4;
+        while ws::next_json(&mut watcher, Duration::from_secs(30)).await["data"]["i"] != last {}
     }
+    drop(watcher);
     // Reading again: a `lagged` notice arrives, naming the last event delivered.
     let mut lagged = None;
     for n in 0..400 {

@@ -2,6 +2,7 @@
 //! the shared dependencies (`Deps`) by clone.
 
 mod background_tasks;
+mod circles;
 mod pipelines;
 mod scheduled;
 
@@ -13,6 +14,7 @@ use crate::deps::Deps;
 pub fn registry(deps: &Deps) -> Registry {
     let mut registry = Registry::new();
     background_tasks::register(&mut registry, deps);
+    circles::register(&mut registry, deps);
     pipelines::register(&mut registry, deps);
     scheduled::register(&mut registry, deps);
     registry

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use gathering_agents::tasks::{self, NewTask, TaskError};
 use gathering_db::GenericClient;
-use gathering_db::tokio_postgres::Row;
+use gathering_db::tokio_postgres::{Error as PgError, Row};
 use gathering_events::{NewEvent, publish_in};
 use gathering_queue::{
     Backoff, HandlerResult, JobContext, JobError, KindOptions, NewJob, Outcome, Registry,
@@ -127,20 +127,22 @@ struct Loaded {
 }
 
 impl Loaded {
-    fn from_row(r: &Row) -> Loaded {
-        Loaded {
-            run_status: r.get("run_status"),
-            retry_count: r.get("retry_count"),
-            action_id: r.get("action_id"),
-            action_type: r.get("action_type"),
-            config: r.get("action_config"),
-            metadata: r.get("metadata"),
-            retry_on_failure: r.get("retry_on_failure"),
-            max_retries: r.get("max_retries"),
-            retry_delay: Duration::from_secs(r.get::<_, i32>("retry_delay_seconds").max(0) as u64),
-            allow_concurrent: r.get("allow_concurrent"),
-            earlier_running: r.get("earlier_running"),
-        }
+    fn from_row(r: &Row) -> Result<Loaded, PgError> {
+        Ok(Loaded {
+            run_status: r.try_get("run_status")?,
+            retry_count: r.try_get("retry_count")?,
+            action_id: r.try_get("action_id")?,
+            action_type: r.try_get("action_type")?,
+            config: r.try_get("action_config")?,
+            metadata: r.try_get("metadata")?,
+            retry_on_failure: r.try_get("retry_on_failure")?,
+            max_retries: r.try_get("max_retries")?,
+            retry_delay: Duration::from_secs(
+                r.try_get::<_, i32>("retry_delay_seconds")?.max(0) as u64
+            ),
+            allow_concurrent: r.try_get("allow_concurrent")?,
+            earlier_running: r.try_get("earlier_running")?,
+        })
     }
 }
 
@@ -178,7 +180,7 @@ async fn dispatch(deps: Deps, ctx: JobContext) -> HandlerResult {
         // The schedule was deleted with its runs.
         return Ok(Outcome::Completed);
     };
-    let run = Loaded::from_row(&row);
+    let run = Loaded::from_row(&row).map_err(retry)?;
     let action = ActionType::parse(&run.action_type).ok();
     let calls_out = matches!(
         action,
@@ -246,26 +248,23 @@ async fn start_task<C: GenericClient>(
     max_live: i64,
 ) -> Result<Result<Value, ActionFailed>, JobError> {
     let cfg = &run.config;
-    let goal = cfg
-        .get("goal")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .unwrap_or_else(|| row.get::<_, String>("goal"));
+    let goal: String = match cfg.get("goal").and_then(Value::as_str) {
+        Some(g) => g.to_owned(),
+        None => row.try_get("goal").map_err(retry)?,
+    };
     if goal.trim().is_empty() {
         return Ok(Err(ActionFailed::fatal(
             "run_task needs a goal (the schedule's goal or action_config.goal)",
         )));
     }
-    let max_steps = cfg
-        .get("max_steps")
-        .and_then(Value::as_i64)
-        .map(|n| n.clamp(1, 500) as i32)
-        .unwrap_or_else(|| row.get("max_steps"));
-    let timeout = cfg
-        .get("timeout_seconds")
-        .and_then(Value::as_i64)
-        .map(|n| n.clamp(1, 86_400) as i32)
-        .unwrap_or_else(|| row.get("timeout_seconds"));
+    let max_steps: i32 = match cfg.get("max_steps").and_then(Value::as_i64) {
+        Some(n) => n.clamp(1, 500) as i32,
+        None => row.try_get("max_steps").map_err(retry)?,
+    };
+    let timeout: i32 = match cfg.get("timeout_seconds").and_then(Value::as_i64) {
+        Some(n) => n.clamp(1, 86_400) as i32,
+        None => row.try_get("timeout_seconds").map_err(retry)?,
+    };
     let mut context = cfg
         .get("goal_context")
         .filter(|c| c.is_object())
@@ -275,16 +274,16 @@ async fn start_task<C: GenericClient>(
         m.insert("scheduled_action_id".into(), json!(run.action_id));
         m.insert("scheduled_action_run_id".into(), json!(run_id));
     }
-    let agent_id: i64 = row.get("agent_id");
+    let agent_id: i64 = row.try_get("agent_id").map_err(retry)?;
     let task = NewTask {
         agent_id,
         goal: goal.clone(),
-        circle_id: row.get("circle_id"),
+        circle_id: row.try_get("circle_id").map_err(retry)?,
         goal_context: context,
         max_steps,
         timeout_seconds: timeout,
         checkpoint_interval: 5,
-        created_by: row.get("created_by"),
+        created_by: row.try_get("created_by").map_err(retry)?,
     };
     // The same path as the API: the global live-task limit applies to scheduled tasks too.
     let task_id = match tasks::create_in(tx, &task, max_live).await {
@@ -343,7 +342,9 @@ async fn start_pipeline<C: GenericClient>(
         .query_opt(PIPELINE_SQL, &[&pipeline_id])
         .await
         .map_err(retry)?
-        .map(|r| r.get(0));
+        .map(|r| r.try_get(0))
+        .transpose()
+        .map_err(retry)?;
     match status.as_deref() {
         None => {
             return Ok(Err(ActionFailed::fatal(format!(
@@ -361,7 +362,8 @@ async fn start_pipeline<C: GenericClient>(
         .query_one(INSERT_PIPELINE_RUN_SQL, &[&pipeline_id, &run.config])
         .await
         .map_err(retry)?
-        .get(0);
+        .try_get(0)
+        .map_err(retry)?;
     let job = NewJob::new("pipeline_run.execute", json!({"run_id": pipeline_run}))
         .queue("pipelines")
         .unique_key(format!("pipeline_run:{pipeline_run}"));
@@ -485,7 +487,7 @@ async fn settle(
                     .await
                     .map_err(retry)?;
                 if let Some(row) = row {
-                    let attempt: i32 = row.get(1);
+                    let attempt: i32 = row.try_get(1).map_err(retry)?;
                     publish_in(
                         &tx,
                         &[action_event(

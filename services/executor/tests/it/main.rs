@@ -3,4 +3,5 @@
 
 mod pipelines;
 mod receiver;
+mod row_faults;
 mod support;

@@ -45,8 +45,9 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 .await
                 .map_err(db)?
                 .iter()
-                .map(|r| r.get(0))
-                .collect();
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()
+                .map_err(db)?;
             Ok(ToolOutput::ok(format!("{} schedule(s)", rows.len()), json!({"schedules": rows})))
         }),
     )?;
@@ -59,7 +60,9 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 .query_opt("SELECT to_jsonb(v) - 'action_config' FROM public.scheduled_actions_dashboard v WHERE id = $1", &[&i.action_id])
                 .await
                 .map_err(db)?
-                .map(|r| r.get(0))
+                .map(|r| r.try_get(0))
+                .transpose()
+                .map_err(db)?
                 .ok_or_else(|| ToolError::Missing(format!("Scheduled action {} not found", i.action_id)))?;
             Ok(ToolOutput::ok("schedule", row))
         }),

@@ -119,8 +119,9 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 .await
                 .map_err(db)?
                 .iter()
-                .map(|r| r.get(0))
-                .collect();
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()
+                .map_err(db)?;
             Ok(ToolOutput::ok(format!("{} task(s)", rows.len()), json!({"tasks": rows})))
         }),
     )?;
@@ -162,8 +163,9 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 .await
                 .map_err(db)?
                 .iter()
-                .map(|r| r.get(0))
-                .collect();
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()
+                .map_err(db)?;
             Ok(ToolOutput::ok(format!("{} step(s)", steps.len()), json!({"steps": steps})))
         }),
     )?;

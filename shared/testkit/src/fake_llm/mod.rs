@@ -11,7 +11,8 @@
 //! A test scripts what the next calls answer with a queue of [`Reply`]s (text, tool calls,
 //! an HTTP status with headers such as 429 + `Retry-After`, a delay, malformed JSON, a hang,
 //! a stream that stalls), and reads back every request received ([`Recorded`]: method, path,
-//! headers, JSON body) to assert on the wire format and on which key was sent. When the queue
+//! headers, JSON body) to assert on the wire format and on which key was sent. Concurrent
+//! callers can be answered from the request itself ([`FakeProvider::respond_with`]). When the queue
 //! is empty the default reply answers (`Reply::text("ok")` unless changed). Streaming is chosen
 //! the way each real API chooses it (`"stream": true`; for Ollama, unless `"stream": false`).
 //!
@@ -221,8 +222,12 @@ impl Recorded {
     }
 }
 
+/// Chooses a reply from the request body (`None`: the queue or the default answers).
+pub type Responder = Arc<dyn Fn(&Value) -> Option<Reply> + Send + Sync>;
+
 pub(crate) struct State {
     pub wire: Wire,
+    pub responder: Mutex<Option<Responder>>,
     pub queue: Mutex<VecDeque<Reply>>,
     pub default: Mutex<Reply>,
     pub requests: Mutex<Vec<Recorded>>,
@@ -237,7 +242,11 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub fn next_reply(&self) -> Reply {
+    pub fn next_reply(&self, body: &Value) -> Reply {
+        let responder = self.responder.lock().ok().and_then(|r| r.clone());
+        if let Some(reply) = responder.and_then(|r| r(body)) {
+            return reply;
+        }
         let queued = self.queue.lock().map(|mut q| q.pop_front()).ok().flatten();
         queued.unwrap_or_else(|| {
             self.default
@@ -276,6 +285,7 @@ impl FakeProvider {
     async fn start_with(wire: Wire, canned: Option<(bytes::Bytes, bytes::Bytes)>) -> FakeProvider {
         let state = Arc::new(State {
             wire,
+            responder: Mutex::new(None),
             queue: Mutex::new(VecDeque::new()),
             default: Mutex::new(Reply::text("ok")),
             requests: Mutex::new(Vec::new()),
@@ -317,6 +327,16 @@ impl FakeProvider {
             q.push_back(reply);
         }
         self
+    }
+
+    /// Answers from the request itself: `f` sees each generation request's JSON body and
+    /// returns the reply, or `None` to fall back to the queue and the default. For tests whose
+    /// concurrent callers (several agents, several executors) make the order of requests
+    /// unpredictable.
+    pub fn respond_with(&self, f: impl Fn(&Value) -> Option<Reply> + Send + Sync + 'static) {
+        if let Ok(mut r) = self.state.responder.lock() {
+            *r = Some(Arc::new(f));
+        }
     }
 
     /// The reply used when the queue is empty.

@@ -140,7 +140,7 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Bo
             | (Wire::Ollama, (Method::POST, "/api/embed"))
     );
     let answer = if generation {
-        let reply = state.next_reply();
+        let reply = state.next_reply(&body);
         if !reply.delay.is_zero() {
             tokio::time::sleep(reply.delay).await;
         }

@@ -10,7 +10,7 @@ use super::detect::Detection;
 use super::{Project, ProjectError};
 
 fn decode(row: &Row) -> Result<Project, ProjectError> {
-    let v: Value = row.get(0);
+    let v: Value = row.try_get(0)?;
     Ok(serde_json::from_value(v)?)
 }
 
@@ -296,7 +296,8 @@ pub async fn link_circle(
             &[&project_id, &circle_id, &is_primary],
         )
         .await?;
-    let (project, circle, inserted): (bool, bool, bool) = (row.get(0), row.get(1), row.get(2));
+    let (project, circle, inserted): (bool, bool, bool) =
+        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
     if !project {
         return Err(ProjectError::NotFound(project_id));
     }
@@ -335,13 +336,13 @@ pub async fn circles(client: &Client, project_id: i64) -> Result<Vec<Value>, Pro
     Ok(rows
         .iter()
         .map(|r| {
-            let at: chrono::DateTime<chrono::Utc> = r.get(3);
-            json!({
-                "circle_id": r.get::<_, i64>(0),
-                "circle_name": r.get::<_, String>(1),
-                "is_primary": r.get::<_, bool>(2),
+            let at: chrono::DateTime<chrono::Utc> = r.try_get(3)?;
+            Ok(json!({
+                "circle_id": r.try_get::<_, i64>(0)?,
+                "circle_name": r.try_get::<_, String>(1)?,
+                "is_primary": r.try_get::<_, bool>(2)?,
                 "linked_at": at.to_rfc3339(),
-            })
+            }))
         })
-        .collect())
+        .collect::<Result<_, gathering_db::tokio_postgres::Error>>()?)
 }

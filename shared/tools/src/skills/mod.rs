@@ -2,12 +2,11 @@
 //! the validation, permission, enablement, confirmation and timeout checks, so a tool body
 //! starts from valid input.
 //!
-//! Not here yet, by design of the registry they plug into later through
-//! [`Registry::register`](crate::Registry::register): `ai` (needs the llm-gateway client) and
-//! `pipelines`, `tasks`, `schedules` (need the job queue integration), `goals` (needs the
-//! goal rules of `gathering_agents::goals`).
+//! Not here, by design of the registry they plug into through
+//! [`Registry::register`](crate::Registry::register): `ai`, `pipelines`, `tasks`, `schedules`,
+//! `goals` (gathering-agents: the gateway, the job queue, the goal rules) and `circles`
+//! (gathering-circles: routing, admission and events shared with the API).
 
-pub mod circles;
 pub mod code;
 pub mod filesystem;
 pub mod git;
@@ -49,7 +48,6 @@ pub fn register_builtin(reg: &Registry, svc: &Arc<Services>) -> Result<(), ToolE
     notifications::register(reg, svc)?;
     web::register(reg, svc)?;
     if let Some(pool) = &svc.pool {
-        circles::register(reg, pool)?;
         projects::register(reg, pool)?;
     }
     Ok(())
@@ -69,35 +67,4 @@ where
     Fut: Future<Output = Result<ToolOutput, ToolError>> + Send + 'static,
 {
     move |ctx: CallContext, input: Value| f(state.clone(), ctx, input)
-}
-
-/// A database error as the caller can act on it: a missing referenced row, a duplicate or a
-/// rejected value is the input's fault; anything else is a database error.
-pub(crate) fn db_err(e: gathering_db::tokio_postgres::Error) -> ToolError {
-    use gathering_db::tokio_postgres::error::SqlState;
-    let detail = e
-        .as_db_error()
-        .map(|d| d.detail().unwrap_or(d.message()).to_owned())
-        .unwrap_or_else(|| e.to_string());
-    match e.code() {
-        Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => {
-            ToolError::Missing(format!("a referenced row does not exist: {detail}"))
-        }
-        Some(c) if *c == SqlState::UNIQUE_VIOLATION => {
-            ToolError::InvalidInput(format!("already exists: {detail}"))
-        }
-        Some(c)
-            if *c == SqlState::CHECK_VIOLATION || *c == SqlState::INVALID_TEXT_REPRESENTATION =>
-        {
-            ToolError::InvalidInput(format!("value refused: {detail}"))
-        }
-        _ => ToolError::Db(e.to_string()),
-    }
-}
-
-/// The agent a GatheRing-domain tool acts for: the input's, else the caller's.
-pub(crate) fn agent_or(ctx: &CallContext, given: Option<i64>) -> Result<i64, ToolError> {
-    given
-        .or(ctx.agent_id)
-        .ok_or_else(|| ToolError::InvalidInput("agent_id is required (no calling agent)".into()))
 }

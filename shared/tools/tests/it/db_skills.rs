@@ -1,4 +1,5 @@
-//! GatheRing's own skills over a real database: circles, projects (goals: gathering-agents).
+//! GatheRing's own skills over a real database: projects (goals: gathering-agents; circles:
+//! gathering-circles).
 
 use gathering_testkit::TestDb;
 use gathering_tools::{CallContext, Grants, Toolbox};
@@ -19,19 +20,6 @@ async fn env() -> Env {
     Env { _db: db, pool, tb }
 }
 
-async fn agent(pool: &gathering_db::Pool, name: &str) -> i64 {
-    pool.get()
-        .await
-        .unwrap()
-        .query_one(
-            "INSERT INTO agent.agents (name) VALUES ($1) RETURNING id",
-            &[&name],
-        )
-        .await
-        .unwrap()
-        .get(0)
-}
-
 fn user() -> CallContext {
     CallContext::new(Grants::all()).confirmed(true)
 }
@@ -40,85 +28,6 @@ async fn ok(e: &Env, tool: &str, input: Value) -> Value {
     let r = e.tb.execute(tool, input, &user()).await;
     assert!(r.success, "{tool}: {r:?}");
     r.data
-}
-
-#[tokio::test]
-async fn circles_membership() {
-    let e = env().await;
-    let a = agent(&e.pool, "dev").await;
-    let b = agent(&e.pool, "rev").await;
-    let c = ok(
-        &e,
-        "circle_create",
-        json!({"name": "core-team", "description": "the core"}),
-    )
-    .await;
-    let r =
-        e.tb.execute("circle_create", json!({"name": "core-team"}), &user())
-            .await;
-    assert_eq!(r.error.as_deref(), Some("invalid_input"));
-    assert_eq!(r.message, "Circle 'core-team' already exists");
-    ok(
-        &e,
-        "circle_join",
-        json!({"circle": "core-team", "agent_id": a, "role": "lead", "competencies": ["rust"]}),
-    )
-    .await;
-    ok(&e, "circle_join", json!({"circle": c["id"], "agent_id": b})).await;
-    let members = ok(&e, "circle_members", json!({"circle": "core-team"})).await;
-    assert_eq!(members["total"], 2);
-    assert_eq!(
-        (
-            members["members"][0]["agent_name"].as_str(),
-            members["members"][0]["role"].as_str()
-        ),
-        (Some("dev"), Some("lead"))
-    );
-    ok(
-        &e,
-        "circle_leave",
-        json!({"circle": "core-team", "agent_id": b}),
-    )
-    .await;
-    let r =
-        e.tb.execute(
-            "circle_leave",
-            json!({"circle": "core-team", "agent_id": b}),
-            &user(),
-        )
-        .await;
-    assert_eq!(r.error.as_deref(), Some("not_found"));
-    let got = ok(&e, "circle_get", json!({"circle": c["id"]})).await;
-    assert_eq!(got["members"].as_array().unwrap().len(), 1);
-    let upd = ok(
-        &e,
-        "circle_update",
-        json!({"circle": "core-team", "require_review": false}),
-    )
-    .await;
-    assert_eq!(upd["require_review"], false);
-    let list = ok(&e, "circle_list", json!({})).await;
-    assert_eq!(
-        (
-            list["total"].as_u64(),
-            list["circles"][0]["member_count"].as_i64()
-        ),
-        (Some(1), Some(1))
-    );
-    let r =
-        e.tb.execute("circle_get", json!({"circle": "nope"}), &user())
-            .await;
-    assert_eq!(r.message, "Circle 'nope' not found");
-    // The calling agent is the default member.
-    let as_agent = CallContext::new(Grants::all()).agent(Some(b));
-    let r =
-        e.tb.registry()
-            .call("circle_join", json!({"circle": "core-team"}), &as_agent)
-            .await;
-    assert!(
-        matches!(r, Err(gathering_tools::ToolError::NotEnabled { .. })),
-        "agents need the skill enabled: {r:?}"
-    );
 }
 
 #[tokio::test]

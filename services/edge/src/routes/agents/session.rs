@@ -61,22 +61,27 @@ pub async fn history(
     if rows.is_empty() {
         return Err(not_found(id));
     }
-    let messages: Vec<_> = rows
-        .iter()
-        .filter_map(|r| {
-            let msg_id: Option<i64> = r.get("id");
-            let role: String = r.get::<_, Option<String>>("role")?;
-            let at: DateTime<Utc> = r.get::<_, Option<DateTime<Utc>>>("created_at")?;
-            let name: String = r.get("name");
-            Some(json!({
-                "id": msg_id?,
-                "agent_name": (role == "assistant").then_some(name),
-                "role": role,
-                "content": r.get::<_, Option<String>>("content"),
-                "timestamp": iso(at),
-            }))
-        })
-        .collect();
+    // The agent's row comes back without a message when it has none: skipped.
+    let mut messages = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let msg_id: Option<i64> = r.try_get("id")?;
+        let role: Option<String> = r.try_get("role")?;
+        let at: Option<DateTime<Utc>> = r.try_get("created_at")?;
+        let (Some(role), Some(at)) = (role, at) else {
+            continue;
+        };
+        let name: String = r.try_get("name")?;
+        let Some(msg_id) = msg_id else {
+            continue;
+        };
+        messages.push(json!({
+            "id": msg_id,
+            "agent_name": (role == "assistant").then_some(name),
+            "role": role,
+            "content": r.try_get::<_, Option<String>>("content")?,
+            "timestamp": iso(at),
+        }));
+    }
     Ok(HttpResponse::Ok().json(json!({ "messages": messages })))
 }
 

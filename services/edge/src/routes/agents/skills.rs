@@ -77,8 +77,8 @@ async fn enabled(client: &gathering_db::Client, id: i64) -> Result<Vec<String>, 
         .query(&stmt, &[&id])
         .await?
         .iter()
-        .map(|r| r.get(0))
-        .collect())
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?)
 }
 
 pub async fn get(
@@ -92,10 +92,10 @@ pub async fn get(
         .query_opt(GET_SQL, &[&id])
         .await?
         .ok_or_else(|| not_found(id))?;
-    let configured: Vec<String> = row.get("skill_names");
-    let enabled: Vec<String> = row.get("enabled");
-    let catalogue: Value = row.get("catalogue");
-    let available: Vec<String> = row.get("available");
+    let configured: Vec<String> = row.try_get("skill_names")?;
+    let enabled: Vec<String> = row.try_get("enabled")?;
+    let catalogue: Value = row.try_get("catalogue")?;
+    let available: Vec<String> = row.try_get("available")?;
     let loaded = loaded(&state, &enabled);
     let registry = state.tools.registry();
     let details: Vec<Value> = loaded
@@ -139,10 +139,10 @@ async fn catalogue(
     id: i64,
 ) -> Result<(Vec<String>, Vec<String>), ApiError> {
     let row = client.query_one(NAMES_SQL, &[&id]).await?;
-    if !row.get::<_, bool>("agent") {
+    if !row.try_get::<_, bool>("agent")? {
         return Err(not_found(id));
     }
-    Ok((row.get("names"), row.get("disabled")))
+    Ok((row.try_get("names")?, row.try_get("disabled")?))
 }
 
 /// `PUT /agents/{id}/skills` with a bare JSON array of names.
@@ -225,8 +225,8 @@ pub async fn add(
         .query_opt(ADD_SQL, &[&id, &skill])
         .await?
         .ok_or_else(|| not_found(id))?;
-    let had: bool = row.get("had");
-    let skills: Vec<String> = row.get("skills");
+    let had: bool = row.try_get("had")?;
+    let skills: Vec<String> = row.try_get("skills")?;
     let tools_count = loaded(&state, &enabled(&client, id).await?).tools_count;
     Ok(HttpResponse::Ok().json(json!({
         "status": if had { "already_exists" } else { "added" },
@@ -248,8 +248,8 @@ pub async fn remove(
         .query_opt(REMOVE_SQL, &[&id, &skill])
         .await?
         .ok_or_else(|| not_found(id))?;
-    let had: bool = row.get("had");
-    let skills: Vec<String> = row.get("skills");
+    let had: bool = row.try_get("had")?;
+    let skills: Vec<String> = row.try_get("skills")?;
     let tools_count = loaded(&state, &enabled(&client, id).await?).tools_count;
     Ok(HttpResponse::Ok().json(json!({
         "status": if had { "removed" } else { "not_found" },

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use gathering_db::GenericClient;
-use gathering_db::tokio_postgres::Row;
+use gathering_db::tokio_postgres::{Error as PgError, Row};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
@@ -125,43 +125,46 @@ pub fn loaded(state: &AppState, enabled: &[String]) -> Loaded {
 }
 
 impl AgentView {
-    fn from_row(r: &Row, default_model: &str) -> Self {
+    fn from_row(r: &Row, default_model: &str) -> Result<Self, PgError> {
         // An agent without a model runs on the runtime's default (`provider/model`).
         let (def_provider, def_model) =
             default_model.split_once('/').unwrap_or(("", default_model));
-        let session = r.get::<_, Option<i64>>("session_id").map(|_| SessionView {
-            working_files: r.get("working_files"),
-            pending_actions: r.get("pending_actions"),
-            total_messages: r.get("total_messages"),
-            last_activity: r.get("session_activity"),
-        });
-        Self {
-            id: r.get("id"),
-            name: r.get("name"),
-            role: r.get("role"),
+        let session = match r.try_get::<_, Option<i64>>("session_id")? {
+            Some(_) => Some(SessionView {
+                working_files: r.try_get("working_files")?,
+                pending_actions: r.try_get("pending_actions")?,
+                total_messages: r.try_get("total_messages")?,
+                last_activity: r.try_get("session_activity")?,
+            }),
+            None => None,
+        };
+        Ok(Self {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            role: r.try_get("role")?,
             provider: r
-                .get::<_, Option<String>>("provider")
+                .try_get::<_, Option<String>>("provider")?
                 .unwrap_or_else(|| def_provider.to_owned()),
             model: r
-                .get::<_, Option<String>>("model")
+                .try_get::<_, Option<String>>("model")?
                 .unwrap_or_else(|| def_model.to_owned()),
-            status: r.get("status"),
-            is_processing: r.get("is_processing"),
-            competencies: r.get("competencies"),
-            can_review: r.get("can_review"),
-            created_at: r.get("created_at"),
-            last_activity: r.get("last_activity"),
-            traits: r.get("traits"),
-            communication_style: r.get("communication_style"),
-            specializations: r.get("specializations"),
-            languages: r.get("languages"),
-            max_tokens: r.get("max_tokens"),
-            temperature: r.get("temperature"),
+            status: r.try_get("status")?,
+            is_processing: r.try_get("is_processing")?,
+            competencies: r.try_get("competencies")?,
+            can_review: r.try_get("can_review")?,
+            created_at: r.try_get("created_at")?,
+            last_activity: r.try_get("last_activity")?,
+            traits: r.try_get("traits")?,
+            communication_style: r.try_get("communication_style")?,
+            specializations: r.try_get("specializations")?,
+            languages: r.try_get("languages")?,
+            max_tokens: r.try_get("max_tokens")?,
+            temperature: r.try_get("temperature")?,
             session,
-            current_task: r.get("current_task"),
-            project: r.get("project"),
-            enabled: r.get("enabled_skills"),
-        }
+            current_task: r.try_get("current_task")?,
+            project: r.try_get("project")?,
+            enabled: r.try_get("enabled_skills")?,
+        })
     }
 
     /// `Agent`.
@@ -261,7 +264,7 @@ pub async fn all<C: GenericClient>(c: &C, state: &AppState) -> Result<Vec<AgentV
         .await?
         .iter()
         .map(|r| AgentView::from_row(r, default_model))
-        .collect())
+        .collect::<Result<_, _>>()?)
 }
 
 /// The agent, or 404 "Agent {id} not found".
@@ -271,10 +274,14 @@ pub async fn one<C: GenericClient>(
     id: i64,
 ) -> Result<AgentView, ApiError> {
     let stmt = c.prepare_cached(ONE_SQL).await?;
-    c.query_opt(&stmt, &[&id])
+    let row = c
+        .query_opt(&stmt, &[&id])
         .await?
-        .map(|r| AgentView::from_row(&r, &state.agents.config.default_model))
-        .ok_or_else(|| super::not_found(id))
+        .ok_or_else(|| super::not_found(id))?;
+    Ok(AgentView::from_row(
+        &row,
+        &state.agents.config.default_model,
+    )?)
 }
 
 #[cfg(test)]

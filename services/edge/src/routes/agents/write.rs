@@ -253,7 +253,7 @@ async fn attach<C: GenericClient>(
         )
         .await?;
     if let Some(r) = same {
-        return Ok(r.get(0));
+        return Ok(r.try_get(0)?);
     }
     for name in [p.name.clone(), suffixed(&p.name, agent_id)] {
         let row = c
@@ -272,7 +272,7 @@ async fn attach<C: GenericClient>(
             )
             .await?;
         if let Some(r) = row {
-            return Ok(r.get(0));
+            return Ok(r.try_get(0)?);
         }
     }
     Err(ApiError::Conflict(format!(
@@ -305,14 +305,14 @@ async fn resolve_model<C: GenericClient>(
     // Twice at most: a concurrent insert of the same model hides it from the first attempt.
     for _ in 0..2 {
         let r = c.query_one(RESOLVE_SQL, &[&provider, &model]).await?;
-        let provider_id: Option<i64> = r.get("provider_id");
+        let provider_id: Option<i64> = r.try_get("provider_id")?;
         if provider_id.is_none() {
             return Err(ApiError::Validation(vec![at(
                 &["config", "provider"],
                 &format!("Unknown provider '{provider}'"),
             )]));
         }
-        if let Some(id) = r.get::<_, Option<i64>>("model_id") {
+        if let Some(id) = r.try_get::<_, Option<i64>>("model_id")? {
             return Ok(id);
         }
     }
@@ -372,7 +372,7 @@ pub async fn create(client: &mut gathering_db::Client, body: &CreateBody) -> Res
             ],
         )
         .await?
-        .get(0);
+        .try_get(0)?;
     let persona_id = attach(&tx, id, &persona, None).await?;
     tx.execute(
         "UPDATE agent.agents SET persona_id = $2 WHERE id = $1",
@@ -430,12 +430,12 @@ pub async fn patch(
         return Ok(false);
     };
     let current = Persona {
-        name: cur.get("name"),
-        role: cur.get("role"),
-        traits: cur.get("traits"),
-        style: cur.get("style"),
-        specializations: cur.get("specializations"),
-        languages: cur.get("languages"),
+        name: cur.try_get("name")?,
+        role: cur.try_get("role")?,
+        traits: cur.try_get("traits")?,
+        style: cur.try_get("style")?,
+        specializations: cur.try_get("specializations")?,
+        languages: cur.try_get("languages")?,
     };
     let mut name = None;
     let mut persona_id = None;
@@ -443,8 +443,8 @@ pub async fn patch(
     if let Some(p) = &body.persona {
         let merged = Persona::merge(p, Some(&current))
             .ok_or_else(|| ApiError::internal("merged persona incomplete"))?;
-        let current_id: Option<i64> = cur.get("persona_id");
-        let owned: Option<bool> = cur.get("owned");
+        let current_id: Option<i64> = cur.try_get("persona_id")?;
+        let owned: Option<bool> = cur.try_get("owned")?;
         match current_id {
             Some(pid) if owned == Some(true) => {
                 tx.execute(
@@ -469,8 +469,8 @@ pub async fn patch(
     }
     let mut model_id = None;
     if let Some(c) = &body.config {
-        let cur_provider: Option<String> = cur.get("provider");
-        let cur_model: Option<String> = cur.get("model");
+        let cur_provider: Option<String> = cur.try_get("provider")?;
+        let cur_model: Option<String> = cur.try_get("model")?;
         let provider_changes = c.provider.as_deref().is_some_and(|p| {
             Some(p.trim().to_lowercase()) != cur_provider.as_deref().map(str::to_owned)
         });

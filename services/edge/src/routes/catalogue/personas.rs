@@ -342,7 +342,8 @@ pub async fn delete(
     let builtin: Option<bool> = client
         .query_opt(DELETE_SQL, &[&id.into_inner()])
         .await?
-        .map(|r| r.get(0));
+        .map(|r| r.try_get(0))
+        .transpose()?;
     if builtin == Some(true) {
         return Err(ApiError::BadRequest("Cannot delete builtin persona".into()));
     }

@@ -285,13 +285,13 @@ pub async fn stats(
     let client = state.pool.get().await?;
     let stmt = client.prepare_cached(STATS_SQL).await?;
     let row = client.query_one(&stmt, &[&id]).await?;
-    if !row.get::<_, bool>("agent") {
+    if !row.try_get::<_, bool>("agent")? {
         return Err(not_found(id));
     }
     Ok(HttpResponse::Ok().json(json!({
-        "total_memories": row.get::<_, i64>("total"),
-        "active_memories": row.get::<_, i64>("active"),
-        "embedded_memories": row.get::<_, i64>("embedded"),
-        "avg_importance": row.get::<_, Option<f64>>("avg_importance"),
+        "total_memories": row.try_get::<_, i64>("total")?,
+        "active_memories": row.try_get::<_, i64>("active")?,
+        "embedded_memories": row.try_get::<_, i64>("embedded")?,
+        "avg_importance": row.try_get::<_, Option<f64>>("avg_importance")?,
     })))
 }

@@ -126,7 +126,9 @@ pub async fn insert<C: GenericClient>(
             )
             .await
             .map_err(refused)?;
-        ids.extend(rows.iter().map(|r| r.get::<_, i64>(0)));
+        for r in &rows {
+            ids.push(r.try_get::<_, i64>(0)?);
+        }
     }
     Ok(ids)
 }
@@ -180,15 +182,18 @@ fn entry(id: i64, title: &str, content: &str, category: &Option<String>, tags: &
     })
 }
 
-fn entry_row(r: &gathering_db::tokio_postgres::Row, with_similarity: bool) -> Value {
-    json!({
-        "id": r.get::<_, i64>("id"),
-        "title": r.get::<_, String>("title"),
-        "content": r.get::<_, String>("content"),
-        "category": r.get::<_, Option<String>>("category"),
-        "similarity": if with_similarity { json!(r.get::<_, f64>("similarity")) } else { Value::Null },
-        "tags": r.get::<_, Vec<String>>("tags"),
-    })
+fn entry_row(
+    r: &gathering_db::tokio_postgres::Row,
+    with_similarity: bool,
+) -> Result<Value, gathering_db::tokio_postgres::Error> {
+    Ok(json!({
+        "id": r.try_get::<_, i64>("id")?,
+        "title": r.try_get::<_, String>("title")?,
+        "content": r.try_get::<_, String>("content")?,
+        "category": r.try_get::<_, Option<String>>("category")?,
+        "similarity": if with_similarity { json!(r.try_get::<_, f64>("similarity")?) } else { Value::Null },
+        "tags": r.try_get::<_, Vec<String>>("tags")?,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -401,11 +406,12 @@ pub async fn search(
             .await?;
         // No embedded entry in scope: the text search can still find unembedded ones.
         if !rows.is_empty() {
-            let hits: Vec<Value> = rows
-                .iter()
-                .filter(|r| r.get::<_, f64>("similarity") >= b.threshold)
-                .map(|r| entry_row(r, true))
-                .collect();
+            let mut hits = Vec::with_capacity(rows.len());
+            for r in &rows {
+                if r.try_get::<_, f64>("similarity")? >= b.threshold {
+                    hits.push(entry_row(r, true)?);
+                }
+            }
             found = Some(("vector", hits));
         }
     }
@@ -428,7 +434,11 @@ pub async fn search(
                     ],
                 )
                 .await?;
-            ("text", rows.iter().map(|r| entry_row(r, true)).collect())
+            let hits = rows
+                .iter()
+                .map(|r| entry_row(r, true))
+                .collect::<Result<_, _>>()?;
+            ("text", hits)
         }
     };
     Ok(HttpResponse::Ok().json(json!({
@@ -490,10 +500,16 @@ pub async fn list(
         )
         .await?;
     let total: i64 = match rows.first() {
-        Some(r) => r.get("total"),
-        None => client.query_one(COUNT_SQL, &[&q.category]).await?.get(0),
+        Some(r) => r.try_get("total")?,
+        None => client
+            .query_one(COUNT_SQL, &[&q.category])
+            .await?
+            .try_get(0)?,
     };
-    let entries: Vec<Value> = rows.iter().map(|r| entry_row(r, false)).collect();
+    let entries = rows
+        .iter()
+        .map(|r| entry_row(r, false))
+        .collect::<Result<Vec<Value>, _>>()?;
     Ok(HttpResponse::Ok().json(json!({
         "entries": entries, "total": total, "page": q.page, "page_size": q.page_size,
     })))
@@ -517,9 +533,9 @@ pub async fn stats(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRe
     let client = state.pool.get().await?;
     let row = client.query_one(STATS_SQL, &[&RECENT]).await?;
     Ok(HttpResponse::Ok().json(json!({
-        "total_entries": row.get::<_, i64>("total"),
-        "by_category": row.get::<_, Value>("by_category"),
-        "recent_entries": row.get::<_, Value>("recent"),
+        "total_entries": row.try_get::<_, i64>("total")?,
+        "by_category": row.try_get::<_, Value>("by_category")?,
+        "recent_entries": row.try_get::<_, Value>("recent")?,
     })))
 }
 

@@ -66,9 +66,9 @@ pub async fn acquire<C: GenericClient>(
     let ms = recovery.as_millis().min(i64::MAX as u128) as i64;
     let stmt = c.prepare_cached(ACQUIRE_SQL).await?;
     let row = c.query_one(&stmt, &[&key, &ms]).await?;
-    let probing: i64 = row.get(0);
-    let state: Option<String> = row.get(1);
-    let failures: Option<i32> = row.get(2);
+    let probing: i64 = row.try_get(0)?;
+    let state: Option<String> = row.try_get(1)?;
+    let failures: Option<i32> = row.try_get(2)?;
     Ok(match (probing, state.as_deref()) {
         (p, _) if p > 0 => Gate::Probe,
         (_, None | Some("closed")) => Gate::Allowed {

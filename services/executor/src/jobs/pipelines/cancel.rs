@@ -107,7 +107,11 @@ async fn reconcile(pool: &Pool, runs: &Mutex<Runs>) {
                 &[&ids],
             )
             .await?;
-        Ok::<_, gathering_db::DbError>(rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>())
+        let stopped = rows
+            .iter()
+            .map(|r| r.try_get::<_, i64>(0))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok::<_, gathering_db::DbError>(stopped)
     }
     .await;
     match result {

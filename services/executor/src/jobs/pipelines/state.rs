@@ -96,24 +96,24 @@ pub async fn claim<C: GenericClient>(
     let Some(row) = c.query_opt(CLAIM_SQL, &[&run_id, &runner]).await? else {
         return Ok(None);
     };
-    let mut definition: Option<Value> = row.get("definition");
-    let mut timeout: Option<i32> = row.get("timeout_seconds");
+    let mut definition: Option<Value> = row.try_get("definition")?;
+    let mut timeout: Option<i32> = row.try_get("timeout_seconds")?;
     if definition.is_none()
         && let Some(s) = c.query_opt(SNAPSHOT_SQL, &[&run_id]).await?
     {
-        definition = s.get(0);
-        timeout = s.get(1);
+        definition = s.try_get(0)?;
+        timeout = s.try_get(1)?;
     }
-    let previous: String = row.get("previous");
+    let previous: String = row.try_get("previous")?;
     Ok(Some(Claimed {
-        pipeline_id: row.get("pipeline_id"),
+        pipeline_id: row.try_get("pipeline_id")?,
         definition: definition.unwrap_or(Value::Null),
-        trigger_data: row.get("trigger_data"),
-        started_at: row.get("started_at"),
+        trigger_data: row.try_get("trigger_data")?,
+        started_at: row.try_get("started_at")?,
         timeout_seconds: timeout.unwrap_or(3600).max(1),
-        depth: row.get("depth"),
+        depth: row.try_get("depth")?,
         first: previous == "pending",
-        db_now: row.get("db_now"),
+        db_now: row.try_get("db_now")?,
     }))
 }
 
@@ -199,7 +199,7 @@ pub async fn flush<C: GenericClient>(
             ],
         )
         .await?;
-    let held: i64 = row.get(0);
+    let held: i64 = row.try_get(0)?;
     if held == 0 {
         return Ok(false);
     }
@@ -228,5 +228,5 @@ pub async fn finish<C: GenericClient>(
     let row = c
         .query_one(&stmt, &[&run_id, &runner, &status, &error, logs, &first])
         .await?;
-    Ok(row.get::<_, i64>(0) > 0)
+    Ok(row.try_get::<_, i64>(0)? > 0)
 }

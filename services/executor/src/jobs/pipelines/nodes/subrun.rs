@@ -120,7 +120,7 @@ async fn start(services: &Services, call: &Call) -> Result<i64, NodeError> {
         .map_err(|e| db(call, e))?;
     let id: i64 = match inserted {
         Some(row) => {
-            let id = row.get(0);
+            let id = row.try_get(0).map_err(|e| db(call, e))?;
             store::insert_node_rows(&tx, id, &def)
                 .await
                 .map_err(|e| db(call, e))?;
@@ -133,7 +133,8 @@ async fn start(services: &Services, call: &Call) -> Result<i64, NodeError> {
             .query_one(FIND_CHILD_SQL, &[&call.run_id, &call.node.id, &attempt])
             .await
             .map_err(|e| db(call, e))?
-            .get(0),
+            .try_get(0)
+            .map_err(|e| db(call, e))?,
     };
     tx.commit().await.map_err(|e| db(call, e))?;
     Ok(id)
@@ -148,9 +149,9 @@ async fn check(services: &Services, call: &Call, child: i64) -> Result<Progress,
         .ok_or_else(|| {
             NodeError::execution(format!("Sub-pipeline run {child} no longer exists"))
         })?;
-    let status: String = row.get(0);
-    let error: Option<String> = row.get(1);
-    let outputs: Value = row.get(2);
+    let status: String = row.try_get(0).map_err(|e| db(call, e))?;
+    let error: Option<String> = row.try_get(1).map_err(|e| db(call, e))?;
+    let outputs: Value = row.try_get(2).map_err(|e| db(call, e))?;
     match status.as_str() {
         "pending" | "running" => Ok(Progress::ChildRunning),
         "completed" => Ok(Progress::Done(json!({
