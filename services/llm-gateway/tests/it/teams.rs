@@ -274,11 +274,12 @@ async fn keys_made_by_an_admin_work_on_both_gateways_and_revocation_reaches_both
         .json()
         .await
         .unwrap();
+    let id_text = id.to_string();
     let row = summary["rows"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["key"] == id.to_string())
+        .find(|r| r["key"].as_str() == Some(id_text.as_str()))
         .unwrap_or_else(|| panic!("{summary}"));
     assert_eq!(row["label"], "ci bot");
     assert_eq!(row["requests"], usage);
