@@ -3,7 +3,9 @@
 mod agents;
 mod circles;
 mod compose;
+mod kubernetes;
 mod pipelines;
 mod receiver;
 mod scheduler;
+mod soak;
 mod stack;

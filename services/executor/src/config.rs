@@ -40,6 +40,9 @@ pub struct Config {
     /// carry (required in production).
     pub master_key: MasterKey,
     pub circles: gathering_circles::CirclesConfig,
+    /// `QUEUE_METRICS_INTERVAL_SECONDS` (default 5, 0 = off): how often the queue-depth gauges
+    /// (`gathering_queue_*`, what autoscalers scale executors on) are refreshed.
+    pub queue_metrics_interval: Option<Duration>,
 }
 
 impl Config {
@@ -79,6 +82,7 @@ impl Config {
             agents: gathering_agents::AgentsConfig::from_vars(vars)?,
             tools: gathering_tools::ToolsConfig::from_vars(vars)?,
             circles: gathering_circles::CirclesConfig::from_vars(vars)?,
+            queue_metrics_interval: gathering_queue::depth::interval_from_vars(vars)?,
         })
     }
 

@@ -123,6 +123,14 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     // Counted live by the edge's /health/checks while this executor takes work.
     let heartbeat =
         gathering_db::heartbeat::Heartbeat::start(pool.clone(), "executor", &owner).await?;
+    if let Some(every) = config.queue_metrics_interval {
+        tokio::spawn(gathering_queue::depth::export_gauges(
+            Queue::new(pool.clone()),
+            config.queues.iter().map(|q| q.name.clone()).collect(),
+            every,
+            background.clone(),
+        ));
+    }
     tokio::spawn(trim_events(
         pool.clone(),
         config.events_max_age,

@@ -34,16 +34,6 @@ ORDER BY sa.next_run_at
 LIMIT $1
 FOR UPDATE OF sa SKIP LOCKED";
 
-const ADVANCE_SQL: &str = "
-UPDATE circle.scheduled_actions sa SET
-    next_run_at = u.next_run_at,
-    execution_count = sa.execution_count + u.fired,
-    last_run_at = CASE WHEN u.fired > 0 THEN now() ELSE sa.last_run_at END,
-    status = COALESCE(u.status::public.scheduled_action_status, sa.status)
-FROM unnest($1::int8[], $2::timestamptz[], $3::int4[], $4::text[])
-     AS u(id, next_run_at, fired, status)
-WHERE sa.id = u.id";
-
 /// Milliseconds until the earliest due time of any active schedule (negative when one is
 /// overdue); `NULL` when none has a due time.
 const EARLIEST_SQL: &str = "
@@ -195,9 +185,7 @@ pub async fn claim_due(ctx: &Ctx) -> Result<Claimed, Error> {
         .iter()
         .map(|id| per_action.get(id).copied().unwrap_or(0))
         .collect();
-    let stmt = tx.prepare_cached(ADVANCE_SQL).await?;
-    tx.execute(&stmt, &[&ids, &nexts, &fired, &statuses])
-        .await?;
+    gathering_schedule::fired::advance(&tx, &ids, &nexts, &fired, &statuses).await?;
     gathering_events::publish_in(&tx, &events).await?;
     tx.commit().await?;
 

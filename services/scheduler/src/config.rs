@@ -29,6 +29,10 @@ pub struct Config {
     /// `SCHEDULER_EVENT_POLL_MS` (default 1000): backstop poll of the event log for event
     /// schedules (new events wake it through `NOTIFY`).
     pub event_poll: Duration,
+    /// `QUEUE_METRICS_INTERVAL_SECONDS` (default 5, 0 = off): how often the queue-depth gauges
+    /// (`gathering_queue_*`) are refreshed. Schedulers export them too: they always run, while
+    /// executors may be scaled to zero.
+    pub queue_metrics_interval: Option<Duration>,
 }
 
 impl Config {
@@ -74,6 +78,7 @@ impl Config {
             catch_up_max,
             max_sleep: Duration::from_millis(max_sleep_ms),
             event_poll: Duration::from_millis(event_poll_ms),
+            queue_metrics_interval: gathering_queue::depth::interval_from_vars(vars)?,
         })
     }
 

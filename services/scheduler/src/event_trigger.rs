@@ -44,14 +44,6 @@ FROM circle.scheduled_actions sa
 WHERE sa.schedule_type = 'event' AND sa.status = 'active' AND sa.event_trigger = ANY($1)
 ORDER BY sa.id
 FOR UPDATE OF sa";
-const COUNT_SQL: &str = "
-UPDATE circle.scheduled_actions sa SET
-    execution_count = sa.execution_count + u.fired,
-    last_run_at = CASE WHEN u.fired > 0 THEN now() ELSE sa.last_run_at END,
-    status = CASE WHEN u.expire THEN 'expired'::public.scheduled_action_status ELSE sa.status END
-FROM unnest($1::int8[], $2::int4[], $3::bool[]) AS u(id, fired, expire)
-WHERE sa.id = u.id";
-
 struct EventSchedule {
     id: i64,
     kind: String,
@@ -209,7 +201,7 @@ pub async fn process(ctx: &Ctx) -> Result<usize, Error> {
             .map(|s| fired.get(&s.id).copied().unwrap_or(0))
             .collect();
         let expire: Vec<bool> = touched.iter().map(|s| s.expire).collect();
-        tx.execute(COUNT_SQL, &[&ids, &counts, &expire]).await?;
+        gathering_schedule::fired::count_event_runs(&tx, &ids, &counts, &expire).await?;
     }
     gathering_events::publish_in(&tx, &notes).await?;
     tx.execute(MOVE_CURSOR_SQL, &[&CURSOR, &last.xid, &last.id])

@@ -81,6 +81,14 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         loops_stop.clone(),
     ));
 
+    if let Some(every) = config.queue_metrics_interval {
+        tokio::spawn(gathering_queue::depth::export_gauges(
+            gathering_queue::Queue::new(pool.clone()),
+            Vec::new(),
+            every,
+            loops_stop.clone(),
+        ));
+    }
     // Counted live by the edge's /health/checks while this scheduler takes work.
     let instance = gathering_db::heartbeat::instance_name();
     let heartbeat =

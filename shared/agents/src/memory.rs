@@ -96,6 +96,22 @@ pub fn validate(m: &NewMemory) -> Result<(), AgentError> {
     Ok(())
 }
 
+/// Forgets a memory of an agent: it stays, inactive (no longer recalled or counted as
+/// active). `false` when the agent has no such memory.
+pub async fn forget<C: GenericClient>(
+    client: &C,
+    agent_id: i64,
+    memory_id: i64,
+) -> Result<bool, AgentError> {
+    let n = client
+        .execute(
+            "UPDATE memory.memories SET is_active = false WHERE id = $1 AND agent_id = $2",
+            &[&memory_id, &agent_id],
+        )
+        .await?;
+    Ok(n > 0)
+}
+
 /// Stores memories (embedded in one gateway call when possible) in one statement.
 pub async fn remember<C: GenericClient>(
     c: &C,

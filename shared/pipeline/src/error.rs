@@ -11,6 +11,18 @@ pub enum PipelineError {
     NotActive(String),
     #[error("Cannot cancel run in '{0}' status")]
     NotCancellable(String),
+    #[error("Approval not found")]
+    ApprovalNotFound,
+    #[error("You are not one of the approvers of this node")]
+    NotApprover,
+    /// A decision that cannot be made (already decided, run over): the reason.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("Cannot retry run in '{0}' status: only failed, cancelled or timed-out runs")]
+    NotRetryable(String),
+    /// A retry's `from_node_id` the run or the pipeline does not have.
+    #[error("{0}")]
+    UnknownNode(String),
     #[error(transparent)]
     Db(#[from] gathering_db::DbError),
     #[error(transparent)]

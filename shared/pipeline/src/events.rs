@@ -10,6 +10,8 @@ pub const RUN_COMPLETED: &str = "pipeline_run.completed";
 pub const RUN_FAILED: &str = "pipeline_run.failed";
 pub const RUN_CANCELLED: &str = "pipeline_run.cancelled";
 pub const RUN_TIMEOUT: &str = "pipeline_run.timeout";
+/// Every node left to do waits for a person (the run holds no worker).
+pub const RUN_WAITING: &str = "pipeline_run.waiting_approval";
 pub const NODE_STARTED: &str = "pipeline_node.started";
 pub const NODE_COMPLETED: &str = "pipeline_node.completed";
 pub const NODE_FAILED: &str = "pipeline_node.failed";
@@ -33,6 +35,7 @@ pub fn run_event(pipeline_id: i64, run_id: i64, status: &str, error: Option<&str
         "completed" => RUN_COMPLETED,
         "cancelled" => RUN_CANCELLED,
         "timeout" => RUN_TIMEOUT,
+        "waiting_approval" => RUN_WAITING,
         _ => RUN_FAILED,
     };
     event(

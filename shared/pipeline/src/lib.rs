@@ -6,12 +6,15 @@
 //! Execution lives in the executor (`services/executor/src/jobs/pipelines`); a run is the job
 //! `pipeline_run.execute` `{"run_id"}` on queue `pipelines` ([`store::run_job`]).
 
+pub mod approval;
+pub mod decision;
 pub mod error;
 pub mod events;
 pub mod graph;
 pub mod model;
 pub mod options;
 pub mod record;
+pub mod retry;
 pub mod store;
 pub mod validate;
 

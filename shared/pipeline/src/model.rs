@@ -11,8 +11,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-/// Node types the executor runs (the A13 six, plus `tool`).
-pub const NODE_TYPES: [&str; 7] = [
+/// Node types the executor runs (the A13 six, plus `tool` and `approval`).
+pub const NODE_TYPES: [&str; 8] = [
     "trigger",
     "agent",
     "condition",
@@ -20,6 +20,7 @@ pub const NODE_TYPES: [&str; 7] = [
     "parallel",
     "delay",
     "tool",
+    "approval",
 ];
 
 /// Most nodes and edges of one pipeline.
@@ -510,7 +511,7 @@ mod tests {
     fn python_reprs() {
         assert_eq!(
             valid_types_repr(),
-            "['action', 'agent', 'condition', 'delay', 'parallel', 'tool', 'trigger']"
+            "['action', 'agent', 'approval', 'condition', 'delay', 'parallel', 'tool', 'trigger']"
         );
         assert_eq!(py_list(["a", "it's"]), "['a', \"it's\"]");
     }

@@ -4,7 +4,7 @@
 //!
 //! | key | meaning | default |
 //! |---|---|---|
-//! | `timeout_seconds` | one attempt's limit | agent 300, others 60 (delay and sub-pipeline: none) |
+//! | `timeout_seconds` | one attempt's limit | agent 300, others 60 (delay, approval and sub-pipeline: none; an approval's is its wait) |
 //! | `retry.max_attempts` | attempts in total | the pipeline's `max_retries_per_node` (3) |
 //! | `retry.backoff_base`, `retry.backoff_max` | wait `base × 2^(n−1)` seconds, at most `max` | the pipeline's (1, 60) |
 //! | `retry.retry_on` | error kinds retried: `timeout`, `transient`, `execution` | all three |
@@ -124,7 +124,7 @@ fn seconds(v: &Value, what: &str, min_exclusive: bool, max: f64) -> Result<Durat
 fn default_timeout(node: &Node) -> Option<Duration> {
     match node.node_type.as_str() {
         "agent" => Some(Duration::from_secs(300)),
-        "delay" | "trigger" | "parallel" | "condition" => None,
+        "delay" | "trigger" | "parallel" | "condition" | "approval" => None,
         "action" if node.config_str("action") == Some("execute_pipeline") => None,
         _ => Some(Duration::from_secs(60)),
     }
@@ -134,7 +134,11 @@ impl NodeOptions {
     /// Reads a node's options with the run's settings as defaults.
     pub fn of(node: &Node, settings: &Settings) -> Result<NodeOptions, String> {
         let c = &node.config;
-        let timeout = match c.get("timeout_seconds").filter(|v| !v.is_null()) {
+        // An approval's `timeout_seconds` is how long it waits for a person (its own config).
+        let timeout = match c
+            .get("timeout_seconds")
+            .filter(|v| !v.is_null() && node.node_type != "approval")
+        {
             Some(v) => Some(seconds(v, "timeout_seconds", true, MAX_TIMEOUT_SECONDS)?),
             None => default_timeout(node),
         };

@@ -93,7 +93,7 @@ impl PipelineRow {
 /// Columns of `circle.pipeline_runs` every query selects.
 macro_rules! run_columns {
     () => {
-        "id, pipeline_id, status, started_at, completed_at, current_node, logs, trigger_data, error_message, created_at, duration_seconds, parent_run_id, parent_node_id"
+        "id, pipeline_id, status, started_at, completed_at, current_node, logs, trigger_data, error_message, created_at, duration_seconds, parent_run_id, parent_node_id, retry_of"
     };
 }
 pub(crate) use run_columns;
@@ -113,6 +113,8 @@ pub struct RunRow {
     pub duration_seconds: f64,
     pub parent_run_id: Option<i64>,
     pub parent_node_id: Option<String>,
+    /// The run this one retries.
+    pub retry_of: Option<i64>,
 }
 
 impl RunRow {
@@ -131,11 +133,15 @@ impl RunRow {
             duration_seconds: r.try_get("duration_seconds")?,
             parent_run_id: r.try_get("parent_run_id")?,
             parent_node_id: r.try_get("parent_node_id")?,
+            retry_of: r.try_get("retry_of")?,
         })
     }
 
     pub fn is_live(&self) -> bool {
-        matches!(self.status.as_str(), "pending" | "running")
+        matches!(
+            self.status.as_str(),
+            "pending" | "running" | "waiting_approval"
+        )
     }
 
     /// The contract's Run; `nodes` gives the logs (else the stored `logs` column is used).
@@ -164,6 +170,7 @@ impl RunRow {
             "duration_seconds": duration,
             "parent_run_id": self.parent_run_id,
             "parent_node_id": self.parent_node_id,
+            "retry_of": self.retry_of,
         })
     }
 }
@@ -256,6 +263,10 @@ impl NodeRunRow {
                 ),
                 "warn",
             ),
+            "running" if self.node_type == "approval" => (
+                format!("Node '{}' (approval) waiting for approval", self.node_id),
+                "info",
+            ),
             "running" => (
                 format!("Node '{}' ({}) running", self.node_id, self.node_type),
                 "info",
@@ -280,6 +291,13 @@ impl NodeRunRow {
                 format!("Node '{}' ({}) skipped", self.node_id, self.node_type),
                 "info",
             ),
+            "reused" => (
+                format!(
+                    "Node '{}' ({}) reused: its output comes from the run retried",
+                    self.node_id, self.node_type
+                ),
+                "info",
+            ),
             _ => (
                 format!(
                     "Node '{}' ({}) {}",
@@ -292,7 +310,7 @@ impl NodeRunRow {
             .completed_at
             .or(self.started_at)
             .unwrap_or(self.created_at);
-        let output = if self.status == "completed" {
+        let output = if self.status == "completed" || self.status == "reused" {
             self.output_data.clone()
         } else {
             Value::Null

@@ -22,11 +22,16 @@ pub const JOB_KIND: &str = "pipeline_run.execute";
 pub const QUEUE: &str = "pipelines";
 pub const CANCEL_CHANNEL: &str = "pipeline_cancel";
 
+/// The unique key of the job that executes run `run_id`.
+pub fn run_job_key(run_id: i64) -> String {
+    format!("pipeline_run:{run_id}")
+}
+
 /// The job that executes run `run_id` (the scheduler enqueues the same).
 pub fn run_job(run_id: i64) -> NewJob {
     NewJob::new(JOB_KIND, json!({ "run_id": run_id }))
         .queue(QUEUE)
-        .unique_key(format!("pipeline_run:{run_id}"))
+        .unique_key(run_job_key(run_id))
         .max_attempts(25)
 }
 
@@ -111,7 +116,8 @@ WITH RECURSIVE tree AS (
         current_node = NULL,
         duration_seconds = COALESCE(extract(epoch FROM now() - r.started_at)::float8, 0)
     FROM tree
-    WHERE r.id = tree.id AND (tree.id <> $1 OR $2::bool) AND r.status IN ('pending', 'running')
+    WHERE r.id = tree.id AND (tree.id <> $1 OR $2::bool)
+      AND r.status IN ('pending', 'running', 'waiting_approval')
     RETURNING r.id, r.pipeline_id
 ), nodes AS (
     UPDATE circle.pipeline_node_runs n SET
@@ -408,7 +414,7 @@ pub async fn cancel_run(
         .await?
         .ok_or(PipelineError::RunNotFound)?
         .try_get(0)?;
-    if status != "pending" && status != "running" {
+    if !matches!(status.as_str(), "pending" | "running" | "waiting_approval") {
         return Err(PipelineError::NotCancellable(status));
     }
     cancel_tree_in(&tx, run_id, true, "cancelled", "Pipeline run was cancelled").await?;

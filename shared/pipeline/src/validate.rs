@@ -125,6 +125,21 @@ pub fn validate(def: &Definition) -> Vec<String> {
                     ));
                 }
             }
+            "approval" => {
+                if let Err(e) = crate::approval::ApprovalConfig::of(node) {
+                    errors.push(format!(
+                        "Approval node '{}' has invalid config: {e}",
+                        node.id
+                    ));
+                }
+                // Reached from the run's start (or a failure handler of its own).
+                if graph.preds[i].is_empty() && !node.is_failure_handler() {
+                    errors.push(format!(
+                        "Approval node '{}' must follow another node (it has no incoming edge)",
+                        node.id
+                    ));
+                }
+            }
             _ => {}
         }
         if node.is_failure_handler() && !graph.preds[i].is_empty() {
@@ -162,7 +177,7 @@ mod tests {
                 json!([{"id": "e1", "from": "a", "to": "zz"}, {"id": "e2", "from": "yy", "to": "a"}])
             ),
             vec![
-                "Node 'a' has invalid type: 'bogus'. Valid types: ['action', 'agent', 'condition', 'delay', 'parallel', 'tool', 'trigger']",
+                "Node 'a' has invalid type: 'bogus'. Valid types: ['action', 'agent', 'approval', 'condition', 'delay', 'parallel', 'tool', 'trigger']",
                 "Edge 'e1' references unknown target node: 'zz'",
                 "Edge 'e2' references unknown source node: 'yy'",
             ]
@@ -184,6 +199,36 @@ mod tests {
                 "Agent node 'a' is missing required config key 'agent_id'",
                 "Agent node 'a' is missing required config key 'task'",
                 "Condition node 'c' is missing required config key 'condition'",
+            ]
+        );
+    }
+
+    #[test]
+    fn approval_nodes() {
+        assert!(
+            check(
+                json!([
+                    {"id": "t", "type": "trigger"},
+                    {"id": "ok", "type": "approval", "config": {"message": "Ship {{t.v}}?",
+                        "approvers": {"roles": ["admin"]}, "timeout_seconds": 864000, "on_timeout": "fail"}},
+                ]),
+                json!([{"from": "t", "to": "ok"}])
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            check(
+                json!([
+                    {"id": "ok", "type": "approval", "config": {"approvers": {"roles": ["boss"]}}},
+                    {"id": "t", "type": "trigger"},
+                    {"id": "a2", "type": "approval", "config": {"approvers": {"user_ids": ["u1"]}, "on_timeout": "maybe"}},
+                ]),
+                json!([{"from": "t", "to": "a2"}])
+            ),
+            vec![
+                "Approval node 'ok' has invalid config: approvers.roles has an invalid entry \"boss\"",
+                "Approval node 'ok' must follow another node (it has no incoming edge)",
+                "Approval node 'a2' has invalid config: on_timeout must be one of reject, approve, fail",
             ]
         );
     }

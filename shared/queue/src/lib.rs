@@ -25,6 +25,7 @@
 //! for durable timers).
 
 pub use gathering_core::backoff;
+pub mod depth;
 pub mod error;
 pub mod job;
 pub mod notify;
@@ -32,9 +33,10 @@ pub mod store;
 pub mod worker;
 
 pub use backoff::Backoff;
+pub use depth::QueueDepth;
 pub use error::QueueError;
 pub use job::{Enqueued, Job, JobId, JobRecord, JobState, NewJob};
-pub use store::{FailOutcome, Queue, enqueue_in, enqueue_many_in};
+pub use store::{FailOutcome, Queue, enqueue_in, enqueue_many_in, wake_in};
 pub use worker::{
     HandlerResult, JobContext, JobError, KindOptions, Outcome, QueueConfig, Registry, Stats,
     Worker, WorkerConfig, WorkerHandle,

@@ -85,11 +85,14 @@ UPDATE queue.jobs SET
 WHERE id = $1 AND lease_owner = $2 AND attempt = $3 AND state = 'running'
 RETURNING state::text";
 
+// A job woken (`wake_in`) while it ran has a `run_at` after its claim (`attempted_at`): its
+// snooze then ends at once rather than after the delay, so a wake-up is never lost.
 const SNOOZE_SQL: &str = "
 UPDATE queue.jobs SET
     state = 'available',
     attempt = attempt - 1,
-    run_at = now() + $4::int8 * interval '1 millisecond',
+    run_at = CASE WHEN run_at > attempted_at THEN LEAST(run_at, now() + $4::int8 * interval '1 millisecond')
+                  ELSE now() + $4::int8 * interval '1 millisecond' END,
     payload = COALESCE($5::jsonb, payload),
     lease_owner = NULL,
     lease_expires_at = NULL
@@ -156,8 +159,28 @@ SELECT id, queue, kind, payload, state::text AS state, attempt, max_attempts, le
        last_error, errors, run_at, finished_at
 FROM queue.jobs WHERE id = $1";
 
+// `clock_timestamp()`: a job claimed while this statement waited for its row lock must see a
+// `run_at` later than its claim.
+const WAKE_SQL: &str = "
+WITH woken AS (
+    UPDATE queue.jobs SET run_at = clock_timestamp()
+    WHERE unique_key = $1 AND state IN ('available', 'running', 'failed')
+    RETURNING queue, state
+)
+SELECT (SELECT count(*) FROM woken) AS woken,
+       (SELECT count(pg_notify('queue_' || queue, '')) FROM woken WHERE state <> 'running') AS notified";
+
 fn ms(d: Duration) -> i64 {
     d.as_millis().min(i64::MAX as u128) as i64
+}
+
+/// Makes the live job with `unique_key` due now (a snoozed durable timer whose awaited event
+/// happened), inside the caller's transaction. A job running meanwhile is not interrupted: its
+/// next snooze ends at once instead. False when there is no such live job.
+pub async fn wake_in<C: GenericClient>(c: &C, unique_key: &str) -> Result<bool, QueueError> {
+    let stmt = c.prepare_cached(WAKE_SQL).await?;
+    let row = c.query_one(&stmt, &[&unique_key]).await?;
+    Ok(row.try_get::<_, i64>(0)? > 0)
 }
 
 /// Enqueues one job inside the caller's transaction (or on any client). Workers are notified

@@ -6,13 +6,21 @@
 //! - [`policy`]: what a claim fires — start/end dates, `max_executions`, and the missed-run
 //!   policies `skip`, `run_once` (default) and `catch_up` (bounded).
 //! - [`action`]: `run_task`, `execute_pipeline`, `send_notification`, `call_api` settings.
+//! - [`definition`]: the writes of `circle.scheduled_actions` (create, update, pause, resume,
+//!   delete) with their events; this crate owns the table.
+//! - [`fired`]: the due times and counts the scheduler moves when it fires schedules.
+//! - [`run_state`]: a run's state as the executor moves it (started, completed, failed,
+//!   retrying), fenced on the run being open.
 //! - [`store`]: run rows, dispatch jobs and `scheduled_action.*` events, written in the
 //!   caller's transaction.
 
 pub mod action;
 pub mod cron_expr;
+pub mod definition;
 pub mod error;
+pub mod fired;
 pub mod policy;
+pub mod run_state;
 pub mod store;
 pub mod timing;
 pub mod zone;

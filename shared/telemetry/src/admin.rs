@@ -37,6 +37,8 @@ impl AdminState {
 }
 
 pub fn admin_router(state: AdminState) -> Router {
+    // Install the recorder now: metrics recorded before the first scrape would otherwise be lost.
+    let _ = crate::prometheus();
     Router::new()
         .route("/health", get(health))
         .route("/health/ready", get(ready))

@@ -11,6 +11,7 @@
 //! | `SLACK_WEBHOOK_URL`, `DISCORD_WEBHOOK_URL`, `TEAMS_WEBHOOK_URL` | default webhook URLs | none |
 //! | `WORKSPACE_ROOT` | where project browsing starts (inside the project roots) | the first project root |
 //! | `GATHERING_PROJECT_ROOTS` | folders projects may live in (colon-separated) | `WORKSPACE_ROOT`, else `$GATHERING_DATA_DIR/projects` |
+//! | `GATHERING_SKILL_DATABASE_URL` | PostgreSQL DSN the `database` skill queries (read-only; give it a role that can only read) | none (the skill answers that nothing is configured) |
 //! | `GATHERING_PLUGIN_DIRS` | folders plugins may be discovered in (colon-separated) | `$GATHERING_DATA_DIR/plugins` |
 
 use std::path::PathBuf;
@@ -89,6 +90,8 @@ pub struct ToolsConfig {
     pub project_roots: ProjectRoots,
     /// `GATHERING_PLUGIN_DIRS` and the restart back-off of MCP servers.
     pub plugins: PluginSettings,
+    /// `GATHERING_SKILL_DATABASE_URL`: the database the `database` skill reads.
+    pub database_url: Option<Secret>,
 }
 
 impl Default for ToolsConfig {
@@ -104,6 +107,7 @@ impl Default for ToolsConfig {
             // Tests build their projects in temporary folders.
             project_roots: ProjectRoots::new(vec![std::env::temp_dir()]),
             plugins: PluginSettings::default(),
+            database_url: None,
         }
     }
 }
@@ -178,6 +182,7 @@ impl ToolsConfig {
             workspace_root: vars.get("WORKSPACE_ROOT").map(PathBuf::from),
             project_roots: ProjectRoots::from_vars(vars)?,
             plugins: PluginSettings::from_vars(vars)?,
+            database_url: secret("GATHERING_SKILL_DATABASE_URL").filter(|s| !s.is_empty()),
         })
     }
 }

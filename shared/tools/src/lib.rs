@@ -20,6 +20,7 @@ pub mod error;
 pub mod files;
 pub mod git;
 pub mod net;
+pub mod pdf;
 pub mod permission;
 pub mod plugins;
 pub mod process;

@@ -296,24 +296,6 @@ async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let client = state.pool.get().await?;
-    let status: Option<String> = client
-        .query_opt(
-            "SELECT status::text FROM circle.background_tasks WHERE id = $1",
-            &[&id],
-        )
-        .await?
-        .map(|r| r.try_get(0))
-        .transpose()?;
-    match status.as_deref() {
-        None => Err(ApiError::NotFound("Task not found".into())),
-        Some(s @ ("pending" | "running" | "paused")) => Err(ApiError::BadRequest(format!(
-            "Cannot delete task in '{s}' status. Cancel it first."
-        ))),
-        Some(_) => {
-            client
-                .execute("DELETE FROM circle.background_tasks WHERE id = $1 AND status NOT IN ('pending', 'running', 'paused')", &[&id])
-                .await?;
-            Ok(HttpResponse::NoContent().finish())
-        }
-    }
+    tasks::delete(&client, id).await.map_err(task_error)?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -13,6 +13,7 @@ mod goals;
 mod health;
 mod lsp;
 mod memories;
+mod pipeline_approvals;
 mod pipelines;
 mod plugins;
 mod projects;

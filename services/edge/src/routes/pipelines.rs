@@ -12,13 +12,15 @@ use actix_web::{HttpResponse, web};
 use gathering_pipeline::store::{self, NewPipeline, PipelinePatch, SettingsPatch};
 use gathering_pipeline::{Definition, PipelineError, parse_definition, validate};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::auth::extract::AuthUser;
 use crate::error::{ApiError, FieldError, Violations};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Before `/pipelines/{pipeline_id}`, which would take "approvals" for an id.
+    super::pipeline_approvals::configure(cfg);
     cfg.route("/pipelines", web::get().to(list))
         .route("/pipelines", web::post().to(create))
         .route("/pipelines/{pipeline_id}", web::get().to(get))
@@ -46,24 +48,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/pipelines/{pipeline_id}/runs/{run_id}/cancel",
             web::post().to(cancel),
+        )
+        .route(
+            "/pipelines/{pipeline_id}/runs/{run_id}/retry",
+            web::post().to(retry),
         );
 }
 
 const STATUSES: [&str; 3] = ["active", "paused", "draft"];
-const RUN_STATUSES: [&str; 6] = [
+const RUN_STATUSES: [&str; 7] = [
     "pending",
     "running",
+    "waiting_approval",
     "completed",
     "failed",
     "cancelled",
     "timeout",
 ];
 
-fn api(e: PipelineError) -> ApiError {
+pub(super) fn api(e: PipelineError) -> ApiError {
     match e {
-        PipelineError::NotFound | PipelineError::RunNotFound => ApiError::NotFound(e.to_string()),
+        PipelineError::NotFound | PipelineError::RunNotFound | PipelineError::ApprovalNotFound => {
+            ApiError::NotFound(e.to_string())
+        }
         PipelineError::NotActive(_) | PipelineError::NotCancellable(_) => {
             ApiError::BadRequest(e.to_string())
+        }
+        PipelineError::NotApprover => ApiError::Forbidden(e.to_string()),
+        PipelineError::Conflict(_) | PipelineError::NotRetryable(_) => {
+            ApiError::Conflict(e.to_string())
+        }
+        PipelineError::UnknownNode(m) => {
+            ApiError::Validation(vec![FieldError::body("from_node_id", m)])
         }
         other => ApiError::internal(other),
     }
@@ -379,10 +395,10 @@ async fn validate_route(
     Ok(HttpResponse::Ok().json(json!({"valid": errors.is_empty(), "errors": errors})))
 }
 
-/// `B:{trigger_data?}`, the body itself optional.
-fn trigger_data(body: &[u8]) -> Result<Value, ApiError> {
+/// An optional JSON object body (empty or `null` is an empty object).
+pub(super) fn body_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
+        return Ok(Map::new());
     }
     let parsed: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::Validation(vec![FieldError {
@@ -392,21 +408,31 @@ fn trigger_data(body: &[u8]) -> Result<Value, ApiError> {
         }])
     })?;
     match parsed {
-        Value::Null => Ok(json!({})),
-        Value::Object(mut o) => match o.remove("trigger_data") {
-            None | Some(Value::Null) => Ok(json!({})),
-            Some(t @ Value::Object(_)) => Ok(t),
-            Some(_) => Err(ApiError::Validation(vec![FieldError::body(
-                "trigger_data",
-                "trigger_data must be an object",
-            )])),
-        },
+        Value::Null => Ok(Map::new()),
+        Value::Object(o) => Ok(o),
         _ => Err(ApiError::Validation(vec![FieldError {
             loc: vec!["body".into()],
             msg: "body must be an object".into(),
             kind: "value_error".into(),
         }])),
     }
+}
+
+/// `trigger_data` of a body: `None` when absent or null.
+fn trigger_field(o: &mut Map<String, Value>) -> Result<Option<Value>, ApiError> {
+    match o.remove("trigger_data") {
+        None | Some(Value::Null) => Ok(None),
+        Some(t @ Value::Object(_)) => Ok(Some(t)),
+        Some(_) => Err(ApiError::Validation(vec![FieldError::body(
+            "trigger_data",
+            "trigger_data must be an object",
+        )])),
+    }
+}
+
+/// `B:{trigger_data?}`, the body itself optional.
+fn trigger_data(body: &[u8]) -> Result<Value, ApiError> {
+    Ok(trigger_field(&mut body_object(body)?)?.unwrap_or_else(|| json!({})))
 }
 
 async fn run(
@@ -514,4 +540,41 @@ async fn cancel(
         .map_err(api)?;
     let nodes = store::node_runs_of(&client, &[run_id]).await.map_err(api)?;
     Ok(HttpResponse::Ok().json(run.to_json(Some(&nodes))))
+}
+
+/// `POST /pipelines/{id}/runs/{run_id}/retry` `B:{from_node_id?, trigger_data?}` → 201 with the
+/// new run (`retry_of` the old one); its reused nodes are listed with the run's nodes.
+async fn retry(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<(i64, i64)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (pipeline_id, run_id) = path.into_inner();
+    let mut o = body_object(&body)?;
+    let trigger = trigger_field(&mut o)?;
+    let from = match o.remove("from_node_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 200 => Some(s),
+        Some(_) => {
+            return Err(ApiError::Validation(vec![FieldError::body(
+                "from_node_id",
+                "from_node_id must be a node id (1 to 200 characters)",
+            )]));
+        }
+    };
+    let mut client = state.pool.get().await?;
+    let run = gathering_pipeline::retry::retry_run(
+        &mut client,
+        pipeline_id,
+        run_id,
+        &gathering_pipeline::retry::RetryRequest {
+            from_node_id: from.as_deref(),
+            trigger_data: trigger.as_ref(),
+        },
+    )
+    .await
+    .map_err(api)?;
+    let nodes = store::node_runs_of(&client, &[run.id]).await.map_err(api)?;
+    Ok(HttpResponse::Created().json(run.to_json(Some(&nodes))))
 }

@@ -709,6 +709,53 @@ async fn the_ai_and_platform_skills_run_through_the_tool_registry() {
     assert_eq!(run("schedule_list", json!({})).await.body["success"], true);
     let missing = run("schedule_run_now", json!({"action_id": 999})).await;
     assert_eq!(missing.body["success"], false);
+
+    // Pause and resume through the tools behave as through the API: an event each, and a
+    // recurring schedule resumes from now (its paused time is not "missed").
+    let r = api
+        .post(
+            "/scheduled-actions",
+            None,
+            &json!({"agent_id": s.agent_id, "name": "hourly", "goal": "g",
+                    "schedule_type": "cron", "cron_expression": "0 * * * *"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let action = r.body["id"].as_i64().unwrap();
+    let r = run("schedule_pause", json!({"action_id": action})).await;
+    assert_eq!(r.body["data"]["status"], "paused", "{:?}", r.body);
+    let again = run("schedule_pause", json!({"action_id": action})).await;
+    assert_eq!(
+        again.body["success"], false,
+        "only an active schedule pauses"
+    );
+    let db = s.db.pool(1);
+    let c = db.get().await.unwrap();
+    c.execute(
+        "UPDATE circle.scheduled_actions SET next_run_at = '2000-01-01Z' WHERE id = $1",
+        &[&action],
+    )
+    .await
+    .unwrap();
+    let r = run("schedule_resume", json!({"action_id": action})).await;
+    assert_eq!(r.body["data"]["status"], "active", "{:?}", r.body);
+    let row = c
+        .query_one(
+            "SELECT status::text, next_run_at > now(), \
+                    (SELECT count(*) FROM events.log WHERE kind IN \
+                        ('scheduled_action.paused', 'scheduled_action.resumed') \
+                     AND (payload->>'action_id')::int8 = $1) \
+             FROM circle.scheduled_actions WHERE id = $1",
+            &[&action],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "active");
+    assert!(
+        row.get::<_, bool>(1),
+        "resumed from now, not from the paused time"
+    );
+    assert_eq!(row.get::<_, i64>(2), 2, "one event per change");
     admin.stop().await;
     s.stop().await;
 }

@@ -15,6 +15,7 @@ mod lsp;
 mod memories;
 mod monitoring;
 mod perimeter;
+mod pipeline_approvals;
 mod pipelines;
 mod plugins;
 mod projects;

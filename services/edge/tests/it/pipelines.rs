@@ -78,7 +78,7 @@ async fn crud_validates_with_the_a13_messages_and_keeps_the_contract_shapes() {
     assert_eq!(
         msgs(&r.body),
         vec![
-            "Node 'b' has invalid type: 'teleport'. Valid types: ['action', 'agent', 'condition', 'delay', 'parallel', 'tool', 'trigger']",
+            "Node 'b' has invalid type: 'teleport'. Valid types: ['action', 'agent', 'approval', 'condition', 'delay', 'parallel', 'tool', 'trigger']",
             "Edge 'e1' references unknown target node: 'zz'",
         ]
     );

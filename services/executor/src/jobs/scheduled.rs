@@ -31,6 +31,7 @@ use gathering_queue::{
     enqueue_in,
 };
 use gathering_schedule::action::{self, ActionType};
+use gathering_schedule::run_state;
 use gathering_schedule::store::{DISPATCH_KIND, action_event};
 use gathering_tools::{CallContext, Grants, Permission};
 use serde_json::{Value, json};
@@ -73,32 +74,6 @@ FROM circle.scheduled_action_runs r
 JOIN circle.scheduled_actions sa ON sa.id = r.scheduled_action_id
 WHERE r.id = $1
 FOR UPDATE OF r";
-
-const START_SQL: &str = "
-UPDATE circle.scheduled_action_runs
-SET status = 'running', started_at = COALESCE(started_at, now()),
-    background_task_id = COALESCE($2, background_task_id),
-    pipeline_run_id = COALESCE($3, pipeline_run_id)
-WHERE id = $1";
-
-const COMPLETE_SQL: &str = "
-UPDATE circle.scheduled_action_runs
-SET status = 'completed', completed_at = now(), result = $2, result_summary = $3,
-    error_message = NULL, duration_ms = $4
-WHERE id = $1 AND status IN ('pending', 'running')
-RETURNING scheduled_action_id";
-
-const FAIL_SQL: &str = "
-UPDATE circle.scheduled_action_runs
-SET status = 'failed', completed_at = now(), error_message = $2, result = $3, duration_ms = $4
-WHERE id = $1 AND status IN ('pending', 'running')
-RETURNING scheduled_action_id";
-
-const RETRY_SQL: &str = "
-UPDATE circle.scheduled_action_runs
-SET status = 'pending', retry_count = retry_count + 1, error_message = $2, result = $3
-WHERE id = $1 AND status IN ('pending', 'running')
-RETURNING scheduled_action_id, retry_count";
 
 const PIPELINE_SQL: &str = "SELECT status FROM circle.pipelines WHERE id = $1";
 
@@ -218,7 +193,7 @@ async fn dispatch(deps: Deps, ctx: JobContext) -> HandlerResult {
         ActionType::RunTask => start_task(&tx, run_id, &row, &run, deps.max_live_tasks).await?,
         ActionType::ExecutePipeline => start_pipeline(&tx, run_id, &run).await?,
         ActionType::SendNotification | ActionType::CallApi => {
-            tx.execute(START_SQL, &[&run_id, &None::<i64>, &None::<i64>])
+            run_state::started(&tx, run_id, None, None)
                 .await
                 .map_err(retry)?;
             tx.commit().await.map_err(retry)?;
@@ -300,7 +275,7 @@ async fn start_task<C: GenericClient>(
         }
         Err(e) => return Err(retry(e)),
     };
-    tx.execute(START_SQL, &[&run_id, &Some(task_id), &None::<i64>])
+    run_state::started(tx, run_id, Some(task_id), None)
         .await
         .map_err(retry)?;
     let result = json!({"action_type": "run_task", "task_id": task_id});
@@ -368,7 +343,7 @@ async fn start_pipeline<C: GenericClient>(
         .queue("pipelines")
         .unique_key(format!("pipeline_run:{pipeline_run}"));
     enqueue_in(tx, &job).await.map_err(retry)?;
-    tx.execute(START_SQL, &[&run_id, &None::<i64>, &Some(pipeline_run)])
+    run_state::started(tx, run_id, None, Some(pipeline_run))
         .await
         .map_err(retry)?;
     publish_in(
@@ -459,11 +434,10 @@ async fn settle(
         Ok(value) => {
             let value = bounded(value);
             let text = summary(&value);
-            let done = tx
-                .query_opt(COMPLETE_SQL, &[&run_id, &value, &text, &elapsed])
+            let done = run_state::completed(&tx, run_id, &value, &text, elapsed)
                 .await
                 .map_err(retry)?;
-            if done.is_some() {
+            if done {
                 publish_in(
                     &tx,
                     &[action_event(
@@ -482,12 +456,10 @@ async fn settle(
             let data = bounded(failed.data);
             let message: String = failed.message.chars().take(2000).collect();
             if failed.retryable && run.retry_on_failure && run.retry_count < run.max_retries {
-                let row = tx
-                    .query_opt(RETRY_SQL, &[&run_id, &message, &data])
+                let attempt = run_state::retrying(&tx, run_id, &message, &data)
                     .await
                     .map_err(retry)?;
-                if let Some(row) = row {
-                    let attempt: i32 = row.try_get(1).map_err(retry)?;
+                if let Some(attempt) = attempt {
                     publish_in(
                         &tx,
                         &[action_event(
@@ -508,11 +480,10 @@ async fn settle(
                     payload: None,
                 })
             } else {
-                let row = tx
-                    .query_opt(FAIL_SQL, &[&run_id, &message, &data, &elapsed])
+                let failed = run_state::failed(&tx, run_id, &message, &data, elapsed)
                     .await
                     .map_err(retry)?;
-                if row.is_some() {
+                if failed {
                     publish_in(
                         &tx,
                         &[action_event(

@@ -17,6 +17,11 @@ pub struct Executor {
 }
 
 impl Executor {
+    /// Where its admin endpoints (`/health/*`, `/metrics`) listen.
+    pub fn admin_addr(&self) -> std::net::SocketAddr {
+        self.started.admin_addr
+    }
+
     pub async fn stop(self) {
         self.stop.trigger();
         self.started.wait().await.unwrap();

@@ -2,4 +2,5 @@
 
 mod claims;
 mod events;
+mod queue_metrics;
 mod support;

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use gathering_schedule::definition;
 use gathering_tools::{Category, Permission, Registry, ToolError, ToolOutput};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -11,6 +12,8 @@ use serde_json::{Value, json};
 use super::{PlatformDeps, db, def, id, parse, with};
 
 const SKILL: &str = "schedules";
+/// The `source` of the events these tools publish.
+const SOURCE: &str = "tools";
 
 #[derive(Deserialize)]
 struct ById {
@@ -80,7 +83,7 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
             let i: ById = parse(input)?;
             let mut c = deps.pool.get().await.map_err(db)?;
             let tx = c.transaction().await.map_err(db)?;
-            let run = gathering_schedule::store::trigger_now(&tx, i.action_id, "tools")
+            let run = gathering_schedule::store::trigger_now(&tx, i.action_id, SOURCE)
                 .await
                 .map_err(db)?;
             if run.is_none() {
@@ -96,6 +99,8 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
             ))
         }),
     )?;
+    // Through the table's owner, as the API does: an event per change, and a resumed
+    // recurring schedule starts again from now (its paused time is not "missed").
     for (name, from, to, desc) in [
         (
             "schedule_pause",
@@ -114,19 +119,29 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
             def(name, SKILL, Category::Gathering, desc, write).schema(by_id.clone()),
             with(deps, move |deps, _ctx, input| async move {
                 let i: ById = parse(input)?;
-                let c = deps.pool.get().await.map_err(db)?;
-                // Schedulers are woken by the trigger on scheduled_actions (V40).
-                let n = c
-                    .execute(
-                        "UPDATE circle.scheduled_actions SET status = $3::text::scheduled_action_status WHERE id = $1 AND status::text = $2",
-                        &[&i.action_id, &from, &to],
-                    )
-                    .await
-                    .map_err(db)?;
-                if n == 0 {
-                    return Err(ToolError::Missing(format!("Scheduled action {} is not {from}", i.action_id)));
+                let mut c = deps.pool.get().await.map_err(db)?;
+                let tx = c.transaction().await.map_err(db)?;
+                let changed = if to == "paused" {
+                    definition::pause(&tx, i.action_id, SOURCE)
+                        .await
+                        .map_err(db)?
+                } else {
+                    definition::resume(&tx, i.action_id, SOURCE)
+                        .await
+                        .map_err(db)?
+                        .is_some()
+                };
+                if !changed {
+                    return Err(ToolError::Missing(format!(
+                        "Scheduled action {} is not {from}",
+                        i.action_id
+                    )));
                 }
-                Ok(ToolOutput::ok(to, json!({"action_id": i.action_id, "status": to})))
+                tx.commit().await.map_err(db)?;
+                Ok(ToolOutput::ok(
+                    to,
+                    json!({"action_id": i.action_id, "status": to}),
+                ))
             }),
         )?;
     }

@@ -310,3 +310,31 @@ async fn transition(
     tx.commit().await?;
     Ok((agent_id, job_id))
 }
+
+/// Deletes a finished task (its steps go with it). A live one (pending, running or paused)
+/// must be cancelled first: [`TaskError::InvalidState`].
+pub async fn delete<C: gathering_db::GenericClient>(
+    client: &C,
+    task_id: i64,
+) -> Result<(), TaskError> {
+    let row = client
+        .query_opt(
+            "WITH t AS (SELECT status::text AS status FROM circle.background_tasks WHERE id = $1), \
+                  d AS (DELETE FROM circle.background_tasks WHERE id = $1 \
+                        AND status NOT IN ('pending', 'running', 'paused') RETURNING id) \
+             SELECT t.status, EXISTS (SELECT 1 FROM d) FROM t",
+            &[&task_id],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Err(TaskError::NotFound);
+    };
+    let status: String = row.try_get(0)?;
+    let deleted: bool = row.try_get(1)?;
+    if !deleted {
+        return Err(TaskError::InvalidState(format!(
+            "Cannot delete task in '{status}' status. Cancel it first."
+        )));
+    }
+    Ok(())
+}

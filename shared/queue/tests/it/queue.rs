@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use gathering_queue::{FailOutcome, JobState, NewJob, enqueue_in};
+use gathering_queue::{FailOutcome, JobState, NewJob, enqueue_in, wake_in};
 use serde_json::json;
 
 use crate::helpers::setup;
@@ -247,6 +247,44 @@ async fn snooze_reschedules_without_counting_an_attempt() {
     let again = q.claim("default", "w", LEASE, 1).await.unwrap().remove(0);
     assert_eq!(again.attempt, 1, "a snooze is not an attempt");
     assert_eq!(again.payload, json!({"step": 2}));
+}
+
+#[tokio::test]
+async fn a_wake_ends_a_snooze_even_when_it_comes_while_the_job_runs() {
+    let ctx = setup().await;
+    let q = &ctx.queue;
+    let id = q
+        .enqueue(NewJob::new("k", json!({})).unique_key("timer:1"))
+        .await
+        .unwrap()
+        .id;
+    let client = q.pool().get().await.unwrap();
+    // Snoozed for an hour, woken: due at once.
+    let job = q.claim("default", "w", LEASE, 1).await.unwrap().remove(0);
+    assert!(
+        q.snooze("w", id, job.attempt, Duration::from_secs(3600), None)
+            .await
+            .unwrap()
+    );
+    assert!(q.claim("default", "w", LEASE, 1).await.unwrap().is_empty());
+    assert!(wake_in(&client, "timer:1").await.unwrap());
+    let job = q.claim("default", "w", LEASE, 1).await.unwrap().remove(0);
+    // Woken while it runs (before it snoozes): the snooze ends at once, the wake is not lost.
+    assert!(wake_in(&client, "timer:1").await.unwrap());
+    assert!(
+        q.snooze("w", id, job.attempt, Duration::from_secs(3600), None)
+            .await
+            .unwrap()
+    );
+    let job = q.claim("default", "w", LEASE, 1).await.unwrap().remove(0);
+    // Not woken this time: an ordinary snooze.
+    assert!(
+        q.snooze("w", id, job.attempt, Duration::from_secs(3600), None)
+            .await
+            .unwrap()
+    );
+    assert!(q.claim("default", "w", LEASE, 1).await.unwrap().is_empty());
+    assert!(!wake_in(&client, "timer:none").await.unwrap());
 }
 
 #[tokio::test]

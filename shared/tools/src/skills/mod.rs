@@ -7,14 +7,22 @@
 //! `goals` (gathering-agents: the gateway, the job queue, the goal rules) and `circles`
 //! (gathering-circles: routing, admission and events shared with the API).
 
+pub mod analysis;
 pub mod code;
+pub mod database;
+pub mod docs;
 pub mod filesystem;
 pub mod git;
 pub mod html;
 pub mod http;
+pub mod image;
+pub mod monitoring;
 pub mod notifications;
+pub mod pdf;
 pub mod projects;
 pub mod shell;
+pub mod testing;
+mod walk;
 pub mod web;
 
 use std::future::Future;
@@ -47,6 +55,13 @@ pub fn register_builtin(reg: &Registry, svc: &Arc<Services>) -> Result<(), ToolE
     http::register(reg, svc)?;
     notifications::register(reg, svc)?;
     web::register(reg, svc)?;
+    pdf::register(reg)?;
+    database::register(reg, svc)?;
+    testing::register(reg)?;
+    analysis::register(reg)?;
+    docs::register(reg)?;
+    image::register(reg)?;
+    monitoring::register(reg, svc)?;
     if let Some(pool) = &svc.pool {
         projects::register(reg, pool)?;
     }

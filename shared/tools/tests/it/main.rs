@@ -1,13 +1,17 @@
 //! Integration tests of gathering-tools (one test binary; each module one area).
 
 mod code;
+mod database;
 mod db_skills;
+mod documents;
 mod enablement;
 mod filesystem;
 mod git;
 mod helpers;
 mod http;
+mod monitoring;
 mod notifications;
+mod project_tools;
 mod projects;
 mod registry;
 mod shell;

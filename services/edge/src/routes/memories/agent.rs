@@ -256,13 +256,10 @@ pub async fn forget(
     let (id, memory_id) = path.into_inner();
     let client = state.pool.get().await?;
     require(&client, id).await?;
-    let n = client
-        .execute(
-            "UPDATE memory.memories SET is_active = false WHERE id = $1 AND agent_id = $2",
-            &[&memory_id, &id],
-        )
-        .await?;
-    if n == 0 {
+    let forgotten = gathering_agents::memory::forget(&client, id, memory_id)
+        .await
+        .map_err(crate::routes::chat::agent_error)?;
+    if !forgotten {
         return Err(ApiError::NotFound(format!("Memory {memory_id} not found")));
     }
     Ok(HttpResponse::Ok().json(json!({"status": "forgotten", "memory_id": memory_id})))

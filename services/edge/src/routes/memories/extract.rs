@@ -1,8 +1,9 @@
 //! Text out of an uploaded document (contract §2.8 upload): Markdown and plain text as they
 //! are, CSV as one `header: value, …` line per data row (as upstream). Bytes that are not UTF-8
 //! are replaced (U+FFFD) rather than refused; NUL bytes, which PostgreSQL cannot store, are
-//! dropped. PDF is recognised but refused (415): no light pure-Rust PDF text extractor is built
-//! in.
+//! dropped. PDF: the text of its pages, separated by blank lines
+//! ([`gathering_tools::pdf`], the extractor of the `pdf` skill: bounded pages and decompressed
+//! content); a PDF it cannot read gives no text, which the upload answers with 400.
 
 /// A document format the upload knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,13 +59,15 @@ pub fn decode(bytes: &[u8]) -> String {
     text.replace('\0', "")
 }
 
-/// The text of a Markdown, text or CSV document (`None` for PDF).
+/// Characters of a PDF's text kept (a 10 MB text file holds at most as many).
+const PDF_MAX_CHARS: usize = 10 * 1024 * 1024;
+
+/// The text of a document (`None` when a PDF cannot be read).
 pub fn extract(format: Format, bytes: &[u8]) -> Option<String> {
-    let text = decode(bytes);
     match format {
-        Format::Markdown | Format::Text => Some(text),
-        Format::Csv => Some(csv_text(&text)),
-        Format::Pdf => None,
+        Format::Markdown | Format::Text => Some(decode(bytes)),
+        Format::Csv => Some(csv_text(&decode(bytes))),
+        Format::Pdf => gathering_tools::pdf::full_text(bytes, PDF_MAX_CHARS).ok(),
     }
 }
 
@@ -184,6 +187,14 @@ mod tests {
     #[test]
     fn quoted_fields_keep_line_breaks() {
         assert_eq!(csv_text("a,b\n\"x\ny\",z"), "a: x\ny, b: z");
+    }
+
+    #[test]
+    fn pdf_text_is_extracted() {
+        let pdf = gathering_tools::pdf::create(None, "Quarterly report\nrevenue grew").unwrap();
+        let text = extract(Format::Pdf, &pdf).unwrap();
+        assert!(text.contains("Quarterly report\nrevenue grew"), "{text}");
+        assert_eq!(extract(Format::Pdf, b"%PDF-1.7"), None);
     }
 
     #[test]

@@ -1,12 +1,12 @@
-//! `POST /memories/knowledge/upload` (contract §2.8): a Markdown, text or CSV document into the
+//! `POST /memories/knowledge/upload` (contract §2.8): a Markdown, text, CSV or PDF document into the
 //! knowledge base. A text over 3000 characters is split into overlapping chunks (A6): the main
 //! entry then holds `[Document with N chunks]` and a 500-character preview, and each chunk is
 //! an entry of its own (`"{title} (chunk i/N)"`, tagged `doc:{main_id}` and `chunk`, source
 //! `file://{filename}#chunk-{i}`), all written in one transaction.
 //!
 //! Limits: the file at most 10 MB (413 beyond, without reading the rest), other form fields at
-//! most 64 KB, at most 16 parts, 60 s to receive the whole form. PDF answers 415: no light
-//! pure-Rust PDF text extractor is built in.
+//! most 64 KB, at most 16 parts, 60 s to receive the whole form. A PDF gives the text of its
+//! pages; one that cannot be read (or holds only images) answers 400 like an empty document.
 
 use std::time::Duration;
 
@@ -150,19 +150,10 @@ pub async fn upload(
     if filename.is_empty() {
         return Err(ApiError::BadRequest("Filename is required".into()));
     }
-    let format = match Format::detect(&filename, form.content_type.as_deref()) {
-        Some(Format::Pdf) => {
-            return Ok(HttpResponse::UnsupportedMediaType().json(json!({
-                "detail": "PDF documents are not supported by this server (no PDF text extractor \
-                           is built in). Convert the document to .txt or .md and upload that."
-            })));
-        }
-        Some(f) => f,
-        None => {
-            return Err(ApiError::BadRequest(
-                "Unsupported file format. Supported: .md, .markdown, .txt, .csv".into(),
-            ));
-        }
+    let Some(format) = Format::detect(&filename, form.content_type.as_deref()) else {
+        return Err(ApiError::BadRequest(
+            "Unsupported file format. Supported: .md, .markdown, .txt, .csv, .pdf".into(),
+        ));
     };
 
     let mut v = Violations::new();
@@ -206,7 +197,8 @@ pub async fn upload(
     };
     v.finish()?;
 
-    // Decoding, CSV parsing and chunking a 10 MB document are CPU work: off the event loop.
+    // Decoding, CSV and PDF parsing and chunking a 10 MB document are CPU work: off the event
+    // loop.
     let owned = bytes.to_vec();
     let (text, chunks): (String, Vec<Chunk>) = web::block(move || {
         let text = extract::extract(format, &owned).unwrap_or_default();

@@ -292,16 +292,6 @@ pub(super) async fn db_now(
     Ok(client.query_one("SELECT now()", &[]).await?.try_get(0)?)
 }
 
-/// The columns a timing is stored in: cron expression, interval, event kind.
-pub(super) fn timing_columns(t: &Timing) -> (Option<String>, Option<i32>, Option<String>) {
-    match t {
-        Timing::Cron { expr, .. } => (Some(expr.source().to_owned()), None, None),
-        Timing::Interval { every } => (None, Some(every.num_seconds() as i32), None),
-        Timing::Once { .. } => (None, None, None),
-        Timing::Event { kind } => (None, None, Some(kind.clone())),
-    }
-}
-
 #[derive(Deserialize)]
 pub(super) struct UpdateBody {
     pub(super) name: Option<String>,

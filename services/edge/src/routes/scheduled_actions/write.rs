@@ -4,30 +4,22 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use gathering_db::tokio_postgres::Row;
-use gathering_events::publish_in;
 use gathering_schedule::action::{self, ActionType};
-use gathering_schedule::store::{action_event, trigger_now};
+use gathering_schedule::definition::{self, Definition, Owner};
+use gathering_schedule::store::trigger_now;
 use gathering_schedule::{MissedRunPolicy, ScheduleType, Timing, TimingFields};
 use serde_json::{Value, json};
 
 use super::body::{
     CreateBody, Settings, UpdateBody, check_action, check_settings, db_now, first_due, or_stored,
-    timing_columns,
 };
 use super::{fetch, not_found, schedule_error};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 
-const INSERT_SQL: &str = "
-INSERT INTO circle.scheduled_actions
-    (agent_id, circle_id, name, description, schedule_type, cron_expression, interval_seconds,
-     event_trigger, timezone, missed_run_policy, action_type, action_config, goal, max_steps,
-     timeout_seconds, status, start_date, end_date, max_executions, retry_on_failure,
-     max_retries, retry_delay_seconds, allow_concurrent, tags, metadata, created_by, next_run_at)
-VALUES ($1, $2, $3, $4, $5::text::public.schedule_type, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-        $15, 'active', COALESCE($16, now()), $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)
-RETURNING id";
+/// The `source` of the events these changes publish.
+const SOURCE: &str = "edge";
 
 pub(super) async fn create(
     state: web::Data<AppState>,
@@ -97,56 +89,39 @@ pub(super) async fn create(
             )]));
         }
     }
-    let (cron, interval, event) = timing_columns(&timing);
-    let tz_name = tz.name().to_owned();
-    let max_exec = b.max_executions.map(|n| n as i32);
-    let created_by = user.0.sub.clone();
-    let id: i64 = tx
-        .query_one(
-            INSERT_SQL,
-            &[
-                &b.agent_id,
-                &b.circle_id,
-                &b.name.trim(),
-                &b.description,
-                &timing.schedule_type().as_str(),
-                &cron,
-                &interval,
-                &event,
-                &tz_name,
-                &policy.as_str(),
-                &action.as_str(),
-                &b.action_config,
-                &b.goal,
-                &(b.max_steps as i32),
-                &(b.timeout_seconds as i32),
-                &b.start_date,
-                &b.end_date,
-                &max_exec,
-                &b.retry_on_failure,
-                &(b.max_retries as i32),
-                &(b.retry_delay_seconds as i32),
-                &b.allow_concurrent,
-                &b.tags,
-                &b.metadata,
-                &created_by,
-                &next,
-            ],
-        )
-        .await?
-        .try_get(0)?;
-    publish_in(
+    let id = definition::create(
         &tx,
-        &[action_event(
-            "created",
-            id,
-            json!({"name": b.name.trim(), "schedule_type": timing.schedule_type().as_str(),
-                   "next_run_at": next}),
-            "edge",
-        )],
+        &Owner {
+            agent_id: b.agent_id,
+            circle_id: b.circle_id,
+            start_date: b.start_date,
+            created_by: &user.0.sub,
+        },
+        &Definition {
+            name: b.name.trim(),
+            description: b.description.as_deref(),
+            goal: &b.goal,
+            timing: &timing,
+            timezone: tz.name(),
+            missed_run_policy: policy.as_str(),
+            action_type: action.as_str(),
+            action_config: &b.action_config,
+            metadata: &b.metadata,
+            max_steps: b.max_steps as i32,
+            timeout_seconds: b.timeout_seconds as i32,
+            retry_on_failure: b.retry_on_failure,
+            max_retries: b.max_retries as i32,
+            retry_delay_seconds: b.retry_delay_seconds as i32,
+            allow_concurrent: b.allow_concurrent,
+            end_date: b.end_date,
+            max_executions: b.max_executions.map(|n| n as i32),
+            tags: &b.tags,
+            next_run_at: next,
+        },
+        SOURCE,
     )
     .await
-    .map_err(ApiError::internal)?;
+    .map_err(schedule_error)?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(fetch(&state, id).await?))
 }
@@ -158,15 +133,6 @@ SELECT schedule_type::text AS schedule_type, cron_expression, interval_seconds, 
        retry_on_failure, max_retries, retry_delay_seconds, allow_concurrent, max_executions, tags,
        missed_run_policy, execution_count
 FROM circle.scheduled_actions WHERE id = $1 FOR UPDATE";
-
-const UPDATE_SQL: &str = "
-UPDATE circle.scheduled_actions SET
-    name = $2, description = $3, goal = $4, cron_expression = $5, interval_seconds = $6,
-    event_trigger = $7, timezone = $8, next_run_at = $9, max_steps = $10, timeout_seconds = $11,
-    retry_on_failure = $12, max_retries = $13, retry_delay_seconds = $14, allow_concurrent = $15,
-    end_date = $16, max_executions = $17, tags = $18, missed_run_policy = $19, action_type = $20,
-    action_config = $21, metadata = $22, status = $23::text::public.scheduled_action_status
-WHERE id = $1";
 
 /// Where an updated schedule stands: its timing (the body's fields over the stored ones), its
 /// zone, its next due time, and whether an expired schedule comes back to life.
@@ -306,7 +272,6 @@ pub(super) async fn update(
             .to_owned(),
         None => cur.try_get("missed_run_policy")?,
     };
-    let (cron_col, interval_col, event_col) = timing_columns(&timing);
     let name: String = or_stored(b.name.as_deref().map(|n| n.trim().to_owned()), &cur, "name")?;
     let description: Option<String> = match &b.description {
         Some(d) => d.clone(),
@@ -331,53 +296,38 @@ pub(super) async fn update(
     {
         status = "active".into();
     }
-    tx.execute(
-        UPDATE_SQL,
-        &[
-            &id,
-            &name,
-            &description,
-            &goal,
-            &cron_col,
-            &interval_col,
-            &event_col,
-            &tz,
-            &next,
-            &max_steps,
-            &timeout_seconds,
-            &retry_on_failure,
-            &max_retries,
-            &retry_delay_seconds,
-            &allow_concurrent,
-            &end_date,
-            &max_executions,
-            &tags,
-            &policy,
-            &action_type,
-            &config,
-            &metadata,
-            &status,
-        ],
-    )
-    .await?;
-    publish_in(
+    definition::update(
         &tx,
-        &[action_event(
-            "updated",
-            id,
-            json!({"status": status, "next_run_at": next}),
-            "edge",
-        )],
+        id,
+        &Definition {
+            name: &name,
+            description: description.as_deref(),
+            goal: &goal,
+            timing: &timing,
+            timezone: &tz,
+            missed_run_policy: &policy,
+            action_type: &action_type,
+            action_config: &config,
+            metadata: &metadata,
+            max_steps,
+            timeout_seconds,
+            retry_on_failure,
+            max_retries,
+            retry_delay_seconds,
+            allow_concurrent,
+            end_date,
+            max_executions,
+            tags: &tags,
+            next_run_at: next,
+        },
+        &status,
+        SOURCE,
     )
     .await
-    .map_err(ApiError::internal)?;
+    .map_err(schedule_error)?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(fetch(&state, id).await?))
 }
-
-const PAUSE_SQL: &str = "
-UPDATE circle.scheduled_actions SET status = 'paused' WHERE id = $1 AND status = 'active'
-RETURNING id";
 
 pub(super) async fn pause(
     state: web::Data<AppState>,
@@ -387,24 +337,17 @@ pub(super) async fn pause(
     let id = id.into_inner();
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
-    if tx.query_opt(PAUSE_SQL, &[&id]).await?.is_none() {
+    if !definition::pause(&tx, id, SOURCE)
+        .await
+        .map_err(schedule_error)?
+    {
         return Err(ApiError::NotFound(format!(
             "Scheduled action {id} not found or not active"
         )));
     }
-    publish_in(&tx, &[action_event("paused", id, json!({}), "edge")])
-        .await
-        .map_err(ApiError::internal)?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(json!({"status": "paused", "action_id": id})))
 }
-
-const LOCK_PAUSED_SQL: &str = "
-SELECT schedule_type::text AS schedule_type, cron_expression, interval_seconds, event_trigger,
-       timezone, next_run_at, start_date, end_date
-FROM circle.scheduled_actions WHERE id = $1 AND status = 'paused' FOR UPDATE";
-const RESUME_SQL: &str = "
-UPDATE circle.scheduled_actions SET status = 'active', next_run_at = $2 WHERE id = $1";
 
 pub(super) async fn resume(
     state: web::Data<AppState>,
@@ -414,44 +357,15 @@ pub(super) async fn resume(
     let id = id.into_inner();
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
-    let Some(cur) = tx.query_opt(LOCK_PAUSED_SQL, &[&id]).await? else {
+    if definition::resume(&tx, id, SOURCE)
+        .await
+        .map_err(schedule_error)?
+        .is_none()
+    {
         return Err(ApiError::NotFound(format!(
             "Scheduled action {id} not found or not paused"
         )));
-    };
-    let now = db_now(&tx).await?;
-    let schedule_type: String = cur.try_get("schedule_type")?;
-    let tz: String = cur.try_get("timezone")?;
-    let current: Option<DateTime<Utc>> = cur.try_get("next_run_at")?;
-    let timing = Timing::from_fields(&TimingFields {
-        schedule_type: &schedule_type,
-        cron_expression: cur.try_get::<_, Option<&str>>("cron_expression")?,
-        interval_seconds: cur
-            .try_get::<_, Option<i32>>("interval_seconds")?
-            .map(i64::from),
-        event_trigger: cur.try_get::<_, Option<&str>>("event_trigger")?,
-        run_at: current.or(Some(now)),
-        timezone: Some(&tz),
-    })
-    .map_err(schedule_error)?;
-    // The paused time is not "missed": a recurring schedule resumes from now. A `once` keeps
-    // its time (and runs at once if that passed while paused).
-    let next = match timing {
-        Timing::Once { .. } => current,
-        _ => timing.first_due(now, cur.try_get("start_date")?),
-    };
-    tx.execute(RESUME_SQL, &[&id, &next]).await?;
-    publish_in(
-        &tx,
-        &[action_event(
-            "resumed",
-            id,
-            json!({"next_run_at": next}),
-            "edge",
-        )],
-    )
-    .await
-    .map_err(ApiError::internal)?;
+    }
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(json!({"status": "active", "action_id": id})))
 }
@@ -482,18 +396,12 @@ pub(super) async fn delete(
     let id = id.into_inner();
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
-    let gone = tx
-        .query_opt(
-            "DELETE FROM circle.scheduled_actions WHERE id = $1 RETURNING id",
-            &[&id],
-        )
-        .await?;
-    if gone.is_none() {
+    if !definition::delete(&tx, id, SOURCE)
+        .await
+        .map_err(schedule_error)?
+    {
         return Err(not_found(id));
     }
-    publish_in(&tx, &[action_event("deleted", id, json!({}), "edge")])
-        .await
-        .map_err(ApiError::internal)?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(json!({"status": "deleted", "action_id": id})))
 }

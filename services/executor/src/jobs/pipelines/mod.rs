@@ -6,8 +6,10 @@
 //! - `run`: the loop of one job attempt; `progress`: the run's state and its rules;
 //!   `state`: the fenced SQL; `nodes`: what each node type does; `breaker`: circuit breakers
 //!   shared through Postgres; `cancel`: cancels reaching the executor that holds a run;
+//!   `approvals`: approval nodes (waiting for a person without holding a worker);
 //!   `template`: `{{node.field}}` references.
 
+mod approvals;
 mod breaker;
 mod cancel;
 mod nodes;

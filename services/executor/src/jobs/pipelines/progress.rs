@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use gathering_events::NewEvent;
+use gathering_pipeline::approval::{Decision, NewApproval};
 use gathering_pipeline::events::{
     NODE_COMPLETED, NODE_FAILED, NODE_RETRYING, NODE_SKIPPED, NODE_STARTED, node_event,
 };
@@ -43,6 +44,8 @@ pub enum Status {
     Failed,
     Skipped,
     Cancelled,
+    /// A retry took the node's output from the run it retries; never executed here.
+    Reused,
 }
 
 impl Status {
@@ -53,6 +56,7 @@ impl Status {
             "failed" => Status::Failed,
             "skipped" => Status::Skipped,
             "cancelled" => Status::Cancelled,
+            "reused" => Status::Reused,
             _ => Status::Pending,
         }
     }
@@ -65,6 +69,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Skipped => "skipped",
             Status::Cancelled => "cancelled",
+            Status::Reused => "reused",
         }
     }
 
@@ -91,6 +96,8 @@ pub struct NodeState {
     pub in_flight: bool,
     /// This attempt holds the half-open probe of its circuit.
     pub probe: bool,
+    /// An approval node's decision, read from its approval row, not applied yet.
+    pub decision: Option<Decision>,
     pub dirty: bool,
 }
 
@@ -110,6 +117,7 @@ impl NodeState {
             child_run_id: None,
             in_flight: false,
             probe: false,
+            decision: None,
             dirty: false,
         }
     }
@@ -152,12 +160,19 @@ pub struct RunState {
     pub had_children: bool,
     /// The run's first start is not written yet (it goes with the first flush).
     pub first_pending: bool,
+    /// Approval rows to create with the next flush (nodes just reached).
+    pub new_approvals: Vec<NewApproval>,
 }
 
 /// Truncates what is too large to store.
-fn capped(v: Value) -> Value {
+pub(super) fn capped(v: Value) -> Value {
+    capped_to(v, MAX_STORED_BYTES)
+}
+
+/// Truncates what is larger than `max` bytes serialised.
+pub(super) fn capped_to(v: Value, max: usize) -> Value {
     let size = serde_json::to_vec(&v).map_or(usize::MAX, |b| b.len());
-    if size <= MAX_STORED_BYTES {
+    if size <= max {
         return v;
     }
     let preview: String = v.to_string().chars().take(4096).collect();
@@ -170,7 +185,7 @@ fn ms_between(a: Option<DateTime<Utc>>, b: DateTime<Utc>) -> i32 {
     })
 }
 
-fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+pub(super) fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
@@ -181,7 +196,11 @@ impl Scope for RunScope<'_> {
     fn root(&self, name: &str) -> Option<&Value> {
         if let Some(&i) = self.0.graph.index.get(name) {
             let n = &self.0.nodes[i];
-            return matches!(n.status, Status::Completed | Status::Failed).then_some(&n.output);
+            return matches!(
+                n.status,
+                Status::Completed | Status::Failed | Status::Reused
+            )
+            .then_some(&n.output);
         }
         (name == "trigger_data").then_some(&self.0.trigger_data)
     }
@@ -194,7 +213,7 @@ enum Ready {
 }
 
 impl RunState {
-    fn node_type(&self, i: usize) -> &str {
+    pub(super) fn node_type(&self, i: usize) -> &str {
         &self.def.nodes[i].node_type
     }
 
@@ -210,7 +229,7 @@ impl RunState {
         self.nodes.iter().filter(|n| n.in_flight).count()
     }
 
-    fn event(&mut self, kind: &str, i: usize, detail: Value) {
+    pub(super) fn event(&mut self, kind: &str, i: usize, detail: Value) {
         let node = &self.def.nodes[i];
         self.events.push(node_event(
             kind,
@@ -228,7 +247,7 @@ impl RunState {
         match kind {
             EdgeKind::OnFailure => n.status == Status::Failed,
             EdgeKind::Normal => match n.status {
-                Status::Completed => {
+                Status::Completed | Status::Reused => {
                     !self.is_condition(p)
                         || n.output.get("result").is_some_and(nodes::condition::truthy)
                 }
@@ -287,6 +306,10 @@ impl RunState {
         loop {
             let mut changed = false;
             for pos in 0..self.topo.len() {
+                if self.phase == Phase::Main && self.failure.is_some() {
+                    // The run failed: nothing more starts (the caller stops the rest).
+                    return;
+                }
                 let i = self.topo[pos];
                 if !self.in_phase(i) {
                     continue;
@@ -307,6 +330,14 @@ impl RunState {
                             changed = true;
                         }
                     },
+                    // A waiting approval moves only on its decision (a timeout is one too:
+                    // the executor records it on the approval row first).
+                    Status::Running if self.node_type(i) == "approval" => {
+                        if let Some(d) = self.nodes[i].decision.take() {
+                            self.apply_decision(i, d, now);
+                            changed = true;
+                        }
+                    }
                     Status::Running
                         if !self.nodes[i].in_flight
                             && self.nodes[i].wake_at.is_none_or(|w| w <= now) =>
@@ -397,6 +428,7 @@ impl RunState {
                 n.wake_at = Some(after(now, d));
                 n.dirty = true;
             }
+            Plan::Approval => self.await_approval(i, &call, now),
             Plan::Task => {
                 self.nodes[i].in_flight = true;
                 spawn.push((i, call));

@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::approvals;
 use super::breaker::{self, Gate};
 use super::cancel::CancelWatch;
 use super::nodes::{self, Call, NodeError};
@@ -28,6 +29,8 @@ use super::{RunError, Services};
 
 /// Waits shorter than this happen in the worker; longer ones re-schedule the job.
 const SNOOZE_AFTER: Duration = Duration::from_secs(1);
+/// How often a run that executes nodes reads the decisions of its waiting approvals.
+const APPROVAL_POLL: Duration = Duration::from_secs(1);
 
 /// How the job ends.
 #[derive(Debug, PartialEq)]
@@ -136,9 +139,13 @@ async fn load(
         return Ok(None);
     }
     let mut nodes = vec![NodeState::pending(); def.nodes.len()];
-    // A first start is written with the first changes (node rows, `started`, the count).
-    if !claimed.first {
+    // A first start is written with the first changes (node rows, `started`, the count); only
+    // a retry has rows already: the reused ones.
+    if !claimed.first || claimed.retry_of.is_some() {
         for row in store::node_runs_of(&tx, &[run_id]).await? {
+            if claimed.first && row.status != "reused" {
+                continue;
+            }
             if let Some(&i) = graph.index.get(&row.node_id) {
                 nodes[i] = NodeState {
                     status: Status::parse(&row.status),
@@ -154,6 +161,7 @@ async fn load(
                     child_run_id: row.child_run_id,
                     in_flight: false,
                     probe: false,
+                    decision: None,
                     dirty: false,
                 };
                 if nodes[i].status == Status::Running && nodes[i].attempt == 0 {
@@ -191,6 +199,7 @@ async fn load(
         cancel,
         had_children,
         first_pending: claimed.first,
+        new_approvals: Vec::new(),
     };
     restore_phase(&mut state);
     Ok(Some((
@@ -239,6 +248,7 @@ async fn drive(
             state.cancel_all(now, &why);
             return finish(services, state, runner, "timeout", Some(why)).await;
         }
+        approvals::sync(services, state).await?;
         if state.phase == Phase::Main && state.failure.is_some() {
             // A failure recorded by a task result (or before a resume) stops the rest.
             tasks.abort_all();
@@ -268,7 +278,22 @@ async fn drive(
             tasks.spawn(attempt(services.clone(), state, i, call));
         }
         let next = state.next_wake();
-        if tasks.is_empty() {
+        let waiting = !state.waiting_approvals().is_empty();
+        if tasks.is_empty() && waiting {
+            // Only people (or timers) are awaited: park the run rather than hold a worker.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let wait = next
+                .map(|w| (w - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(left)
+                .min(left);
+            if wait >= SNOOZE_AFTER {
+                match approvals::park(services, state, runner).await? {
+                    approvals::Park::Parked => return Ok(Ended::Snooze(wait)),
+                    approvals::Park::Decided => continue,
+                    approvals::Park::Lost => return Ok(Ended::Stopped),
+                }
+            }
+        } else if tasks.is_empty() {
             let Some(wake) = next else {
                 let why = "Pipeline cannot make progress: no node is running or waiting";
                 return finish(services, state, runner, "failed", Some(why.into())).await;
@@ -279,8 +304,13 @@ async fn drive(
                 return Ok(Ended::Snooze(wait.min(left)));
             }
         }
-        let wake =
+        let mut wake =
             next.map(|w| Instant::now() + (w - Utc::now()).to_std().unwrap_or(Duration::ZERO));
+        if waiting {
+            // Decisions are read from the approval rows: look again within a second.
+            let poll = Instant::now() + APPROVAL_POLL;
+            wake = Some(wake.map_or(poll, |w| w.min(poll)));
+        }
         tokio::select! {
             biased;
             _ = state.cancel.cancelled() => return Ok(Ended::Stopped),
@@ -414,12 +444,17 @@ fn clean(state: &mut RunState) {
     state.nodes.iter_mut().for_each(|n| n.dirty = false);
     state.events.clear();
     state.breakers.clear();
+    state.new_approvals.clear();
 }
 
 /// Writes what changed; false when the run is no longer ours.
 async fn flush(services: &Services, state: &mut RunState, runner: &str) -> Result<bool, RunError> {
     let nodes = writes(state);
-    if nodes.is_empty() && state.events.is_empty() && state.breakers.is_empty() {
+    if nodes.is_empty()
+        && state.events.is_empty()
+        && state.breakers.is_empty()
+        && state.new_approvals.is_empty()
+    {
         return Ok(true);
     }
     let first = state.first_pending.then_some(state::FirstStart {
@@ -442,6 +477,13 @@ async fn flush(services: &Services, state: &mut RunState, runner: &str) -> Resul
     if !held {
         return Ok(false);
     }
+    gathering_pipeline::approval::create_in(
+        &tx,
+        state.run_id,
+        state.pipeline_id,
+        &state.new_approvals,
+    )
+    .await?;
     tx.commit().await?;
     clean(state);
     Ok(true)

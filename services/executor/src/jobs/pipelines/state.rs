@@ -15,9 +15,9 @@ const CLAIM_SQL: &str = "
 UPDATE circle.pipeline_runs r SET
     status = 'running', runner = $2, started_at = COALESCE(r.started_at, now())
 FROM (SELECT status FROM circle.pipeline_runs WHERE id = $1) AS old
-WHERE r.id = $1 AND r.status IN ('pending', 'running')
+WHERE r.id = $1 AND r.status IN ('pending', 'running', 'waiting_approval')
 RETURNING r.pipeline_id, r.definition, r.trigger_data, r.started_at, r.timeout_seconds, r.depth,
-          old.status AS previous, now() AS db_now";
+          r.retry_of, old.status AS previous, now() AS db_now";
 
 /// Runs created without a definition (by the scheduler) take their pipeline's now.
 const SNAPSHOT_SQL: &str = "
@@ -84,6 +84,8 @@ pub struct Claimed {
     pub depth: i32,
     /// The run was pending: this is its first start.
     pub first: bool,
+    /// The run retries this one (its node rows hold the reused outputs).
+    pub retry_of: Option<i64>,
     pub db_now: DateTime<Utc>,
 }
 
@@ -113,6 +115,7 @@ pub async fn claim<C: GenericClient>(
         timeout_seconds: timeout.unwrap_or(3600).max(1),
         depth: row.try_get("depth")?,
         first: previous == "pending",
+        retry_of: row.try_get("retry_of")?,
         db_now: row.try_get("db_now")?,
     }))
 }

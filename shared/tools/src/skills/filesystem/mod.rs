@@ -24,6 +24,7 @@ use crate::registry::{Registry, ToolOutput};
 use crate::response::ConfirmationType;
 
 pub use walk::glob_match;
+pub(crate) use walk::SKIP_DIRS;
 use walk::{fs_copy, fs_move, fs_search, fs_tree};
 
 pub(super) const SKILL: &str = "filesystem";

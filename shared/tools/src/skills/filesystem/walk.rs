@@ -127,7 +127,7 @@ struct SearchInput {
 }
 
 /// Folders a search or tree never enters.
-const SKIP_DIRS: &[&str] = &[
+pub(crate) const SKIP_DIRS: &[&str] = &[
     ".git",
     "node_modules",
     "target",

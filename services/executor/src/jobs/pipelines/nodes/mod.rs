@@ -1,5 +1,6 @@
-//! What each node type does (A13 handlers, plus `tool`). Nodes that only compute (trigger,
-//! parallel, condition, delay, unknown actions) are decided on the spot by [`plan`]; nodes
+//! What each node type does (A13 handlers, plus `tool` and `approval`). Nodes that only compute
+//! (trigger, parallel, condition, delay, unknown actions) are decided on the spot by [`plan`]
+//! (an approval waits for its decision: `super::approvals`); nodes
 //! that reach out (agent, notification, API call, tool, sub-pipeline) run as tasks through
 //! [`execute`] and classify their failures ([`NodeError`]) so the retry policy can decide.
 
@@ -116,6 +117,8 @@ pub enum Plan {
     Wait(Duration),
     /// Runs as a task ([`execute`]).
     Task,
+    /// Waits for a person's decision (or its timeout), without a task.
+    Approval,
 }
 
 pub fn plan(call: &Call) -> Plan {
@@ -159,6 +162,7 @@ pub fn plan(call: &Call) -> Plan {
             )))),
         },
         "agent" | "tool" => Plan::Task,
+        "approval" => Plan::Approval,
         other => Plan::Now(Err(NodeError::config(format!(
             "Unknown node type '{other}' for node '{}'",
             call.node.id

@@ -153,7 +153,7 @@ async fn check(services: &Services, call: &Call, child: i64) -> Result<Progress,
     let error: Option<String> = row.try_get(1).map_err(|e| db(call, e))?;
     let outputs: Value = row.try_get(2).map_err(|e| db(call, e))?;
     match status.as_str() {
-        "pending" | "running" => Ok(Progress::ChildRunning),
+        "pending" | "running" | "waiting_approval" => Ok(Progress::ChildRunning),
         "completed" => Ok(Progress::Done(json!({
             "action": "execute_pipeline",
             "executed": true,
