@@ -49,7 +49,10 @@ pub struct Config {
     pub use_mock_providers: bool,
     /// Per provider name (lower case).
     pub providers: HashMap<String, ProviderEnv>,
-    /// `LLM_GATEWAY_API_KEYS`: when set, the HTTP API requires `Authorization: Bearer <one>`.
+    /// `LLM_GATEWAY_API_KEYS`: operator keys. When set, the HTTP API requires
+    /// `Authorization: Bearer <one of them>` or a virtual key (see [`crate::access`]). Virtual
+    /// keys do not replace this rule for starting outside development: operator keys or a
+    /// loopback address (virtual keys live in the database and may all be revoked).
     pub api_keys: Vec<Secret>,
     /// `GATHERING_HTTP_ALLOWLIST`: hosts/networks that admin-set provider URLs may reach
     /// despite the outbound guard.
@@ -65,6 +68,13 @@ pub struct Config {
     pub registry_refresh: Duration,
     /// `LLM_MAX_BODY_BYTES`: largest HTTP request body.
     pub max_body_bytes: usize,
+    /// `LLM_SPEND_REFRESH_MS`: how often budgets' spend is re-read (default 1000).
+    pub spend_refresh: Duration,
+    /// `LLM_RATE_FLUSH_MS`: how often per-key token counts and idle leases are flushed
+    /// (default 100).
+    pub rate_flush: Duration,
+    /// `LLM_CACHE`, `LLM_CACHE_TTL_SECONDS`, `LLM_CACHE_MAX_BYTES`, `LLM_CACHE_MAX_ENTRY_BYTES`.
+    pub cache: crate::cache::CacheConfig,
 }
 
 /// Timeouts, retries, breaker and concurrency.
@@ -200,6 +210,19 @@ impl Config {
             &vars.get("GATHERING_HTTP_ALLOWLIST").unwrap_or_default(),
         )
         .map_err(|e| ConfigError::new("GATHERING_HTTP_ALLOWLIST", e))?;
+        let cache = crate::cache::CacheConfig {
+            enabled: config::bool_or(vars, "LLM_CACHE", true)?,
+            ttl: Duration::from_secs(config::parse_or(vars, "LLM_CACHE_TTL_SECONDS", 3_600)?),
+            max_bytes: config::parse_or(vars, "LLM_CACHE_MAX_BYTES", 256 * 1024 * 1024)?,
+            max_entry_bytes: config::parse_or(vars, "LLM_CACHE_MAX_ENTRY_BYTES", 1024 * 1024)?,
+            sweep_every: Duration::from_secs(30),
+        };
+        if cache.ttl.is_zero() || cache.max_bytes <= 0 {
+            return Err(ConfigError::new(
+                "LLM_CACHE_TTL_SECONDS",
+                "LLM_CACHE_TTL_SECONDS and LLM_CACHE_MAX_BYTES must be at least 1 (LLM_CACHE=false turns the cache off)",
+            ));
+        }
         Ok(Self {
             env,
             database_url: config::database_url(vars)?,
@@ -217,6 +240,9 @@ impl Config {
             usage_flush: millis(vars, "LLM_USAGE_FLUSH_MS", 200)?,
             registry_refresh: millis(vars, "LLM_REGISTRY_REFRESH_MS", 30_000)?,
             max_body_bytes: config::parse_or(vars, "LLM_MAX_BODY_BYTES", 8 * 1024 * 1024)?,
+            spend_refresh: millis(vars, "LLM_SPEND_REFRESH_MS", 1_000)?,
+            rate_flush: millis(vars, "LLM_RATE_FLUSH_MS", 100)?,
+            cache,
         })
     }
 

@@ -12,13 +12,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
+use crate::access::{Access, RateInfo};
+use crate::cache::{self, CacheKey, ResponseCache};
 use crate::config::Reliability;
 use crate::error::GatewayError;
 use crate::model::{
@@ -30,7 +32,8 @@ use crate::provider::{DecodeError, Decoder, Wire, mock};
 use crate::registry::{ModelKind, Registry, Snapshot, Target};
 use crate::reliability::{Breakers, Limits, backoff};
 use crate::upstream;
-use crate::usage::{UsageRecord, UsageSink};
+use crate::usage::UsageSink;
+use crate::usage::guard::{CallGuard, Tally};
 
 /// A finished chat call.
 #[derive(Debug, Clone)]
@@ -41,6 +44,11 @@ pub struct Completion {
     pub request_id: String,
     pub cost_usd: Option<f64>,
     pub mock: bool,
+    /// `Some(true)`: answered from the cache; `Some(false)`: looked up and missed; `None`:
+    /// not cacheable.
+    pub cache: Option<bool>,
+    /// The virtual key's limits after this call, for the `x-ratelimit-*` headers.
+    pub rate: Option<RateInfo>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +57,7 @@ pub struct Embedding {
     pub model: String,
     pub cost_usd: Option<f64>,
     pub mock: bool,
+    pub rate: Option<RateInfo>,
 }
 
 /// A model as `ListModels` and `/v1/models` show it.
@@ -77,12 +86,8 @@ struct Inner {
     limits: Limits,
     usage: UsageSink,
     rel: Reliability,
-}
-
-#[derive(Default)]
-struct Tally {
-    attempts: u32,
-    tried: u32,
+    access: Access,
+    cache: Arc<ResponseCache>,
 }
 
 /// The HTTP clients for upstream calls: pooled keep-alive connections, rustls, no redirects
@@ -132,6 +137,8 @@ impl Gateway {
         registry: Arc<Registry>,
         usage: UsageSink,
         rel: Reliability,
+        access: Access,
+        cache: Arc<ResponseCache>,
     ) -> Gateway {
         Gateway {
             inner: Arc::new(Inner {
@@ -141,8 +148,65 @@ impl Gateway {
                 limits: Limits::new(rel.max_concurrency, rel.queue_timeout),
                 usage,
                 rel,
+                access,
+                cache,
             }),
         }
+    }
+
+    /// Virtual keys, budgets and per-key limits.
+    pub fn access(&self) -> &Access {
+        &self.inner.access
+    }
+
+    pub fn cache(&self) -> &Arc<ResponseCache> {
+        &self.inner.cache
+    }
+
+    /// Admits a chat call (key, models, budget, limits) and says whether the cache applies.
+    async fn admit_chat(
+        &self,
+        call: &ChatCall,
+        targets: &[Target],
+    ) -> Result<(Option<RateInfo>, Option<CacheKey>), GatewayError> {
+        let labels: Vec<&str> = targets.iter().map(|t| t.label.as_str()).collect();
+        let rate = self
+            .inner
+            .access
+            .admit(&call.principal, labels.iter().copied())
+            .await?;
+        let key = (self.inner.cache.enabled() && call.cache.applies(&call.request))
+            .then(|| cache::key(&call.principal.cache_scope(), &labels, &call.request));
+        Ok((rate, key))
+    }
+
+    /// Looks `key` up; a hit is recorded in usage (cached, at no cost).
+    async fn cache_hit(
+        &self,
+        key: Option<&CacheKey>,
+        call: &ChatCall,
+        targets: &[Target],
+        stream: bool,
+    ) -> Option<cache::Hit> {
+        let hit = self.inner.cache.get(key?).await?;
+        let mut guard = self.guard("chat", call, stream);
+        let target = targets.iter().find(|t| t.label == hit.model);
+        if let Some(t) = target.or(targets.first()) {
+            guard.target(t);
+        }
+        guard.complete_cached();
+        Some(hit)
+    }
+
+    fn guard(&self, kind: &'static str, call: &ChatCall, stream: bool) -> CallGuard {
+        CallGuard::new(
+            &self.inner.usage,
+            kind,
+            &call.request_id,
+            &call.caller,
+            &call.principal,
+            stream,
+        )
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -201,7 +265,22 @@ impl Gateway {
     pub async fn complete(&self, call: ChatCall) -> Result<Completion, GatewayError> {
         call.request.validate()?;
         let (snapshot, targets) = self.resolve(&call)?;
-        let mut guard = CallGuard::new(&self.inner.usage, "chat", &call, false);
+        let (rate, cache_key) = self.admit_chat(&call, &targets).await?;
+        if let Some(hit) = self
+            .cache_hit(cache_key.as_ref(), &call, &targets, false)
+            .await
+        {
+            return Ok(Completion {
+                output: hit.output,
+                model: hit.model,
+                request_id: call.request_id,
+                cost_usd: Some(0.0),
+                mock: false,
+                cache: Some(true),
+                rate,
+            });
+        }
+        let mut guard = self.guard("chat", &call, false);
         let mut tally = Tally::default();
         let mut last = GatewayError::Internal("no model to try".into());
         for target in &targets {
@@ -212,12 +291,19 @@ impl Gateway {
                     let cost = target.cost(output.usage.input, output.usage.output);
                     let mock = target.provider.endpoint.wire == Wire::Mock;
                     guard.finish_ok(output.usage, cost, upstream_latency, &tally, mock);
+                    if let Some(key) = cache_key
+                        && !mock
+                    {
+                        self.inner.cache.put(key, &target.label, &output);
+                    }
                     return Ok(Completion {
                         output,
                         model: target.label.clone(),
                         request_id: call.request_id,
                         cost_usd: cost,
                         mock,
+                        cache: cache_key.map(|_| false),
+                        rate,
                     });
                 }
                 Err(e) => {
@@ -339,7 +425,23 @@ impl Gateway {
     pub async fn stream(&self, call: ChatCall) -> Result<ChatStream, GatewayError> {
         call.request.validate()?;
         let (snapshot, targets) = self.resolve(&call)?;
-        let mut guard = CallGuard::new(&self.inner.usage, "chat", &call, true);
+        let (rate, cache_key) = self.admit_chat(&call, &targets).await?;
+        if let Some(hit) = self
+            .cache_hit(cache_key.as_ref(), &call, &targets, true)
+            .await
+        {
+            let events = cache::replay(&hit.output);
+            return Ok(ChatStream {
+                model: hit.model,
+                request_id: call.request_id,
+                mock: false,
+                price: None,
+                cache: Some(true),
+                rate,
+                inner: Box::pin(futures_util::stream::iter(events.into_iter().map(Ok))),
+            });
+        }
+        let mut guard = self.guard("chat", &call, true);
         let mut tally = Tally::default();
         let mut last = GatewayError::Internal("no model to try".into());
         for target in &targets {
@@ -358,11 +460,14 @@ impl Gateway {
                         request_id: call.request_id,
                         mock: true,
                         price: target.price,
+                        cache: None,
+                        rate,
                         inner: Box::pin(futures_util::stream::unfold(inner, MockStream::next)),
                     });
                 }
                 Ok(Opened::Upstream(resp, permit)) => {
                     guard.attempts(&tally);
+                    guard.stream_opened(target, &call.request);
                     let ep = &target.provider.endpoint;
                     let state = UpstreamStream {
                         resp,
@@ -377,12 +482,24 @@ impl Gateway {
                         secrets: snapshot.secrets.clone(),
                         _permit: permit,
                     };
+                    let mut inner: cache::EventStream =
+                        Box::pin(futures_util::stream::unfold(state, UpstreamStream::next));
+                    if let Some(key) = cache_key {
+                        inner = cache::filling(
+                            inner,
+                            self.inner.cache.clone(),
+                            key,
+                            target.label.clone(),
+                        );
+                    }
                     return Ok(ChatStream {
                         model: target.label.clone(),
                         request_id: call.request_id,
                         mock: false,
                         price: target.price,
-                        inner: Box::pin(futures_util::stream::unfold(state, UpstreamStream::next)),
+                        cache: cache_key.map(|_| false),
+                        rate,
+                        inner,
                     });
                 }
                 Err(e) => {
@@ -442,15 +559,19 @@ impl Gateway {
         }
         let snapshot = self.inner.registry.snapshot();
         let target = snapshot.resolve(&call.model)?;
-        let chat_like = ChatCall {
-            model: call.model.clone(),
-            fallbacks: Vec::new(),
-            request: Default::default(),
-            caller: call.caller.clone(),
-            request_id: call.request_id.clone(),
-            deadline: call.deadline,
-        };
-        let mut guard = CallGuard::new(&self.inner.usage, "embedding", &chat_like, false);
+        let rate = self
+            .inner
+            .access
+            .admit(&call.principal, [target.label.as_str()])
+            .await?;
+        let mut guard = CallGuard::new(
+            &self.inner.usage,
+            "embedding",
+            &call.request_id,
+            &call.caller,
+            &call.principal,
+            false,
+        );
         guard.target(&target);
         let mut tally = Tally {
             attempts: 0,
@@ -476,6 +597,7 @@ impl Gateway {
                     model: target.label.clone(),
                     cost_usd: cost,
                     mock,
+                    rate,
                 })
             }
             Err(e) => {
@@ -558,8 +680,12 @@ pub struct ChatStream {
     pub model: String,
     pub request_id: String,
     pub mock: bool,
-    /// USD per million input and output tokens, when the catalogue knows them.
+    /// USD per million input and output tokens, when the catalogue knows them (`None` for a
+    /// cached answer, which costs nothing).
     pub price: Option<(f64, f64)>,
+    /// As [`Completion::cache`].
+    pub cache: Option<bool>,
+    pub rate: Option<RateInfo>,
     inner: Pin<Box<dyn Stream<Item = Result<StreamEvent, GatewayError>> + Send>>,
 }
 
@@ -615,10 +741,24 @@ impl UpstreamStream {
     async fn next(mut self) -> Option<(Result<StreamEvent, GatewayError>, Self)> {
         loop {
             if let Some(event) = self.pending.pop_front() {
-                if let StreamEvent::Finish { usage, .. } = &event {
-                    let cost = self.target.cost(usage.input, usage.output);
-                    if let Some(mut g) = self.guard.take() {
-                        g.complete(*usage, cost, None, false);
+                match &event {
+                    StreamEvent::Finish { usage, .. } => {
+                        let cost = self.target.cost(usage.input, usage.output);
+                        if let Some(mut g) = self.guard.take() {
+                            g.complete(*usage, cost, None, false);
+                        }
+                    }
+                    StreamEvent::Text(t) => {
+                        if let Some(g) = self.guard.as_mut() {
+                            g.streamed(t.len());
+                        }
+                    }
+                    StreamEvent::ToolCalls(calls) => {
+                        if let Some(g) = self.guard.as_mut() {
+                            g.streamed(
+                                calls.iter().map(|c| c.name.len() + c.arguments.len()).sum(),
+                            );
+                        }
                     }
                 }
                 return Some((Ok(event), self));
@@ -697,119 +837,5 @@ fn decode_error(
             message: crate::redact::redact(&message, secrets),
             retry_after: None,
         },
-    }
-}
-
-/// Records one usage row for a call, exactly once: when the call finishes, or — if it is
-/// dropped first (the client went away) — as `cancelled`.
-struct CallGuard {
-    sink: UsageSink,
-    record: Option<UsageRecord>,
-    started: Instant,
-}
-
-impl CallGuard {
-    fn new(sink: &UsageSink, kind: &'static str, call: &ChatCall, stream: bool) -> CallGuard {
-        CallGuard {
-            sink: sink.clone(),
-            started: Instant::now(),
-            record: Some(UsageRecord {
-                at: SystemTime::now(),
-                request_id: call.request_id.clone(),
-                kind,
-                provider: String::new(),
-                model: String::new(),
-                caller: call.caller.clone(),
-                status: "cancelled",
-                error_kind: Some("cancelled"),
-                input_tokens: 0,
-                output_tokens: 0,
-                cost_usd: None,
-                latency: Duration::ZERO,
-                upstream_latency: None,
-                attempts: 0,
-                models_tried: 0,
-                stream,
-                mock: false,
-            }),
-        }
-    }
-
-    fn target(&mut self, target: &Target) {
-        if let Some(r) = &mut self.record {
-            r.provider = target.provider.endpoint.provider.to_string();
-            r.model = target.model.clone();
-            r.mock = target.provider.endpoint.wire == Wire::Mock;
-            r.models_tried += 1;
-        }
-    }
-
-    fn attempts(&mut self, tally: &Tally) {
-        if let Some(r) = &mut self.record {
-            r.attempts = tally.attempts;
-            r.models_tried = tally.tried;
-        }
-    }
-
-    fn finish_ok(
-        &mut self,
-        usage: TokenUsage,
-        cost: Option<f64>,
-        upstream: Option<Duration>,
-        tally: &Tally,
-        mock: bool,
-    ) {
-        self.attempts(tally);
-        self.complete(usage, cost, upstream, mock);
-    }
-
-    fn complete(
-        &mut self,
-        usage: TokenUsage,
-        cost: Option<f64>,
-        upstream: Option<Duration>,
-        mock: bool,
-    ) {
-        if let Some(mut r) = self.record.take() {
-            r.status = "ok";
-            r.error_kind = None;
-            r.input_tokens = usage.input;
-            r.output_tokens = usage.output;
-            r.cost_usd = cost;
-            r.upstream_latency = upstream;
-            r.mock = mock;
-            r.latency = self.started.elapsed();
-            metrics::counter!("llm_gateway_requests_total", "status" => "ok").increment(1);
-            self.sink.record(r);
-        }
-    }
-
-    fn finish_err(&mut self, error: &GatewayError, tally: &Tally) {
-        self.attempts(tally);
-        self.fail(error);
-    }
-
-    fn fail(&mut self, error: &GatewayError) {
-        if let Some(mut r) = self.record.take() {
-            r.status = if matches!(error, GatewayError::Cancelled) {
-                "cancelled"
-            } else {
-                "error"
-            };
-            r.error_kind = Some(error.kind());
-            r.latency = self.started.elapsed();
-            metrics::counter!("llm_gateway_requests_total", "status" => "error").increment(1);
-            self.sink.record(r);
-        }
-    }
-}
-
-impl Drop for CallGuard {
-    fn drop(&mut self) {
-        if let Some(mut r) = self.record.take() {
-            r.latency = self.started.elapsed();
-            metrics::counter!("llm_gateway_requests_total", "status" => "cancelled").increment(1);
-            self.sink.record(r);
-        }
     }
 }

@@ -32,9 +32,25 @@ pub enum GatewayError {
     /// The provider has no key, or is not available here (mock disabled, unsupported API).
     #[error("provider '{0}' is not configured: {1}")]
     NotConfigured(String, String),
-    /// The gateway's own API key is missing or wrong.
+    /// The gateway's own API key is missing or wrong (or a virtual key was revoked).
     #[error("missing or invalid gateway API key")]
     Unauthorized,
+    /// A virtual key past its expiry.
+    #[error("this gateway key has expired")]
+    KeyExpired,
+    /// The virtual key may not call this model.
+    #[error("this gateway key may not use model '{0}'")]
+    ModelNotAllowed(String),
+    /// The key's or its team's budget is spent (no provider was called).
+    #[error("{0}")]
+    BudgetExceeded(String),
+    /// The key's per-minute limit is reached (no provider was called).
+    #[error("{message}")]
+    KeyRateLimited {
+        message: String,
+        retry_after: Duration,
+        info: crate::access::RateInfo,
+    },
     #[error("{provider} refused the key ({status}): {message}")]
     UpstreamAuth {
         provider: String,
@@ -89,6 +105,10 @@ impl GatewayError {
             GatewayError::InvalidRequest(_)
                 | GatewayError::UnknownModel(_)
                 | GatewayError::Unauthorized
+                | GatewayError::KeyExpired
+                | GatewayError::ModelNotAllowed(_)
+                | GatewayError::BudgetExceeded(_)
+                | GatewayError::KeyRateLimited { .. }
                 | GatewayError::Cancelled
         )
     }
@@ -107,6 +127,7 @@ impl GatewayError {
         match self {
             GatewayError::RateLimited { retry_after, .. }
             | GatewayError::Upstream { retry_after, .. } => *retry_after,
+            GatewayError::KeyRateLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -118,6 +139,10 @@ impl GatewayError {
             GatewayError::UnknownModel(_) => "unknown_model",
             GatewayError::NotConfigured(..) => "not_configured",
             GatewayError::Unauthorized => "unauthorized",
+            GatewayError::KeyExpired => "key_expired",
+            GatewayError::ModelNotAllowed(_) => "model_not_allowed",
+            GatewayError::BudgetExceeded(_) => "budget_exceeded",
+            GatewayError::KeyRateLimited { .. } => "rate_limit_exceeded",
             GatewayError::UpstreamAuth { .. } => "upstream_auth",
             GatewayError::RateLimited { .. } => "rate_limited",
             GatewayError::Upstream { .. } => "upstream_error",
@@ -135,9 +160,13 @@ impl GatewayError {
     pub fn http_status(&self) -> u16 {
         match self {
             GatewayError::InvalidRequest(_) => 400,
-            GatewayError::Unauthorized => 401,
+            GatewayError::Unauthorized | GatewayError::KeyExpired => 401,
+            GatewayError::ModelNotAllowed(_) => 403,
             GatewayError::UnknownModel(_) => 404,
-            GatewayError::RateLimited { .. } | GatewayError::Overloaded(_) => 429,
+            GatewayError::RateLimited { .. }
+            | GatewayError::Overloaded(_)
+            | GatewayError::BudgetExceeded(_)
+            | GatewayError::KeyRateLimited { .. } => 429,
             GatewayError::UpstreamAuth { .. }
             | GatewayError::Upstream { .. }
             | GatewayError::Connect { .. }
@@ -155,10 +184,14 @@ impl GatewayError {
             GatewayError::InvalidRequest(_) => tonic::Status::invalid_argument(message),
             GatewayError::UnknownModel(_) => tonic::Status::not_found(message),
             GatewayError::NotConfigured(..) => tonic::Status::failed_precondition(message),
-            GatewayError::Unauthorized => tonic::Status::unauthenticated(message),
-            GatewayError::RateLimited { .. } | GatewayError::Overloaded(_) => {
-                tonic::Status::resource_exhausted(message)
+            GatewayError::Unauthorized | GatewayError::KeyExpired => {
+                tonic::Status::unauthenticated(message)
             }
+            GatewayError::ModelNotAllowed(_) => tonic::Status::permission_denied(message),
+            GatewayError::RateLimited { .. }
+            | GatewayError::Overloaded(_)
+            | GatewayError::BudgetExceeded(_)
+            | GatewayError::KeyRateLimited { .. } => tonic::Status::resource_exhausted(message),
             GatewayError::Timeout(_) => tonic::Status::deadline_exceeded(message),
             GatewayError::Cancelled => tonic::Status::cancelled(message),
             GatewayError::Internal(_) => tonic::Status::internal(message),

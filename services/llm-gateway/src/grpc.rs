@@ -1,6 +1,8 @@
 //! The gRPC API (`gathering.v1.LlmGateway`): complete, streaming complete (a server stream of
 //! deltas whose last message carries `done`, the finish reason and the usage), embed, list
-//! models. Other services (executors, the edge) call the gateway this way.
+//! models; provider settings and virtual keys for the edge's admin routes. Other services
+//! (executors, the edge) call the gateway this way, with a service credential: they are
+//! trusted callers, not limited by virtual keys, and not answered from the response cache.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -11,6 +13,9 @@ use gathering_proto::v1::llm_gateway_server::{LlmGateway, LlmGatewayServer};
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
+use crate::access::Principal;
+use crate::access::manage::KeyAdmin;
+use crate::cache::CacheMode;
 use crate::engine::Gateway;
 use crate::error::GatewayError;
 use crate::model::{
@@ -31,6 +36,7 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 pub struct LlmService {
     gateway: Gateway,
     settings: ProviderSettings,
+    keys: KeyAdmin,
 }
 
 impl LlmService {
@@ -39,12 +45,17 @@ impl LlmService {
     pub fn server(
         gateway: Gateway,
         settings: ProviderSettings,
+        keys: KeyAdmin,
         key: ServiceKey,
     ) -> InterceptedService<LlmGatewayServer<LlmService>, RequireService> {
         InterceptedService::new(
-            LlmGatewayServer::new(LlmService { gateway, settings })
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            LlmGatewayServer::new(LlmService {
+                gateway,
+                settings,
+                keys,
+            })
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES),
             RequireService::new(key),
         )
     }
@@ -133,6 +144,8 @@ fn to_call(gateway: &Gateway, req: pb::CompletionRequest) -> Result<ChatCall, Ga
         caller,
         request_id: request_id(given_id.as_deref()),
         deadline: deadline(gateway, req.timeout_ms),
+        principal: Principal::Trusted,
+        cache: CacheMode::Off,
     })
 }
 
@@ -233,6 +246,7 @@ impl LlmGateway for LlmService {
             caller,
             request_id: request_id(given_id.as_deref()),
             deadline: deadline(&self.gateway, 0),
+            principal: Principal::Trusted,
         };
         let done = self
             .gateway
@@ -310,5 +324,62 @@ impl LlmGateway for LlmService {
     ) -> Result<Response<pb::ProbeProviderResponse>, Status> {
         let provider = request.into_inner().provider.to_ascii_lowercase();
         Ok(Response::new(self.settings.probe(&provider).await))
+    }
+
+    async fn create_gateway_key(
+        &self,
+        request: Request<pb::CreateGatewayKeyRequest>,
+    ) -> Result<Response<pb::GatewayKeySecret>, Status> {
+        self.keys
+            .create(request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_gateway_keys(
+        &self,
+        request: Request<pb::ListGatewayKeysRequest>,
+    ) -> Result<Response<pb::GatewayKeyList>, Status> {
+        self.keys
+            .list(request.into_inner().include_revoked)
+            .await
+            .map(Response::new)
+    }
+
+    async fn rotate_gateway_key(
+        &self,
+        request: Request<pb::GatewayKeyId>,
+    ) -> Result<Response<pb::GatewayKeySecret>, Status> {
+        self.keys
+            .rotate(request.into_inner().id)
+            .await
+            .map(Response::new)
+    }
+
+    async fn revoke_gateway_key(
+        &self,
+        request: Request<pb::GatewayKeyId>,
+    ) -> Result<Response<pb::GatewayKey>, Status> {
+        self.keys
+            .revoke(request.into_inner().id)
+            .await
+            .map(Response::new)
+    }
+
+    async fn set_gateway_team(
+        &self,
+        request: Request<pb::SetGatewayTeamRequest>,
+    ) -> Result<Response<pb::GatewayTeam>, Status> {
+        self.keys
+            .set_team(request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_gateway_teams(
+        &self,
+        _request: Request<pb::ListGatewayTeamsRequest>,
+    ) -> Result<Response<pb::GatewayTeamList>, Status> {
+        self.keys.list_teams().await.map(Response::new)
     }
 }

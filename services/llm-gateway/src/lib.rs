@@ -4,9 +4,13 @@
 //! - [`model`]: the normalised chat model; [`provider`]: the wire formats;
 //! - [`registry`]: providers, keys and the catalogue, reloaded on `NOTIFY llm_settings`;
 //! - [`engine`]: resolution, fallbacks, retries, breaker, concurrency, usage;
-//! - [`grpc`] and [`api`]: the two front doors; [`usage`]: batched usage writes.
+//! - [`grpc`] and [`api`]: the two front doors; [`usage`]: batched usage writes;
+//! - [`access`]: virtual keys, budgets and per-key limits of the HTTP API; [`cache`]: the
+//!   response cache.
 
+pub mod access;
 pub mod api;
+pub mod cache;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -16,6 +20,7 @@ pub mod provider;
 pub mod redact;
 pub mod registry;
 pub mod reliability;
+pub mod reloader;
 pub mod settings;
 pub mod upstream;
 pub mod usage;
@@ -68,12 +73,25 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         config.registry_refresh,
         stop.clone(),
     ));
+    let access = access::Access::new(pool.clone(), config.rate_flush);
+    access.keys.reload(&pool).await?;
+    let mut background = access.spawn_tasks(
+        &pool,
+        &config.database_url,
+        config.registry_refresh,
+        config.spend_refresh,
+        &stop,
+    );
+    let (cache, cache_tasks) =
+        cache::ResponseCache::start(pool.clone(), config.cache.clone(), stop.clone());
+    background.extend(cache_tasks);
     let usage_stop = Shutdown::new();
     let (usage, usage_task) = usage::start(
         pool.clone(),
         config.usage_queue,
         config.usage_batch,
         config.usage_flush,
+        Some(access.clone()),
         usage_stop.clone(),
     );
     let http = engine::Clients::new(
@@ -87,11 +105,20 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         http.clone(),
         config.master_key.clone(),
     );
-    let gateway = Gateway::new(http, registry, usage, config.reliability.clone());
+    let gateway = Gateway::new(
+        http,
+        registry,
+        usage,
+        config.reliability.clone(),
+        access.clone(),
+        cache,
+    );
+    let key_admin = access::manage::KeyAdmin::new(pool.clone(), access.keys.clone());
 
     let routes = tonic::service::Routes::new(grpc::LlmService::server(
         gateway.clone(),
         settings,
+        key_admin,
         ServiceKey::derive(&config.master_key),
     ));
     let grpc = GrpcServer::start(config.grpc_addr, routes, admin.clone(), stop.clone())
@@ -120,6 +147,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         let _ = http_task.await;
         let served = grpc.task.await.map_err(|e| Error::Task(e.to_string()));
         let _ = reloader.await;
+        for task in background {
+            let _ = task.await;
+        }
         // Every call has finished: write the usage still queued, then close the pool.
         usage_stop.trigger();
         let _ = usage_task.await;

@@ -6,6 +6,8 @@ use tokio::time::Instant;
 
 use serde_json::Value;
 
+use crate::access::Principal;
+use crate::cache::CacheMode;
 use crate::error::GatewayError;
 
 /// Limits on what one request may carry.
@@ -174,6 +176,17 @@ pub enum FinishReason {
 }
 
 impl FinishReason {
+    pub fn parse(s: &str) -> Option<FinishReason> {
+        Some(match s {
+            "stop" => FinishReason::Stop,
+            "length" => FinishReason::Length,
+            "tool_calls" => FinishReason::ToolCalls,
+            "content_filter" => FinishReason::ContentFilter,
+            "error" => FinishReason::Error,
+            _ => return None,
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FinishReason::Stop => "stop",
@@ -237,6 +250,10 @@ pub struct ChatCall {
     pub request_id: String,
     /// Overall deadline (retries and fallbacks included).
     pub deadline: Instant,
+    /// On whose authority (a virtual key is limited; trusted callers are not).
+    pub principal: Principal,
+    /// Whether the response cache may answer (and keep) this call.
+    pub cache: CacheMode,
 }
 
 #[derive(Debug, Clone)]
@@ -246,6 +263,7 @@ pub struct EmbedCall {
     pub caller: Caller,
     pub request_id: String,
     pub deadline: Instant,
+    pub principal: Principal,
 }
 
 /// A request id from the caller when it is reasonable (printable, short), else a new one.

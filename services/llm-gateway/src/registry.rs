@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use gathering_core::seal::MasterKey;
 use gathering_core::{Secret, Shutdown};
-use gathering_db::{Listener, Pool};
+use gathering_db::Pool;
 use gathering_net::NetGuard;
 
 use crate::config::{Config, ProviderEnv};
@@ -615,40 +615,13 @@ pub async fn run_reloader(
     refresh: Duration,
     shutdown: Shutdown,
 ) {
-    let mut listener =
-        match Listener::start(&database_url, &[SETTINGS_CHANNEL], shutdown.clone()).await {
-            Ok(l) => Some(l),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot LISTEN for settings changes; polling only");
-                None
+    crate::reloader::reload_on_notify(SETTINGS_CHANNEL, database_url, refresh, shutdown, || {
+        let (registry, pool) = (registry.clone(), pool.clone());
+        async move {
+            if let Err(e) = registry.reload(&pool).await {
+                tracing::warn!(error = %e, "registry reload failed; keeping the previous one");
             }
-        };
-    let mut tick = tokio::time::interval(refresh.max(Duration::from_millis(100)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        let woke = async {
-            match &mut listener {
-                Some(l) => l.recv().await.is_some(),
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = shutdown.wait() => return,
-            alive = woke => {
-                if !alive {
-                    listener = None;
-                    continue;
-                }
-                // Drain a burst of notifications: one reload covers them all.
-                if let Some(l) = &mut listener {
-                    while l.try_recv().is_some() {}
-                }
-            }
-            _ = tick.tick() => {}
         }
-        if let Err(e) = registry.reload(&pool).await {
-            tracing::warn!(error = %e, "registry reload failed; keeping the previous one");
-        }
-    }
+    })
+    .await;
 }

@@ -1,14 +1,16 @@
 //! Rate limits that hold across edge instances, for the low-rate tiers (auth 5/min, write
 //! 30/min): a per-instance limiter would let N edges allow N times the contract's limit, which
 //! matters most for logins and writes. Each request of those tiers adds one hit to its
-//! client's counter in `edge.rate_limits`, keyed by tier, client IP and endpoint, in a fixed
-//! one-minute window; one statement (an upsert returning the count) decides. Read and health
+//! client's counter in `edge.rate_limits`, keyed by tier, client IP and endpoint, in one-minute
+//! windows; one statement (an upsert returning the count with the previous window's) decides. Read and health
 //! tiers stay per instance (actix-governor in [`super::rate_limit`]): they are generous and
 //! frequent, and a round trip each would cost more than it protects.
 //!
 //! Guarantees and limits: the count is exact across instances (the upsert is atomic), so the
-//! limit holds to the request. Windows are fixed, so a client can fit up to twice the limit
-//! around a window boundary (the usual fixed-window trade-off, bounded and simple). If the
+//! limit holds to the request. The window slides: the previous minute's hits count in
+//! proportion to how much of it still lies within the last 60 seconds (the usual sliding-window
+//! estimate), so a burst that straddles a minute boundary is limited like any other and a
+//! client cannot fit twice the limit around it. If the
 //! database cannot be reached the request is let through and counted in
 //! `edge_rate_limit_unavailable_total`: those requests would fail on the database anyway.
 
@@ -25,12 +27,20 @@ use serde_json::json;
 use super::rate_limit::{Tier, endpoint, tier_of};
 use crate::state::AppState;
 
-/// One hit in the current window; returns the window's hits and its end (unix seconds).
-const HIT_SQL: &str = "INSERT INTO edge.rate_limits AS r (bucket, window_start, hits) \
-     VALUES ($1, date_trunc('minute', now()), 1) \
-     ON CONFLICT (bucket, window_start) DO UPDATE SET hits = r.hits + 1 \
-     RETURNING r.hits, extract(epoch FROM r.window_start + interval '1 minute')::int8, \
-               extract(epoch FROM now())::int8";
+/// One hit in the current window; returns its hits, the previous window's, the seconds
+/// elapsed in the current one, its end and now (unix seconds).
+const HIT_SQL: &str = "WITH cur AS (\
+       INSERT INTO edge.rate_limits AS r (bucket, window_start, hits) \
+       VALUES ($1, date_trunc('minute', now()), 1) \
+       ON CONFLICT (bucket, window_start) DO UPDATE SET hits = r.hits + 1 \
+       RETURNING r.hits, r.window_start) \
+     SELECT cur.hits, \
+            COALESCE((SELECT p.hits FROM edge.rate_limits p WHERE p.bucket = $1 \
+                      AND p.window_start = cur.window_start - interval '1 minute'), 0), \
+            extract(epoch FROM now() - cur.window_start)::float8, \
+            extract(epoch FROM cur.window_start + interval '1 minute')::int8, \
+            extract(epoch FROM now())::int8 \
+     FROM cur";
 
 /// A counter key: tier, client and endpoint (bounded: an endpoint beyond 200 characters
 /// shares the counter of its first 200, which only makes such odd paths stricter).
@@ -48,8 +58,19 @@ fn bucket(tier: Tier, ip: IpAddr, endpoint: &str) -> String {
 /// The outcome for one request.
 struct Decision {
     hits: i32,
+    previous: i32,
+    elapsed: f64,
     reset_at: i64,
     now: i64,
+}
+
+impl Decision {
+    /// Hits in the last 60 seconds, estimated: the previous window's weighted by the part of
+    /// it still inside them, plus the current window's.
+    fn recent(&self) -> f64 {
+        let left = ((60.0 - self.elapsed) / 60.0).clamp(0.0, 1.0);
+        f64::from(self.previous) * left + f64::from(self.hits)
+    }
 }
 
 async fn hit(pool: &Pool, key: &str) -> Result<Decision, gathering_db::DbError> {
@@ -58,8 +79,10 @@ async fn hit(pool: &Pool, key: &str) -> Result<Decision, gathering_db::DbError> 
     let row = client.query_one(&stmt, &[&key]).await?;
     Ok(Decision {
         hits: row.try_get(0)?,
-        reset_at: row.try_get(1)?,
-        now: row.try_get(2)?,
+        previous: row.try_get(1)?,
+        elapsed: row.try_get(2)?,
+        reset_at: row.try_get(3)?,
+        now: row.try_get(4)?,
     })
 }
 
@@ -96,7 +119,7 @@ pub async fn limit(
     .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let key = bucket(tier, ip, &endpoint(req.method(), req.path()));
     match hit(&state.pool, &key).await {
-        Ok(d) if d.hits > per_minute as i32 => {
+        Ok(d) if d.recent() > f64::from(per_minute) => {
             metrics::counter!("edge_rate_limited_total").increment(1);
             Ok(req
                 .into_response(too_many(per_minute, &d))
@@ -151,5 +174,22 @@ mod tests {
         );
         let long = format!("POST/{}", "x".repeat(5000));
         assert!(bucket(Tier::Write, ip, &long).len() < 250);
+    }
+
+    #[test]
+    fn the_previous_window_counts_for_the_part_still_recent() {
+        let d = |previous, hits, elapsed| Decision {
+            hits,
+            previous,
+            elapsed,
+            reset_at: 0,
+            now: 0,
+        };
+        // Five logins at the end of one minute, a sixth 3 s into the next: still six recent.
+        assert!(d(5, 1, 3.0).recent() > 5.0);
+        // A minute later the old window no longer counts.
+        assert_eq!(d(5, 1, 60.0).recent(), 1.0);
+        assert_eq!(d(0, 5, 10.0).recent(), 5.0);
+        assert!((d(6, 0, 30.0).recent() - 3.0).abs() < 1e-9);
     }
 }

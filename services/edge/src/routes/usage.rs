@@ -1,5 +1,7 @@
-//! `/usage`: what the LLM gateway recorded (`agent.llm_usage`), summarised by model, agent or
-//! day, and the most recent calls. A day is a UTC calendar day; a range is `from`..`to`
+//! `/usage`: what the LLM gateway recorded (`agent.llm_usage`), summarised by model, agent,
+//! day, virtual key or team (issue 22: `group_by=key|team`; calls without a key, such as the
+//! agents' and pipelines', are the `none` row), and the most recent calls (filtered by
+//! `agent_id`, `key_id` or `team`; each says its key, team and whether the cache answered it). A day is a UTC calendar day; a range is `from`..`to`
 //! inclusive, else the last `days` days (default 30, at most 366).
 
 use actix_web::{HttpResponse, web};
@@ -101,6 +103,32 @@ const BY_DAY: &str = concat!(
     GROUP BY 1 ORDER BY 1 LIMIT 1000"
 );
 
+const BY_KEY: &str = concat!(
+    range_cte!(),
+    "SELECT COALESCE(u.key_id::text, 'none') AS key, max(k.name) AS label, count(*)::int8, \
+        (count(*) FILTER (WHERE u.status <> 'ok'))::int8, COALESCE(sum(u.input_tokens), 0)::int8, \
+        COALESCE(sum(u.output_tokens), 0)::int8, COALESCE(sum(u.cost_usd), 0)::float8, \
+        COALESCE(avg(u.latency_ms), 0)::float8, \
+        COALESCE(percentile_cont(0.95) WITHIN GROUP (ORDER BY u.latency_ms), 0)::float8 \
+    FROM agent.llm_usage u CROSS JOIN r LEFT JOIN agent.gateway_keys k ON k.id = u.key_id \
+    WHERE u.created_at >= (r.d_from::timestamp AT TIME ZONE 'UTC') \
+      AND u.created_at < ((r.d_to + 1)::timestamp AT TIME ZONE 'UTC') \
+    GROUP BY u.key_id ORDER BY 7 DESC, 3 DESC LIMIT 1000"
+);
+
+const BY_TEAM: &str = concat!(
+    range_cte!(),
+    "SELECT COALESCE(u.team, 'none') AS key, NULL::text AS label, count(*)::int8, \
+        (count(*) FILTER (WHERE u.status <> 'ok'))::int8, COALESCE(sum(u.input_tokens), 0)::int8, \
+        COALESCE(sum(u.output_tokens), 0)::int8, COALESCE(sum(u.cost_usd), 0)::float8, \
+        COALESCE(avg(u.latency_ms), 0)::float8, \
+        COALESCE(percentile_cont(0.95) WITHIN GROUP (ORDER BY u.latency_ms), 0)::float8 \
+    FROM agent.llm_usage u, r \
+    WHERE u.created_at >= (r.d_from::timestamp AT TIME ZONE 'UTC') \
+      AND u.created_at < ((r.d_to + 1)::timestamp AT TIME ZONE 'UTC') \
+    GROUP BY u.team ORDER BY 7 DESC, 3 DESC LIMIT 1000"
+);
+
 async fn summary(
     state: web::Data<AppState>,
     query: web::Query<SummaryQuery>,
@@ -111,10 +139,12 @@ async fn summary(
         "model" => BY_MODEL,
         "agent" => BY_AGENT,
         "day" => BY_DAY,
+        "key" => BY_KEY,
+        "team" => BY_TEAM,
         _ => {
             return Err(ApiError::Validation(vec![query_error(
                 "group_by",
-                "must be model, agent or day",
+                "must be model, agent, day, key or team",
             )]));
         }
     };
@@ -193,6 +223,8 @@ struct RecentQuery {
     limit: Option<i64>,
     offset: Option<i64>,
     agent_id: Option<i64>,
+    key_id: Option<i64>,
+    team: Option<String>,
 }
 
 async fn recent(
@@ -209,6 +241,12 @@ async fn recent(
     if !(0..=1_000_000).contains(&offset) {
         errors.push(query_error("offset", "must be between 0 and 1000000"));
     }
+    if q.team
+        .as_ref()
+        .is_some_and(|t| t.is_empty() || t.len() > 64)
+    {
+        errors.push(query_error("team", "must be 1-64 characters"));
+    }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -218,11 +256,12 @@ async fn recent(
             "SELECT id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
                     request_id, kind, provider, model, caller_service, agent_id, user_id, status, \
                     error_kind, input_tokens, output_tokens, cost_usd, latency_ms, \
-                    upstream_latency_ms, attempts, models_tried, stream, mock \
+                    upstream_latency_ms, attempts, models_tried, stream, mock, key_id, team, cached \
              FROM agent.llm_usage \
-             WHERE ($1::int8 IS NULL OR agent_id = $1) \
+             WHERE ($1::int8 IS NULL OR agent_id = $1) AND ($4::int8 IS NULL OR key_id = $4) \
+               AND ($5::text IS NULL OR team = $5) \
              ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
-            &[&q.agent_id, &limit, &offset],
+            &[&q.agent_id, &limit, &offset, &q.key_id, &q.team],
         )
         .await?;
     let items: Vec<Value> = rows
@@ -249,6 +288,9 @@ async fn recent(
                 "models_tried": r.try_get::<_, i32>(17)?,
                 "stream": r.try_get::<_, bool>(18)?,
                 "mock": r.try_get::<_, bool>(19)?,
+                "key_id": r.try_get::<_, Option<i64>>(20)?,
+                "team": r.try_get::<_, Option<String>>(21)?,
+                "cached": r.try_get::<_, bool>(22)?,
             }))
         })
         .collect::<Result<_, gathering_db::tokio_postgres::Error>>()?;

@@ -8,6 +8,7 @@ mod catalogue;
 mod circles;
 mod circles_stack;
 mod conversations;
+mod gateway_keys;
 mod goals;
 mod goals_plan;
 mod lsp;

@@ -11,7 +11,9 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ApiError, ApiState, authorize, caller, deadline, unix_now};
+use super::{ApiError, ApiState, authorize, caller, deadline, rate_headers, unix_now};
+use crate::access::RateInfo;
+use crate::cache::CacheMode;
 use crate::engine::Completion;
 use crate::error::GatewayError;
 use crate::model::{
@@ -35,6 +37,9 @@ struct ChatBody {
     /// Extension: models tried in order when `model` fails.
     #[serde(default)]
     fallbacks: Vec<String>,
+    /// Extension: `true` caches this request whatever its temperature, `false` never; absent,
+    /// requests at temperature 0 are cached.
+    cache: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -125,8 +130,16 @@ fn text_of(content: Option<Content>) -> Result<String, GatewayError> {
     }
 }
 
-/// A parsed body: model, fallbacks, the request, stream?, include usage?, user.
-type Parsed = (String, Vec<String>, ChatRequest, bool, bool, Option<String>);
+/// A parsed body.
+struct Parsed {
+    model: String,
+    fallbacks: Vec<String>,
+    request: ChatRequest,
+    stream: bool,
+    include_usage: bool,
+    user: Option<String>,
+    cache: CacheMode,
+}
 
 fn to_request(body: ChatBody) -> Result<Parsed, GatewayError> {
     let messages = body
@@ -177,20 +190,25 @@ fn to_request(body: ChatBody) -> Result<Parsed, GatewayError> {
         Some(Stop::Many(v)) => v,
     };
     let include_usage = body.stream_options.is_some_and(|o| o.include_usage);
-    Ok((
-        body.model,
-        body.fallbacks,
-        ChatRequest {
+    Ok(Parsed {
+        model: body.model,
+        fallbacks: body.fallbacks,
+        request: ChatRequest {
             messages,
             tools,
             max_tokens: body.max_completion_tokens.or(body.max_tokens),
             temperature: body.temperature,
             stop,
         },
-        body.stream,
+        stream: body.stream,
         include_usage,
-        body.user,
-    ))
+        user: body.user,
+        cache: match body.cache {
+            Some(true) => CacheMode::On,
+            Some(false) => CacheMode::Off,
+            None => CacheMode::Auto,
+        },
+    })
 }
 
 pub async fn handle(
@@ -203,22 +221,23 @@ pub async fn handle(
         error,
         request_id: Some(id.clone()),
     };
-    authorize(&state, &headers).map_err(fail)?;
+    let principal = authorize(&state, &headers).map_err(fail)?;
     let body: ChatBody = serde_json::from_slice(&raw)
         .map_err(|e| fail(GatewayError::InvalidRequest(format!("invalid body: {e}"))))?;
-    let (model, fallbacks, request, stream, include_usage, user) =
-        to_request(body).map_err(fail)?;
+    let parsed = to_request(body).map_err(fail)?;
     let call = ChatCall {
-        model,
-        fallbacks,
-        request,
-        caller: caller(&headers, user).map_err(fail)?,
+        model: parsed.model,
+        fallbacks: parsed.fallbacks,
+        request: parsed.request,
+        caller: caller(&headers, parsed.user).map_err(fail)?,
         request_id: id.clone(),
         deadline: deadline(&state, &headers).map_err(fail)?,
+        principal,
+        cache: parsed.cache,
     };
-    if stream {
+    if parsed.stream {
         let stream = state.gateway.stream(call).await.map_err(fail)?;
-        return Ok(sse(stream, include_usage));
+        return Ok(sse(stream, parsed.include_usage));
     }
     let done = state.gateway.complete(call).await.map_err(fail)?;
     Ok(json_response(done))
@@ -235,6 +254,9 @@ struct OutResponse<'a> {
     system_fingerprint: &'static str,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     mock: bool,
+    /// Extension: answered from the response cache.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    cached: bool,
     /// Extension: the cost in USD by the catalogue's prices.
     #[serde(skip_serializing_if = "Option::is_none")]
     cost_usd: Option<f64>,
@@ -325,6 +347,7 @@ fn json_response(done: Completion) -> Response {
         },
         system_fingerprint: fingerprint(done.mock),
         mock: done.mock,
+        cached: done.cache == Some(true),
         cost_usd: done.cost_usd,
     };
     let bytes = match serde_json::to_vec(&body) {
@@ -340,17 +363,35 @@ fn json_response(done: Completion) -> Response {
         bytes,
     )
         .into_response();
-    decorate(response.headers_mut(), &done.request_id, done.mock);
+    decorate(
+        response.headers_mut(),
+        &done.request_id,
+        done.mock,
+        done.cache,
+        done.rate.as_ref(),
+    );
     response
 }
 
-fn decorate(headers: &mut HeaderMap, request_id: &str, mock: bool) {
+fn decorate(
+    headers: &mut HeaderMap,
+    request_id: &str,
+    mock: bool,
+    cache: Option<bool>,
+    rate: Option<&RateInfo>,
+) {
     if let Ok(v) = HeaderValue::from_str(request_id) {
         headers.insert("x-request-id", v);
     }
     if mock {
         headers.insert("x-gathering-mock", HeaderValue::from_static("true"));
     }
+    match cache {
+        Some(true) => headers.insert("x-gathering-cache", HeaderValue::from_static("hit")),
+        Some(false) => headers.insert("x-gathering-cache", HeaderValue::from_static("miss")),
+        None => None,
+    };
+    rate_headers(headers, rate);
 }
 
 #[derive(Serialize)]
@@ -365,6 +406,8 @@ struct OutChunk<'a> {
     usage: Option<OutUsage>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     mock: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    cached: bool,
 }
 
 #[derive(Serialize)]
@@ -399,9 +442,11 @@ fn sse(stream: crate::engine::ChatStream, include_usage: bool) -> Response {
     let id = format!("chatcmpl-{}", stream.request_id);
     let model = stream.model.clone();
     let mock = stream.mock;
+    let cached = stream.cache == Some(true);
+    let cache = stream.cache;
+    let rate = stream.rate;
     let request_id = stream.request_id.clone();
     let created = unix_now();
-    let price = stream.price;
     let chunk = move |delta: Delta<'_>, finish: Option<&'static str>| -> Bytes {
         event(&OutChunk {
             id: &id,
@@ -416,6 +461,7 @@ fn sse(stream: crate::engine::ChatStream, include_usage: bool) -> Response {
             }],
             usage: None,
             mock,
+            cached,
         })
     };
     let usage_id = format!("chatcmpl-{}", stream.request_id);
@@ -448,7 +494,6 @@ fn sse(stream: crate::engine::ChatStream, include_usage: bool) -> Response {
             Ok(StreamEvent::Finish { finish, usage }) => {
                 out.push(Ok(chunk(Delta::default(), Some(finish.as_str()))));
                 if include_usage {
-                    let _ = price;
                     out.push(Ok(event(&OutChunk {
                         id: &usage_id,
                         object: "chat.completion.chunk",
@@ -462,6 +507,7 @@ fn sse(stream: crate::engine::ChatStream, include_usage: bool) -> Response {
                             total_tokens: usage.input.saturating_add(usage.output),
                         }),
                         mock,
+                        cached,
                     })));
                 }
                 out.push(Ok(Bytes::from_static(b"data: [DONE]\n\n")));
@@ -481,6 +527,6 @@ fn sse(stream: crate::engine::ChatStream, include_usage: bool) -> Response {
         HeaderValue::from_static("text/event-stream"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    decorate(h, &request_id, mock);
+    decorate(h, &request_id, mock, cache, rate.as_ref());
     response
 }

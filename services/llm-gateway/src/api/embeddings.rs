@@ -41,7 +41,7 @@ pub async fn handle(
         error,
         request_id: Some(id.clone()),
     };
-    authorize(&state, &headers).map_err(fail)?;
+    let principal = authorize(&state, &headers).map_err(fail)?;
     let body: EmbedBody = serde_json::from_slice(&raw)
         .map_err(|e| fail(GatewayError::InvalidRequest(format!("invalid body: {e}"))))?;
     let inputs = match body.input {
@@ -69,6 +69,7 @@ pub async fn handle(
         caller: caller(&headers, body.user).map_err(fail)?,
         request_id: id.clone(),
         deadline: deadline(&state, &headers).map_err(fail)?,
+        principal,
     };
     let done = state.gateway.embed(call).await.map_err(fail)?;
     let data: Vec<Value> = done
@@ -108,5 +109,6 @@ pub async fn handle(
             .headers_mut()
             .insert("x-gathering-mock", HeaderValue::from_static("true"));
     }
+    super::rate_headers(response.headers_mut(), done.rate.as_ref());
     Ok(response)
 }

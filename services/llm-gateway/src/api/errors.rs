@@ -41,9 +41,14 @@ pub fn body(error: &GatewayError) -> serde_json::Value {
         GatewayError::Internal(_) => "internal error".to_owned(),
         other => other.to_string(),
     };
+    let kind = match error {
+        // OpenAI's type for a spent quota; SDKs do not retry it (see `x-should-retry`).
+        GatewayError::BudgetExceeded(_) => "insufficient_quota",
+        _ => error_type(status),
+    };
     json!({"error": {
         "message": message,
-        "type": error_type(status),
+        "type": kind,
         "param": null,
         "code": error.kind(),
     }})
@@ -60,10 +65,27 @@ impl IntoResponse for ApiError {
             Json(body(&self.error)),
         )
             .into_response();
-        if let Some(after) = self.error.retry_after()
-            && let Ok(v) = HeaderValue::from_str(&after.as_secs().max(1).to_string())
-        {
-            response.headers_mut().insert("retry-after", v);
+        if let Some(after) = self.error.retry_after() {
+            let h = response.headers_mut();
+            let secs = after.as_secs_f64().ceil().max(1.0) as u64;
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                h.insert("retry-after", v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&after.as_millis().max(1).to_string()) {
+                h.insert("retry-after-ms", v);
+            }
+        }
+        match &self.error {
+            GatewayError::KeyRateLimited { info, .. } => {
+                super::rate_headers(response.headers_mut(), Some(info));
+            }
+            GatewayError::BudgetExceeded(_) => {
+                // Retrying cannot help until the period ends or an admin raises the budget.
+                response
+                    .headers_mut()
+                    .insert("x-should-retry", HeaderValue::from_static("false"));
+            }
+            _ => {}
         }
         if let Some(id) = self
             .request_id

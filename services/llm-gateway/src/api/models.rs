@@ -1,5 +1,6 @@
 //! `GET /v1/models`: the catalogue as OpenAI lists models (`provider/model` ids), with the
-//! gateway's details (alias, kind, availability) in an extra `gathering` object.
+//! gateway's details (alias, kind, availability) in an extra `gathering` object. A virtual key
+//! sees only the models it may use.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,11 +14,12 @@ pub async fn handle(
     State(state): State<ApiState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&state, &headers)?;
+    let principal = authorize(&state, &headers)?;
     let data: Vec<Value> = state
         .gateway
         .list_models()
         .into_iter()
+        .filter(|m| principal.key().is_none_or(|k| k.allows(&m.id)))
         .map(|m| {
             json!({
                 "id": m.id,

@@ -93,8 +93,8 @@ async fn keys_never_appear_in_logs_or_errors() {
     );
 }
 
-struct Edge {
-    base: String,
+pub(crate) struct Edge {
+    pub(crate) base: String,
     shutdown: Shutdown,
 }
 
@@ -105,7 +105,11 @@ impl Drop for Edge {
 }
 
 /// An edge in no-auth mode; `gateway` is the gRPC address of the gateway it calls.
-async fn start_edge(db: &TestDb, master_key: &str, gateway: Option<std::net::SocketAddr>) -> Edge {
+pub(crate) async fn start_edge(
+    db: &TestDb,
+    master_key: &str,
+    gateway: Option<std::net::SocketAddr>,
+) -> Edge {
     let mut vars: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".into(), db.url.clone()),
         ("GATHERING_ENV".into(), "development".into()),

@@ -2,9 +2,11 @@
 //! against fake providers that are real HTTP servers speaking each wire format, and the edge's
 //! `/settings` and `/usage` routes that feed and read it.
 
+mod cache;
 mod keys;
 mod perimeter;
 mod reliability;
 mod support;
+mod teams;
 mod usage;
 mod wire;

@@ -65,20 +65,7 @@ pub async fn start_with(extra: &[(&str, &str)]) -> Env {
     openai.require_key(OPENAI_KEY);
     anthropic.require_key(ANTHROPIC_KEY);
     deepseek.require_key(DEEPSEEK_KEY);
-    let mut pairs: Vec<(&str, String)> = vec![
-        ("OPENAI_BASE_URL", openai.base_url()),
-        ("OPENAI_API_KEY", OPENAI_KEY.into()),
-        ("ANTHROPIC_BASE_URL", anthropic.base_url()),
-        ("ANTHROPIC_API_KEY", ANTHROPIC_KEY.into()),
-        ("DEEPSEEK_BASE_URL", deepseek.base_url()),
-        ("DEEPSEEK_API_KEY", DEEPSEEK_KEY.into()),
-        ("OLLAMA_BASE_URL", ollama.base_url()),
-    ];
-    for (k, v) in extra {
-        pairs.retain(|(name, _)| name != k);
-        pairs.push((k, (*v).to_string()));
-    }
-    let config = Config::from_vars(&vars(&db, &pairs)).expect("config");
+    let config = config_for(&db, [&openai, &anthropic, &deepseek, &ollama], extra);
     let shutdown = Shutdown::new();
     let started = gathering_llm_gateway::start(config, shutdown.clone())
         .await
@@ -94,6 +81,46 @@ pub async fn start_with(extra: &[(&str, &str)]) -> Env {
         ollama,
         shutdown,
         http: gathering_testkit::http::client(),
+    }
+}
+
+/// A gateway's configuration with the fakes (OpenAI, Anthropic, DeepSeek, Ollama), then
+/// `extra` on top.
+fn config_for(db: &TestDb, fakes: [&FakeProvider; 4], extra: &[(&str, &str)]) -> Config {
+    let [openai, anthropic, deepseek, ollama] = fakes;
+    let mut pairs: Vec<(&str, String)> = vec![
+        ("OPENAI_BASE_URL", openai.base_url()),
+        ("OPENAI_API_KEY", OPENAI_KEY.into()),
+        ("ANTHROPIC_BASE_URL", anthropic.base_url()),
+        ("ANTHROPIC_API_KEY", ANTHROPIC_KEY.into()),
+        ("DEEPSEEK_BASE_URL", deepseek.base_url()),
+        ("DEEPSEEK_API_KEY", DEEPSEEK_KEY.into()),
+        ("OLLAMA_BASE_URL", ollama.base_url()),
+    ];
+    for (k, v) in extra {
+        pairs.retain(|(name, _)| name != k);
+        pairs.push((k, (*v).to_string()));
+    }
+    Config::from_vars(&vars(db, &pairs)).expect("config")
+}
+
+/// Another gateway on the same database and the same fake providers, as a second instance
+/// behind a load balancer would be. Stops when dropped.
+pub struct Peer {
+    pub http_addr: std::net::SocketAddr,
+    pub started: Started,
+    shutdown: Shutdown,
+}
+
+impl Peer {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http_addr)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
     }
 }
 
@@ -117,6 +144,21 @@ impl Env {
             .connect()
             .await
             .expect("gRPC connect")
+    }
+
+    /// Starts a second gateway like this one (`extra` as given to [`start_with`]).
+    pub async fn peer(&self, extra: &[(&str, &str)]) -> Peer {
+        let fakes = [&self.openai, &self.anthropic, &self.deepseek, &self.ollama];
+        let config = config_for(&self.db, fakes, extra);
+        let shutdown = Shutdown::new();
+        let started = gathering_llm_gateway::start(config, shutdown.clone())
+            .await
+            .expect("second gateway starts");
+        Peer {
+            http_addr: started.http_addr,
+            started,
+            shutdown,
+        }
     }
 
     pub fn gateway(&self) -> &gathering_llm_gateway::Gateway {

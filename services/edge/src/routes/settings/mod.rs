@@ -1,7 +1,9 @@
 //! `/settings` (contract §2.12): provider settings (through the LLM gateway, see
 //! [`providers`]), application and database settings stored in `agent.app_settings`. Reading
-//! is open to every user (keys are masked); every write is an administrator's.
+//! is open to every user (keys are masked); every write is an administrator's. The gateway's
+//! virtual keys and team budgets ([`gateway_keys`]) are an administrator's to read too.
 
+mod gateway_keys;
 mod providers;
 
 use std::collections::BTreeMap;
@@ -27,6 +29,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/settings/providers/{provider}/test",
             web::post().to(providers::test_provider),
+        )
+        .route(
+            "/settings/gateway-keys",
+            web::post().to(gateway_keys::create_key),
+        )
+        .route(
+            "/settings/gateway-keys",
+            web::get().to(gateway_keys::list_keys),
+        )
+        .route(
+            "/settings/gateway-keys/{id}/rotate",
+            web::post().to(gateway_keys::rotate_key),
+        )
+        .route(
+            "/settings/gateway-keys/{id}",
+            web::delete().to(gateway_keys::revoke_key),
+        )
+        .route(
+            "/settings/gateway-teams",
+            web::get().to(gateway_keys::list_teams),
+        )
+        .route(
+            "/settings/gateway-teams/{team}",
+            web::put().to(gateway_keys::put_team),
         )
         .route("/settings/application", web::patch().to(patch_application))
         .route("/settings/database", web::patch().to(patch_database));

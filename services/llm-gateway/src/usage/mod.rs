@@ -1,5 +1,6 @@
 //! Usage accounting: one row per call in `agent.llm_usage` (provider, model, tokens, cost from
-//! the catalogue's prices, total and upstream latency, status, request id, caller).
+//! the catalogue's prices, total and upstream latency, status, request id, caller, virtual key
+//! and team, cached or not); [`guard::CallGuard`] makes sure each call records exactly one.
 //!
 //! The request path only does a `try_send` into a bounded queue; a writer task inserts rows in
 //! batches (one `INSERT … SELECT FROM UNNEST(arrays)` per batch), so accounting adds no
@@ -7,6 +8,12 @@
 //! behind) records are dropped and counted (`llm_gateway_usage_dropped_total`) rather than
 //! growing memory or slowing calls. On shutdown the writer drains the queue before the pool
 //! closes.
+//!
+//! **Spend.** The same statement that inserts a batch upserts, for every key and team in it,
+//! the spend of the UTC day and month in `agent.gateway_spend` (one statement, so both commit
+//! or neither: the budgets' sums are exactly the usage rows, whichever gateway wrote them). A
+//! record also counts at once in this gateway's view of the key's spend and tokens per minute
+//! ([`crate::access::Access::record`]), before it is written.
 
 use std::time::{Duration, SystemTime};
 
@@ -14,7 +21,10 @@ use gathering_core::Shutdown;
 use gathering_db::Pool;
 use tokio::sync::mpsc;
 
+use crate::access::Access;
 use crate::model::Caller;
+
+pub mod guard;
 
 #[derive(Debug, Clone)]
 pub struct UsageRecord {
@@ -37,33 +47,52 @@ pub struct UsageRecord {
     pub models_tried: u32,
     pub stream: bool,
     pub mock: bool,
+    /// The virtual key and its team, when a key made the call.
+    pub key_id: Option<i64>,
+    pub team: Option<String>,
+    /// Answered from the response cache (no provider call, no cost).
+    pub cached: bool,
 }
 
 #[derive(Clone)]
 pub struct UsageSink {
     tx: mpsc::Sender<UsageRecord>,
+    access: Option<Access>,
 }
 
 impl UsageSink {
     /// Queues a record; never waits.
     pub fn record(&self, record: UsageRecord) {
+        if let Some(access) = &self.access
+            && record.key_id.is_some()
+        {
+            let tokens = u64::from(record.input_tokens) + u64::from(record.output_tokens);
+            access.record(
+                record.key_id,
+                record.team.as_deref(),
+                record.cost_usd,
+                tokens,
+            );
+        }
         if self.tx.try_send(record).is_err() {
             metrics::counter!("llm_gateway_usage_dropped_total").increment(1);
         }
     }
 }
 
-/// Starts the writer; it stops after `shutdown`, once the queue is drained.
+/// Starts the writer; it stops after `shutdown`, once the queue is drained. With `access`,
+/// records of virtual keys count at once against their budgets and limits.
 pub fn start(
     pool: Pool,
     capacity: usize,
     batch: usize,
     flush: Duration,
+    access: Option<Access>,
     shutdown: Shutdown,
 ) -> (UsageSink, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let task = tokio::spawn(writer(pool, rx, batch.max(1), flush, shutdown));
-    (UsageSink { tx }, task)
+    (UsageSink { tx, access }, task)
 }
 
 async fn writer(
@@ -111,13 +140,33 @@ async fn writer(
     }
 }
 
-const INSERT: &str = "INSERT INTO agent.llm_usage (created_at, request_id, kind, provider, model, \
-        caller_service, agent_id, user_id, status, error_kind, input_tokens, output_tokens, \
-        cost_usd, latency_ms, upstream_latency_ms, attempts, models_tried, stream, mock) \
-    SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], \
-        $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::int4[], $12::int4[], \
-        $13::float8[], $14::float8[], $15::float8[], $16::int4[], $17::int4[], $18::bool[], \
-        $19::bool[])";
+/// The batch's rows, and the spend they add per key and team per UTC day and month, in one
+/// statement. Spend rows are upserted in key order, so concurrent writers cannot deadlock.
+const INSERT: &str = "WITH ins AS ( \
+        INSERT INTO agent.llm_usage (created_at, request_id, kind, provider, model, \
+            caller_service, agent_id, user_id, status, error_kind, input_tokens, output_tokens, \
+            cost_usd, latency_ms, upstream_latency_ms, attempts, models_tried, stream, mock, \
+            key_id, team, cached) \
+        SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], \
+            $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::int4[], $12::int4[], \
+            $13::float8[], $14::float8[], $15::float8[], $16::int4[], $17::int4[], $18::bool[], \
+            $19::bool[], $20::int8[], $21::text[], $22::bool[]) \
+        RETURNING created_at, key_id, team, cost_usd), \
+    spend AS ( \
+        SELECT s.scope, s.subject, p.period, p.start AS period_start, \
+            sum(COALESCE(ins.cost_usd, 0)) AS cost, count(*) AS requests \
+        FROM ins \
+        CROSS JOIN LATERAL (VALUES ('key', ins.key_id::text), ('team', ins.team)) AS s(scope, subject) \
+        CROSS JOIN LATERAL (VALUES \
+            ('day', (ins.created_at AT TIME ZONE 'UTC')::date), \
+            ('month', date_trunc('month', ins.created_at AT TIME ZONE 'UTC')::date)) AS p(period, start) \
+        WHERE s.subject IS NOT NULL \
+        GROUP BY 1, 2, 3, 4) \
+    INSERT INTO agent.gateway_spend AS g (scope, subject, period, period_start, cost_usd, requests) \
+    SELECT scope, subject, period, period_start, cost, requests FROM spend ORDER BY 1, 2, 3, 4 \
+    ON CONFLICT (scope, subject, period, period_start) DO UPDATE \
+    SET cost_usd = g.cost_usd + EXCLUDED.cost_usd, requests = g.requests + EXCLUDED.requests, \
+        updated_at = now()";
 
 /// Inserts a batch; retries once after a pause, then gives the batch up (and says so).
 async fn write(pool: &Pool, rows: &[UsageRecord]) {
@@ -167,6 +216,9 @@ async fn insert(pool: &Pool, rows: &[UsageRecord]) -> Result<(), gathering_db::D
     let tried: Vec<i32> = rows.iter().map(|r| clamp(r.models_tried)).collect();
     let stream: Vec<bool> = rows.iter().map(|r| r.stream).collect();
     let mock: Vec<bool> = rows.iter().map(|r| r.mock).collect();
+    let key_id: Vec<Option<i64>> = rows.iter().map(|r| r.key_id).collect();
+    let team: Vec<Option<&str>> = rows.iter().map(|r| r.team.as_deref()).collect();
+    let cached: Vec<bool> = rows.iter().map(|r| r.cached).collect();
     let client = pool.get().await?;
     let statement = client.prepare_cached(INSERT).await?;
     client
@@ -192,6 +244,9 @@ async fn insert(pool: &Pool, rows: &[UsageRecord]) -> Result<(), gathering_db::D
                 &tried,
                 &stream,
                 &mock,
+                &key_id,
+                &team,
+                &cached,
             ],
         )
         .await?;
