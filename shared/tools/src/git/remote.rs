@@ -8,8 +8,9 @@
 //! - a local repository (an absolute path or `file://`) only inside the project roots
 //!   (`GATHERING_PROJECT_ROOTS`): elsewhere it would read or write another user's files.
 //! - every other transport (ssh, `git://`, `ext::`, scp-like `host:path`) is refused: the guard
-//!   cannot check them. Submodules and other URLs git might follow are held to the same single
-//!   protocol (`protocol.allow=never` plus the one allowed).
+//!   cannot check them. Submodules are never fetched (their URLs were not checked) and any
+//!   other URL git might follow is held to the checked protocol (`protocol.allow=never` plus
+//!   the one allowed).
 
 use std::path::PathBuf;
 
@@ -22,6 +23,9 @@ use crate::project::ProjectRoots;
 
 /// Longest remote URL accepted.
 pub const MAX_URL_LEN: usize = 2048;
+
+/// Submodule URLs come from the repository, not from the checked remote: never followed.
+const NO_SUBMODULES: [&str; 2] = ["fetch.recurseSubmodules=false", "submodule.recurse=false"];
 
 /// A remote that passed the rules: the URL to give git and the `-c` settings that hold git to
 /// what was checked.
@@ -98,6 +102,8 @@ async fn check_http(raw: &str, guard: &NetGuard) -> Result<CheckedRemote, GitErr
             "http.followRedirects=false".into(),
             "protocol.allow=never".into(),
             format!("protocol.{scheme}.allow=always"),
+            NO_SUBMODULES[0].into(),
+            NO_SUBMODULES[1].into(),
         ],
         local: false,
     })
@@ -127,6 +133,8 @@ async fn check_local(raw: &str, roots: &ProjectRoots) -> Result<CheckedRemote, G
             config: vec![
                 "protocol.allow=never".into(),
                 "protocol.file.allow=always".into(),
+                NO_SUBMODULES[0].into(),
+                NO_SUBMODULES[1].into(),
             ],
             local: true,
         })
