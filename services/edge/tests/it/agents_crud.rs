@@ -655,8 +655,8 @@ async fn skills_keep_configuration_and_enablement_consistent() {
         ),
         (json!([]), json!([]))
     );
-    // 22 built-in families and the test's own.
-    assert_eq!(r.body["available_skills"].as_array().unwrap().len(), 23);
+    // 23 built-in families and the test's own.
+    assert_eq!(r.body["available_skills"].as_array().unwrap().len(), 24);
 
     let r = api
         .post(&format!("/agents/{id}/skills/git"), None, &json!({}))
@@ -667,7 +667,7 @@ async fn skills_keep_configuration_and_enablement_consistent() {
             r.body["skills"].clone(),
             r.body["tools_count"].as_i64()
         ),
-        (Some("added"), json!(["git"]), Some(7))
+        (Some("added"), json!(["git"]), Some(10))
     );
     let r = api
         .post(&format!("/agents/{id}/skills/git"), None, &json!({}))
@@ -708,7 +708,7 @@ async fn skills_keep_configuration_and_enablement_consistent() {
         r.body["failed_skills"],
         json!([{"skill": "social", "error": "No tools are available for skill 'social'"}])
     );
-    assert_eq!(r.body["tools_count"], 17);
+    assert_eq!(r.body["tools_count"], 20);
     assert_eq!(
         enabled(api.clone()).await,
         json!(["filesystem", "git", "social"])
@@ -742,7 +742,7 @@ async fn skills_keep_configuration_and_enablement_consistent() {
         .clone();
     assert_eq!(
         (git["tools_count"].as_i64(), git["version"].as_str()),
-        (Some(7), Some("1.0.0"))
+        (Some(10), Some("1.0.0"))
     );
     assert!(
         git["tools"]

@@ -34,7 +34,7 @@ async fn catalogue_and_agent_enablement() {
         (Some("filesystem"), Some("filesystem"))
     );
     let r = api.get("/tools?category=version_control", None).await;
-    assert_eq!(r.body["total"], 7);
+    assert_eq!(r.body["total"], 10);
     assert_eq!(
         api.get("/tools?category=nope", None).await.status,
         StatusCode::UNPROCESSABLE_ENTITY
@@ -48,14 +48,18 @@ async fn catalogue_and_agent_enablement() {
 
     let r = api.get("/tools/skills", None).await;
     let skills = r.body.as_array().unwrap();
-    // The 22 families with tools behind them (V110 unlisted the five without).
-    assert_eq!(skills.len(), 22);
+    // The 23 families with tools behind them (V110 unlisted the five without, V116 listed
+    // calendar again).
+    assert_eq!(skills.len(), 23);
     let count = |name: &str| {
         skills.iter().find(|s| s["name"] == name).unwrap()["tools_count"]
             .as_u64()
             .unwrap()
     };
-    assert_eq!((count("filesystem"), count("git"), count("ai")), (10, 7, 6));
+    assert_eq!(
+        (count("filesystem"), count("git"), count("ai")),
+        (10, 10, 6)
+    );
     let r = api.get("/tools/skills?category=gathering", None).await;
     assert_eq!(r.body.as_array().unwrap().len(), 6);
     let r = api.get("/tools/skills/categories", None).await;
@@ -77,7 +81,7 @@ async fn catalogue_and_agent_enablement() {
             r.body["enabled_count"].as_u64(),
             r.body["total_count"].as_u64()
         ),
-        (Some("coder"), Some(0), Some(22))
+        (Some("coder"), Some(0), Some(23))
     );
     assert_eq!(
         api.get("/tools/agents/999999", None).await.status,

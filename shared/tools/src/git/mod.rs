@@ -14,10 +14,13 @@
 //!   this layer returns or logs.
 //!
 //! [`status`] parses `git status`, [`history`] reads commits, diffs, file history and the graph,
-//! [`ops`] changes things (stage, unstage, commit, push, pull, branches, stash).
+//! [`ops`] changes things (stage, unstage, commit, clone, push, pull, branches, stash),
+//! [`remote`] holds the remotes of agents' tools to the outbound guard's rules.
 
+pub mod clone;
 pub mod history;
 pub mod ops;
+pub mod remote;
 pub mod status;
 
 use std::sync::LazyLock;
@@ -74,6 +77,9 @@ pub struct Opts {
     /// Lets push and pull use a remote that is a path on this machine (admins only: it would
     /// otherwise read or write repositories outside the project).
     pub allow_local_remotes: bool,
+    /// Extra `-c key=value` settings, after (so over) the defaults: what
+    /// [`remote`] checked a remote with.
+    pub config: Vec<String>,
 }
 
 impl Opts {
@@ -107,6 +113,9 @@ pub async fn output(
     .collect();
     if opts.network && !opts.allow_local_remotes {
         argv.extend(["-c".to_owned(), "protocol.file.allow=never".to_owned()]);
+    }
+    for c in &opts.config {
+        argv.extend(["-c".to_owned(), c.clone()]);
     }
     argv.push("--no-pager".to_owned());
     argv.extend(args.iter().map(|s| (*s).to_owned()));

@@ -200,6 +200,15 @@ async fn remote_branch(root: &ProjectRoot, i: &RemoteInput) -> Result<String, Gi
 }
 
 pub async fn push(root: &ProjectRoot, i: &RemoteInput) -> Result<RemoteDone, GitError> {
+    push_with(root, i, Vec::new()).await
+}
+
+/// [`push`] with the settings [`super::remote`] checked the remote with.
+pub async fn push_with(
+    root: &ProjectRoot,
+    i: &RemoteInput,
+    config: Vec<String>,
+) -> Result<RemoteDone, GitError> {
     let branch = remote_branch(root, i).await?;
     let mut args = vec!["push", "--no-verify"];
     if i.set_upstream {
@@ -209,6 +218,7 @@ pub async fn push(root: &ProjectRoot, i: &RemoteInput) -> Result<RemoteDone, Git
     let opts = Opts {
         network: true,
         allow_local_remotes: i.allow_local_remotes,
+        config,
         ..Opts::default()
     };
     let out = check(&args, output(root, &args, &opts).await?)?;
@@ -221,8 +231,18 @@ pub async fn push(root: &ProjectRoot, i: &RemoteInput) -> Result<RemoteDone, Git
 
 /// `git pull --no-rebase --no-edit`: a merge when needed, with an automatic message.
 pub async fn pull(root: &ProjectRoot, i: &RemoteInput) -> Result<RemoteDone, GitError> {
+    pull_with(root, i, Vec::new()).await
+}
+
+/// [`pull`] with the settings [`super::remote`] checked the remote with.
+pub async fn pull_with(
+    root: &ProjectRoot,
+    i: &RemoteInput,
+    config: Vec<String>,
+) -> Result<RemoteDone, GitError> {
     let branch = remote_branch(root, i).await?;
     let mut opts = identity(root, None, None).await?;
+    opts.config = config;
     opts.network = true;
     opts.allow_local_remotes = i.allow_local_remotes;
     opts.env.push(("GIT_MERGE_AUTOEDIT".into(), "no".into()));

@@ -1,5 +1,5 @@
 //! The `git` skill: status, diff, log, add, commit, branch and stash in the project root, as
-//! tools for agents. Every command goes through the one git layer ([`crate::git`]: argv only,
+//! tools for agents (clone, pull and push: [`super::git_remote`]). Every command goes through the one git layer ([`crate::git`]: argv only,
 //! timeouts, no pager, no prompts, no hooks, confined paths, redacted credentials), which the
 //! workspace API uses too; this module only maps tool input and output to it.
 
@@ -99,12 +99,12 @@ pub fn register(reg: &Registry) -> Result<(), ToolError> {
         git_commit,
     )?;
     reg.register(
-        def("git_branch", "List, create, delete or switch branches")
+        def("git_branch", "List, create, delete or switch (checkout) branches")
             .permissions(&[Permission::Write, Permission::Git])
             .schema(json!({
                 "type": "object",
                 "properties": {
-                    "action": {"type": "string", "enum": ["list", "create", "delete", "switch"]},
+                    "action": {"type": "string", "enum": ["list", "create", "delete", "switch", "checkout"]},
                     "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$"},
                     "start_point": {"type": "string", "pattern": "^[0-9A-Za-z][0-9A-Za-z._/~^-]{0,199}$"},
                     "force": {"type": "boolean"},

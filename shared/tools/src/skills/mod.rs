@@ -8,11 +8,13 @@
 //! (gathering-circles: routing, admission and events shared with the API).
 
 pub mod analysis;
+pub mod calendar;
 pub mod code;
 pub mod database;
 pub mod docs;
 pub mod filesystem;
 pub mod git;
+pub mod git_remote;
 pub mod html;
 pub mod http;
 pub mod image;
@@ -50,12 +52,14 @@ pub struct Services {
 pub fn register_builtin(reg: &Registry, svc: &Arc<Services>) -> Result<(), ToolError> {
     filesystem::register(reg)?;
     git::register(reg)?;
+    git_remote::register(reg, svc)?;
     shell::register(reg, svc)?;
     code::register(reg, svc)?;
     http::register(reg, svc)?;
     notifications::register(reg, svc)?;
     web::register(reg, svc)?;
     pdf::register(reg)?;
+    calendar::register(reg)?;
     database::register(reg, svc)?;
     testing::register(reg)?;
     analysis::register(reg)?;

@@ -1,5 +1,6 @@
 //! Integration tests of gathering-tools (one test binary; each module one area).
 
+mod calendar;
 mod code;
 mod database;
 mod db_skills;
@@ -7,6 +8,7 @@ mod documents;
 mod enablement;
 mod filesystem;
 mod git;
+mod git_remote;
 mod helpers;
 mod http;
 mod monitoring;

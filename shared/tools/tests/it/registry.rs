@@ -296,7 +296,8 @@ async fn builtin_registry_lists_every_core_skill() {
     let per_skill = tb.registry().tools_per_skill();
     for (skill, n) in [
         ("filesystem", 10),
-        ("git", 7),
+        ("git", 10),
+        ("calendar", 4),
         ("shell", 1),
         ("code", 4),
         ("http", 8),
