@@ -286,6 +286,26 @@ async fn git_stage_commit_log_diff_push_and_cache_invalidation() {
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    // Remotes are checked like the agents' git tools: no cloud metadata address, no ssh,
+    // no local repository outside the project roots — for admins too.
+    for (name, url) in [
+        ("meta", "http://169.254.169.254/latest.git"),
+        ("ssh", "ssh://git@example.com/x.git"),
+        ("etc", "/etc"),
+    ] {
+        git(dir.path(), &["remote", "add", name, url]);
+        for op in ["push", "pull"] {
+            let r = api
+                .post(&format!("{base}/git/{op}"), None, &json!({"remote": name}))
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::BAD_REQUEST,
+                "{op} {url}: {:?}",
+                r.body
+            );
+        }
+    }
 
     // Activities: the API's own writes are recorded; agents add theirs.
     let r = api.get(&format!("{base}/activities"), None).await;

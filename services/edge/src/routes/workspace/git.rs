@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use gathering_tools::git::GitError;
 use gathering_tools::git::history::{self, DiffQuery, LogQuery};
 use gathering_tools::git::ops::{self, CommitInput, RemoteInput};
+use gathering_tools::git::remote::check_configured_remote;
 use gathering_tools::git::status::{self, Entry, Status};
 use gathering_tools::{Permission, ProjectRoot};
 use serde::Deserialize;
@@ -307,13 +308,34 @@ pub struct RemoteBody {
 }
 
 impl RemoteBody {
-    fn input(self, is_admin: bool) -> RemoteInput {
-        RemoteInput {
-            remote: self.remote.unwrap_or_else(|| "origin".into()),
+    /// The input for the git layer, once every URL the remote uses has passed the same checks
+    /// as the agents' git tools (http(s) through the outbound guard and pinned to the checked
+    /// addresses, local repositories only inside the project roots, no other transport); also
+    /// returns the settings git runs with.
+    async fn checked(
+        self,
+        state: &AppState,
+        root: &ProjectRoot,
+        push: bool,
+    ) -> Result<(RemoteInput, Vec<String>), ApiError> {
+        let remote = self.remote.unwrap_or_else(|| "origin".into());
+        let config = check_configured_remote(
+            root,
+            &remote,
+            push,
+            state.tools.http().guard(),
+            &state.tools.config().project_roots,
+        )
+        .await
+        .map_err(git_error)?;
+        let local = config.iter().any(|c| c == "protocol.file.allow=always");
+        let input = RemoteInput {
+            remote,
             branch: self.branch.filter(|b| !b.is_empty()),
             set_upstream: self.set_upstream.unwrap_or(false),
-            allow_local_remotes: is_admin,
-        }
+            allow_local_remotes: local,
+        };
+        Ok((input, config))
     }
 }
 
@@ -324,7 +346,8 @@ pub async fn push(
     body: web::Json<RemoteBody>,
 ) -> Result<HttpResponse, ApiError> {
     let root = open(&state, &user, *id, &[Permission::Git, Permission::Network]).await?;
-    let result = ops::push(&root, &body.into_inner().input(user.0.is_admin())).await;
+    let (input, config) = body.into_inner().checked(&state, &root, true).await?;
+    let result = ops::push_with(&root, &input, config).await;
     state.workspace.cache.invalidate(root.path());
     let done = result.map_err(git_error)?;
     Ok(HttpResponse::Ok().json(json!({
@@ -340,7 +363,8 @@ pub async fn pull(
 ) -> Result<HttpResponse, ApiError> {
     let needed = [Permission::Write, Permission::Git, Permission::Network];
     let root = open(&state, &user, *id, &needed).await?;
-    let result = ops::pull(&root, &body.into_inner().input(user.0.is_admin())).await;
+    let (input, config) = body.into_inner().checked(&state, &root, false).await?;
+    let result = ops::pull_with(&root, &input, config).await;
     state.workspace.cache.invalidate(root.path());
     let done = result.map_err(git_error)?;
     Ok(HttpResponse::Ok().json(json!({
