@@ -32,8 +32,16 @@ pub struct PluginRow {
     pub generation: i64,
 }
 
-const COLUMNS: &str = "id, name, version, description, author, license, homepage, tags, kind, source_dir, \
-     manifest, status, error, config, tools, competencies, generation";
+/// The columns [`decode`] reads, as a literal so each query below is one static string.
+macro_rules! columns {
+    () => {
+        "id, name, version, description, author, license, homepage, tags, kind, source_dir, \
+         manifest, status, error, config, tools, competencies, generation"
+    };
+}
+
+const LIST_SQL: &str = concat!("SELECT ", columns!(), " FROM agent.plugins ORDER BY id");
+const GET_SQL: &str = concat!("SELECT ", columns!(), " FROM agent.plugins WHERE id = $1");
 
 fn decode(r: &gathering_db::tokio_postgres::Row) -> Result<PluginRow, ToolError> {
     Ok(PluginRow {
@@ -90,15 +98,11 @@ impl PluginRow {
 }
 
 pub async fn list(c: &Client) -> Result<Vec<PluginRow>, ToolError> {
-    // sql-identifier: COLUMNS is a constant list of column names.
-    let sql = format!("SELECT {COLUMNS} FROM agent.plugins ORDER BY id");
-    c.query(&sql, &[]).await?.iter().map(decode).collect()
+    c.query(LIST_SQL, &[]).await?.iter().map(decode).collect()
 }
 
 pub async fn get(c: &Client, id: &str) -> Result<Option<PluginRow>, ToolError> {
-    // sql-identifier: COLUMNS is a constant list of column names.
-    let sql = format!("SELECT {COLUMNS} FROM agent.plugins WHERE id = $1");
-    c.query_opt(&sql, &[&id])
+    c.query_opt(GET_SQL, &[&id])
         .await?
         .as_ref()
         .map(decode)
@@ -148,6 +152,21 @@ pub async fn upsert_discovered(c: &Client, m: &Manifest, dir: &str) -> Result<()
     )))
 }
 
+const SAVE_DECLARATIVE_SQL: &str = concat!(
+    "INSERT INTO agent.plugins (id, name, version, description, author, license, homepage, tags, \
+             kind, source_dir, manifest, competencies, status, config, tools) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'declarative', NULL, $9, $10, 'loaded', $11, $12) \
+         ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, version = EXCLUDED.version, \
+             description = EXCLUDED.description, author = EXCLUDED.author, license = EXCLUDED.license, \
+             homepage = EXCLUDED.homepage, tags = EXCLUDED.tags, manifest = EXCLUDED.manifest, \
+             competencies = EXCLUDED.competencies, config = EXCLUDED.config, tools = EXCLUDED.tools, \
+             status = CASE WHEN agent.plugins.status = 'enabled' THEN 'enabled' ELSE 'loaded' END, \
+             error = NULL, generation = agent.plugins.generation + 1 \
+         WHERE agent.plugins.source_dir IS NULL ",
+    "RETURNING ",
+    columns!()
+);
+
 /// Creates or replaces a dynamic (declarative) plugin, loaded. A plugin of the same id from
 /// disk is not replaced.
 pub async fn upsert_dynamic(
@@ -157,23 +176,9 @@ pub async fn upsert_dynamic(
 ) -> Result<PluginRow, ToolError> {
     let manifest = serde_json::to_value(m).map_err(|e| ToolError::Failed(e.to_string()))?;
     let tools = declared_tools(m);
-    // sql-identifier: COLUMNS is a constant list of column names.
-    let sql = format!(
-        "INSERT INTO agent.plugins (id, name, version, description, author, license, homepage, tags, \
-             kind, source_dir, manifest, competencies, status, config, tools) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'declarative', NULL, $9, $10, 'loaded', $11, $12) \
-         ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, version = EXCLUDED.version, \
-             description = EXCLUDED.description, author = EXCLUDED.author, license = EXCLUDED.license, \
-             homepage = EXCLUDED.homepage, tags = EXCLUDED.tags, manifest = EXCLUDED.manifest, \
-             competencies = EXCLUDED.competencies, config = EXCLUDED.config, tools = EXCLUDED.tools, \
-             status = CASE WHEN agent.plugins.status = 'enabled' THEN 'enabled' ELSE 'loaded' END, \
-             error = NULL, generation = agent.plugins.generation + 1 \
-         WHERE agent.plugins.source_dir IS NULL \
-         RETURNING {COLUMNS}"
-    );
     let row = c
         .query_opt(
-            &sql,
+            SAVE_DECLARATIVE_SQL,
             &[
                 &m.id,
                 &m.name,

@@ -378,7 +378,7 @@ pub(super) async fn trigger(
     let id = id.into_inner();
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
-    let run = trigger_now(&tx, id, "edge")
+    let run = trigger_now(&tx, id, SOURCE)
         .await
         .map_err(ApiError::internal)?;
     if run.is_none() {
