@@ -58,7 +58,7 @@ impl Gateway {
                     guard: Some(guard),
                     cost: target.price.map(|_| 0.0),
                 };
-                return Ok(ChatStream {
+                Ok(ChatStream {
                     model: target.label.clone(),
                     request_id: call.request_id,
                     mock: true,
@@ -66,7 +66,7 @@ impl Gateway {
                     cache: None,
                     rate,
                     inner: Box::pin(futures_util::stream::unfold(inner, MockStream::next)),
-                });
+                })
             }
             Opened::Upstream(resp, permit) => {
                 guard.attempts(&tally);
@@ -91,7 +91,7 @@ impl Gateway {
                     inner =
                         cache::filling(inner, self.inner.cache.clone(), key, target.label.clone());
                 }
-                return Ok(ChatStream {
+                Ok(ChatStream {
                     model: target.label.clone(),
                     request_id: call.request_id,
                     mock: false,
@@ -99,7 +99,7 @@ impl Gateway {
                     cache: cache_key.map(|_| false),
                     rate,
                     inner,
-                });
+                })
             }
         }
     }
