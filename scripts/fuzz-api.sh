@@ -101,7 +101,7 @@ fuzz() {
     --report ndjson --report-ndjson-path "$REPORTS/$name.ndjson" \
     "$@" >"$REPORTS/$name.log" 2>&1 || rc=$?
   tail -40 "$REPORTS/$name.log"
-  "$PY" scripts/fuzz-summary.py "$name" "$REPORTS/$name.ndjson" || rc=1
+  "$PY" scripts/fuzz-summary.py "$name" "$REPORTS/$name.ndjson" "$WORK/totals" || rc=1
   [ "$rc" -eq 0 ] || FAILED=1
 }
 
@@ -126,6 +126,9 @@ fuzz authenticated -H "Authorization: Bearer $TOKEN" \
   --exclude-operation-id post_auth_change_password "${EXTRA[@]}"
 stop_stack
 
+# One closing line over both runs: examples that passed every check, and failures (a failed
+# check or an operation Schemathesis could not test).
+awk '{p += $1; f += $2} END {printf "fuzz: %d passed, %d failed\n", p, f}' "$WORK/totals"
 if [ "$FAILED" -ne 0 ]; then
   log "FAILED (reports in $REPORTS)"
   exit 1

@@ -9,9 +9,11 @@ import json
 import sys
 
 name, path = sys.argv[1], sys.argv[2]
+totals = sys.argv[3] if len(sys.argv) > 3 else None  # file that accumulates "passed failed" per run
 operations = set()
 examples = 0
 failures = []
+failed_cases = set()
 errors = []
 with open(path) as f:
     for line in f:
@@ -28,6 +30,7 @@ with open(path) as f:
                 examples += 1
                 for check in results:
                     if check.get("status") == "failure":
+                        failed_cases.add((scenario.get("id"), case_id))
                         response = (interactions.get(case_id) or {}).get("response") or {}
                         failures.append(
                             (label, check.get("name"), response.get("status_code"), scenario.get("phase"))
@@ -46,4 +49,7 @@ for label, check, status, phase in distinct:
     print(f"   FAIL {label}: {check} (status {status}, {phase} phase)")
 for label, kind, message in errors:
     print(f"   ERROR {label}: {kind}: {message}")
+if totals:
+    with open(totals, "a") as f:
+        f.write(f"{examples - len(failed_cases)} {len(failed_cases) + len(errors)}\n")
 sys.exit(1 if failures or errors or not examples else 0)

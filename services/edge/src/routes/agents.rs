@@ -8,12 +8,12 @@ mod skills;
 mod view;
 mod write;
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 #[derive(utoipa::OpenApi)]
@@ -118,7 +118,7 @@ pub(super) fn memory_error(e: gathering_agents::AgentError) -> ApiError {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{agents[Agent], total}`", body = Object),
 
     ),
 
@@ -144,7 +144,7 @@ async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRespons
 
     responses(
 
-        (status = 201, description = "OK", body = Value),
+        (status = 201, description = "201 AgentDetail. Upstream keeps it **in memory only** (id = max + 1)", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -173,7 +173,7 @@ async fn create(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "AgentDetail", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -203,7 +203,7 @@ async fn get(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "AgentDetail. Memory only", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -269,7 +269,7 @@ async fn delete(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{agent_id, name, role, provider, model, is_processing, session{status, last_activity, time_since, needs_resume, working_files, pending_actions, current_task?}, skills[], tools_count, project?}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 

@@ -2,16 +2,16 @@
 //! The auth service does the work; these handlers validate input, pass the caller's address
 //! along for the audit, and shape the answers.
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use gathering_proto::v1 as pb;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::auth::client::with_user;
 use crate::auth::{AuthUser, BearerUser};
 use crate::error::{ApiError, FieldError, Violations};
 use crate::middleware::ClientMeta;
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 #[derive(utoipa::OpenApi)]
@@ -67,25 +67,51 @@ struct LoginJson {
     password: String,
 }
 
-fn token_body(pair: pb::TokenPair) -> Value {
-    json!({
-        "access_token": pair.access_token,
-        "token_type": pair.token_type,
-        "expires_in": pair.expires_in,
-        "refresh_token": pair.refresh_token,
-        "refresh_expires_in": pair.refresh_expires_in,
-    })
+/// A token pair (contract §2.2). Fields in alphabetical order, as the `json!` maps they replace
+/// serialised them.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenPair {
+    access_token: String,
+    /// Seconds until the access token expires.
+    expires_in: i64,
+    refresh_expires_in: i64,
+    refresh_token: String,
+    /// `bearer`
+    token_type: String,
 }
 
-pub fn user_body(u: &pb::User) -> Value {
-    json!({
-        "id": u.id,
-        "email": u.email,
-        "name": u.name,
-        "role": u.role,
-        "is_active": u.is_active,
-        "created_at": if u.created_at.is_empty() { Value::Null } else { Value::from(u.created_at.clone()) },
-    })
+fn token_body(pair: pb::TokenPair) -> TokenPair {
+    TokenPair {
+        access_token: pair.access_token,
+        expires_in: pair.expires_in,
+        refresh_expires_in: pair.refresh_expires_in,
+        refresh_token: pair.refresh_token,
+        token_type: pair.token_type,
+    }
+}
+
+/// A user account (contract §2.2).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct User {
+    /// RFC 3339; null when unknown (the bootstrap admin).
+    created_at: Option<String>,
+    email: String,
+    id: String,
+    is_active: bool,
+    name: String,
+    /// `user` or `admin`
+    role: String,
+}
+
+pub fn user_body(u: &pb::User) -> User {
+    User {
+        created_at: (!u.created_at.is_empty()).then(|| u.created_at.clone()),
+        email: u.email.clone(),
+        id: u.id.clone(),
+        is_active: u.is_active,
+        name: u.name.clone(),
+        role: u.role.clone(),
+    }
 }
 
 async fn login(
@@ -117,7 +143,7 @@ async fn login(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "The token pair (`token_type` is `bearer`)", body = TokenPair),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -144,7 +170,7 @@ async fn login_form(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "The token pair", body = TokenPair),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -178,7 +204,7 @@ struct RegisterBody {
 
     responses(
 
-        (status = 201, description = "OK", body = Value),
+        (status = 201, description = "The new user (`role` is `user`)", body = User),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -240,7 +266,7 @@ struct RefreshBody {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "The token pair", body = TokenPair),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -273,7 +299,7 @@ async fn refresh(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "The caller. The bootstrap admin is `{id:\"admin\", name:\"Administrator\", role:\"admin\", is_active:true, created_at:null}`", body = User),
 
     ),
 
@@ -313,7 +339,7 @@ async fn me(state: web::Data<AppState>, user: BearerUser) -> Result<HttpResponse
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{valid:true, user_id, email, role, expires_at?}`", body = Object),
 
     ),
 
@@ -347,7 +373,7 @@ struct LogoutBody {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{message:\"Successfully logged out\", user_id}`; blacklists the token", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -392,7 +418,7 @@ async fn logout(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{message, user_id, revoked_refresh_tokens}`", body = Object),
 
     ),
 
@@ -440,7 +466,7 @@ struct ChangePasswordBody {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{message, user_id}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -487,7 +513,7 @@ async fn change_password(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{cache_size, cache_max_size:10000, db_active_tokens}`", body = Object),
 
     ),
 
@@ -540,7 +566,7 @@ fn default_limit() -> u32 {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{events[{...}], total, limit, offset}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -621,7 +647,7 @@ struct Page {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{users[User], total}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -649,7 +675,7 @@ async fn list_users(
         ))
         .await?
         .into_inner();
-    let users: Vec<Value> = reply.users.iter().map(user_body).collect();
+    let users: Vec<User> = reply.users.iter().map(user_body).collect();
     Ok(HttpResponse::Ok().json(json!({"users": users, "total": reply.total})))
 }
 
@@ -663,7 +689,7 @@ async fn list_users(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "The user", body = User),
 
         (status = 403, description = "Admin access required", body = Detail),
 
@@ -711,7 +737,7 @@ struct UpdateUser {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "The user", body = User),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -791,7 +817,7 @@ async fn update_user(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{message, user_id, revoked_refresh_tokens}`", body = Object),
 
         (status = 403, description = "Admin access required", body = Detail),
 

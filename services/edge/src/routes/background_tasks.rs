@@ -2,7 +2,6 @@
 //! executors through the job queue. Pause, resume and cancel take effect within a second
 //! wherever the task runs; the number of live tasks is limited across all executors.
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use gathering_agents::tasks::{self, NewTask, TaskError};
 use gathering_db::tokio_postgres::Error as PgError;
@@ -11,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError, Violations};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 #[derive(utoipa::OpenApi)]
@@ -81,7 +81,7 @@ fn default_limit() -> i64 {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{tasks[row], total, counts{status: n}}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -152,7 +152,7 @@ async fn list(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "row", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -203,7 +203,7 @@ fn default_checkpoint() -> i32 {
 
     responses(
 
-        (status = 201, description = "OK", body = Value),
+        (status = 201, description = "201 row", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -275,7 +275,7 @@ async fn create(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{status:\"paused\", task_id}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -305,7 +305,7 @@ async fn pause(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{status:\"resumed\", task_id}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -333,7 +333,7 @@ async fn resume(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{status:\"cancelled\", task_id}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -376,7 +376,7 @@ fn default_step_limit() -> i64 {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{steps[step], total, task_id}`, highest `step_number` first. Step fields:", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 

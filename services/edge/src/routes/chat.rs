@@ -2,7 +2,6 @@
 //! tool loop. One message at a time per agent across every edge: a second concurrent message
 //! gets 409 "already processing".
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use gathering_agents::{AgentError, ChatOptions};
 use serde::Deserialize;
@@ -10,6 +9,7 @@ use serde::Deserialize;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, Violations};
 use crate::middleware::ClientMeta;
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 #[derive(utoipa::OpenApi)]
@@ -59,7 +59,7 @@ pub fn agent_error(e: AgentError) -> ApiError {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{content, agent_id, agent_name, model, duration_ms, tool_calls[], tool_results[], tokens_used}`. Writes 2 chat_history rows", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 

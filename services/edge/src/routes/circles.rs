@@ -7,7 +7,6 @@
 //! `description` and `max_review_rounds` on create, `resources` on task create, and in
 //! `CircleDetail.agents[]` the member's circle role (upstream put the model there).
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use gathering_circles::circles::{NewCircle, NewMember};
 use gathering_circles::error::Violation;
@@ -19,6 +18,7 @@ mod work;
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 #[derive(utoipa::OpenApi)]
@@ -131,7 +131,7 @@ pub(crate) fn circle_path(name: &str) -> Result<&str, ApiError> {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{circles[Circle], total}`", body = Object),
 
     ),
 
@@ -165,7 +165,7 @@ struct CreateBody {
 
     responses(
 
-        (status = 201, description = "OK", body = Value),
+        (status = 201, description = "201 CircleDetail", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -242,7 +242,7 @@ async fn create(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "CircleDetail", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -303,7 +303,7 @@ async fn delete(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{status: started|already_running}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -333,7 +333,7 @@ async fn start(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{status: stopped|already_stopped}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -375,7 +375,7 @@ struct AddAgentQuery {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{status:\"added\", agent_id}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -444,7 +444,7 @@ async fn add_agent(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{status:\"removed\", agent_id}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -480,7 +480,7 @@ struct ConflictsQuery {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{conflicts[{id, type, resource, agents[], detected_at, resolved}], total}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -520,7 +520,7 @@ struct ResolveBody {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "OK", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -570,7 +570,7 @@ async fn resolve_conflict(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{agents[{agent_id, agent_name, tasks_completed, tasks_failed, current_workload, approval_rate, average_quality_score}], total_tasks, pending_tasks, active_tasks, completed_tasks, failed_tasks}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 

@@ -5,7 +5,6 @@
 //! its current state (still `active`) and the run goes on. A run that ended with an error
 //! answers 500, as the contract says.
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use gathering_circles::conversations::{self, NewConversation, view};
 use gathering_circles::input;
@@ -14,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::routes::circles::circle_error;
 use crate::state::AppState;
 
@@ -65,7 +65,7 @@ struct ListQuery {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{conversations[Conv], total}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -148,7 +148,7 @@ fn circle_name(q: &CircleQuery) -> Result<String, ApiError> {
 
     responses(
 
-        (status = 201, description = "OK", body = Value),
+        (status = 201, description = "201 ConvDetail (pending)", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -179,7 +179,7 @@ async fn create(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "ConvDetail", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -228,7 +228,7 @@ async fn settled(state: &AppState, id: i64) -> Result<Value, ApiError> {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "ConvDetail, status completed", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -258,7 +258,7 @@ async fn start(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{status: cancelled|already_finished}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -318,7 +318,7 @@ async fn delete(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{conversation_id, topic, transcript}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -352,7 +352,7 @@ async fn transcript(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{messages[{agent_id, agent_name, content, timestamp}]}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -389,7 +389,7 @@ struct AdvanceBody {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "ConvDetail", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -425,7 +425,7 @@ async fn advance(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "**200** ConvDetail, already completed. Errors as for create", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 

@@ -4,13 +4,13 @@
 //! providers and models with their counts and names, circles with member and task counts,
 //! members with their agent, and circle tasks from `circle.tasks`. Each list is one query.
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 #[derive(utoipa::OpenApi)]
@@ -81,7 +81,7 @@ async fn one(state: &AppState, sql: &str, id: i64, missing: String) -> Result<Va
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{version:\"0.1.1\", features{agents, circles, conversations, memories}}`", body = Object),
 
     ),
 
@@ -103,7 +103,7 @@ async fn config(_user: AuthUser) -> HttpResponse {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{agents{total, active, busy, idle}, providers{total}, models{total}, circles{total, active, total_tasks}, activity{tasks_completed, reviews_done}}`", body = Object),
 
     ),
 
@@ -147,7 +147,7 @@ async fn stats(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRespon
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "OK", body = Object),
 
     ),
 
@@ -177,7 +177,7 @@ async fn agents(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRespo
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "OK", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -213,7 +213,7 @@ async fn agent(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "OK", body = Object),
 
     ),
 
@@ -245,7 +245,7 @@ async fn providers(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRe
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "OK", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -285,7 +285,7 @@ struct ModelsQuery {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "OK", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -326,7 +326,7 @@ async fn models(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "OK", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -367,7 +367,7 @@ struct CirclesQuery {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "OK", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -412,7 +412,7 @@ async fn circle_row(state: &AppState, id: i64) -> Result<Value, ApiError> {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "OK", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -439,7 +439,7 @@ async fn circle(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "OK", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -486,7 +486,7 @@ struct TasksQuery {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "OK", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 

@@ -5,7 +5,6 @@
 
 mod actions;
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use gathering_agents::goals::{self, Actor, GoalError, GoalPatch, ListFilter, NewGoal};
@@ -14,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 #[derive(utoipa::OpenApi)]
@@ -172,7 +172,7 @@ fn page(limit: Option<i64>, offset: Option<i64>, default: i64) -> Result<(i64, i
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{goals, total, counts{status: n}}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -220,7 +220,7 @@ async fn list(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "Goal", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -265,7 +265,7 @@ struct CreateBody {
 
     responses(
 
-        (status = 201, description = "OK", body = Value),
+        (status = 201, description = "201 Goal", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -339,7 +339,7 @@ struct PatchBody {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "Goal", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -422,7 +422,7 @@ async fn delete(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{goal_id, subgoals}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -450,7 +450,7 @@ async fn subgoals(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "Goal + `subgoals[…recursive]`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -479,7 +479,7 @@ async fn tree(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{goal_id, dependencies[Goal]}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -509,7 +509,7 @@ async fn dependencies(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{goal_id, dependents[Goal]}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -546,7 +546,7 @@ struct Page {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{goal_id, activities[{id, goal_id, activity_type, description?, old_value?, new_value?, actor_type?, tokens_used, duration_ms, created_at}]}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 

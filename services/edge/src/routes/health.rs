@@ -23,7 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Service status and counts.
 #[utoipa::path(get, path = "/health", responses(
-    (status = 200, description = "`{status, version, uptime_seconds, agents_count, circles_count, active_tasks}`", body = Value),
+    (status = 200, description = "`{status, version, uptime_seconds, agents_count, circles_count, active_tasks}`", body = Object),
 ))]
 async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
@@ -47,7 +47,7 @@ async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 
 /// Readiness: ready once access tokens can be verified.
 #[utoipa::path(get, path = "/health/ready", responses(
-    (status = 200, description = "`{\"ready\": true}`", body = Value),
+    (status = 200, description = "`{\"ready\": true}`", body = Object),
     (status = 503, description = "`{\"ready\": false, \"reason\": \"starting\"|\"shutting_down\"}`", body = Value),
 ))]
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
@@ -66,7 +66,7 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
 
 /// Liveness.
 #[utoipa::path(get, path = "/health/live", responses(
-    (status = 200, description = "`{\"alive\": true}`", body = Value),
+    (status = 200, description = "`{\"alive\": true}`", body = Object),
 ))]
 async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"alive": true}))
@@ -85,7 +85,7 @@ async fn metrics() -> HttpResponse {
 /// Host and process figures; sampled on the blocking pool (CPU usage needs two readings).
 /// Host and process figures (CPU, memory, disk, load).
 #[utoipa::path(get, path = "/health/system", responses(
-    (status = 200, description = "Host and process figures", body = Value),
+    (status = 200, description = "Host and process figures", body = Object),
 ))]
 async fn system(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let monitor = state.monitor.clone();
@@ -98,7 +98,7 @@ async fn system(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRespo
 
 /// The dependencies' checks (database, services) with their latencies.
 #[utoipa::path(get, path = "/health/checks", responses(
-    (status = 200, description = "One entry per check", body = Value),
+    (status = 200, description = "One entry per check", body = Object),
 ))]
 async fn checks(state: web::Data<AppState>, _user: AuthUser) -> HttpResponse {
     HttpResponse::Ok().json(crate::monitoring::checks::run(&state).await)

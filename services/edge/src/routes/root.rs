@@ -9,7 +9,7 @@ pub(crate) struct Api;
 
 /// The API's name and version, and where the docs and health are.
 #[utoipa::path(get, path = "/", responses(
-    (status = 200, description = "`{name, version, docs, health}`", body = Value),
+    (status = 200, description = "`{name, version, docs, health}`", body = Object),
 ))]
 pub async fn index() -> HttpResponse {
     HttpResponse::Ok().json(json!({

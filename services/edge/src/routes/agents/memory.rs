@@ -2,7 +2,6 @@
 //! `gathering_agents::memory` — embedded by the LLM gateway when it can, recalled by vector
 //! similarity then, by text otherwise; the recall says which (`method`).
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use gathering_agents::memory::{self, MEMORY_TYPES, NewMemory, Query, Scope};
@@ -12,6 +11,7 @@ use serde_json::json;
 use super::{memory_error, require};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, Violations};
+use crate::openapi::Detail;
 use crate::routes::catalogue::input::text_ok;
 use crate::routes::catalogue::rows::iso_z;
 use crate::state::AppState;
@@ -46,7 +46,7 @@ pub struct RememberBody {
 
     responses(
 
-        (status = 201, description = "OK", body = Value),
+        (status = 201, description = "201 `{id, content, memory_type, created_at}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -129,7 +129,7 @@ pub struct RecallBody {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{memories[str], query}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 

@@ -1,7 +1,6 @@
 //! An agent's chat history and working session (`agent.sessions`, one open per agent): the
 //! files it works on and its current task, through `gathering_agents::session`.
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use gathering_agents::session;
@@ -11,6 +10,7 @@ use serde_json::json;
 use super::{not_found, require};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError, Violations};
+use crate::openapi::Detail;
 use crate::routes::catalogue::input::{line_ok, text_ok};
 use crate::routes::catalogue::rows::iso;
 use crate::state::AppState;
@@ -54,7 +54,7 @@ ORDER BY h.created_at, h.id";
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{messages[{id, role: user|assistant, content, timestamp, agent_name?}]}`, oldest first (`chat_history`)", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -127,7 +127,7 @@ pub struct TrackQuery {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{status:\"ok\", file}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -183,7 +183,7 @@ pub struct TaskQuery {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{status:\"ok\", task_id, title}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -266,7 +266,7 @@ pub async fn set_task(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{status:\"ok\"}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 

@@ -4,7 +4,6 @@
 //! enabled set exactly the configured list. A skill "loads" when it is enabled, globally enabled,
 //! and has tools in the registry; the others are reported, not hidden.
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
@@ -12,6 +11,7 @@ use super::not_found;
 use super::view::loaded;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 /// Most skills one `PUT` configures.
@@ -92,7 +92,7 @@ async fn enabled(client: &gathering_db::Client, id: i64) -> Result<Vec<String>, 
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{agent_id, configured_skills[] (agents.skill_names), loaded_skills[], skill_details[{name, description, version, tools_count, tools[]}], available_skills[], tools_count}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -170,7 +170,7 @@ async fn catalogue(
     path = "/agents/{agent_id}/skills",
     params(("agent_id" = i64, Path, description = "Agent id")),
     responses(
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{agent_id, configured_skills, loaded_skills, failed_skills[{skill, error}], tools_count}`", body = Object),
         (status = 404, description = "Not found", body = Detail),
     ),
 )]
@@ -244,7 +244,7 @@ pub async fn put(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{status: added|already_exists, agent_id, skill, skills[], tools_count?}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -293,7 +293,7 @@ pub async fn add(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{status: removed|not_found, agent_id, skill, skills[], tools_count?}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 

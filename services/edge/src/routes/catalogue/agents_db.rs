@@ -1,13 +1,13 @@
 //! `/agents-db`: agents as the database views show them (`public.agent_dashboard`,
 //! `agent.agents_full`), the same rows `/agents` writes.
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::rows;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 const LIST_SQL: &str = "
@@ -39,7 +39,7 @@ WHERE a.id = $1";
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{agents[row], total}` from `public.agent_dashboard`. Row: `id, name, provider, model (= model_alias), status, is_active, tasks_completed, reviews_done, approval_rate, average_quality_score, last_active_at, persona_name, persona_role, memory_count, message_count, circle_count`", body = Object),
 
     ),
 
@@ -62,7 +62,7 @@ pub async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRes
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`agent.agents_full` + `memory_count, message_count, circle_count`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 

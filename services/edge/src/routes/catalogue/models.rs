@@ -1,7 +1,6 @@
 //! `/models`: the model catalogue (prices in USD per million tokens), each row with its
 //! provider's name.
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -11,6 +10,7 @@ use super::input::{Refusal, line_ok, opt_line_ok, refusal};
 use super::rows;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, Violations};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 /// The columns of a model row (prices cast from `numeric`), over `m` (models) and `p`
@@ -81,7 +81,7 @@ pub struct ListQuery {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{models[row + provider_name], total}`, ordered by provider name, then model_alias", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -117,7 +117,7 @@ fn not_found() -> ApiError {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "row + provider_name", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -195,7 +195,7 @@ fn refused(e: gathering_db::tokio_postgres::Error) -> ApiError {
 
     responses(
 
-        (status = 201, description = "OK", body = Value),
+        (status = 201, description = "201 row. A model row = these fields + `id, created_at, updated_at`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -299,7 +299,7 @@ pub struct UpdateBody {
     params(("model_id" = i64, Path, description = "Model id")),
     request_body = UpdateBody,
     responses(
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "row", body = Object),
         (status = 400, description = "Refused", body = Detail),
         (status = 403, description = "Admin access required", body = Detail),
         (status = 404, description = "Not found", body = Detail),

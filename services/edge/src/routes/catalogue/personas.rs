@@ -1,7 +1,6 @@
 //! `/personas`: persona templates (prompt, traits, style), each with its default model's
 //! alias. Builtin personas can be changed but not deleted.
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -10,6 +9,7 @@ use super::input::{Refusal, line_ok, list_ok, opt_line_ok, opt_list_ok, opt_text
 use super::rows;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, Violations};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 /// The columns of a persona row, over `p` (personas) and `m` (its default model).
@@ -74,7 +74,7 @@ SELECT is_builtin FROM target";
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{personas[row + default_model_alias], total}`. Row: `id, display_name, role, base_prompt?, full_prompt?, traits[], communication_style, specializations[], languages[], work_ethic[], motto?, collaboration_notes?, description?, icon?, is_builtin, default_model_id?, created_at, updated_at`", body = Object),
 
     ),
 
@@ -101,7 +101,7 @@ fn not_found() -> ApiError {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "row", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -173,7 +173,7 @@ fn refused(e: gathering_db::tokio_postgres::Error) -> ApiError {
 
     responses(
 
-        (status = 201, description = "OK", body = Value),
+        (status = 201, description = "201 row", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -291,7 +291,7 @@ fn nonblank(s: &Option<String>) -> bool {
     params(("persona_id" = i64, Path, description = "Persona id")),
     request_body = UpdateBody,
     responses(
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "row", body = Object),
         (status = 400, description = "Refused", body = Detail),
         (status = 404, description = "Not found", body = Detail),
     ),

@@ -1,6 +1,5 @@
 //! `/providers`: LLM providers with the number of models each has.
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -9,6 +8,7 @@ use super::input::{line_ok, opt_line_ok};
 use super::rows;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, Violations};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 /// Wire protocols the gateway speaks (`agent.providers.api_type`).
@@ -35,7 +35,7 @@ RETURNING id, name, api_base_url, api_type, is_local, created_at, 0::int8 AS mod
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{providers[{id, name, api_base_url?, is_local, created_at, model_count}], total}`", body = Object),
 
     ),
 
@@ -59,7 +59,7 @@ pub async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRes
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "the row", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -114,7 +114,7 @@ fn url_ok(url: &str) -> bool {
 
     responses(
 
-        (status = 201, description = "OK", body = Value),
+        (status = 201, description = "201 row; the name is stored lower-cased", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 

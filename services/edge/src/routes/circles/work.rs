@@ -2,7 +2,6 @@
 //! reject, and (beyond the contract) assign. Inputs are bounded here; the rules are in
 //! `gathering-circles`.
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use gathering_circles::review::{Applied, Verdict};
 use gathering_circles::tasks::NewTask;
@@ -13,6 +12,7 @@ use serde_json::{Value, json};
 use super::{circle_error, circle_path, field, invalid};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -32,7 +32,7 @@ pub(super) struct TasksQuery {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{tasks[Task], total}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -103,7 +103,7 @@ pub(super) struct TaskBody {
 
     responses(
 
-        (status = 201, description = "OK", body = Value),
+        (status = 201, description = "201 Task", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -168,7 +168,7 @@ pub(super) async fn create_task(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "Task", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -207,7 +207,7 @@ pub(super) struct SubmitBody {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "Task", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -300,7 +300,7 @@ fn check_review(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{status:\"approved\", task_id}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -357,7 +357,7 @@ pub(super) struct RejectQuery {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{status:\"rejected\", task_id}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -423,7 +423,7 @@ pub(super) struct AssignQuery {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "OK", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 

@@ -6,7 +6,6 @@
 //! follow the goal's own committed change (best effort, logged when they fail); the task's hooks
 //! then find the goal already changed and leave it alone.
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use gathering_agents::goals::decompose::{self, MAX_SUBGOALS};
 use gathering_agents::goals::execution::{self, ExecuteOptions};
@@ -18,6 +17,7 @@ use serde_json::{Value, json};
 use super::{actor, goal_error, goal_json};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError, Violations};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 const MAX_REASON: usize = 5_000;
@@ -89,7 +89,7 @@ pub struct StartQuery {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "OK", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -162,7 +162,7 @@ pub struct CompleteQuery {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "OK", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -215,7 +215,7 @@ pub struct FailQuery {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "OK", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -265,7 +265,7 @@ pub struct PauseQuery {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "OK", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -304,7 +304,7 @@ pub async fn pause(
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "OK", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 
@@ -345,7 +345,7 @@ pub struct ProgressQuery {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "OK", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -386,7 +386,7 @@ fn default_subgoals() -> i32 {
     path = "/goals/{goal_id}/decompose",
     params(("goal_id" = i64, Path, description = "Goal id")),
     responses(
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{goal_id, subgoal_count, subgoals}`. Uses the LLM", body = Object),
         (status = 404, description = "Not found", body = Detail),
     ),
 )]
@@ -453,7 +453,7 @@ fn default_dependency_type() -> String {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "the same three fields. `dependency_type` ∈ blocks|informs|enhances", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 

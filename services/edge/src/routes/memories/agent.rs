@@ -3,7 +3,6 @@
 //! `gathering_agents::memory`, which embeds through the LLM gateway when it can and otherwise
 //! falls back to text search, and says which.
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use gathering_agents::memory::{self, MEMORY_TYPES, NewMemory, Query, Scope};
 use serde::Deserialize;
@@ -11,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::routes::agents::{memory_error, not_found, require};
 use crate::routes::catalogue::input::{line_ok, list_ok, text_ok};
 use crate::state::AppState;
@@ -105,7 +105,7 @@ impl RememberBody {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{id, key (default \"auto_{id}\"), value, memory_type, similarity:null, importance}`. `memory_type` ∈ fact|preference|context|decision|error|feedback|learning", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -158,7 +158,7 @@ pub struct BatchBody {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{created[int], total}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -232,7 +232,7 @@ pub struct RecallBody {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{query, memories[{id, key, value, memory_type, similarity, importance}], total}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -320,7 +320,7 @@ pub async fn recall(
     path = "/memories/agents/{agent_id}/memories/{memory_id}",
     params(("agent_id" = i64, Path, description = "Agent id"), ("memory_id" = i64, Path, description = "Memory id")),
     responses(
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{status:\"forgotten\", memory_id}` (soft delete)", body = Object),
         (status = 404, description = "Not found", body = Detail),
     ),
 )]
@@ -359,7 +359,7 @@ FROM memory.memories WHERE agent_id = $1";
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{total_memories, active_memories, embedded_memories, avg_importance?}`", body = Object),
 
         (status = 404, description = "Not found", body = Detail),
 

@@ -3,7 +3,6 @@
 //! similarity then and by text (substring and full-text indexes) otherwise; the search says
 //! which it used.
 
-use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use gathering_agents::Llm;
 use gathering_agents::memory::DIMENSIONS;
@@ -13,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError, Violations};
+use crate::openapi::Detail;
 use crate::routes::catalogue::input::{
     Refusal, line_ok, opt_line_ok, opt_list_ok, refusal, text_ok,
 };
@@ -228,7 +228,7 @@ pub struct CreateBody {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "K", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -387,7 +387,7 @@ fn contains_pattern(q: &str) -> String {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{query, results[K], total}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -527,7 +527,7 @@ const MAX_PAGE: i64 = 100_000;
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{entries[K], total, page, page_size}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
@@ -596,7 +596,7 @@ SELECT (SELECT count(*) FROM memory.knowledge_base WHERE is_active) AS total,
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{total_entries, by_category{} (\"uncategorized\" for null), recent_entries[K]}`", body = Object),
 
     ),
 

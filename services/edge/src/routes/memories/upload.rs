@@ -138,7 +138,7 @@ fn base_name(raw: &str) -> String {
 
     responses(
 
-        (status = 200, description = "OK", body = Value),
+        (status = 200, description = "`{id, title, filename, format, char_count, chunk_count, category?, tags?}`", body = Object),
 
         (status = 400, description = "Refused", body = Detail),
 
