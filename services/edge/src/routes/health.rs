@@ -82,8 +82,8 @@ async fn metrics() -> HttpResponse {
         .body(gathering_telemetry::prometheus().render())
 }
 
-/// Host and process figures; sampled on the blocking pool (CPU usage needs two readings).
-/// Host and process figures (CPU, memory, disk, load).
+/// Host and process figures (CPU, memory, disk, load); sampled on the blocking pool (CPU usage
+/// needs two readings).
 #[utoipa::path(get, path = "/health/system", responses(
     (status = 200, description = "Host and process figures", body = Object),
 ))]
