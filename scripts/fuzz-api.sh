@@ -105,9 +105,33 @@ fuzz() {
   [ "$rc" -eq 0 ] || FAILED=1
 }
 
+# A few rows, so that small ids and list answers reach real data rather than only 404s and
+# empty lists (best effort: a refused seed only makes the run shallower).
+seed() {
+  local body path
+  while IFS='|' read -r path body; do
+    [ -n "$path" ] || continue
+    local code
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' \
+      "$@" -d "$body" "$EDGE$path" || true)
+    log "seed POST $path -> $code"
+  done <<'SEED'
+/providers|{"name":"fuzzprovider","api_base_url":null,"is_local":true}
+/models|{"provider_id":1,"model_name":"fuzz-model","context_window":8192}
+/personas|{"display_name":"Fuzz","role":"tester","traits":["careful"],"specializations":[],"languages":["en"]}
+/agents|{"persona":{"name":"Fuzz Agent","role":"tester"},"config":{"provider":"fuzzprovider","model":"fuzz-model"}}
+/circles|{"name":"fuzz","require_review":false,"auto_route":true}
+/goals|{"agent_id":1,"title":"Fuzz goal","description":"seeded for the fuzz run","tags":["fuzz"]}
+/goals|{"agent_id":1,"title":"Fuzz subgoal","description":"seeded","parent_id":1}
+/memories/knowledge|{"title":"Fuzz entry","content":"seeded knowledge","category":"docs","tags":["fuzz"]}
+/memories/agents/1/remember|{"content":"seeded memory"}
+SEED
+}
+
 EXTRA=("$@")
 
 start_stack true
+seed
 fuzz development "${EXTRA[@]}"
 stop_stack
 
