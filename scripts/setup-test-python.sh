@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, idempotently, the Python packages tests run as real peers: the MCP SDK (`mcp`, the
 # MCP servers the plugin tests load) and kubernetes-validate (the Kubernetes JSON schemas,
-# bundled: scripts/check-kubernetes.py validates deploy/kubernetes offline with them) into a
+# bundled: scripts/check-kubernetes.py validates deploy/kubernetes offline with them) and
+# Schemathesis (scripts/fuzz-api.sh fuzzes the edge from its OpenAPI document) into a
 # virtual environment under .data/test-python.
 # Tests find it through GATHERING_TEST_PYTHON (default: that environment's python).
 set -euo pipefail
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 VENV=${GATHERING_TEST_VENV:-.data/test-python}
 # Pinned: a test suite should not change because a registry did.
-PACKAGES=("mcp==1.30.0" "kubernetes-validate==1.37.0")
+PACKAGES=("mcp==1.30.0" "kubernetes-validate==1.37.0" "schemathesis==4.32.5")
 STAMP="$VENV/.installed"
 WANT="${PACKAGES[*]}"
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and every test, as CI does:
 #   formatting, clippy (warnings are errors), the SQL-text check, and all tests (cargo nextest)
-#   against a real PostgreSQL with pgvector.
+#   against a real PostgreSQL with pgvector, then the API fuzz run (scripts/fuzz-api.sh:
+#   Schemathesis against the edge's OpenAPI document on a live stack; GATHERING_SKIP_FUZZ=1
+#   skips it).
 # With DATABASE_URL unset it uses the project-local cluster (scripts/pg.sh), installing what it
 # needs first; with DATABASE_URL set, tests create their throwaway databases on that server.
 set -euo pipefail
@@ -38,3 +40,9 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
 cargo nextest run --workspace --locked --no-fail-fast "$@"
+# After the tests (it reuses their build) and only when they passed (set -e). Skipped when
+# nextest was given a filter: a partial run is not a full check.
+if [ "$#" -eq 0 ] && [ "${GATHERING_SKIP_FUZZ:-}" != "1" ]; then
+  echo "== API fuzz run"
+  ./scripts/fuzz-api.sh
+fi

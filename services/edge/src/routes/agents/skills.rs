@@ -11,6 +11,7 @@ use super::not_found;
 use super::view::loaded;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 /// Most skills one `PUT` configures.
@@ -41,6 +42,24 @@ async fn enabled(client: &gathering_db::Client, id: i64) -> Result<Vec<String>, 
 fn tool_error(e: ToolError) -> ApiError {
     ApiError::Internal(e.to_string())
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/agents/{agent_id}/skills",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    responses(
+
+        (status = 200, description = "`{agent_id, configured_skills[] (agents.skill_names), loaded_skills[], skill_details[{name, description, version, tools_count, tools[]}], available_skills[], tools_count}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn get(
     state: web::Data<AppState>,
@@ -107,6 +126,15 @@ async fn catalogue(
 }
 
 /// `PUT /agents/{id}/skills` with a bare JSON array of names.
+#[utoipa::path(
+    put,
+    path = "/agents/{agent_id}/skills",
+    params(("agent_id" = i64, Path, description = "Agent id")),
+    responses(
+        (status = 200, description = "`{agent_id, configured_skills, loaded_skills, failed_skills[{skill, error}], tools_count}`", body = Object),
+        (status = 404, description = "Not found", body = Detail),
+    ),
+)]
 pub async fn put(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -169,6 +197,24 @@ pub async fn put(
     })))
 }
 
+#[utoipa::path(
+
+    post,
+
+    path = "/agents/{agent_id}/skills/{skill_name}",
+
+    params(("agent_id" = i64, Path, description = "Agent id"), ("skill_name" = String, Path, description = "Skill name")),
+
+    responses(
+
+        (status = 200, description = "`{status: added|already_exists, agent_id, skill, skills[], tools_count?}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 pub async fn add(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -197,6 +243,24 @@ pub async fn add(
         "tools_count": tools_count,
     })))
 }
+
+#[utoipa::path(
+
+    delete,
+
+    path = "/agents/{agent_id}/skills/{skill_name}",
+
+    params(("agent_id" = i64, Path, description = "Agent id"), ("skill_name" = String, Path, description = "Skill name")),
+
+    responses(
+
+        (status = 200, description = "`{status: removed|not_found, agent_id, skill, skills[], tools_count?}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn remove(
     state: web::Data<AppState>,
