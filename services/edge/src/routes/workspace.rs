@@ -19,6 +19,32 @@ use gathering_tools::git::GitError;
 
 use crate::error::{ApiError, extractor_error};
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    files::info,
+    files::tree,
+    files::read,
+    files::write,
+    files::delete,
+    files::raw,
+    git::status,
+    git::commits,
+    git::diff,
+    git::branches,
+    git::file_history,
+    git::graph,
+    git::stage,
+    git::unstage,
+    git::commit,
+    git::push,
+    git::pull,
+    activities::list,
+    activities::create,
+    activities::stats,
+    activities::run_python
+))]
+pub(crate) struct Api;
+
 /// Largest JSON body of `PUT …/file` (the content is at most 10 MiB; JSON escaping adds some).
 const FILE_BODY_LIMIT: usize = 12 * 1024 * 1024;
 
