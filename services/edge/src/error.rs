@@ -23,7 +23,7 @@ pub enum Error {
 }
 
 /// One field's validation failure, as FastAPI reports it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub loc: Vec<String>,
     pub msg: String,

@@ -9,6 +9,7 @@ pub mod error;
 pub mod lsp;
 pub mod middleware;
 pub mod monitoring;
+pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -14,6 +14,7 @@ mod goals_plan;
 mod lsp;
 mod memories;
 mod monitoring;
+mod openapi;
 mod perimeter;
 mod pipeline_approvals;
 mod pipelines;

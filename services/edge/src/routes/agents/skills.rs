@@ -4,6 +4,7 @@
 //! enabled set exactly the configured list. A skill "loads" when it is enabled, globally enabled,
 //! and has tools in the registry; the others are reported, not hidden.
 
+use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
@@ -81,6 +82,24 @@ async fn enabled(client: &gathering_db::Client, id: i64) -> Result<Vec<String>, 
         .collect::<Result<_, _>>()?)
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/agents/{agent_id}/skills",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -146,6 +165,15 @@ async fn catalogue(
 }
 
 /// `PUT /agents/{id}/skills` with a bare JSON array of names.
+#[utoipa::path(
+    put,
+    path = "/agents/{agent_id}/skills",
+    params(("agent_id" = i64, Path, description = "Agent id")),
+    responses(
+        (status = 200, description = "OK", body = Value),
+        (status = 404, description = "Not found", body = Detail),
+    ),
+)]
 pub async fn put(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -206,6 +234,24 @@ pub async fn put(
     })))
 }
 
+#[utoipa::path(
+
+    post,
+
+    path = "/agents/{agent_id}/skills/{skill_name}",
+
+    params(("agent_id" = i64, Path, description = "Agent id"), ("skill_name" = String, Path, description = "Skill name")),
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 pub async fn add(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -236,6 +282,24 @@ pub async fn add(
         "tools_count": tools_count,
     })))
 }
+
+#[utoipa::path(
+
+    delete,
+
+    path = "/agents/{agent_id}/skills/{skill_name}",
+
+    params(("agent_id" = i64, Path, description = "Agent id"), ("skill_name" = String, Path, description = "Skill name")),
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn remove(
     state: web::Data<AppState>,
