@@ -123,7 +123,11 @@ fn modules() -> Vec<(&'static str, utoipa::openapi::OpenApi, Vec<&'static str>)>
             super::workspace::Api::openapi(),
             vec![include_str!("workspace.rs")],
         ),
-        ("lsp", super::lsp::Api::openapi(), vec![include_str!("lsp.rs")]),
+        (
+            "lsp",
+            super::lsp::Api::openapi(),
+            vec![include_str!("lsp.rs")],
+        ),
     ]
 }
 
@@ -137,8 +141,14 @@ fn every_registered_route_is_documented_and_nothing_else() {
         let ops = documented(&doc);
         let missing: Vec<_> = routes.difference(&ops).collect();
         let extra: Vec<_> = ops.difference(&routes).collect();
-        assert!(missing.is_empty(), "{name}: routes not documented: {missing:?}");
-        assert!(extra.is_empty(), "{name}: documented but not registered: {extra:?}");
+        assert!(
+            missing.is_empty(),
+            "{name}: routes not documented: {missing:?}"
+        );
+        assert!(
+            extra.is_empty(),
+            "{name}: documented but not registered: {extra:?}"
+        );
         total += ops.len();
     }
     // 14 pipelines + 3 approvals + 14 plugins + 11 projects + 9 scheduled actions
@@ -226,12 +236,4 @@ fn bodies_and_errors_are_described_by_their_types() {
     assert!(file["get"].is_object() && file["put"].is_object() && file["delete"].is_object());
     assert!(file["put"]["requestBody"].is_object());
     assert!(doc["paths"]["/workspace/{project_id}/file/raw"]["get"]["responses"]["200"]["content"]["*/*"].is_object());
-}
-
-#[test]
-#[ignore]
-fn dump() {
-    for (name, doc, _) in modules() {
-        std::fs::write(format!("/tmp/h17c-{name}.json"), doc.to_pretty_json().unwrap()).unwrap();
-    }
 }

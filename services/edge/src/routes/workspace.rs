@@ -17,7 +17,7 @@ use actix_web::web;
 use gathering_tools::ToolError;
 use gathering_tools::git::GitError;
 
-use crate::error::{ApiError, extractor_error};
+use crate::error::ApiError;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
@@ -49,20 +49,15 @@ pub(crate) struct Api;
 const FILE_BODY_LIMIT: usize = 12 * 1024 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let file_body = web::JsonConfig::default()
-        .limit(FILE_BODY_LIMIT)
-        .error_handler({
-            let f = extractor_error("body");
-            move |e, _| f(e.to_string())
-        });
+    // `PUT …/file` reads its larger body with `files::FileBody`, so every route keeps the
+    // `.route("path", web::method())` form the OpenAPI coverage test reads.
     cfg.route("/workspace/{project_id}/info", web::get().to(files::info))
         .route("/workspace/{project_id}/files", web::get().to(files::tree))
-        .service(
-            web::resource("/workspace/{project_id}/file")
-                .app_data(file_body)
-                .route(web::get().to(files::read))
-                .route(web::put().to(files::write))
-                .route(web::delete().to(files::delete)),
+        .route("/workspace/{project_id}/file", web::get().to(files::read))
+        .route("/workspace/{project_id}/file", web::put().to(files::write))
+        .route(
+            "/workspace/{project_id}/file",
+            web::delete().to(files::delete),
         )
         .route(
             "/workspace/{project_id}/file/raw",

@@ -1,18 +1,21 @@
 //! Info, file tree, and reading, writing and deleting files.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use actix_web::{HttpResponse, web};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use gathering_tools::files::{self as fs, Content, MAX_FILE_BYTES, WriteMode};
 use gathering_tools::{Permission, ProjectRoot, ToolError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{file_error, git::cached_status};
+use super::{FILE_BODY_LIMIT, file_error, git::cached_status};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, FieldError, Violations};
+use crate::error::{ApiError, FieldError, Violations, extractor_error};
 use crate::openapi::Detail;
 use crate::state::AppState;
 use crate::workspace::{activities, info as info_mod, project_root, require, tree as tree_mod};
@@ -261,6 +264,21 @@ pub struct WriteBody {
     create_backup: Option<bool>,
 }
 
+/// The body of `PUT …/file`: read as `web::Json` reads it (JSON content type required, errors
+/// in the contract's 422 shape), with a larger limit than the app's.
+pub struct FileBody(WriteBody);
+
+impl FromRequest for FileBody {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = web::JsonBody::<WriteBody>::new(req, payload, None, true).limit(FILE_BODY_LIMIT);
+        let fail = extractor_error("body");
+        Box::pin(async move { body.await.map(FileBody).map_err(|e| fail(e.to_string())) })
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Written {
     success: bool,
@@ -292,7 +310,7 @@ pub async fn write(
     user: AuthUser,
     id: web::Path<i64>,
     q: web::Query<PathQuery>,
-    body: web::Json<WriteBody>,
+    FileBody(body): FileBody,
 ) -> Result<HttpResponse, ApiError> {
     let id = *id;
     Violations::new()
