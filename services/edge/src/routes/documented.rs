@@ -10,8 +10,8 @@ use utoipa::OpenApi;
 
 type Ops = BTreeSet<(String, String)>;
 
-/// (method, path) of every route registered in `src`: `.route("/p", web::get()…)` and
-/// `web::resource("/p")…route(web::put()…)`.
+/// (method, path) of every route registered in `src`: a route given a literal path and a
+/// method route, or a method route added to a `web::resource` given a literal path.
 fn registered(src: &str) -> Ops {
     let s: String = src.chars().filter(|c| !c.is_whitespace()).collect();
     let mut out = Ops::new();

@@ -50,7 +50,7 @@ const FILE_BODY_LIMIT: usize = 12 * 1024 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // `PUT …/file` reads its larger body with `files::FileBody`, so every route keeps the
-    // `.route("path", web::method())` form the OpenAPI coverage test reads.
+    // literal-path form the OpenAPI coverage test reads.
     cfg.route("/workspace/{project_id}/info", web::get().to(files::info))
         .route("/workspace/{project_id}/files", web::get().to(files::tree))
         .route("/workspace/{project_id}/file", web::get().to(files::read))
