@@ -102,7 +102,7 @@ pub(super) fn api(e: PipelineError) -> ApiError {
         PipelineError::UnknownNode(m) => {
             ApiError::Validation(vec![FieldError::body("from_node_id", m)])
         }
-        other => ApiError::internal(other),
+        other => ApiError::unexpected(&other),
     }
 }
 

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::extract::AuthUser;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, has_nul};
 use crate::openapi::Detail;
 use crate::state::AppState;
 
@@ -55,6 +55,31 @@ fn host(state: &AppState) -> Result<&PluginHost, ApiError> {
         .tools
         .plugins()
         .ok_or_else(|| ApiError::Unavailable("plugins are not available".into()))
+}
+
+/// A plugin id from the path or body: one with a NUL character names no plugin (and the
+/// database, which cannot store one, is not asked).
+fn known(id: &str) -> Result<&str, ApiError> {
+    if id.contains('\0') {
+        Err(ApiError::NotFound(format!(
+            "Plugin '{}' not found",
+            id.replace('\0', "")
+        )))
+    } else {
+        Ok(id)
+    }
+}
+
+/// 422 when a configuration or manifest holds a NUL character (the database cannot store it).
+fn no_nul(field: &str, v: Option<&Value>) -> Result<(), ApiError> {
+    if v.is_some_and(has_nul) {
+        Err(ApiError::Validation(vec![FieldError::body(
+            field,
+            "must not contain the NUL character (\\u0000)",
+        )]))
+    } else {
+        Ok(())
+    }
 }
 
 fn problems(list: Vec<Problem>) -> ApiError {
@@ -237,7 +262,7 @@ async fn get(
     _user: AuthUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = host(&state)?.get(&id).await.map_err(api)?;
+    let row = host(&state)?.get(known(&id)?).await.map_err(api)?;
     Ok(HttpResponse::Ok().json(row.info()))
 }
 
@@ -258,7 +283,7 @@ async fn health(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let host = host(&state)?;
-    let row = host.get(&id).await.map_err(api)?;
+    let row = host.get(known(&id)?).await.map_err(api)?;
     Ok(HttpResponse::Ok().json(host.health(&row)))
 }
 
@@ -298,7 +323,7 @@ async fn tools(
     _user: AuthUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = host(&state)?.get(&id).await.map_err(api)?;
+    let row = host(&state)?.get(known(&id)?).await.map_err(api)?;
     let list: Vec<Value> = row
         .tools
         .as_array()
@@ -346,8 +371,9 @@ async fn load(
     body: web::Json<LoadBody>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
+    no_nul("config", body.config.as_ref())?;
     let (row, message) = host(&state)?
-        .load(&body.plugin_id, body.config.clone())
+        .load(known(&body.plugin_id)?, body.config.clone())
         .await
         .map_err(api)?;
     Ok(action(message, &row.id))
@@ -372,7 +398,7 @@ async fn unload(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
-    let row = host(&state)?.unload(&id).await.map_err(api)?;
+    let row = host(&state)?.unload(known(&id)?).await.map_err(api)?;
     Ok(action(format!("Plugin '{}' unloaded", row.id), &row.id))
 }
 
@@ -395,7 +421,7 @@ async fn enable(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
-    let row = host(&state)?.enable(&id).await.map_err(api)?;
+    let row = host(&state)?.enable(known(&id)?).await.map_err(api)?;
     Ok(action(
         format!(
             "Plugin '{}' enabled with {} tool(s)",
@@ -425,7 +451,7 @@ async fn disable(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
-    let row = host(&state)?.disable(&id).await.map_err(api)?;
+    let row = host(&state)?.disable(known(&id)?).await.map_err(api)?;
     Ok(action(format!("Plugin '{}' disabled", row.id), &row.id))
 }
 
@@ -543,6 +569,8 @@ async fn dynamic(
             )]));
         }
     }
+    no_nul("config", b.config.as_ref())?;
+    no_nul("manifest", Some(&manifest))?;
     let row = host(&state)?
         .dynamic(manifest, b.config)
         .await
@@ -588,7 +616,7 @@ async fn save(
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
     let path = host(&state)?
-        .save(&id, &body.output_path)
+        .save(known(&id)?, &body.output_path)
         .await
         .map_err(api)?;
     Ok(HttpResponse::Ok().json(Saved {

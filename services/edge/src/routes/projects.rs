@@ -14,7 +14,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::extract::AuthUser;
-use crate::error::{ApiError, Violations};
+use crate::error::{ApiError, FieldError, Violations, has_nul};
 use crate::openapi::Detail;
 use crate::state::AppState;
 
@@ -67,6 +67,14 @@ fn api(e: ProjectError) -> ApiError {
     }
 }
 
+/// The project store keeps database errors as text, so input the database would refuse (a NUL
+/// character, which PostgreSQL text and JSONB cannot hold) is refused here first.
+const NUL_MSG: &str = "must not contain the NUL character (\\u0000)";
+
+fn text_has_nul(v: Option<&String>) -> bool {
+    v.is_some_and(|s| s.contains('\0'))
+}
+
 fn not_found(id: i64) -> ApiError {
     ApiError::NotFound(format!("Project {id} not found"))
 }
@@ -103,6 +111,11 @@ async fn list(
     _user: AuthUser,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    if text_has_nul(q.status.as_ref()) {
+        return Err(ApiError::Validation(vec![FieldError::query(
+            "status", NUL_MSG,
+        )]));
+    }
     let client = state.pool.get().await?;
     let projects: Vec<_> = store::list(&client, q.status.as_deref())
         .await
@@ -211,6 +224,12 @@ async fn create(
             body.description.as_ref().is_none_or(|d| d.len() <= 20_000),
             "description",
             "description is too long",
+        )
+        .check(!body.name.contains('\0'), "name", NUL_MSG)
+        .check(
+            !text_has_nul(body.description.as_ref()),
+            "description",
+            NUL_MSG,
         )
         .finish()?;
     let raw = body.path.clone();
@@ -331,53 +350,75 @@ async fn update(
     let text_ok =
         |v: &Option<String>, max: usize| v.as_ref().is_none_or(|s| s.chars().count() <= max);
     let object_ok =
-        |v: &Option<serde_json::Value>| v.as_ref().is_none_or(serde_json::Value::is_object);
-    Violations::new()
-        .check(
-            patch.name.as_ref().is_none_or(|n| !n.trim().is_empty()) && text_ok(&patch.name, 200),
-            "name",
-            "name must be 1 to 200 characters",
-        )
-        .check(
-            text_ok(&patch.display_name, 200),
-            "display_name",
-            "display_name is too long",
-        )
-        .check(
-            text_ok(&patch.description, 20_000),
-            "description",
-            "description is too long",
-        )
-        .check(
-            patch
-                .status
-                .as_ref()
-                .is_none_or(|s| !s.is_empty() && s.len() <= 50),
-            "status",
-            "status must be 1 to 50 characters",
-        )
-        .check(object_ok(&patch.tools), "tools", "tools must be an object")
-        .check(
-            object_ok(&patch.conventions),
-            "conventions",
-            "conventions must be an object",
-        )
-        .check(
-            object_ok(&patch.key_files),
-            "key_files",
-            "key_files must be an object",
-        )
-        .check(
-            object_ok(&patch.commands),
-            "commands",
-            "commands must be an object",
-        )
-        .check(
-            patch.notes.as_ref().is_none_or(|n| n.len() <= 500),
-            "notes",
-            "at most 500 notes",
-        )
-        .finish()?;
+        |v: &Option<serde_json::Value>| v.as_ref().is_none_or(|v| v.is_object() && !has_nul(v));
+    let mut v = Violations::new();
+    for (field, value) in [
+        ("name", &patch.name),
+        ("display_name", &patch.display_name),
+        ("description", &patch.description),
+        ("status", &patch.status),
+        ("venv_path", &patch.venv_path),
+        ("python_version", &patch.python_version),
+    ] {
+        v.check(!text_has_nul(value.as_ref()), field, NUL_MSG);
+    }
+    v.check(
+        patch
+            .notes
+            .as_ref()
+            .is_none_or(|n| !n.iter().any(|s| s.contains('\0'))),
+        "notes",
+        NUL_MSG,
+    );
+    v.check(
+        patch.name.as_ref().is_none_or(|n| !n.trim().is_empty()) && text_ok(&patch.name, 200),
+        "name",
+        "name must be 1 to 200 characters",
+    )
+    .check(
+        text_ok(&patch.display_name, 200),
+        "display_name",
+        "display_name is too long",
+    )
+    .check(
+        text_ok(&patch.description, 20_000),
+        "description",
+        "description is too long",
+    )
+    .check(
+        patch
+            .status
+            .as_ref()
+            .is_none_or(|s| !s.is_empty() && s.len() <= 50),
+        "status",
+        "status must be 1 to 50 characters",
+    )
+    .check(
+        object_ok(&patch.tools),
+        "tools",
+        "tools must be an object (without NUL characters)",
+    )
+    .check(
+        object_ok(&patch.conventions),
+        "conventions",
+        "conventions must be an object (without NUL characters)",
+    )
+    .check(
+        object_ok(&patch.key_files),
+        "key_files",
+        "key_files must be an object (without NUL characters)",
+    )
+    .check(
+        object_ok(&patch.commands),
+        "commands",
+        "commands must be an object (without NUL characters)",
+    )
+    .check(
+        patch.notes.as_ref().is_none_or(|n| n.len() <= 500),
+        "notes",
+        "at most 500 notes",
+    )
+    .finish()?;
     let client = state.pool.get().await?;
     let p = store::update(&client, id, &patch)
         .await

@@ -67,6 +67,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// 422 for a `category` query with a NUL character, which names no category (and which the
+/// database, unable to store one, is not asked about).
+fn check_category(q: &CategoryQuery) -> Result<(), ApiError> {
+    if q.category.as_ref().is_some_and(|c| c.contains('\0')) {
+        return Err(ApiError::Validation(vec![FieldError::query(
+            "category",
+            "must not contain the NUL character (\\u0000)",
+        )]));
+    }
+    Ok(())
+}
+
 fn db(e: ToolError) -> ApiError {
     ApiError::Internal(e.to_string())
 }
@@ -301,6 +313,7 @@ async fn list_skills(
     _user: AuthUser,
     q: web::Query<CategoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    check_category(&q)?;
     let client = state.pool.get().await?;
     let counts = state.tools.registry().tools_per_skill();
     let mut skills = enablement::list_skills(&client, q.category.as_deref())
@@ -442,9 +455,11 @@ async fn set_skill(
     let (agent_id, skill) = path.into_inner();
     let client = state.pool.get().await?;
     agent_name(&client, agent_id).await?;
-    if !enablement::set_skill(&client, agent_id, &skill, body.is_enabled)
-        .await
-        .map_err(db)?
+    // No skill name holds a NUL character (the database could not store one).
+    if skill.contains('\0')
+        || !enablement::set_skill(&client, agent_id, &skill, body.is_enabled)
+            .await
+            .map_err(db)?
     {
         return Err(ApiError::NotFound(format!("Skill '{skill}' not found")));
     }
@@ -501,6 +516,11 @@ async fn bulk(
             "skill_names",
             "at most 100 skill names",
         )
+        .check(
+            !body.skill_names.iter().any(|n| n.contains('\0')),
+            "skill_names",
+            "must not contain the NUL character (\\u0000)",
+        )
         .finish()?;
     let client = state.pool.get().await?;
     agent_name(&client, agent_id).await?;
@@ -545,6 +565,7 @@ async fn enable_all(
     q: web::Query<CategoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let agent_id = id.into_inner();
+    check_category(&q)?;
     let client = state.pool.get().await?;
     agent_name(&client, agent_id).await?;
     let n = enablement::enable_all(&client, agent_id, q.category.as_deref())
@@ -582,6 +603,7 @@ async fn disable_all(
     q: web::Query<CategoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let agent_id = id.into_inner();
+    check_category(&q)?;
     let client = state.pool.get().await?;
     agent_name(&client, agent_id).await?;
     let n = enablement::disable_all(&client, agent_id, q.category.as_deref())

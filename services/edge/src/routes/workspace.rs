@@ -134,11 +134,13 @@ fn file_error(e: ToolError) -> ApiError {
 }
 
 /// Git errors: not a repository and bad input are 400, git's own failures 500 with git's
-/// message (credentials already redacted by the git layer).
+/// message (credentials already redacted by the git layer). A path git does not know (`git add
+/// nothing.txt`) is the client's mistake: 400 with git's message.
 fn git_error(e: GitError) -> ApiError {
     match e {
         GitError::NotARepository => ApiError::BadRequest("Not a git repository".into()),
         GitError::Invalid(m) => ApiError::BadRequest(m),
+        GitError::Failed(m) if m.contains("did not match any file") => ApiError::BadRequest(m),
         GitError::Path(p) => file_error(p),
         other => ApiError::Failed(other.to_string()),
     }

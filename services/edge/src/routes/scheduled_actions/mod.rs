@@ -196,7 +196,7 @@ fn schedule_error(e: ScheduleError) -> ApiError {
         ScheduleError::Invalid { field, .. } => {
             ApiError::Validation(vec![FieldError::body(field, e.reason())])
         }
-        other => ApiError::internal(other),
+        other => ApiError::unexpected(&other),
     }
 }
 
