@@ -9,6 +9,8 @@ pub(crate) mod chat;
 pub(crate) mod circles;
 mod conversations;
 mod dashboard;
+#[cfg(test)]
+mod documented;
 mod goals;
 mod health;
 mod lsp;
