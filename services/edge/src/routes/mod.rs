@@ -19,6 +19,7 @@ mod plugins;
 mod projects;
 mod root;
 mod scheduled_actions;
+pub(crate) mod session;
 mod settings;
 mod tools;
 mod usage;
@@ -32,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(settings::configure);
     cfg.configure(usage::configure);
     cfg.configure(auth::configure);
+    cfg.configure(session::configure);
     cfg.configure(chat::configure);
     cfg.configure(background_tasks::configure);
     cfg.configure(projects::configure);
@@ -54,4 +56,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Routes served only at the root.
 pub fn configure_root(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(root::index));
+    cfg.configure(crate::login::configure);
 }
