@@ -158,9 +158,15 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     if config.rate_limits.enabled {
         shared_limit::spawn_cleanup(pool.clone(), background.clone());
     }
-    let dashboard = crate::dashboard_files::Dashboard::load(config.browser.dashboard_dir.as_deref())
-        .await
-        .map_err(|e| Error::Config(gathering_core::ConfigError::new("GATHERING_DASHBOARD_DIR", e)))?;
+    let dashboard =
+        crate::dashboard_files::Dashboard::load(config.browser.dashboard_dir.as_deref())
+            .await
+            .map_err(|e| {
+                Error::Config(gathering_core::ConfigError::new(
+                    "GATHERING_DASHBOARD_DIR",
+                    e,
+                ))
+            })?;
     let limits_on = config.rate_limits.enabled;
     let cors_origins = config.cors_origins.clone();
 

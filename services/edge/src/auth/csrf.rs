@@ -88,7 +88,10 @@ mod tests {
         let vars: HashMap<String, String> = HashMap::from([
             ("DATABASE_URL".into(), "postgres://u@h/d".into()),
             ("CORS_ORIGINS".into(), "https://dash.example.com".into()),
-            ("GATHERING_PUBLIC_URL".into(), "https://public.example.com/".into()),
+            (
+                "GATHERING_PUBLIC_URL".into(),
+                "https://public.example.com/".into(),
+            ),
         ]);
         Config::from_vars(&vars).unwrap()
     }
@@ -109,9 +112,15 @@ mod tests {
         let c = config();
         let own = headers(&[("host", "edge:8000"), ("origin", "http://edge:8000")]);
         assert!(origin_allowed(&own, &c));
-        let cors = headers(&[("host", "edge:8000"), ("origin", "https://dash.example.com")]);
+        let cors = headers(&[
+            ("host", "edge:8000"),
+            ("origin", "https://dash.example.com"),
+        ]);
         assert!(origin_allowed(&cors, &c));
-        let public = headers(&[("host", "internal"), ("origin", "https://public.example.com")]);
+        let public = headers(&[
+            ("host", "internal"),
+            ("origin", "https://public.example.com"),
+        ]);
         assert!(origin_allowed(&public, &c));
         let fetch_site = headers(&[("host", "edge"), ("sec-fetch-site", "same-origin")]);
         assert!(origin_allowed(&fetch_site, &c));

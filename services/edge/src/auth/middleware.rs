@@ -76,10 +76,7 @@ fn refused(req: &ServiceRequest, detail: &str, login_error: Option<&str>) -> Htt
     if !navigation {
         return unauthorized(detail);
     }
-    let wanted = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str());
+    let wanted = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let next = next_path::or_root(Some(wanted));
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, next_path::login_url(next, login_error)))
@@ -163,9 +160,8 @@ pub async fn authenticate(
         tracing::info!(path = %req.path(), "cookie request refused: origin not allowed");
         return Ok(req
             .into_response(
-                HttpResponse::Forbidden().json(
-                    json!({"detail": "Cross-site request refused: Origin is not allowed"}),
-                ),
+                HttpResponse::Forbidden()
+                    .json(json!({"detail": "Cross-site request refused: Origin is not allowed"})),
             )
             .map_into_right_body());
     }
@@ -181,7 +177,11 @@ pub async fn authenticate(
                 format!("Invalid or expired token for {} ({e})", req.path()),
                 &req,
             );
-            let res = refused(&req, "Invalid or expired token", by_cookie.then_some("expired"));
+            let res = refused(
+                &req,
+                "Invalid or expired token",
+                by_cookie.then_some("expired"),
+            );
             Ok(req.into_response(res).map_into_right_body())
         }
     }

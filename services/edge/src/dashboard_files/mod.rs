@@ -95,10 +95,11 @@ impl Dashboard {
             .filter_map(|v| v.to_str().ok())
             .any(|v| v.contains("text/html"));
         let relative = decoded(path)?;
-        let relative = if relative.is_empty() {
-            "index.html".to_owned()
-        } else {
-            relative
+        // `/` is the dashboard's page for browsers only: API clients get the contract's answer.
+        let relative = match relative.is_empty() {
+            true if navigation => "index.html".to_owned(),
+            true => return None,
+            false => relative,
         };
         match index.files.get(&relative) {
             Some(e) if navigation && e.relative.ends_with(".html") => Some((e, Access::Page)),
@@ -111,7 +112,9 @@ impl Dashboard {
 
 /// Paths that always belong to the API and its pages, never to the dashboard.
 fn is_reserved(path: &str) -> bool {
-    const PREFIXES: &[&str] = &["/api", "/ws", "/auth", "/health", "/docs", "/redoc", "/login"];
+    const PREFIXES: &[&str] = &[
+        "/api", "/ws", "/auth", "/health", "/docs", "/redoc", "/login",
+    ];
     PREFIXES.iter().any(|p| {
         path.strip_prefix(p)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
@@ -143,8 +146,8 @@ impl Index {
         let mut files = HashMap::new();
         let mut pending = vec![(root.clone(), String::new(), 0usize)];
         while let Some((folder, prefix, depth)) = pending.pop() {
-            let entries = std::fs::read_dir(&folder)
-                .map_err(|e| format!("{}: {e}", folder.display()))?;
+            let entries =
+                std::fs::read_dir(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
             for entry in entries {
                 let entry = entry.map_err(|e| e.to_string())?;
                 let Ok(name) = entry.file_name().into_string() else {
@@ -193,7 +196,9 @@ impl Guard for DashboardGuard {
 
 /// The service serving the build, compressed (gzip, the encoder the workspace enables), to be
 /// registered before the API's routes.
-pub fn service(dashboard: Dashboard) -> actix_web::Scope<
+pub fn service(
+    dashboard: Dashboard,
+) -> actix_web::Scope<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
         Config = (),
@@ -214,7 +219,18 @@ mod tests {
 
     #[test]
     fn reserved_paths() {
-        for p in ["/api", "/api/agents", "/ws", "/ws/chat/1", "/auth/session", "/health", "/docs", "/docs/x.js", "/openapi.json", "/login"] {
+        for p in [
+            "/api",
+            "/api/agents",
+            "/ws",
+            "/ws/chat/1",
+            "/auth/session",
+            "/health",
+            "/docs",
+            "/docs/x.js",
+            "/openapi.json",
+            "/login",
+        ] {
             assert!(is_reserved(p), "{p}");
         }
         for p in ["/", "/agents", "/apis", "/wsx", "/assets/app.js", "/loginx"] {

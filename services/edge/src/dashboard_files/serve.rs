@@ -102,14 +102,20 @@ async fn file_response(
     }
     // The same URL is a page for browsers and JSON for API clients (`/`): caches must keep
     // them apart.
-    headers.insert(header::VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
     headers.insert(
         header::HeaderName::from_static("content-security-policy"),
         HeaderValue::from_static(CSP),
     );
     if access == Access::Page {
         // Pages follow the session: never kept by shared caches.
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache, private"),
+        );
     }
     Ok(res)
 }
@@ -120,10 +126,21 @@ mod tests {
 
     #[test]
     fn hashed_names() {
-        for h in ["assets/index-BZ3x9a1q.js", "main.3f2a1b9c.js", "static/chunk-0a1b2c3d4e.css"] {
+        for h in [
+            "assets/index-BZ3x9a1q.js",
+            "main.3f2a1b9c.js",
+            "static/chunk-0a1b2c3d4e.css",
+        ] {
             assert!(is_hashed(h), "{h}");
         }
-        for n in ["index.html", "favicon.ico", "app.js", "deadbeef.js", "robots.txt", "main.3f2a.js"] {
+        for n in [
+            "index.html",
+            "favicon.ico",
+            "app.js",
+            "deadbeef.js",
+            "robots.txt",
+            "main.3f2a.js",
+        ] {
             assert!(!is_hashed(n), "{n}");
         }
     }
@@ -131,7 +148,7 @@ mod tests {
     #[test]
     fn content_types() {
         assert_eq!(content_type("a/index.html"), "text/html; charset=utf-8");
-        assert_eq!(content_type("x.js"), "application/javascript; charset=utf-8");
+        assert_eq!(content_type("x.js"), "text/javascript; charset=utf-8");
         assert_eq!(content_type("x.css"), "text/css; charset=utf-8");
         assert_eq!(content_type("x.png"), "image/png");
         assert_eq!(content_type("x.unknownext"), "application/octet-stream");

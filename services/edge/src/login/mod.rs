@@ -52,7 +52,10 @@ pub fn render(next: &str, error: Option<&str>) -> String {
     let error = error.and_then(message);
     let (notice, described, invalid) = match error {
         Some(m) => (
-            format!(r#"<p class="error" id="error" role="alert">{}</p>"#, escape(m)),
+            format!(
+                r#"<p class="error" id="error" role="alert">{}</p>"#,
+                escape(m)
+            ),
             r#"aria-describedby="error""#,
             r#"aria-invalid="true""#,
         ),

@@ -178,9 +178,7 @@ async fn create(
                     &pair,
                     secure,
                 )),
-                Err(ApiError::Unauthorized(_) | ApiError::BadRequest(_)) => {
-                    Ok(back("credentials"))
-                }
+                Err(ApiError::Unauthorized(_) | ApiError::BadRequest(_)) => Ok(back("credentials")),
                 Err(ApiError::Locked { .. } | ApiError::TooManyRequests(_)) => Ok(back("locked")),
                 Err(e) => {
                     tracing::warn!(error = %e, "cookie login failed");
