@@ -67,13 +67,7 @@ fn browser_access(req: &ServiceRequest) -> Option<Access> {
 /// A refused request: a browser navigating to a page is sent to the login page (which brings
 /// it back here), anything else gets the contract's 401.
 fn refused(req: &ServiceRequest, detail: &str, login_error: Option<&str>) -> HttpResponse {
-    let navigation = (*req.method() == Method::GET || *req.method() == Method::HEAD)
-        && req
-            .headers()
-            .get_all(header::ACCEPT)
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.contains("text/html"));
-    if !navigation {
+    if !crate::login::is_browser_navigation(req.method(), req.headers()) {
         return unauthorized(detail);
     }
     let wanted = req.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -123,6 +117,22 @@ pub async fn authenticate(
             request_id: meta.request_id,
         });
     };
+    // A browser loading a page with an expired (or no) access cookie but a live refresh
+    // cookie: the session resumes (the refresh token rotates) instead of a trip through the
+    // login page, so a dashboard only has to reload on a 401.
+    if let Some((claims, pair)) = session_cookie::resume_navigation(&req, &state).await {
+        req.extensions_mut().insert(AuthUser(
+            claims,
+            Some(Arc::from(pair.access_token.as_str())),
+        ));
+        let mut res = next.call(req).await?;
+        session_cookie::append(
+            res.headers_mut(),
+            &pair,
+            state.config.browser.secure_cookies,
+        );
+        return Ok(res.map_into_left_body());
+    }
     // Without an `Authorization` header, a browser's session cookie (auth/session_cookie.rs).
     let mut by_cookie = false;
     let token = match bearer_token(req.headers()) {

@@ -4,10 +4,15 @@
 //! Scripts of the page never see the tokens; the edge reads them back here. They are the same
 //! tokens as a bearer login's, so verification, rotation, revocation and audit are shared.
 
-use actix_web::http::header::{COOKIE, HeaderMap, HeaderValue};
+use actix_web::dev::ServiceRequest;
+use actix_web::http::header::{AUTHORIZATION, COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
+use gathering_core::claims::AccessClaims;
+use gathering_proto::v1 as pb;
 
 use super::csrf;
 use crate::config::Config;
+use crate::middleware::ClientMeta;
+use crate::state::AppState;
 
 /// The access token (a JWT, lifetime of an access token).
 pub const ACCESS_COOKIE: &str = "gathering_access";
@@ -69,6 +74,57 @@ pub fn clear(name: &str, secure: bool) -> HeaderValue {
         "{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Strict{secure}"
     ))
     .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Adds the `Set-Cookie` headers of a session holding `pair`.
+pub fn append(headers: &mut HeaderMap, pair: &pb::TokenPair, secure: bool) {
+    let cookies = [
+        set(ACCESS_COOKIE, &pair.access_token, pair.expires_in, secure),
+        set(
+            REFRESH_COOKIE,
+            &pair.refresh_token,
+            pair.refresh_expires_in,
+            secure,
+        ),
+    ];
+    for c in cookies.into_iter().flatten() {
+        headers.append(SET_COOKIE, c);
+    }
+}
+
+/// For a browser navigation (no `Authorization` header) whose access cookie is missing or no
+/// longer valid but whose refresh cookie is: a rotated pair and the new token's claims. Any
+/// failure (expired, revoked or reused refresh token, auth unreachable) is `None`, and the
+/// request goes on to the login page as without a session.
+pub async fn resume_navigation(
+    req: &ServiceRequest,
+    state: &AppState,
+) -> Option<(AccessClaims, pb::TokenPair)> {
+    let headers = req.headers();
+    if headers.contains_key(AUTHORIZATION)
+        || !crate::login::is_browser_navigation(req.method(), headers)
+    {
+        return None;
+    }
+    let refresh = refresh_token(headers)?;
+    if let Some(access) = access_token(headers)
+        && state.verifier.verify(access).await.is_ok()
+    {
+        return None;
+    }
+    let meta = ClientMeta::of(req, &state.config.trusted_proxies);
+    let pair = state
+        .auth
+        .clone()
+        .refresh(pb::RefreshRequest {
+            refresh_token: refresh.to_owned(),
+            client: Some(meta.to_proto()),
+        })
+        .await
+        .ok()?
+        .into_inner();
+    let claims = state.verifier.verify(&pair.access_token).await.ok()?;
+    Some((claims, pair))
 }
 
 /// The token a WebSocket upgrade is authenticated with: the `?token=` of the contract, or else

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use actix_web::guard::{Guard, GuardContext};
 use actix_web::http::Method;
-use actix_web::http::header::{ACCEPT, HeaderMap};
+use actix_web::http::header::HeaderMap;
 use actix_web::{middleware::Compress, web};
 
 pub use serve::serve;
@@ -90,10 +90,7 @@ impl Dashboard {
         if (*method != Method::GET && *method != Method::HEAD) || is_reserved(path) {
             return None;
         }
-        let navigation = headers
-            .get_all(ACCEPT)
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.contains("text/html"));
+        let navigation = crate::login::is_browser_navigation(method, headers);
         let relative = decoded(path)?;
         // `/` is the dashboard's page for browsers only: API clients get the contract's answer.
         let relative = match relative.is_empty() {

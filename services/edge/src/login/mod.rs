@@ -6,6 +6,8 @@
 
 pub mod next_path;
 
+use actix_web::http::Method;
+use actix_web::http::header::{ACCEPT, HeaderMap};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
@@ -79,6 +81,16 @@ pub async fn page(query: web::Query<LoginQuery>) -> HttpResponse {
 /// Routes of the login page (root only: it is a page, not part of the API).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(page));
+}
+
+/// A browser loading a page (`GET`/`HEAD` asking for HTML), as opposed to a script's call:
+/// such a request without a session is sent to the login page rather than refused.
+pub fn is_browser_navigation(method: &Method, headers: &HeaderMap) -> bool {
+    (*method == Method::GET || *method == Method::HEAD)
+        && headers
+            .get_all(ACCEPT)
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("text/html"))
 }
 
 /// Paths anyone may open.

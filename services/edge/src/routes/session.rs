@@ -57,18 +57,7 @@ fn forbidden_origin() -> ApiError {
 
 /// The response with the session cookies of `pair` set.
 fn with_cookies(mut res: HttpResponse, pair: &pb::TokenPair, secure: bool) -> HttpResponse {
-    let cookies = [
-        session_cookie::set(ACCESS_COOKIE, &pair.access_token, pair.expires_in, secure),
-        session_cookie::set(
-            REFRESH_COOKIE,
-            &pair.refresh_token,
-            pair.refresh_expires_in,
-            secure,
-        ),
-    ];
-    for c in cookies.into_iter().flatten() {
-        res.headers_mut().append(header::SET_COOKIE, c);
-    }
+    session_cookie::append(res.headers_mut(), pair, secure);
     res
 }
 

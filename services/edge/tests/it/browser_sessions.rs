@@ -546,3 +546,51 @@ async fn the_login_page_form_and_redirects() {
     edge.stop().await;
     auth.stop().await;
 }
+
+#[tokio::test]
+async fn a_page_load_resumes_the_session_from_the_refresh_cookie() {
+    let db = TestDb::new().await;
+    let auth = start_auth(&db, &[]).await;
+    let edge = start_edge(&db, &auth, &[]).await;
+    let base = edge.base.clone();
+    edge.api().register("resume@example.com", PW).await;
+    let (_, refresh1) = cookie_login(&base, "resume@example.com").await;
+    let c = client();
+    let load = |cookie: String, accept: &'static str| {
+        c.get(format!("{base}/api/agents"))
+            .header("accept", accept)
+            .header("cookie", cookie)
+            .send()
+    };
+    // No access cookie (expired and dropped by the browser), or a stale one: the page loads
+    // and the answer carries a rotated pair.
+    let r = load(format!("gathering_refresh={refresh1}"), "text/html")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let refresh2 = cookie_value(r.headers(), "gathering_refresh").unwrap();
+    let access2 = cookie_value(r.headers(), "gathering_access").unwrap();
+    assert_ne!(refresh1, refresh2);
+    let r = load(jar("stale.token.here", &refresh2), "text/html")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let refresh3 = cookie_value(r.headers(), "gathering_refresh").unwrap();
+    // A valid access cookie needs no rotation.
+    let r = load(jar(&access2, &refresh3), "text/html").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(set_cookies(r.headers()).is_empty());
+    // Scripts are not resumed: they get the 401 (the page reloads, or refreshes itself).
+    let r = load(format!("gathering_refresh={refresh3}"), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // A refresh cookie already rotated away: to the login page.
+    let r = load(format!("gathering_refresh={refresh1}"), "text/html")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(set_cookies(r.headers()).is_empty());
+    edge.stop().await;
+    auth.stop().await;
+}
