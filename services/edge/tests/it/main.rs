@@ -14,6 +14,7 @@ mod dashboard_files;
 mod gateway_keys;
 mod goals;
 mod goals_plan;
+mod login_page;
 mod lsp;
 mod memories;
 mod monitoring;
