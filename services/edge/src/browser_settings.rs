@@ -76,4 +76,30 @@ mod tests {
         assert_eq!(origin_of("https://user@host"), None);
         assert_eq!(origin_of("/relative"), None);
     }
+
+    #[test]
+    fn secure_cookies_outside_development_and_checked_variables() {
+        use std::collections::HashMap;
+        let vars = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let dev = BrowserSettings::from_vars(&vars(&[]), Environment::Development).unwrap();
+        assert!(!dev.secure_cookies && dev.dashboard_dir.is_none());
+        let staging = BrowserSettings::from_vars(
+            &vars(&[("GATHERING_DASHBOARD_DIR", "/srv/dist")]),
+            Environment::Staging,
+        )
+        .unwrap();
+        assert!(staging.secure_cookies);
+        assert_eq!(staging.dashboard_dir, Some(PathBuf::from("/srv/dist")));
+        let bad = BrowserSettings::from_vars(
+            &vars(&[("GATHERING_PUBLIC_URL", "gathering.example.com")]),
+            Environment::Development,
+        )
+        .unwrap_err();
+        assert_eq!(bad.var, "GATHERING_PUBLIC_URL");
+    }
 }
