@@ -12,6 +12,7 @@ pub mod login;
 pub mod lsp;
 pub mod middleware;
 pub mod monitoring;
+pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod state;

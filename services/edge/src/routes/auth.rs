@@ -2,6 +2,7 @@
 //! The auth service does the work; these handlers validate input, pass the caller's address
 //! along for the audit, and shape the answers.
 
+use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use gathering_proto::v1 as pb;
 use serde::Deserialize;
@@ -12,6 +13,26 @@ use crate::auth::{AuthUser, BearerUser};
 use crate::error::{ApiError, FieldError, Violations};
 use crate::middleware::ClientMeta;
 use crate::state::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    login_form,
+    login_json,
+    register,
+    refresh,
+    me,
+    verify,
+    logout,
+    logout_all,
+    change_password,
+    blacklist_stats,
+    audit,
+    list_users,
+    get_user,
+    update_user,
+    admin_logout_all,
+))]
+pub(crate) struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/auth/login", web::post().to(login_form))
@@ -34,13 +55,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct LoginForm {
     username: String,
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct LoginJson {
     email: String,
     password: String,
@@ -86,6 +107,24 @@ async fn login(
     Ok(HttpResponse::Ok().json(token_body(reply)))
 }
 
+#[utoipa::path(
+
+    post,
+
+    path = "/auth/login",
+
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
+
 async fn login_form(
     state: web::Data<AppState>,
     meta: ClientMeta,
@@ -94,6 +133,24 @@ async fn login_form(
     let form = form.into_inner();
     login(&state, &meta, form.username, form.password).await
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/auth/login/json",
+
+    request_body = LoginJson,
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn login_json(
     state: web::Data<AppState>,
@@ -104,12 +161,30 @@ async fn login_json(
     login(&state, &meta, body.email, body.password).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RegisterBody {
     email: String,
     password: String,
     name: String,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/auth/register",
+
+    request_body = RegisterBody,
+
+    responses(
+
+        (status = 201, description = "OK", body = Value),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn register(
     state: web::Data<AppState>,
@@ -150,10 +225,28 @@ async fn register(
     Ok(HttpResponse::Created().json(user_body(&user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RefreshBody {
     refresh_token: String,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/auth/refresh",
+
+    request_body = RefreshBody,
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn refresh(
     state: web::Data<AppState>,
@@ -171,6 +264,20 @@ async fn refresh(
         .into_inner();
     Ok(HttpResponse::Ok().json(token_body(reply)))
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/auth/me",
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+    ),
+
+)]
 
 async fn me(state: web::Data<AppState>, user: BearerUser) -> Result<HttpResponse, ApiError> {
     let u = state
@@ -198,6 +305,20 @@ async fn me(state: web::Data<AppState>, user: BearerUser) -> Result<HttpResponse
     Ok(HttpResponse::Ok().json(user_body(&u)))
 }
 
+#[utoipa::path(
+
+    post,
+
+    path = "/auth/verify",
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+    ),
+
+)]
+
 async fn verify(user: BearerUser) -> HttpResponse {
     let c = user.claims;
     let expires_at = chrono::DateTime::from_timestamp(c.exp, 0).map(|t| t.to_rfc3339());
@@ -210,11 +331,29 @@ async fn verify(user: BearerUser) -> HttpResponse {
     }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 struct LogoutBody {
     #[serde(default)]
     refresh_token: Option<String>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/auth/logout",
+
+    request_body = LogoutBody,
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn logout(
     state: web::Data<AppState>,
@@ -245,6 +384,20 @@ async fn logout(
     Ok(HttpResponse::Ok().json(json!({"message": "Successfully logged out", "user_id": c.sub})))
 }
 
+#[utoipa::path(
+
+    post,
+
+    path = "/auth/logout-all",
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+    ),
+
+)]
+
 async fn logout_all(
     state: web::Data<AppState>,
     meta: ClientMeta,
@@ -271,11 +424,29 @@ async fn logout_all(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ChangePasswordBody {
     current_password: String,
     new_password: String,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/auth/change-password",
+
+    request_body = ChangePasswordBody,
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn change_password(
     state: web::Data<AppState>,
@@ -308,6 +479,20 @@ async fn change_password(
         .json(json!({"message": "Password changed; please log in again", "user_id": user.0.sub})))
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/auth/blacklist/stats",
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+    ),
+
+)]
+
 async fn blacklist_stats(
     state: web::Data<AppState>,
     user: BearerUser,
@@ -328,7 +513,8 @@ async fn blacklist_stats(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
     event_type: Option<String>,
     user_id: Option<String>,
@@ -343,6 +529,26 @@ struct AuditQuery {
 fn default_limit() -> u32 {
     50
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/auth/audit",
+
+    params(AuditQuery),
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 403, description = "Admin access required", body = Detail),
+
+    ),
+
+)]
 
 async fn audit(
     state: web::Data<AppState>,
@@ -396,13 +602,34 @@ async fn audit(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Page {
     #[serde(default = "default_limit")]
     limit: u32,
     #[serde(default)]
     offset: u32,
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/auth/users",
+
+    params(Page),
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 403, description = "Admin access required", body = Detail),
+
+    ),
+
+)]
 
 async fn list_users(
     state: web::Data<AppState>,
@@ -426,6 +653,26 @@ async fn list_users(
     Ok(HttpResponse::Ok().json(json!({"users": users, "total": reply.total})))
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/auth/users/{user_id}",
+
+    params(("user_id" = String, Path, description = "User id")),
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+        (status = 403, description = "Admin access required", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn get_user(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -446,11 +693,35 @@ async fn get_user(
     Ok(HttpResponse::Ok().json(user_body(&u)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct UpdateUser {
     role: Option<String>,
     is_active: Option<bool>,
 }
+
+#[utoipa::path(
+
+    patch,
+
+    path = "/auth/users/{user_id}",
+
+    params(("user_id" = String, Path, description = "User id")),
+
+    request_body = UpdateUser,
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 403, description = "Admin access required", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn update_user(
     state: web::Data<AppState>,
@@ -509,6 +780,26 @@ async fn update_user(
     let u = latest.ok_or_else(|| ApiError::BadRequest("No updates provided".into()))?;
     Ok(HttpResponse::Ok().json(user_body(&u)))
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/auth/users/{user_id}/logout-all",
+
+    params(("user_id" = String, Path, description = "User id")),
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+        (status = 403, description = "Admin access required", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn admin_logout_all(
     state: web::Data<AppState>,

@@ -9,6 +9,8 @@ pub(crate) mod chat;
 pub(crate) mod circles;
 mod conversations;
 mod dashboard;
+#[cfg(test)]
+mod documented;
 mod goals;
 mod health;
 mod lsp;
@@ -51,6 +53,72 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(circles::configure);
     cfg.configure(conversations::configure);
     cfg.configure(crate::ws::configure);
+    cfg.configure(crate::openapi::configure);
+}
+
+/// The route modules' OpenAPI documents with their tag (name, description), merged by
+/// `crate::openapi::document` (convention in `crate::openapi`).
+pub(crate) fn openapi_modules() -> Vec<(&'static str, &'static str, utoipa::openapi::OpenApi)> {
+    use utoipa::OpenApi;
+    vec![
+        ("root", "The API's entry point", root::Api::openapi()),
+        (
+            "health",
+            "Health, readiness, metrics and monitoring",
+            health::Api::openapi(),
+        ),
+        (
+            "auth",
+            "Accounts, tokens and sessions",
+            auth::Api::openapi(),
+        ),
+        ("chat", "Chatting with an agent", chat::Api::openapi()),
+        (
+            "background-tasks",
+            "Agents' long-running background tasks",
+            background_tasks::Api::openapi(),
+        ),
+        (
+            "catalogue",
+            "LLM providers, models, personas and agent rows",
+            catalogue::Api::openapi(),
+        ),
+        (
+            "agents",
+            "Agents, their sessions, memory and skills",
+            agents::Api::openapi(),
+        ),
+        (
+            "memories",
+            "Agents' memories and the knowledge base",
+            memories::Api::openapi(),
+        ),
+        (
+            "goals",
+            "Goals as trees and dependency graphs",
+            goals::Api::openapi(),
+        ),
+        (
+            "dashboard",
+            "The dashboard's aggregated views",
+            dashboard::Api::openapi(),
+        ),
+        (
+            "circles",
+            "Circles of agents and their work",
+            circles::Api::openapi(),
+        ),
+        (
+            "conversations",
+            "Conversations between agents",
+            conversations::Api::openapi(),
+        ),
+        (
+            "ws",
+            "WebSockets (GET upgrade requests; token as ?token=)",
+            crate::ws::Api::openapi(),
+        ),
+    ]
 }
 
 /// Routes served only at the root.

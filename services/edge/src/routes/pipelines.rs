@@ -11,12 +11,34 @@
 use actix_web::{HttpResponse, web};
 use gathering_pipeline::store::{self, NewPipeline, PipelinePatch, SettingsPatch};
 use gathering_pipeline::{Definition, PipelineError, parse_definition, validate};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::extract::AuthUser;
 use crate::error::{ApiError, FieldError, Violations};
+use crate::openapi::Detail;
 use crate::state::AppState;
+
+#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list,
+    create,
+    get,
+    update,
+    delete,
+    toggle,
+    validate_route,
+    run,
+    runs,
+    get_run,
+    node_runs,
+    logs,
+    cancel,
+    retry
+))]
+pub(crate) struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Before `/pipelines/{pipeline_id}`, which would take "approvals" for an id.
@@ -81,7 +103,7 @@ pub(super) fn api(e: PipelineError) -> ApiError {
         PipelineError::UnknownNode(m) => {
             ApiError::Validation(vec![FieldError::body("from_node_id", m)])
         }
-        other => ApiError::internal(other),
+        other => ApiError::unexpected(&other),
     }
 }
 
@@ -89,10 +111,29 @@ fn not_found() -> ApiError {
     ApiError::NotFound("Pipeline not found".into())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// `active`, `paused` or `draft`.
     status: Option<String>,
+    /// 1 to 1000 (default 50).
     limit: Option<i64>,
+}
+
+/// The 200 description of the operations answering one such object (it names the fields).
+#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
+const PIPELINE: &str = "The pipeline: `id`, `name`, `description`, `status`, `nodes`, `edges`, `created_at`, `updated_at`, `last_run`, `run_count`, `success_count`, `error_count`, `timeout_seconds`, `max_retries_per_node`, `retry_backoff_base`, `retry_backoff_max`";
+/// The 200 description of the operations answering one such object (it names the fields).
+#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
+const RUN: &str = "The run (its `logs` built from its node runs): `id`, `pipeline_id`, `status`, `started_at`, `completed_at`, `current_node`, `logs`, `trigger_data`, `error_message`, `created_at`, `duration_seconds`, `parent_run_id`, `parent_node_id`, `retry_of`";
+
+#[derive(Serialize, ToSchema)]
+struct PipelineList {
+    total: usize,
+    /// Each pipeline (see `GET /pipelines/{pipeline_id}`).
+    pipelines: Vec<Value>,
+    /// How many pipelines have each status.
+    counts: Map<String, Value>,
 }
 
 fn check_query(status: Option<&str>, allowed: &[&str], limit: Option<i64>) -> Result<(), ApiError> {
@@ -111,6 +152,13 @@ fn check_query(status: Option<&str>, allowed: &[&str], limit: Option<i64>) -> Re
     v.finish()
 }
 
+/// Every pipeline (of a status), with counts by status.
+#[utoipa::path(
+    get,
+    path = "/pipelines",
+    params(ListQuery),
+    responses((status = 200, description = "The pipelines", body = PipelineList)),
+)]
 async fn list(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -122,18 +170,23 @@ async fn list(
         .await
         .map_err(api)?;
     let pipelines: Vec<Value> = rows.iter().map(|p| p.to_json()).collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "total": pipelines.len(),
-        "pipelines": pipelines,
-        "counts": counts,
-    })))
+    Ok(HttpResponse::Ok().json(PipelineList {
+        total: pipelines.len(),
+        pipelines,
+        counts,
+    }))
 }
 
-#[derive(Deserialize)]
+/// Run settings of a pipeline.
+#[derive(Deserialize, ToSchema)]
 struct Settings {
+    /// 1 to 604800.
     timeout_seconds: Option<i32>,
+    /// 1 to 100.
     max_retries_per_node: Option<i32>,
+    /// Seconds, 0 to 86400.
     retry_backoff_base: Option<f64>,
+    /// Seconds, 0 to 86400.
     retry_backoff_max: Option<f64>,
 }
 
@@ -172,14 +225,18 @@ impl Settings {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CreateBody {
+    /// 1 to 255 characters.
     name: String,
     description: Option<String>,
+    /// The nodes: `[{id, type, name?, config}]` (a draft may have none).
     #[serde(default)]
     nodes: Value,
+    /// The edges: `[{id?, source, target, condition?}]`.
     #[serde(default)]
     edges: Value,
+    /// `active`, `paused` or `draft` (default).
     status: Option<String>,
     #[serde(flatten)]
     settings: Settings,
@@ -238,6 +295,13 @@ fn definition(
     }
 }
 
+/// Creates a pipeline; its definition is validated (a draft may have no nodes yet).
+#[utoipa::path(
+    post,
+    path = "/pipelines",
+    request_body = CreateBody,
+    responses((status = 201, description = PIPELINE, body = Object)),
+)]
 async fn create(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -268,6 +332,16 @@ async fn create(
     Ok(HttpResponse::Created().json(row.to_json()))
 }
 
+/// One pipeline.
+#[utoipa::path(
+    get,
+    path = "/pipelines/{pipeline_id}",
+    params(("pipeline_id" = i64, Path, description = "Pipeline id")),
+    responses(
+        (status = 200, description = PIPELINE, body = Object),
+        (status = 404, description = "No such pipeline", body = Detail),
+    ),
+)]
 async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -281,8 +355,9 @@ async fn get(
     Ok(HttpResponse::Ok().json(row.to_json()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct UpdateBody {
+    /// 1 to 255 characters.
     name: Option<String>,
     description: Option<String>,
     nodes: Option<Value>,
@@ -292,6 +367,17 @@ struct UpdateBody {
     settings: Settings,
 }
 
+/// Changes a pipeline; the resulting definition is validated whole.
+#[utoipa::path(
+    put,
+    path = "/pipelines/{pipeline_id}",
+    params(("pipeline_id" = i64, Path, description = "Pipeline id")),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = PIPELINE, body = Object),
+        (status = 404, description = "No such pipeline", body = Detail),
+    ),
+)]
 async fn update(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -349,6 +435,16 @@ async fn update(
     Ok(HttpResponse::Ok().json(row.to_json()))
 }
 
+/// Deletes a pipeline and its runs.
+#[utoipa::path(
+    delete,
+    path = "/pipelines/{pipeline_id}",
+    params(("pipeline_id" = i64, Path, description = "Pipeline id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such pipeline", body = Detail),
+    ),
+)]
 async fn delete(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -365,6 +461,16 @@ async fn delete(
     }
 }
 
+/// Switches a pipeline between active and paused.
+#[utoipa::path(
+    post,
+    path = "/pipelines/{pipeline_id}/toggle",
+    params(("pipeline_id" = i64, Path, description = "Pipeline id")),
+    responses(
+        (status = 200, description = PIPELINE, body = Object),
+        (status = 404, description = "No such pipeline", body = Detail),
+    ),
+)]
 async fn toggle(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -378,6 +484,22 @@ async fn toggle(
     Ok(HttpResponse::Ok().json(row.to_json()))
 }
 
+#[derive(Serialize, ToSchema)]
+struct Validation {
+    valid: bool,
+    errors: Vec<String>,
+}
+
+/// Validates the stored definition.
+#[utoipa::path(
+    post,
+    path = "/pipelines/{pipeline_id}/validate",
+    params(("pipeline_id" = i64, Path, description = "Pipeline id")),
+    responses(
+        (status = 200, description = "Whether the definition is valid, and its problems", body = Validation),
+        (status = 404, description = "No such pipeline", body = Detail),
+    ),
+)]
 async fn validate_route(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -392,7 +514,10 @@ async fn validate_route(
         Ok(def) => validate(&def),
         Err(parse) => parse.iter().map(ToString::to_string).collect(),
     };
-    Ok(HttpResponse::Ok().json(json!({"valid": errors.is_empty(), "errors": errors})))
+    Ok(HttpResponse::Ok().json(Validation {
+        valid: errors.is_empty(),
+        errors,
+    }))
 }
 
 /// An optional JSON object body (empty or `null` is an empty object).
@@ -435,6 +560,27 @@ fn trigger_data(body: &[u8]) -> Result<Value, ApiError> {
     Ok(trigger_field(&mut body_object(body)?)?.unwrap_or_else(|| json!({})))
 }
 
+/// The optional body of `run` (documentation of what `trigger_data` parses: an empty body or
+/// `null` is `{}`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct RunBody {
+    /// Input of the run's trigger node.
+    trigger_data: Option<Map<String, Value>>,
+}
+
+/// Starts a run (answered at once, `pending`; an executor runs it).
+#[utoipa::path(
+    post,
+    path = "/pipelines/{pipeline_id}/run",
+    params(("pipeline_id" = i64, Path, description = "Pipeline id")),
+    request_body(content = Option<RunBody>, description = "Optional `{trigger_data?}`"),
+    responses(
+        (status = 201, description = RUN, body = Object),
+        (status = 400, description = "The pipeline is not active", body = Detail),
+        (status = 404, description = "No such pipeline", body = Detail),
+    ),
+)]
 async fn run(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -449,12 +595,33 @@ async fn run(
     Ok(HttpResponse::Created().json(run.to_json(Some(&[]))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RunsQuery {
+    /// `pending`, `running`, `waiting_approval`, `completed`, `failed`, `cancelled` or `timeout`.
     status: Option<String>,
+    /// 1 to 1000 (default 20).
     limit: Option<i64>,
 }
 
+#[derive(Serialize, ToSchema)]
+struct RunList {
+    /// Each run with its node runs.
+    runs: Vec<Value>,
+    total: usize,
+    pipeline_id: i64,
+}
+
+/// The pipeline's runs, newest first.
+#[utoipa::path(
+    get,
+    path = "/pipelines/{pipeline_id}/runs",
+    params(("pipeline_id" = i64, Path, description = "Pipeline id"), RunsQuery),
+    responses(
+        (status = 200, description = "The runs", body = RunList),
+        (status = 404, description = "No such pipeline", body = Detail),
+    ),
+)]
 async fn runs(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -475,7 +642,11 @@ async fn runs(
             .iter()
             .map(|(run, nodes)| run.to_json(Some(nodes)))
             .collect();
-    Ok(HttpResponse::Ok().json(json!({"runs": runs, "total": runs.len(), "pipeline_id": id})))
+    Ok(HttpResponse::Ok().json(RunList {
+        total: runs.len(),
+        runs,
+        pipeline_id: id,
+    }))
 }
 
 async fn load_run(
@@ -496,6 +667,19 @@ async fn load_run(
         .ok_or_else(|| ApiError::NotFound("Run not found".into()))
 }
 
+/// One run with its node runs.
+#[utoipa::path(
+    get,
+    path = "/pipelines/{pipeline_id}/runs/{run_id}",
+    params(
+        ("pipeline_id" = i64, Path, description = "Pipeline id"),
+        ("run_id" = i64, Path, description = "Run id"),
+    ),
+    responses(
+        (status = 200, description = RUN, body = Object),
+        (status = 404, description = "No such run", body = Detail),
+    ),
+)]
 async fn get_run(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -506,6 +690,29 @@ async fn get_run(
     Ok(HttpResponse::Ok().json(run.to_json(Some(&nodes))))
 }
 
+#[derive(Serialize, ToSchema)]
+struct NodeRuns {
+    run_id: i64,
+    /// Each node run: `id`, `run_id`, `node_id`, `node_type`, `status`, `input_data`,
+    /// `output_data`, `error_message`, `error_kind`, `retry_count`, `attempt`, `started_at`,
+    /// `completed_at`, `duration_ms`, `wake_at`, `child_run_id`, `created_at`.
+    nodes: Vec<Value>,
+    total: usize,
+}
+
+/// The node runs of a run.
+#[utoipa::path(
+    get,
+    path = "/pipelines/{pipeline_id}/runs/{run_id}/nodes",
+    params(
+        ("pipeline_id" = i64, Path, description = "Pipeline id"),
+        ("run_id" = i64, Path, description = "Run id"),
+    ),
+    responses(
+        (status = 200, description = "The node runs", body = NodeRuns),
+        (status = 404, description = "No such run", body = Detail),
+    ),
+)]
 async fn node_runs(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -514,9 +721,34 @@ async fn node_runs(
     let (pipeline_id, run_id) = path.into_inner();
     let (_, nodes) = load_run(&state, pipeline_id, run_id).await?;
     let nodes: Vec<Value> = nodes.iter().map(|n| n.to_json()).collect();
-    Ok(HttpResponse::Ok().json(json!({"run_id": run_id, "nodes": nodes, "total": nodes.len()})))
+    Ok(HttpResponse::Ok().json(NodeRuns {
+        run_id,
+        total: nodes.len(),
+        nodes,
+    }))
 }
 
+#[derive(Serialize, ToSchema)]
+struct RunLogs {
+    run_id: i64,
+    status: String,
+    /// The log entries of the run's nodes, in order.
+    logs: Vec<Value>,
+}
+
+/// The run's log.
+#[utoipa::path(
+    get,
+    path = "/pipelines/{pipeline_id}/runs/{run_id}/logs",
+    params(
+        ("pipeline_id" = i64, Path, description = "Pipeline id"),
+        ("run_id" = i64, Path, description = "Run id"),
+    ),
+    responses(
+        (status = 200, description = "The log", body = RunLogs),
+        (status = 404, description = "No such run", body = Detail),
+    ),
+)]
 async fn logs(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -525,9 +757,27 @@ async fn logs(
     let (pipeline_id, run_id) = path.into_inner();
     let (run, nodes) = load_run(&state, pipeline_id, run_id).await?;
     let logs = gathering_pipeline::record::log_entries(&nodes);
-    Ok(HttpResponse::Ok().json(json!({"run_id": run_id, "status": run.status, "logs": logs})))
+    Ok(HttpResponse::Ok().json(RunLogs {
+        run_id,
+        status: run.status,
+        logs,
+    }))
 }
 
+/// Cancels a run that has not finished.
+#[utoipa::path(
+    post,
+    path = "/pipelines/{pipeline_id}/runs/{run_id}/cancel",
+    params(
+        ("pipeline_id" = i64, Path, description = "Pipeline id"),
+        ("run_id" = i64, Path, description = "Run id"),
+    ),
+    responses(
+        (status = 200, description = RUN, body = Object),
+        (status = 400, description = "The run cannot be cancelled", body = Detail),
+        (status = 404, description = "No such run", body = Detail),
+    ),
+)]
 async fn cancel(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -542,8 +792,32 @@ async fn cancel(
     Ok(HttpResponse::Ok().json(run.to_json(Some(&nodes))))
 }
 
-/// `POST /pipelines/{id}/runs/{run_id}/retry` `B:{from_node_id?, trigger_data?}` → 201 with the
-/// new run (`retry_of` the old one); its reused nodes are listed with the run's nodes.
+/// The optional body of `retry` (documentation of what the handler parses).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct RetryBody {
+    /// Run again from this node (1 to 200 characters); earlier nodes' results are reused.
+    from_node_id: Option<String>,
+    /// New trigger input; default the old run's.
+    trigger_data: Option<Map<String, Value>>,
+}
+
+/// Retries a finished run: 201 with the new run (`retry_of` the old one); its reused nodes are
+/// listed with the run's nodes.
+#[utoipa::path(
+    post,
+    path = "/pipelines/{pipeline_id}/runs/{run_id}/retry",
+    params(
+        ("pipeline_id" = i64, Path, description = "Pipeline id"),
+        ("run_id" = i64, Path, description = "Run id"),
+    ),
+    request_body(content = Option<RetryBody>, description = "Optional `{from_node_id?, trigger_data?}`"),
+    responses(
+        (status = 201, description = RUN, body = Object),
+        (status = 404, description = "No such run", body = Detail),
+        (status = 409, description = "The run cannot be retried", body = Detail),
+    ),
+)]
 async fn retry(
     state: web::Data<AppState>,
     _user: AuthUser,

@@ -18,6 +18,7 @@ mod login_page;
 mod lsp;
 mod memories;
 mod monitoring;
+mod openapi;
 mod perimeter;
 mod pipeline_approvals;
 mod pipelines;

@@ -2,6 +2,7 @@
 //! `gathering_agents::memory` — embedded by the LLM gateway when it can, recalled by vector
 //! similarity then, by text otherwise; the recall says which (`method`).
 
+use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use gathering_agents::memory::{self, MEMORY_TYPES, NewMemory, Query, Scope};
@@ -26,12 +27,34 @@ fn learning() -> String {
     "learning".into()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RememberBody {
     content: String,
     #[serde(default = "learning")]
     memory_type: String,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/agents/{agent_id}/memories",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    request_body = RememberBody,
+
+    responses(
+
+        (status = 201, description = "OK", body = Value),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn remember(
     state: web::Data<AppState>,
@@ -86,13 +109,35 @@ fn five() -> i64 {
     5
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RecallBody {
     query: String,
     #[serde(default = "five")]
     limit: i64,
     memory_types: Option<Vec<String>>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/agents/{agent_id}/memories/recall",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    request_body = RecallBody,
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn recall(
     state: web::Data<AppState>,

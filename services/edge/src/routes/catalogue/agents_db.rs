@@ -1,6 +1,7 @@
 //! `/agents-db`: agents as the database views show them (`public.agent_dashboard`,
 //! `agent.agents_full`), the same rows `/agents` writes.
 
+use crate::openapi::Detail;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
@@ -30,12 +31,44 @@ SELECT a.id, a.name, a.model_id, a.model_name, a.model_alias, a.provider_name, a
 FROM agent.agents_full a
 WHERE a.id = $1";
 
+#[utoipa::path(
+
+    get,
+
+    path = "/agents-db",
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+    ),
+
+)]
+
 pub async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     let stmt = client.prepare_cached(LIST_SQL).await?;
     let agents = rows::all_to_json(&client.query(&stmt, &[]).await?)?;
     Ok(HttpResponse::Ok().json(json!({"total": agents.len(), "agents": agents})))
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/agents-db/{agent_id}",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    responses(
+
+        (status = 200, description = "OK", body = Value),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn get(
     state: web::Data<AppState>,
