@@ -16,9 +16,16 @@ const PAGE: &str = include_str!("page.html");
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 
-#[derive(Deserialize)]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(page))]
+pub(crate) struct Api;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LoginQuery {
+    /// Where to go after signing in: a path of this edge (anything else is replaced by `/`).
     next: Option<String>,
+    /// Why the user is back here: `credentials`, `locked`, `origin`, `unavailable`, `expired`.
     error: Option<String>,
 }
 
@@ -69,6 +76,10 @@ pub fn render(next: &str, error: Option<&str>) -> String {
         .replace("{{NEXT}}", &escape(next))
 }
 
+/// The sign-in page (HTML, no script): a form posting to `POST /auth/session`.
+#[utoipa::path(get, path = "/login", params(LoginQuery), responses(
+    (status = 200, description = "The sign-in page", content_type = "text/html", body = String),
+))]
 pub async fn page(query: web::Query<LoginQuery>) -> HttpResponse {
     let next = next_path::or_root(query.next.as_deref());
     HttpResponse::Ok()

@@ -72,6 +72,15 @@ pub(crate) fn openapi_modules() -> Vec<(&'static str, &'static str, utoipa::open
             "Accounts, tokens and sessions",
             auth::Api::openapi(),
         ),
+        (
+            "session",
+            "Browser sessions in cookies, and the sign-in page",
+            {
+                let mut api = session::Api::openapi();
+                api.merge(crate::login::Api::openapi());
+                api
+            },
+        ),
         ("chat", "Chatting with an agent", chat::Api::openapi()),
         (
             "background-tasks",

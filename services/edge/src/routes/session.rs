@@ -19,8 +19,13 @@ use crate::auth::{AuthUser, csrf};
 use crate::error::ApiError;
 use crate::login::next_path;
 use crate::middleware::ClientMeta;
+use crate::openapi::Detail;
 use crate::routes::auth::user_body;
 use crate::state::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, current, end, refresh))]
+pub(crate) struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/auth/session", web::post().to(create))
@@ -38,13 +43,13 @@ pub fn is_public(method: &actix_web::http::Method, path: &str) -> bool {
         || (p == "/auth/session/refresh" && *method == Method::POST)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Credentials {
     email: String,
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct FormCredentials {
     email: String,
     password: String,
@@ -128,6 +133,22 @@ async fn login(
         .into_inner())
 }
 
+/// Signs in and sets the session cookies (`gathering_access`, `gathering_refresh`: HttpOnly,
+/// SameSite=Strict, Secure outside development). JSON answers `{user, expires_in,
+/// refresh_expires_in}` (no token in the body); the login page's form is answered with a 303
+/// to its `next` path, or back to `/login?error=…`. A present `Origin` must be allowed (login
+/// CSRF).
+#[utoipa::path(post, path = "/auth/session",
+    request_body(content(
+        (Credentials = "application/json"),
+        (FormCredentials = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "`{user, expires_in, refresh_expires_in}`; the cookies are set", body = Value),
+        (status = 303, description = "Form login: to `next`, or back to `/login?error=…`"),
+        (status = 401, description = "Incorrect email or password", body = Detail),
+        (status = 403, description = "Cross-site request refused: Origin is not allowed", body = Detail),
+    ))]
 async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -178,10 +199,21 @@ async fn create(
     }
 }
 
+/// The signed-in user (by session cookie or bearer token).
+#[utoipa::path(get, path = "/auth/session", responses(
+    (status = 200, description = "`{user}`", body = Value),
+))]
 async fn current(state: web::Data<AppState>, user: AuthUser) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "user": user_of(&state, &user.0, user.token()).await }))
 }
 
+/// Rotates the session's refresh token (the `gathering_refresh` cookie) and sets new cookies.
+/// Needs an allowed `Origin` or `Sec-Fetch-Site: same-origin` (CSRF rule).
+#[utoipa::path(post, path = "/auth/session/refresh", responses(
+    (status = 200, description = "`{user, expires_in, refresh_expires_in}`; new cookies set", body = Value),
+    (status = 401, description = "No session, or the refresh token is expired, revoked or reused (the cookies are cleared)", body = Detail),
+    (status = 403, description = "Cross-site request refused: Origin is not allowed", body = Detail),
+))]
 async fn refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -281,6 +313,12 @@ async fn revoke(
     Ok(())
 }
 
+/// Signs out: revokes the session's access and refresh tokens and clears the cookies. With
+/// session cookies, needs an allowed `Origin` or `Sec-Fetch-Site: same-origin` (CSRF rule).
+#[utoipa::path(delete, path = "/auth/session", responses(
+    (status = 200, description = "`{message}`; the cookies are cleared", body = Value),
+    (status = 403, description = "Cross-site request refused: Origin is not allowed", body = Detail),
+))]
 async fn end(
     req: HttpRequest,
     state: web::Data<AppState>,
