@@ -55,18 +55,24 @@ pub async fn security_headers(
             HeaderValue::from_static(DOCS_CSP),
         );
     } else {
-        headers.insert(
-            HeaderName::from_static("content-security-policy"),
-            HeaderValue::from_static(STRICT_CSP),
-        );
-        headers.insert(
-            HeaderName::from_static("cache-control"),
-            HeaderValue::from_static("no-store, no-cache, must-revalidate"),
-        );
-        headers.insert(
-            HeaderName::from_static("pragma"),
-            HeaderValue::from_static("no-cache"),
-        );
+        // Pages the edge serves to browsers (the login page, a dashboard build) set their own
+        // CSP and cache lifetime; everything else gets the strict ones.
+        if !headers.contains_key("content-security-policy") {
+            headers.insert(
+                HeaderName::from_static("content-security-policy"),
+                HeaderValue::from_static(STRICT_CSP),
+            );
+        }
+        if !headers.contains_key("cache-control") {
+            headers.insert(
+                HeaderName::from_static("cache-control"),
+                HeaderValue::from_static("no-store, no-cache, must-revalidate"),
+            );
+            headers.insert(
+                HeaderName::from_static("pragma"),
+                HeaderValue::from_static("no-cache"),
+            );
+        }
     }
     Ok(res)
 }

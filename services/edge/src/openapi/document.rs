@@ -5,11 +5,16 @@
 use actix_web::http::Method;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, PathItem};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::tag::Tag;
 use utoipa::openapi::{Ref, RefOr, Response, ResponseBuilder};
 
 use super::{BEARER, Detail, ValidationErrors};
+
+/// Security scheme of browser sessions: the access-token cookie.
+const SESSION_COOKIE: &str = "session_cookie";
 use crate::auth::middleware::is_public;
 use crate::error::FieldError;
 
@@ -18,7 +23,8 @@ Every path is served both as written here and under the `/api` prefix (`/agents`
 `/api/agents`). Errors answer `{\"detail\": \"...\"}`; validation failures (422) answer \
 `{\"detail\": [{\"loc\": [...], \"msg\": \"...\", \"type\": \"...\"}]}`. Operations with a lock \
 need `Authorization: Bearer <access token>` (from `POST /auth/login/json`); WebSocket routes \
-(`GET` upgrade requests) take the token as `?token=` instead.";
+(`GET` upgrade requests) take the token as `?token=` instead. Browsers may use the session \
+cookie of `POST /auth/session` instead of the header (and of `?token=`).";
 
 /// The shared error bodies, as components.
 #[derive(OpenApi)]
@@ -63,6 +69,14 @@ pub fn document() -> utoipa::openapi::OpenApi {
                 .build(),
         ),
     );
+    components.add_security_scheme(
+        SESSION_COOKIE,
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            crate::auth::session_cookie::ACCESS_COOKIE,
+            "The browser session set by `POST /auth/session` (state-changing requests also need \
+             an allowed `Origin`)",
+        ))),
+    );
     let detail = |text: &str| {
         ResponseBuilder::new()
             .description(text)
@@ -102,7 +116,11 @@ pub fn document() -> utoipa::openapi::OpenApi {
             op.operation_id = Some(operation_id(&method, path));
             let public = is_public(&method, path);
             if !public {
-                op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+                // Either the bearer token or, for browsers, the session cookie.
+                op.security = Some(vec![
+                    SecurityRequirement::new(BEARER, Vec::<String>::new()),
+                    SecurityRequirement::new(SESSION_COOKIE, Vec::<String>::new()),
+                ]);
             }
             let has_input =
                 op.request_body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty());

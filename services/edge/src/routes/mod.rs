@@ -21,6 +21,7 @@ mod plugins;
 mod projects;
 mod root;
 mod scheduled_actions;
+pub(crate) mod session;
 mod settings;
 mod tools;
 mod usage;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(settings::configure);
     cfg.configure(usage::configure);
     cfg.configure(auth::configure);
+    cfg.configure(session::configure);
     cfg.configure(chat::configure);
     cfg.configure(background_tasks::configure);
     cfg.configure(projects::configure);
@@ -69,6 +71,15 @@ pub(crate) fn openapi_modules() -> Vec<(&'static str, &'static str, utoipa::open
             "auth",
             "Accounts, tokens and sessions",
             auth::Api::openapi(),
+        ),
+        (
+            "session",
+            "Browser sessions in cookies, and the sign-in page",
+            {
+                let mut api = session::Api::openapi();
+                api.merge(crate::login::Api::openapi());
+                api
+            },
         ),
         ("chat", "Chatting with an agent", chat::Api::openapi()),
         (
@@ -122,4 +133,5 @@ pub(crate) fn openapi_modules() -> Vec<(&'static str, &'static str, utoipa::open
 /// Routes served only at the root.
 pub fn configure_root(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(root::index));
+    cfg.configure(crate::login::configure);
 }

@@ -51,7 +51,11 @@ pub async fn connect(
     let authorized = if state.config.disable_auth && state.config.env.is_development() {
         true
     } else {
-        match &query.token {
+        match crate::auth::session_cookie::ws_token(
+            req.headers(),
+            &state.config,
+            query.token.as_deref(),
+        ) {
             Some(t) => state.verifier.verify(t).await.is_ok(),
             None => false,
         }

@@ -56,7 +56,11 @@ pub async fn connect(
     let caller = if state.config.disable_auth && state.config.env.is_development() {
         Some(("dev".to_owned(), true))
     } else {
-        match &query.token {
+        match crate::auth::session_cookie::ws_token(
+            req.headers(),
+            &state.config,
+            query.token.as_deref(),
+        ) {
             Some(t) => state
                 .verifier
                 .verify(t)

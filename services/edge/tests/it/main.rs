@@ -4,13 +4,17 @@
 mod agents_crud;
 mod agents_runtime;
 mod auth;
+mod browser;
+mod browser_sessions;
 mod catalogue;
 mod circles;
 mod circles_stack;
 mod conversations;
+mod dashboard_files;
 mod gateway_keys;
 mod goals;
 mod goals_plan;
+mod login_page;
 mod lsp;
 mod memories;
 mod monitoring;
