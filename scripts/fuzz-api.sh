@@ -26,6 +26,9 @@ REPORTS=${FUZZ_REPORT_DIR:-$TARGET/fuzz-api}
 log() { printf '[fuzz-api] %s\n' "$*" >&2; }
 
 ./scripts/setup-test-python.sh
+# The /lsp routes start pylsp; without it they answer 503, which the fuzz run counts as a
+# server error.
+PYLSP=$(./scripts/setup-lsp.sh)
 VENV=${GATHERING_TEST_VENV:-.data/test-python}
 ST="$VENV/bin/schemathesis"
 PY="$VENV/bin/python"
@@ -72,7 +75,7 @@ start_stack() {
     AUTH_URL="http://127.0.0.1:$auth_port" LLM_GATEWAY_URL="http://127.0.0.1:$gateway_port" \
     LLM_GATEWAY_ADDR="127.0.0.1:$gateway_port" LLM_GATEWAY_HTTP_ADDR="127.0.0.1:$(free_port)" \
     EXECUTOR_ADMIN_ADDR="127.0.0.1:$(free_port)" SCHEDULER_ADMIN_ADDR="127.0.0.1:$(free_port)" \
-    GATHERING_PROJECT_ROOTS="$WORK/projects" RATE_LIMIT_ENABLED=false \
+    GATHERING_PROJECT_ROOTS="$WORK/projects" RATE_LIMIT_ENABLED=false LSP_PYTHON_COMMAND="$PYLSP" \
     "$EXE" up >"$WORK/stack-$1.log" 2>&1 &
   STACK_PID=$!
   for _ in $(seq 1 600); do

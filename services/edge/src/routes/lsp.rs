@@ -17,7 +17,6 @@ use crate::workspace::{project_root, require};
 /// Most completion items returned.
 const MAX_ITEMS: usize = 500;
 
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
     initialize,

@@ -123,6 +123,52 @@ pub(crate) fn openapi_modules() -> Vec<(&'static str, &'static str, utoipa::open
             conversations::Api::openapi(),
         ),
         (
+            "tools",
+            "The tool registry and tool execution",
+            tools::Api::openapi(),
+        ),
+        (
+            "plugins",
+            "Plugins (MCP servers and declarative tools)",
+            plugins::Api::openapi(),
+        ),
+        (
+            "pipelines",
+            "Pipelines, their runs and validation",
+            pipelines::Api::openapi(),
+        ),
+        (
+            "pipeline-approvals",
+            "Approvals that pipeline runs wait for",
+            pipeline_approvals::Api::openapi(),
+        ),
+        (
+            "scheduled-actions",
+            "Scheduled actions and their runs",
+            scheduled_actions::Api::openapi(),
+        ),
+        (
+            "projects",
+            "Projects and their workspaces",
+            projects::Api::openapi(),
+        ),
+        (
+            "workspace",
+            "A project's files, git and terminal",
+            workspace::Api::openapi(),
+        ),
+        (
+            "lsp",
+            "Code intelligence from language servers",
+            lsp::Api::openapi(),
+        ),
+        ("usage", "LLM usage and costs", usage::Api::openapi()),
+        (
+            "settings",
+            "Settings and the gateway's keys and teams",
+            settings::Api::openapi(),
+        ),
+        (
             "ws",
             "WebSockets (GET upgrade requests; token as ?token=)",
             crate::ws::Api::openapi(),

@@ -20,7 +20,6 @@ use crate::state::AppState;
 /// Largest `data` an approver may attach (it becomes the node's output).
 const MAX_DATA_BYTES: usize = 64 * 1024;
 
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(pending, approve, reject))]
 pub(crate) struct Api;

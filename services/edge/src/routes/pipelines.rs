@@ -22,7 +22,6 @@ use crate::error::{ApiError, FieldError, Violations};
 use crate::openapi::Detail;
 use crate::state::AppState;
 
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
     list,
@@ -114,7 +113,6 @@ struct ListQuery {
 }
 
 /// The 200 description of the operations answering one such object (it names the fields).
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 const PIPELINE: &str = "The pipeline: `id`, `name`, `description`, `status`, `nodes`, `edges`, `created_at`, `updated_at`, `last_run`, `run_count`, `success_count`, `error_count`, `timeout_seconds`, `max_retries_per_node`, `retry_backoff_base`, `retry_backoff_max`";
 
 #[derive(Serialize, ToSchema)]

@@ -23,7 +23,6 @@ use crate::state::AppState;
 
 const STATUSES: [&str; 5] = ["unloaded", "loaded", "enabled", "disabled", "error"];
 
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
     list, available, stats, health_all, load, discover, dynamic, get, health, tools, unload,
@@ -32,7 +31,6 @@ const STATUSES: [&str; 5] = ["unloaded", "loaded", "enabled", "disabled", "error
 pub(crate) struct Api;
 
 /// The 200 description of the operations answering one such object (it names the fields).
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 const PLUGIN: &str = "The plugin: `id`, `name`, `version`, `description`, `author`, `license`, `homepage`, `tags`, `status`, `error`, `tools_count`, `competencies_count`, `kind`, `source_dir`";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

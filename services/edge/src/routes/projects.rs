@@ -20,7 +20,6 @@ use crate::error::{ApiError, FieldError, Violations, has_nul};
 use crate::openapi::Detail;
 use crate::state::AppState;
 
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
     list,
@@ -38,7 +37,6 @@ use crate::state::AppState;
 pub(crate) struct Api;
 
 /// The 200 description of the operations answering one such object (it names the fields).
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 const PROJECT: &str = "The project: `id`, `name`, `display_name`, `path`, `repository_path`, `description`, `repository_url`, `branch`, `status`, `tech_stack`, `languages`, `frameworks`, `venv_path`, `python_version`, `tools`, `conventions`, `key_files`, `commands`, `notes`, `quality_standards`, `circle_count`, `created_at`, `updated_at`";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -88,7 +88,7 @@ async fn user_of(state: &AppState, claims: &AccessClaims, token: Option<&str>) -
         ))
         .await;
     match found {
-        Ok(u) => user_body(&u.into_inner()),
+        Ok(u) => json!(user_body(&u.into_inner())),
         Err(_) => json!({
             "id": claims.sub,
             "email": claims.email,

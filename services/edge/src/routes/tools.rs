@@ -28,7 +28,6 @@ use crate::state::AppState;
 /// Most skills one bulk request changes.
 const MAX_BULK: usize = 100;
 
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
     list_tools,

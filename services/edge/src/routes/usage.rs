@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(recent, summary))]
 pub(crate) struct Api;

@@ -19,7 +19,6 @@ use gathering_tools::git::GitError;
 
 use crate::error::ApiError;
 
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
     files::info,

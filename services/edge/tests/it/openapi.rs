@@ -12,22 +12,6 @@ use serde_json::Value;
 
 use crate::support::{start_auth, start_edge};
 
-/// Route files whose handlers another change documents; the document must not name their
-/// routes yet. Emptied when those annotations are merged (the test fails if one of these files
-/// turns out documented, so the list cannot go stale).
-const NOT_YET_DOCUMENTED: &[&str] = &[
-    "routes/lsp.rs",
-    "routes/pipeline_approvals.rs",
-    "routes/pipelines.rs",
-    "routes/plugins.rs",
-    "routes/projects.rs",
-    "routes/scheduled_actions/mod.rs",
-    "routes/settings/mod.rs",
-    "routes/tools.rs",
-    "routes/usage.rs",
-    "routes/workspace.rs",
-];
-
 /// The documentation's own routes (`/openapi.json`, `/docs`), which are not API operations.
 const DOCS_MODULE: &str = "openapi/";
 
@@ -130,27 +114,14 @@ fn every_registered_route_is_documented_and_nothing_else() {
         "the scan found only {} routes: is the layout still `.route(\"path\", web::method()`?",
         registered.len()
     );
-    for pending in NOT_YET_DOCUMENTED {
-        assert!(
-            registered.iter().any(|(_, _, f)| f == pending),
-            "{pending} registers no route: remove it from NOT_YET_DOCUMENTED"
-        );
-    }
     let documented = documented_routes(&document());
     let mut missing = Vec::new();
-    let mut premature = Vec::new();
     let mut expected = BTreeSet::new();
     for (method, path, file) in &registered {
         if file.starts_with(DOCS_MODULE) {
             continue;
         }
         let key = (method.clone(), path.clone());
-        if NOT_YET_DOCUMENTED.contains(&file.as_str()) {
-            if documented.contains(&key) {
-                premature.push(format!("{method} {path} ({file})"));
-            }
-            continue;
-        }
         if !documented.contains(&key) {
             missing.push(format!("{} {path} ({file})", method.to_uppercase()));
         }
@@ -160,11 +131,6 @@ fn every_registered_route_is_documented_and_nothing_else() {
         missing.is_empty(),
         "registered but not in /openapi.json:\n{}",
         missing.join("\n")
-    );
-    assert!(
-        premature.is_empty(),
-        "documented now: remove their files from NOT_YET_DOCUMENTED:\n{}",
-        premature.join("\n")
     );
     let unknown: Vec<_> = documented
         .iter()

@@ -24,7 +24,6 @@ const RUN_STATUSES: [&str; 7] = [
 ];
 
 /// The 200 description of the operations answering one such object (it names the fields).
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 const RUN: &str = "The run (its `logs` built from its node runs): `id`, `pipeline_id`, `status`, `started_at`, `completed_at`, `current_node`, `logs`, `trigger_data`, `error_message`, `created_at`, `duration_seconds`, `parent_run_id`, `parent_node_id`, `retry_of`";
 
 /// `trigger_data` of a body: `None` when absent or null.

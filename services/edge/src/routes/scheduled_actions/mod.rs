@@ -29,7 +29,6 @@ use crate::openapi::Detail;
 use crate::state::AppState;
 use write::{create, delete, pause, resume, trigger, update};
 
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
     list,
@@ -45,7 +44,6 @@ use write::{create, delete, pause, resume, trigger, update};
 pub(crate) struct Api;
 
 /// The 200 description of the operations answering one such object (it names the fields).
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 const ACTION: &str = "The scheduled action: `id`, `agent_id`, `circle_id`, `name`, `description`, `goal`, `schedule_type`, `cron_expression`, `interval_seconds`, `event_trigger`, `status`, `max_steps`, `timeout_seconds`, `retry_on_failure`, `max_retries`, `retry_delay_seconds`, `allow_concurrent`, `start_date`, `end_date`, `max_executions`, `execution_count`, `last_run_at`, `next_run_at`, `tags`, `created_at`, `agent_name`, `circle_name`, `last_run_status`, `last_run_duration`, `successful_runs`, `failed_runs`, and beyond the contract `action_type`, `action_config`, `metadata`, `timezone`, `missed_run_policy`, `updated_at`";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

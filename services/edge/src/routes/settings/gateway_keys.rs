@@ -19,13 +19,10 @@ use crate::error::{ApiError, FieldError, Violations};
 use crate::openapi::Detail;
 
 /// 200 description of a key.
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 const KEY: &str = "The key: `id`, `name`, `owner`, `team`, `key_hint`, `models`, `expires_at`, `budget` {amount, period, spent, remaining}, `limits` {rpm, tpm}, `spend` {today_usd, month_usd}, `status`, `created_by`, `created_at`, `rotated_at`, `revoked_at`";
 /// 200 description of a key with its secret.
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 const SECRET: &str = "The key and, in `key`, its secret (shown only this once)";
 /// 200 description of a team.
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 const TEAM: &str = "The team: `team`, `budget` {amount, period, spent, remaining}, `spend` {today_usd, month_usd}, `keys`";
 use crate::state::AppState;
 

@@ -22,7 +22,6 @@ use crate::state::AppState;
 
 const LOG_LEVELS: [&str; 5] = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
 
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
     get_settings,
@@ -40,10 +39,8 @@ const LOG_LEVELS: [&str; 5] = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
 pub(crate) struct Api;
 
 /// 200 description of the application settings.
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 const APPLICATION: &str = "The application settings: `environment`, `debug`, `log_level`";
 /// 200 description of the database settings.
-#[allow(dead_code)] // h17c: until routes::openapi_modules lists the module (then delete)
 const DATABASE: &str = "The database settings: `host`, `port`, `name`, `user`, `is_connected`, `pool_size`, `max_overflow`, `extensions`";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
