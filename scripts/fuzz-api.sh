@@ -33,8 +33,8 @@ VENV=${GATHERING_TEST_VENV:-.data/test-python}
 ST="$VENV/bin/schemathesis"
 PY="$VENV/bin/python"
 
-log "building gathering"
-cargo build --locked -q -p gathering
+log "building gathering and the fake LLM provider"
+cargo build --locked -q -p gathering -p gathering-testkit --bin gathering --bin fake-llm
 EXE="$TARGET/debug/gathering"
 
 # A throwaway database ("gt_" names are dropped by scripts/test.sh if a run is interrupted).
@@ -52,13 +52,23 @@ stop_stack() {
   fi
   STACK_PID=""
 }
+FAKE_PID=""
 cleanup() {
   stop_stack
+  [ -z "$FAKE_PID" ] || kill "$FAKE_PID" 2>/dev/null || true
   psql "$ADMIN_URL" -q -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 psql "$ADMIN_URL" -q -c "CREATE DATABASE \"$DB\"" >/dev/null
+
+# Agents chat with "openai" answered by a fake OpenAI-wire server (a real HTTP peer): without a
+# provider that answers, chat can only say 502 (the provider is unreachable).
+"$TARGET/debug/fake-llm" openai >"$WORK/fake-url" 2>"$WORK/fake.log" &
+FAKE_PID=$!
+for _ in $(seq 1 100); do [ -s "$WORK/fake-url" ] && break; sleep 0.1; done
+FAKE_URL=$(head -n1 "$WORK/fake-url")
+[ -n "$FAKE_URL" ] || { log "the fake LLM provider did not start"; exit 1; }
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -76,6 +86,7 @@ start_stack() {
     LLM_GATEWAY_ADDR="127.0.0.1:$gateway_port" LLM_GATEWAY_HTTP_ADDR="127.0.0.1:$(free_port)" \
     EXECUTOR_ADMIN_ADDR="127.0.0.1:$(free_port)" SCHEDULER_ADMIN_ADDR="127.0.0.1:$(free_port)" \
     GATHERING_PROJECT_ROOTS="$WORK/projects" RATE_LIMIT_ENABLED=false LSP_PYTHON_COMMAND="$PYLSP" \
+    OPENAI_BASE_URL="$FAKE_URL" OPENAI_API_KEY=fuzz-key \
     "$EXE" up >"$WORK/stack-$1.log" 2>&1 &
   STACK_PID=$!
   for _ in $(seq 1 600); do
@@ -122,7 +133,7 @@ seed() {
 /providers|{"name":"fuzzprovider","api_base_url":null,"is_local":true}
 /models|{"provider_id":1,"model_name":"fuzz-model","context_window":8192}
 /personas|{"display_name":"Fuzz","role":"tester","traits":["careful"],"specializations":[],"languages":["en"]}
-/agents|{"persona":{"name":"Fuzz Agent","role":"tester"},"config":{"provider":"fuzzprovider","model":"fuzz-model"}}
+/agents|{"persona":{"name":"Fuzz Agent","role":"tester"},"config":{"provider":"openai","model":"gpt-4o-mini"}}
 /circles|{"name":"fuzz","require_review":false,"auto_route":true}
 /goals|{"agent_id":1,"title":"Fuzz goal","description":"seeded for the fuzz run","tags":["fuzz"]}
 /goals|{"agent_id":1,"title":"Fuzz subgoal","description":"seeded","parent_id":1}
