@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, idempotently, the Python packages tests run as real peers: the MCP SDK (`mcp`, the
-# MCP servers the plugin tests load) and kubernetes-validate (the Kubernetes JSON schemas,
+# MCP servers the plugin tests load), aiosmtpd (the SMTP server the email skill sends to),
+# moto's server (the S3-compatible object store the cloud skill is tested against) and kubernetes-validate (the Kubernetes JSON schemas,
 # bundled: scripts/check-kubernetes.py validates deploy/kubernetes offline with them) into a
 # virtual environment under .data/test-python.
 # Tests find it through GATHERING_TEST_PYTHON (default: that environment's python).
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 VENV=${GATHERING_TEST_VENV:-.data/test-python}
 # Pinned: a test suite should not change because a registry did.
-PACKAGES=("mcp==1.30.0" "kubernetes-validate==1.37.0")
+PACKAGES=("mcp==1.30.0" "kubernetes-validate==1.37.0" "aiosmtpd==1.4.6" "moto[server]==5.2.6")
 STAMP="$VENV/.installed"
 WANT="${PACKAGES[*]}"
 

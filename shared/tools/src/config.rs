@@ -12,6 +12,7 @@
 //! | `WORKSPACE_ROOT` | where project browsing starts (inside the project roots) | the first project root |
 //! | `GATHERING_PROJECT_ROOTS` | folders projects may live in (colon-separated) | `WORKSPACE_ROOT`, else `$GATHERING_DATA_DIR/projects` |
 //! | `GATHERING_SKILL_DATABASE_URL` | PostgreSQL DSN the `database` skill queries (read-only; give it a role that can only read) | none (the skill answers that nothing is configured) |
+//! | `GATHERING_EMAIL_SMTP_URL`, `GATHERING_EMAIL_IMAP_URL`, `GATHERING_EMAIL_FROM`, `GATHERING_EMAIL_CA_FILE` | the email skill's servers (see `skills::email::settings`) | none (the tools answer that nothing is configured) |
 //! | `GATHERING_PLUGIN_DIRS` | folders plugins may be discovered in (colon-separated) | `$GATHERING_DATA_DIR/plugins` |
 
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ use crate::net::{Allowlist, HttpLimits};
 use crate::permission::{Grants, Permission};
 use crate::plugins::PluginSettings;
 use crate::project::ProjectRoots;
+use crate::skills::email::settings::EmailSettings;
 
 #[derive(Debug, Clone)]
 pub struct ShellLimits {
@@ -92,6 +94,8 @@ pub struct ToolsConfig {
     pub plugins: PluginSettings,
     /// `GATHERING_SKILL_DATABASE_URL`: the database the `database` skill reads.
     pub database_url: Option<Secret>,
+    /// `GATHERING_EMAIL_*`: the email skill's SMTP and IMAP servers.
+    pub email: EmailSettings,
 }
 
 impl Default for ToolsConfig {
@@ -108,6 +112,7 @@ impl Default for ToolsConfig {
             project_roots: ProjectRoots::new(vec![std::env::temp_dir()]),
             plugins: PluginSettings::default(),
             database_url: None,
+            email: EmailSettings::default(),
         }
     }
 }
@@ -183,6 +188,7 @@ impl ToolsConfig {
             project_roots: ProjectRoots::from_vars(vars)?,
             plugins: PluginSettings::from_vars(vars)?,
             database_url: secret("GATHERING_SKILL_DATABASE_URL").filter(|s| !s.is_empty()),
+            email: EmailSettings::from_vars(vars)?,
         })
     }
 }

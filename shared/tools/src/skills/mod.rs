@@ -12,6 +12,7 @@ pub mod calendar;
 pub mod code;
 pub mod database;
 pub mod docs;
+pub mod email;
 pub mod filesystem;
 pub mod git;
 pub mod git_remote;
@@ -61,6 +62,7 @@ pub fn register_builtin(reg: &Registry, svc: &Arc<Services>) -> Result<(), ToolE
     pdf::register(reg)?;
     calendar::register(reg)?;
     database::register(reg, svc)?;
+    email::register(reg, svc)?;
     testing::register(reg)?;
     analysis::register(reg)?;
     docs::register(reg)?;
