@@ -211,7 +211,7 @@ async fn email_send(
             });
         }
     }
-    let message = smtp::build(
+    let (message, message_id) = smtp::build(
         settings,
         smtp::Outgoing {
             to,
@@ -224,10 +224,6 @@ async fn email_send(
             attachments,
         },
     )?;
-    let message_id = message
-        .headers()
-        .get_raw("Message-ID")
-        .map(|v| v.trim_matches(['<', '>']).to_owned());
     let reply = smtp::send(settings, message).await?;
     Ok(ToolOutput::ok(
         format!("sent to {recipients} recipient(s)"),

@@ -52,10 +52,16 @@ fn sender(settings: &EmailSettings) -> Result<Mailbox, ToolError> {
         .map_err(|_| ToolError::Failed("GATHERING_EMAIL_FROM is not an email address".into()))
 }
 
-/// Builds the message (checked before any connection is made).
-pub fn build(settings: &EmailSettings, out: Outgoing) -> Result<Message, ToolError> {
+/// Builds the message (checked before any connection is made); returns it with its
+/// Message-ID (ours, so the caller can find the message again in a mailbox).
+pub fn build(settings: &EmailSettings, out: Outgoing) -> Result<(Message, String), ToolError> {
     server(settings)?;
-    let mut b = Message::builder().from(sender(settings)?).subject(out.subject);
+    let from = sender(settings)?;
+    let message_id = format!("{}@{}", uuid::Uuid::new_v4().simple(), from.email.domain());
+    let mut b = Message::builder()
+        .from(from)
+        .subject(out.subject)
+        .message_id(Some(format!("<{message_id}>")));
     for m in out.to {
         b = b.to(m);
     }
@@ -76,6 +82,7 @@ pub fn build(settings: &EmailSettings, out: Outgoing) -> Result<Message, ToolErr
         None if out.attachments.is_empty() => {
             return b
                 .singlepart(text)
+                .map(|m| (m, message_id))
                 .map_err(|e| ToolError::InvalidInput(format!("cannot build the message: {e}")));
         }
         None => MultiPart::mixed().singlepart(text),
@@ -91,6 +98,7 @@ pub fn build(settings: &EmailSettings, out: Outgoing) -> Result<Message, ToolErr
         mixed = mixed.singlepart(Attachment::new(a.name).body(a.bytes, ct));
     }
     b.multipart(mixed)
+        .map(|m| (m, message_id))
         .map_err(|e| ToolError::InvalidInput(format!("cannot build the message: {e}")))
 }
 
