@@ -35,7 +35,7 @@ class Deliver:
 
 def authenticate(server, session, envelope, mechanism, data):
     ok = isinstance(data, LoginPassword) and data.login == user.encode() and data.password == password.encode()
-    return AuthResult(success=ok)
+    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
 tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 tls.load_cert_chain(cert, key)
@@ -345,6 +345,7 @@ async fn sends_over_the_limits_or_without_configuration_are_refused() {
         .execute("email_send", json!({"to": [USER], "subject": "s", "body": "b"}), &c)
         .await;
     assert_eq!(r.error.as_deref(), Some("execution_failed"), "{r:?}");
+    assert!(r.message.contains("535"), "{r:?}");
     assert!(!r.message.contains("wrong-password-55") && !r.message.contains(SMTP_PASSWORD), "{r:?}");
 
     // A server whose certificate is not trusted (no CA configured): no send, no read.
