@@ -13,6 +13,7 @@
 //! | `GATHERING_PROJECT_ROOTS` | folders projects may live in (colon-separated) | `WORKSPACE_ROOT`, else `$GATHERING_DATA_DIR/projects` |
 //! | `GATHERING_SKILL_DATABASE_URL` | PostgreSQL DSN the `database` skill queries (read-only; give it a role that can only read) | none (the skill answers that nothing is configured) |
 //! | `GATHERING_EMAIL_SMTP_URL`, `GATHERING_EMAIL_IMAP_URL`, `GATHERING_EMAIL_FROM`, `GATHERING_EMAIL_CA_FILE` | the email skill's servers (see `skills::email::settings`) | none (the tools answer that nothing is configured) |
+//! | `GATHERING_CLOUD_S3_ENDPOINT`, `GATHERING_CLOUD_S3_BUCKETS`, `…_REGION`, `…_ACCESS_KEY_ID`, `…_SECRET_ACCESS_KEY`, `…_URL_STYLE`, `…_ALLOW_PRIVATE`, `GATHERING_CLOUD_MAX_OBJECT_BYTES` | the cloud skill's S3-compatible store (see `skills::cloud::settings`) | none |
 //! | `GATHERING_PLUGIN_DIRS` | folders plugins may be discovered in (colon-separated) | `$GATHERING_DATA_DIR/plugins` |
 
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ use crate::net::{Allowlist, HttpLimits};
 use crate::permission::{Grants, Permission};
 use crate::plugins::PluginSettings;
 use crate::project::ProjectRoots;
+use crate::skills::cloud::settings::CloudSettings;
 use crate::skills::email::settings::EmailSettings;
 
 #[derive(Debug, Clone)]
@@ -96,6 +98,8 @@ pub struct ToolsConfig {
     pub database_url: Option<Secret>,
     /// `GATHERING_EMAIL_*`: the email skill's SMTP and IMAP servers.
     pub email: EmailSettings,
+    /// `GATHERING_CLOUD_*`: the cloud skill's object store (none: the tools say so).
+    pub cloud: Option<CloudSettings>,
 }
 
 impl Default for ToolsConfig {
@@ -113,6 +117,7 @@ impl Default for ToolsConfig {
             plugins: PluginSettings::default(),
             database_url: None,
             email: EmailSettings::default(),
+            cloud: None,
         }
     }
 }
@@ -171,7 +176,6 @@ impl ToolsConfig {
         };
         let secret = |name: &str| vars.get(name).map(Secret::new);
         Ok(Self {
-            http_allowlist,
             http,
             grants,
             shell: ShellLimits {
@@ -189,6 +193,8 @@ impl ToolsConfig {
             plugins: PluginSettings::from_vars(vars)?,
             database_url: secret("GATHERING_SKILL_DATABASE_URL").filter(|s| !s.is_empty()),
             email: EmailSettings::from_vars(vars)?,
+            cloud: CloudSettings::from_vars(vars, &http_allowlist)?,
+            http_allowlist,
         })
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod analysis;
 pub mod calendar;
+pub mod cloud;
 pub mod code;
 pub mod database;
 pub mod docs;
@@ -63,6 +64,7 @@ pub fn register_builtin(reg: &Registry, svc: &Arc<Services>) -> Result<(), ToolE
     calendar::register(reg)?;
     database::register(reg, svc)?;
     email::register(reg, svc)?;
+    cloud::register(reg, svc)?;
     testing::register(reg)?;
     analysis::register(reg)?;
     docs::register(reg)?;

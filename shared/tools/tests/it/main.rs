@@ -1,6 +1,7 @@
 //! Integration tests of gathering-tools (one test binary; each module one area).
 
 mod calendar;
+mod cloud;
 mod code;
 mod database;
 mod db_skills;
