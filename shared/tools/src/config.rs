@@ -14,6 +14,7 @@
 //! | `GATHERING_SKILL_DATABASE_URL` | PostgreSQL DSN the `database` skill queries (read-only; give it a role that can only read) | none (the skill answers that nothing is configured) |
 //! | `GATHERING_EMAIL_SMTP_URL`, `GATHERING_EMAIL_IMAP_URL`, `GATHERING_EMAIL_FROM`, `GATHERING_EMAIL_CA_FILE` | the email skill's servers (see `skills::email::settings`) | none (the tools answer that nothing is configured) |
 //! | `GATHERING_CLOUD_S3_ENDPOINT`, `GATHERING_CLOUD_S3_BUCKETS`, `…_REGION`, `…_ACCESS_KEY_ID`, `…_SECRET_ACCESS_KEY`, `…_URL_STYLE`, `…_ALLOW_PRIVATE`, `GATHERING_CLOUD_MAX_OBJECT_BYTES` | the cloud skill's S3-compatible store (see `skills::cloud::settings`) | none |
+//! | `GATHERING_GIT_CLONE_MAX_BYTES` | largest folder `git_clone` may fill (git stopped, folder emptied past it) | 512 MiB |
 //! | `GATHERING_PLUGIN_DIRS` | folders plugins may be discovered in (colon-separated) | `$GATHERING_DATA_DIR/plugins` |
 
 use std::path::PathBuf;
@@ -100,6 +101,8 @@ pub struct ToolsConfig {
     pub email: EmailSettings,
     /// `GATHERING_CLOUD_*`: the cloud skill's object store (none: the tools say so).
     pub cloud: Option<CloudSettings>,
+    /// `GATHERING_GIT_CLONE_MAX_BYTES`: largest folder `git_clone` may fill.
+    pub git_clone_max_bytes: u64,
 }
 
 impl Default for ToolsConfig {
@@ -118,6 +121,7 @@ impl Default for ToolsConfig {
             database_url: None,
             email: EmailSettings::default(),
             cloud: None,
+            git_clone_max_bytes: crate::git::clone::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -194,6 +198,11 @@ impl ToolsConfig {
             database_url: secret("GATHERING_SKILL_DATABASE_URL").filter(|s| !s.is_empty()),
             email: EmailSettings::from_vars(vars)?,
             cloud: CloudSettings::from_vars(vars, &http_allowlist)?,
+            git_clone_max_bytes: config::parse_or(
+                vars,
+                "GATHERING_GIT_CLONE_MAX_BYTES",
+                d.git_clone_max_bytes,
+            )?,
             http_allowlist,
         })
     }
