@@ -73,8 +73,16 @@ impl S3 {
     }
 
     fn toolbox(&self, extra: &[(&str, &str)]) -> Toolbox {
-        let cloud = CloudSettings::from_vars(&self.vars(extra), &config("").http_allowlist).unwrap();
-        Toolbox::new(None, ToolsConfig { cloud, ..config("") }).unwrap()
+        let cloud =
+            CloudSettings::from_vars(&self.vars(extra), &config("").http_allowlist).unwrap();
+        Toolbox::new(
+            None,
+            ToolsConfig {
+                cloud,
+                ..config("")
+            },
+        )
+        .unwrap()
     }
 }
 
@@ -102,47 +110,107 @@ async fn objects_are_written_listed_read_and_deleted_on_a_local_s3_server() {
     assert_eq!(r.data["size"], 15);
     let binary: Vec<u8> = (0..=255u8).rev().cycle().take(1000).collect();
     let b64 = base64::engine::general_purpose::STANDARD.encode(&binary);
-    let r = run(&tb, "cloud_put", json!({"bucket": b, "key": "data/blob.bin", "content_base64": b64})).await;
+    let r = run(
+        &tb,
+        "cloud_put",
+        json!({"bucket": b, "key": "data/blob.bin", "content_base64": b64}),
+    )
+    .await;
     assert!(r.success, "{r:?}");
-    let r = run(&tb, "cloud_put", json!({"bucket": b, "key": "notes/été 2027.txt", "text": "accents"})).await;
+    let r = run(
+        &tb,
+        "cloud_put",
+        json!({"bucket": b, "key": "notes/été 2027.txt", "text": "accents"}),
+    )
+    .await;
     assert!(r.success, "{r:?}");
 
     let r = run(&tb, "cloud_list", json!({"bucket": b})).await;
-    assert_eq!(keys(&r), ["data/blob.bin", "notes/plan.md", "notes/été 2027.txt"]);
+    assert_eq!(
+        keys(&r),
+        ["data/blob.bin", "notes/plan.md", "notes/été 2027.txt"]
+    );
     assert_eq!(r.data["objects"][0]["size"], 1000);
     assert_eq!(r.data["truncated"], false);
     let r = run(&tb, "cloud_list", json!({"bucket": b, "prefix": "notes/"})).await;
     assert_eq!(keys(&r), ["notes/plan.md", "notes/été 2027.txt"]);
     // Pages.
     let r = run(&tb, "cloud_list", json!({"bucket": b, "limit": 2})).await;
-    assert_eq!((keys(&r).len(), r.data["truncated"].as_bool()), (2, Some(true)), "{r:?}");
+    assert_eq!(
+        (keys(&r).len(), r.data["truncated"].as_bool()),
+        (2, Some(true)),
+        "{r:?}"
+    );
     let token = r.data["next_continuation_token"].as_str().unwrap();
-    let r = run(&tb, "cloud_list", json!({"bucket": b, "limit": 2, "continuation_token": token})).await;
+    let r = run(
+        &tb,
+        "cloud_list",
+        json!({"bucket": b, "limit": 2, "continuation_token": token}),
+    )
+    .await;
     assert_eq!(keys(&r), ["notes/été 2027.txt"]);
 
-    let r = run(&tb, "cloud_get", json!({"bucket": b, "key": "notes/plan.md"})).await;
+    let r = run(
+        &tb,
+        "cloud_get",
+        json!({"bucket": b, "key": "notes/plan.md"}),
+    )
+    .await;
     assert_eq!(
         (r.data["text"].as_str(), r.data["content_type"].as_str()),
         (Some("# Plan\nship it\n"), Some("text/markdown")),
         "{r:?}"
     );
-    let r = run(&tb, "cloud_get", json!({"bucket": b, "key": "data/blob.bin"})).await;
-    assert_eq!(r.data["content_base64"].as_str(), Some(b64.as_str()), "{r:?}");
-    let r = run(&tb, "cloud_get", json!({"bucket": b, "key": "notes/été 2027.txt"})).await;
+    let r = run(
+        &tb,
+        "cloud_get",
+        json!({"bucket": b, "key": "data/blob.bin"}),
+    )
+    .await;
+    assert_eq!(
+        r.data["content_base64"].as_str(),
+        Some(b64.as_str()),
+        "{r:?}"
+    );
+    let r = run(
+        &tb,
+        "cloud_get",
+        json!({"bucket": b, "key": "notes/été 2027.txt"}),
+    )
+    .await;
     assert_eq!(r.data["text"], "accents", "{r:?}");
-    let r = run(&tb, "cloud_get", json!({"bucket": b, "key": "nothing/here"})).await;
+    let r = run(
+        &tb,
+        "cloud_get",
+        json!({"bucket": b, "key": "nothing/here"}),
+    )
+    .await;
     assert_eq!(r.error.as_deref(), Some("not_found"), "{r:?}");
     assert!(r.message.contains("NoSuchKey"), "{r:?}");
 
     // Delete asks first.
     let unconfirmed = gathering_tools::CallContext::new(gathering_tools::Grants::all());
     let r = tb
-        .execute("cloud_delete", json!({"bucket": b, "key": "notes/plan.md"}), &unconfirmed)
+        .execute(
+            "cloud_delete",
+            json!({"bucket": b, "key": "notes/plan.md"}),
+            &unconfirmed,
+        )
         .await;
     assert!(r.needs_confirmation && !r.success, "{r:?}");
-    let r = run(&tb, "cloud_list", json!({"bucket": b, "prefix": "notes/plan"})).await;
+    let r = run(
+        &tb,
+        "cloud_list",
+        json!({"bucket": b, "prefix": "notes/plan"}),
+    )
+    .await;
     assert_eq!(keys(&r), ["notes/plan.md"]);
-    let r = run(&tb, "cloud_delete", json!({"bucket": b, "key": "notes/plan.md"})).await;
+    let r = run(
+        &tb,
+        "cloud_delete",
+        json!({"bucket": b, "key": "notes/plan.md"}),
+    )
+    .await;
     assert!(r.success, "{r:?}");
     let r = run(&tb, "cloud_list", json!({"bucket": b})).await;
     assert_eq!(keys(&r), ["data/blob.bin", "notes/été 2027.txt"]);
@@ -154,20 +222,39 @@ async fn oversize_objects_other_buckets_and_private_endpoints_are_refused() {
     let tb = s3.toolbox(&[("GATHERING_CLOUD_S3_ALLOW_PRIVATE", "true")]);
     let big = "x".repeat(65_537);
 
-    let r = run(&tb, "cloud_put", json!({"bucket": "team-bucket", "key": "big.txt", "text": big})).await;
+    let r = run(
+        &tb,
+        "cloud_put",
+        json!({"bucket": "team-bucket", "key": "big.txt", "text": big}),
+    )
+    .await;
     assert_eq!(r.error.as_deref(), Some("too_large"), "{r:?}");
     // An object over the limit written by someone else is not read.
     s3.raw_put("team-bucket/big.txt", big.clone()).await;
-    let r = run(&tb, "cloud_get", json!({"bucket": "team-bucket", "key": "big.txt"})).await;
+    let r = run(
+        &tb,
+        "cloud_get",
+        json!({"bucket": "team-bucket", "key": "big.txt"}),
+    )
+    .await;
     assert_eq!(r.error.as_deref(), Some("too_large"), "{r:?}");
 
     // A bucket the operator did not list, though it exists on the server.
     s3.raw_put("other-bucket/secret.txt", "not yours").await;
     for (tool, input) in [
         ("cloud_list", json!({"bucket": "other-bucket"})),
-        ("cloud_get", json!({"bucket": "other-bucket", "key": "secret.txt"})),
-        ("cloud_put", json!({"bucket": "other-bucket", "key": "x", "text": "x"})),
-        ("cloud_delete", json!({"bucket": "other-bucket", "key": "secret.txt"})),
+        (
+            "cloud_get",
+            json!({"bucket": "other-bucket", "key": "secret.txt"}),
+        ),
+        (
+            "cloud_put",
+            json!({"bucket": "other-bucket", "key": "x", "text": "x"}),
+        ),
+        (
+            "cloud_delete",
+            json!({"bucket": "other-bucket", "key": "secret.txt"}),
+        ),
     ] {
         let r = run(&tb, tool, input).await;
         assert_eq!(r.error.as_deref(), Some("refused"), "{tool}: {r:?}");
@@ -185,7 +272,12 @@ async fn oversize_objects_other_buckets_and_private_endpoints_are_refused() {
     assert_eq!(r.error.as_deref(), Some("invalid_input"), "{r:?}");
     assert!(r.message.contains("GATHERING_CLOUD_S3_ENDPOINT"), "{r:?}");
     // Schema: exactly one of text / content_base64.
-    let r = run(&tb, "cloud_put", json!({"bucket": "team-bucket", "key": "k"})).await;
+    let r = run(
+        &tb,
+        "cloud_put",
+        json!({"bucket": "team-bucket", "key": "k"}),
+    )
+    .await;
     assert_eq!(r.error.as_deref(), Some("validation_error"), "{r:?}");
 }
 
@@ -193,15 +285,31 @@ async fn oversize_objects_other_buckets_and_private_endpoints_are_refused() {
 fn the_settings_are_checked_at_start_up() {
     let allow = config("").http_allowlist;
     let vars = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     };
-    assert!(CloudSettings::from_vars(&vars(&[]), &allow).unwrap().is_none());
-    let e = CloudSettings::from_vars(&vars(&[("GATHERING_CLOUD_S3_ENDPOINT", "https://s3.eu-west-1.amazonaws.com")]), &allow)
-        .unwrap_err()
-        .to_string();
+    assert!(
+        CloudSettings::from_vars(&vars(&[]), &allow)
+            .unwrap()
+            .is_none()
+    );
+    let e = CloudSettings::from_vars(
+        &vars(&[(
+            "GATHERING_CLOUD_S3_ENDPOINT",
+            "https://s3.eu-west-1.amazonaws.com",
+        )]),
+        &allow,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("GATHERING_CLOUD_S3_BUCKETS"), "{e}");
     let e = CloudSettings::from_vars(
-        &vars(&[("GATHERING_CLOUD_S3_ENDPOINT", "ftp://x"), ("GATHERING_CLOUD_S3_BUCKETS", "b")]),
+        &vars(&[
+            ("GATHERING_CLOUD_S3_ENDPOINT", "ftp://x"),
+            ("GATHERING_CLOUD_S3_BUCKETS", "b"),
+        ]),
         &allow,
     )
     .unwrap_err()
@@ -209,7 +317,10 @@ fn the_settings_are_checked_at_start_up() {
     assert!(e.contains("GATHERING_CLOUD_S3_ENDPOINT"), "{e}");
     let s = CloudSettings::from_vars(
         &vars(&[
-            ("GATHERING_CLOUD_S3_ENDPOINT", "https://s3.eu-west-1.amazonaws.com"),
+            (
+                "GATHERING_CLOUD_S3_ENDPOINT",
+                "https://s3.eu-west-1.amazonaws.com",
+            ),
             ("GATHERING_CLOUD_S3_BUCKETS", "a, b"),
             ("GATHERING_CLOUD_S3_SECRET_ACCESS_KEY", "very-secret"),
         ]),
@@ -217,6 +328,9 @@ fn the_settings_are_checked_at_start_up() {
     )
     .unwrap()
     .unwrap();
-    assert_eq!((s.buckets.len(), s.path_style, s.region.as_str()), (2, false, "us-east-1"));
+    assert_eq!(
+        (s.buckets.len(), s.path_style, s.region.as_str()),
+        (2, false, "us-east-1")
+    );
     assert!(!format!("{s:?}").contains("very-secret"));
 }

@@ -94,7 +94,11 @@ impl MailServers {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).unwrap();
         }
         std::fs::create_dir_all(d.join("run")).unwrap();
-        std::fs::write(d.join("passwd"), format!("{USER}:{{PLAIN}}{IMAP_PASSWORD}\n")).unwrap();
+        std::fs::write(
+            d.join("passwd"),
+            format!("{USER}:{{PLAIN}}{IMAP_PASSWORD}\n"),
+        )
+        .unwrap();
         let imap_port = free_port();
         let conf = format!(
             r#"base_dir = {d}/run
@@ -185,7 +189,10 @@ service stats {{
             ),
             imap: Some(
                 parse_server(
-                    &format!("imaps://{user}:{IMAP_PASSWORD}@127.0.0.1:{}", self.imap_port),
+                    &format!(
+                        "imaps://{user}:{IMAP_PASSWORD}@127.0.0.1:{}",
+                        self.imap_port
+                    ),
                     &[("imaps", 993, true)],
                 )
                 .unwrap(),
@@ -279,22 +286,43 @@ async fn a_message_sent_over_smtp_is_read_back_over_imap() {
     // Reading marked nothing (EXAMINE + BODY.PEEK).
     let again = list_until(&tb, "Weekly report ✓").await;
     assert!(
-        !again["flags"].as_array().unwrap().iter().any(|f| f.as_str().unwrap().contains("Seen")),
+        !again["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f.as_str().unwrap().contains("Seen")),
         "{again}"
     );
 
     let r = tb
         .execute("email_list", json!({"since": "2999-01-01"}), &ctx(None))
         .await;
-    assert_eq!((r.data["total"].as_u64(), r.data["messages"].as_array().map(Vec::len)), (Some(0), Some(0)), "{r:?}");
+    assert_eq!(
+        (
+            r.data["total"].as_u64(),
+            r.data["messages"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0)),
+        "{r:?}"
+    );
     let r = tb.execute("email_folders", json!({}), &ctx(None)).await;
-    assert!(r.data["folders"].as_array().unwrap().contains(&json!("INBOX")), "{r:?}");
+    assert!(
+        r.data["folders"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("INBOX")),
+        "{r:?}"
+    );
     let r = tb
         .execute("email_read", json!({"uid": 999}), &ctx(None))
         .await;
     assert_eq!(r.error.as_deref(), Some("not_found"), "{r:?}");
     let r = tb
-        .execute("email_list", json!({"folder": "No Such Folder"}), &ctx(None))
+        .execute(
+            "email_list",
+            json!({"folder": "No Such Folder"}),
+            &ctx(None),
+        )
         .await;
     assert_eq!(r.error.as_deref(), Some("execution_failed"), "{r:?}");
 }
@@ -317,11 +345,19 @@ async fn sends_over_the_limits_or_without_configuration_are_refused() {
     assert!(r.message.contains("22 recipients"), "{r:?}");
 
     let r = tb
-        .execute("email_send", json!({"to": ["not an address"], "subject": "s", "body": "b"}), &c)
+        .execute(
+            "email_send",
+            json!({"to": ["not an address"], "subject": "s", "body": "b"}),
+            &c,
+        )
         .await;
     assert_eq!(r.error.as_deref(), Some("invalid_input"), "{r:?}");
 
-    std::fs::write(project.path().join("big.bin"), vec![7u8; 5 * 1024 * 1024 + 1]).unwrap();
+    std::fs::write(
+        project.path().join("big.bin"),
+        vec![7u8; 5 * 1024 * 1024 + 1],
+    )
+    .unwrap();
     let r = tb
         .execute(
             "email_send",
@@ -342,34 +378,56 @@ async fn sends_over_the_limits_or_without_configuration_are_refused() {
     // A wrong password: the server's refusal, and the password in no message.
     let wrong = toolbox_with(servers.settings("wrong-password-55"));
     let r = wrong
-        .execute("email_send", json!({"to": [USER], "subject": "s", "body": "b"}), &c)
+        .execute(
+            "email_send",
+            json!({"to": [USER], "subject": "s", "body": "b"}),
+            &c,
+        )
         .await;
     assert_eq!(r.error.as_deref(), Some("execution_failed"), "{r:?}");
     assert!(r.message.contains("535"), "{r:?}");
-    assert!(!r.message.contains("wrong-password-55") && !r.message.contains(SMTP_PASSWORD), "{r:?}");
+    assert!(
+        !r.message.contains("wrong-password-55") && !r.message.contains(SMTP_PASSWORD),
+        "{r:?}"
+    );
 
     // A server whose certificate is not trusted (no CA configured): no send, no read.
     let mut untrusted = servers.settings(SMTP_PASSWORD);
     untrusted.ca_pem = None;
     let tb2 = toolbox_with(untrusted);
     let r = tb2
-        .execute("email_send", json!({"to": [USER], "subject": "s", "body": "b"}), &c)
+        .execute(
+            "email_send",
+            json!({"to": [USER], "subject": "s", "body": "b"}),
+            &c,
+        )
         .await;
     assert_eq!(r.error.as_deref(), Some("execution_failed"), "{r:?}");
     let r = tb2.execute("email_list", json!({}), &ctx(None)).await;
     assert_eq!(r.error.as_deref(), Some("execution_failed"), "{r:?}");
     assert!(r.message.contains("TLS"), "{r:?}");
     assert!(
-        !std::fs::read_dir(servers.dir.path().join("home").join(USER).join("Maildir/new"))
-            .unwrap()
-            .any(|_| true),
+        !std::fs::read_dir(
+            servers
+                .dir
+                .path()
+                .join("home")
+                .join(USER)
+                .join("Maildir/new")
+        )
+        .unwrap()
+        .any(|_| true),
         "nothing was delivered"
     );
 
     // Nothing configured: a clear answer naming the operator's setting.
     let none = toolbox_with(EmailSettings::default());
     let r = none
-        .execute("email_send", json!({"to": [USER], "subject": "s", "body": "b"}), &c)
+        .execute(
+            "email_send",
+            json!({"to": [USER], "subject": "s", "body": "b"}),
+            &c,
+        )
         .await;
     assert_eq!(r.error.as_deref(), Some("invalid_input"), "{r:?}");
     assert!(r.message.contains("GATHERING_EMAIL_SMTP_URL"), "{r:?}");
@@ -382,9 +440,18 @@ fn the_settings_come_from_the_environment() {
     let d = TempDir::new();
     make_certificates(d.path());
     let vars: std::collections::HashMap<String, String> = [
-        ("GATHERING_EMAIL_SMTP_URL", "smtps://u%40x.org:pw@mail.x.org"),
-        ("GATHERING_EMAIL_IMAP_URL", "imaps://u%40x.org:pw@mail.x.org:1993"),
-        ("GATHERING_EMAIL_CA_FILE", &d.path().join("ca.crt").display().to_string()),
+        (
+            "GATHERING_EMAIL_SMTP_URL",
+            "smtps://u%40x.org:pw@mail.x.org",
+        ),
+        (
+            "GATHERING_EMAIL_IMAP_URL",
+            "imaps://u%40x.org:pw@mail.x.org:1993",
+        ),
+        (
+            "GATHERING_EMAIL_CA_FILE",
+            &d.path().join("ca.crt").display().to_string(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -398,5 +465,8 @@ fn the_settings_come_from_the_environment() {
     let mut bad = vars.clone();
     bad.insert("GATHERING_EMAIL_SMTP_URL".into(), "http://u:pw@h".into());
     let e = EmailSettings::from_vars(&bad).unwrap_err().to_string();
-    assert!(e.contains("GATHERING_EMAIL_SMTP_URL") && !e.contains("pw"), "{e}");
+    assert!(
+        e.contains("GATHERING_EMAIL_SMTP_URL") && !e.contains("pw"),
+        "{e}"
+    );
 }

@@ -318,13 +318,31 @@ async fn a_clone_larger_than_the_limit_is_stopped_and_removed() {
     )
     .unwrap();
     let dest = TempDir::new();
-    let r = call(&small, "git_clone", json!({"url": url, "path": "big"}), &at(dest.path(), true)).await;
+    let r = call(
+        &small,
+        "git_clone",
+        json!({"url": url, "path": "big"}),
+        &at(dest.path(), true),
+    )
+    .await;
     assert_eq!(r.error.as_deref(), Some("too_large"), "{r:?}");
     assert!(r.message.contains("GATHERING_GIT_CLONE_MAX_BYTES"), "{r:?}");
-    assert!(!dest.path().join("big").exists(), "the partial clone is removed");
+    assert!(
+        !dest.path().join("big").exists(),
+        "the partial clone is removed"
+    );
 
     // Under the default limit the same clone succeeds.
-    let r = call(&toolbox(""), "git_clone", json!({"url": url, "path": "big"}), &at(dest.path(), true)).await;
+    let r = call(
+        &toolbox(""),
+        "git_clone",
+        json!({"url": url, "path": "big"}),
+        &at(dest.path(), true),
+    )
+    .await;
     assert!(r.success, "{r:?}");
-    assert_eq!(std::fs::read(dest.path().join("big/noise.bin")).unwrap(), noise);
+    assert_eq!(
+        std::fs::read(dest.path().join("big/noise.bin")).unwrap(),
+        noise
+    );
 }

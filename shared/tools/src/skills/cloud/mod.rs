@@ -29,7 +29,6 @@ use crate::permission::Permission;
 use crate::registry::{Registry, ToolOutput};
 use crate::response::ConfirmationType;
 
-
 const SKILL: &str = "cloud";
 /// How long a signed request stays valid (it is sent at once; this only bounds clock skew).
 const SIGNED_FOR: Duration = Duration::from_secs(300);
@@ -87,8 +86,9 @@ impl Store {
         let mut req = OutboundRequest::new(method, url);
         req.follow_redirects = false;
         if let Some(ct) = content_type {
-            let v = HeaderValue::from_str(ct)
-                .map_err(|_| ToolError::InvalidInput("content_type is not a header value".into()))?;
+            let v = HeaderValue::from_str(ct).map_err(|_| {
+                ToolError::InvalidInput("content_type is not a header value".into())
+            })?;
             req.headers.insert(CONTENT_TYPE, v);
         }
         req.body = body;
@@ -270,7 +270,11 @@ async fn cloud_list(
             "{} object(s) in {}{}",
             objects.len(),
             i.bucket,
-            if truncated { " (more: continuation_token)" } else { "" }
+            if truncated {
+                " (more: continuation_token)"
+            } else {
+                ""
+            }
         ),
         json!({
             "bucket": i.bucket,
@@ -373,7 +377,12 @@ async fn cloud_put(
     action.headers_mut().insert("content-type", content_type);
     let size = body.len();
     let resp = store
-        .send(Method::PUT, action.sign(SIGNED_FOR), Some(content_type), Some(body))
+        .send(
+            Method::PUT,
+            action.sign(SIGNED_FOR),
+            Some(content_type),
+            Some(body),
+        )
         .await?;
     if !resp.is_success() {
         return Err(s3_error(

@@ -62,7 +62,10 @@ impl CloudSettings {
         };
         let endpoint = Url::parse(&raw).map_err(|e| ConfigError::new(ENDPOINT, e.to_string()))?;
         if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
-            return Err(ConfigError::new(ENDPOINT, "must be an http(s) URL with a host"));
+            return Err(ConfigError::new(
+                ENDPOINT,
+                "must be an http(s) URL with a host",
+            ));
         }
         if !endpoint.username().is_empty() || endpoint.password().is_some() {
             return Err(ConfigError::new(

@@ -27,9 +27,9 @@ async fn timed<T>(
     limit: Duration,
     f: impl Future<Output = Result<T, ToolError>>,
 ) -> Result<T, ToolError> {
-    tokio::time::timeout(limit, f)
-        .await
-        .map_err(|_| ToolError::Failed(format!("IMAP {what} timed out after {} s", limit.as_secs())))?
+    tokio::time::timeout(limit, f).await.map_err(|_| {
+        ToolError::Failed(format!("IMAP {what} timed out after {} s", limit.as_secs()))
+    })?
 }
 
 /// Connects, checks the server's certificate, logs in.
@@ -109,9 +109,16 @@ pub async fn list(
     if uids.is_empty() {
         return Ok((Vec::new(), total));
     }
-    let set = uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    let set = uids
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     let fetches: Vec<_> = session
-        .uid_fetch(&set, "(UID RFC822.SIZE FLAGS INTERNALDATE BODY.PEEK[HEADER])")
+        .uid_fetch(
+            &set,
+            "(UID RFC822.SIZE FLAGS INTERNALDATE BODY.PEEK[HEADER])",
+        )
         .await
         .map_err(|e| imap_error("FETCH", e))?
         .try_collect()
@@ -120,7 +127,9 @@ pub async fn list(
     let mut out: Vec<(u32, Value)> = Vec::with_capacity(fetches.len());
     for f in &fetches {
         let Some(uid) = f.uid else { continue };
-        let parsed = f.header().and_then(|h| MessageParser::default().parse_headers(h));
+        let parsed = f
+            .header()
+            .and_then(|h| MessageParser::default().parse_headers(h));
         let mut item = parsed.as_ref().map(headers).unwrap_or_else(|| json!({}));
         item["uid"] = json!(uid);
         item["size"] = json!(f.size);

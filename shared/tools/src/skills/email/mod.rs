@@ -87,10 +87,13 @@ pub fn register(reg: &Registry, svc: &Arc<Services>) -> Result<(), ToolError> {
         with(svc.clone(), email_send),
     )?;
     reg.register(
-        def("email_folders", "List the folders (mailboxes) of the operator-configured IMAP account")
-            .permissions(&[Permission::Network, Permission::Read])
-            .schema(json!({"type": "object", "properties": {}, "additionalProperties": false}))
-            .output("{folders[]}"),
+        def(
+            "email_folders",
+            "List the folders (mailboxes) of the operator-configured IMAP account",
+        )
+        .permissions(&[Permission::Network, Permission::Read])
+        .schema(json!({"type": "object", "properties": {}, "additionalProperties": false}))
+        .output("{folders[]}"),
         with(svc.clone(), email_folders),
     )?;
     reg.register(

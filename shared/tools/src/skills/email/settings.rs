@@ -69,30 +69,46 @@ pub struct EmailSettings {
 
 impl EmailSettings {
     pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
-        let smtp = match vars.get("GATHERING_EMAIL_SMTP_URL").filter(|s| !s.is_empty()) {
+        let smtp = match vars
+            .get("GATHERING_EMAIL_SMTP_URL")
+            .filter(|s| !s.is_empty())
+        {
             Some(raw) => Some(
                 parse_server(&raw, &[("smtps", 465, true), ("smtp", 587, false)])
                     .map_err(|e| ConfigError::new("GATHERING_EMAIL_SMTP_URL", e))?,
             ),
             None => None,
         };
-        let imap = match vars.get("GATHERING_EMAIL_IMAP_URL").filter(|s| !s.is_empty()) {
+        let imap = match vars
+            .get("GATHERING_EMAIL_IMAP_URL")
+            .filter(|s| !s.is_empty())
+        {
             Some(raw) => Some(
                 parse_server(&raw, &[("imaps", 993, true)])
                     .map_err(|e| ConfigError::new("GATHERING_EMAIL_IMAP_URL", e))?,
             ),
             None => None,
         };
-        let ca_pem = match vars.get("GATHERING_EMAIL_CA_FILE").filter(|s| !s.is_empty()) {
+        let ca_pem = match vars
+            .get("GATHERING_EMAIL_CA_FILE")
+            .filter(|s| !s.is_empty())
+        {
             Some(path) => Some(std::fs::read(&path).map_err(|e| {
-                ConfigError::new("GATHERING_EMAIL_CA_FILE", format!("cannot read {path}: {e}"))
+                ConfigError::new(
+                    "GATHERING_EMAIL_CA_FILE",
+                    format!("cannot read {path}: {e}"),
+                )
             })?),
             None => None,
         };
         let from = vars
             .get("GATHERING_EMAIL_FROM")
             .filter(|s| !s.is_empty())
-            .or_else(|| smtp.as_ref().map(|s| s.user.clone()).filter(|u| u.contains('@')));
+            .or_else(|| {
+                smtp.as_ref()
+                    .map(|s| s.user.clone())
+                    .filter(|u| u.contains('@'))
+            });
         if let Some(from) = &from
             && from.parse::<lettre::message::Mailbox>().is_err()
         {

@@ -108,7 +108,9 @@ pub async fn send(settings: &EmailSettings, message: Message) -> Result<String, 
     let mut params = TlsParameters::builder(server.host.clone());
     if let Some(pem) = &settings.ca_pem {
         let cert = Certificate::from_pem(pem).map_err(|e| {
-            ToolError::Failed(format!("GATHERING_EMAIL_CA_FILE holds a bad certificate: {e}"))
+            ToolError::Failed(format!(
+                "GATHERING_EMAIL_CA_FILE holds a bad certificate: {e}"
+            ))
         })?;
         params = params.add_root_certificate(cert);
     }

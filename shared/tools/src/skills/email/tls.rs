@@ -15,15 +15,21 @@ pub fn extra_roots(ca_pem: Option<&[u8]>) -> Result<Vec<CertificateDer<'static>>
     };
     CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ToolError::Failed(format!("GATHERING_EMAIL_CA_FILE holds a bad certificate: {e}")))
+        .map_err(|e| {
+            ToolError::Failed(format!(
+                "GATHERING_EMAIL_CA_FILE holds a bad certificate: {e}"
+            ))
+        })
 }
 
 /// A rustls client configuration for IMAP (lettre builds its own from the same inputs).
 pub fn client_config(ca_pem: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, ToolError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier =
-        rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots(ca_pem)?, provider.clone())
-            .map_err(|e| ToolError::Failed(format!("cannot set up TLS certificate checks: {e}")))?;
+    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(
+        extra_roots(ca_pem)?,
+        provider.clone(),
+    )
+    .map_err(|e| ToolError::Failed(format!("cannot set up TLS certificate checks: {e}")))?;
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| ToolError::Failed(format!("cannot set up TLS: {e}")))?
