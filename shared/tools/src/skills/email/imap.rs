@@ -104,7 +104,7 @@ pub async fn list(
         .into_iter()
         .collect();
     let total = uids.len();
-    uids.sort_unstable_by(|a, b| b.cmp(a));
+    uids.sort_unstable_by_key(|u| std::cmp::Reverse(*u));
     uids.truncate(limit as usize);
     if uids.is_empty() {
         return Ok((Vec::new(), total));
@@ -139,7 +139,7 @@ pub async fn list(
         }
         out.push((uid, item));
     }
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|m| std::cmp::Reverse(m.0));
     Ok((out.into_iter().map(|(_, v)| v).collect(), total))
 }
 
