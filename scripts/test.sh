@@ -27,6 +27,10 @@ for db in $(psql "$admin_url" -qAt -c "SELECT datname FROM pg_database WHERE dat
   psql "$admin_url" -q -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
 done
 
+# OS packages (idempotent; quick when present): with DATABASE_URL given, pg.sh did not run
+# it, and the email tests need Dovecot.
+./scripts/setup-os.sh
+
 # Python peers of the tests (the MCP SDK for plugin servers), in .data/test-python.
 ./scripts/setup-test-python.sh
 
