@@ -116,8 +116,8 @@ mod tests {
             exp: jsonwebtoken::get_current_timestamp() + 60,
         };
         let token = encode(&Header::new(Algorithm::EdDSA), &claims, &enc).expect("sign");
-        let back = decode::<Claims>(&token, &dec, &Validation::new(Algorithm::EdDSA))
-            .expect("verify");
+        let back =
+            decode::<Claims>(&token, &dec, &Validation::new(Algorithm::EdDSA)).expect("verify");
         assert_eq!(back.claims, claims);
 
         // A flipped signature byte and another key are both refused.

@@ -261,6 +261,25 @@ async fn oversize_objects_other_buckets_and_private_endpoints_are_refused() {
         assert!(r.message.contains("other-bucket"), "{r:?}");
     }
 
+    // Keys that would climb out of the bucket (path-style URLs resolve dot segments).
+    for key in [
+        "../other-bucket/secret.txt",
+        "%2e%2e/other-bucket/secret.txt",
+        "a/./b",
+    ] {
+        for (tool, input) in [
+            ("cloud_get", json!({"bucket": "team-bucket", "key": key})),
+            (
+                "cloud_put",
+                json!({"bucket": "team-bucket", "key": key, "text": "x"}),
+            ),
+            ("cloud_delete", json!({"bucket": "team-bucket", "key": key})),
+        ] {
+            let r = run(&tb, tool, input).await;
+            assert_eq!(r.error.as_deref(), Some("refused"), "{tool} {key}: {r:?}");
+        }
+    }
+
     // Without the operator's ALLOW_PRIVATE, a loopback endpoint is the outbound guard's to refuse.
     let guarded = s3.toolbox(&[]);
     let r = run(&guarded, "cloud_list", json!({"bucket": "team-bucket"})).await;

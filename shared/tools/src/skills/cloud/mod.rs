@@ -76,6 +76,23 @@ impl Store {
         .map_err(|e| ToolError::InvalidInput(format!("bucket '{name}': {e}")))
     }
 
+    /// The URL of `key` in `bucket`, refused when it would leave the bucket: `rusty-s3` does
+    /// not encode `.` or `%`, and URL parsing resolves `..` and `%2e%2e` segments, so with
+    /// path-style URLs `../other-bucket/x` would name another bucket.
+    fn check_key(bucket: &Bucket, key: &str) -> Result<(), ToolError> {
+        let dot_segment = key.split('/').any(|seg| {
+            let decoded = percent_encoding::percent_decode_str(seg).decode_utf8_lossy();
+            decoded == "." || decoded == ".."
+        });
+        let base = bucket.base_url().path();
+        if dot_segment || !bucket.object_url(key).path().starts_with(base) {
+            return Err(ToolError::Refused(format!(
+                "key '{key}' has '.' or '..' segments; keys stay inside their bucket"
+            )));
+        }
+        Ok(())
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -299,6 +316,7 @@ async fn cloud_get(
     let i: ObjectInput = parse(input)?;
     let store = cloud.store()?;
     let bucket = store.bucket(&i.bucket)?;
+    Store::check_key(&bucket, &i.key)?;
     let url = bucket
         .get_object(store.credentials.as_ref(), &i.key)
         .sign(SIGNED_FOR);
@@ -350,6 +368,7 @@ async fn cloud_put(
     let i: PutInput = parse(input)?;
     let store = cloud.store()?;
     let bucket = store.bucket(&i.bucket)?;
+    Store::check_key(&bucket, &i.key)?;
     let (body, default_type) = match (i.text, i.content_base64) {
         (Some(t), None) => (t.into_bytes(), "text/plain; charset=utf-8"),
         (None, Some(b)) => (
@@ -409,6 +428,7 @@ async fn cloud_delete(
     let i: ObjectInput = parse(input)?;
     let store = cloud.store()?;
     let bucket = store.bucket(&i.bucket)?;
+    Store::check_key(&bucket, &i.key)?;
     let url = bucket
         .delete_object(store.credentials.as_ref(), &i.key)
         .sign(SIGNED_FOR);
