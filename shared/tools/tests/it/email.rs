@@ -470,3 +470,48 @@ fn the_settings_come_from_the_environment() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn imap_refusals_carry_the_server_answer_and_never_the_password() {
+    let servers = MailServers::start();
+    let mut settings = servers.settings(SMTP_PASSWORD);
+    settings.imap = Some(
+        parse_server(
+            &format!(
+                "imaps://{}:wrong-imap-pw-3e1@127.0.0.1:{}",
+                USER.replace('@', "%40"),
+                servers.imap_port
+            ),
+            &[("imaps", 993, true)],
+        )
+        .unwrap(),
+    );
+    let r = toolbox_with(settings)
+        .execute("email_folders", json!({}), &ctx(None))
+        .await;
+    assert_eq!(r.error.as_deref(), Some("execution_failed"), "{r:?}");
+    assert!(r.message.contains("IMAP login failed: NO"), "{r:?}");
+    assert!(!r.message.contains("wrong-imap-pw-3e1"), "{r:?}");
+
+    // A folder name with quotes and a backslash goes out quoted: the server answers NO (no
+    // such folder), not BAD (a garbled command).
+    let tb = toolbox_with(servers.settings(SMTP_PASSWORD));
+    let r = tb
+        .execute("email_list", json!({"folder": r#"a "b" \c"#}), &ctx(None))
+        .await;
+    assert_eq!(r.error.as_deref(), Some("execution_failed"), "{r:?}");
+    assert!(
+        r.message.contains(r#"EXAMINE of 'a "b" \c' failed: NO"#),
+        "{r:?}"
+    );
+    // A line break never reaches the server.
+    let r = tb
+        .execute(
+            "email_read",
+            json!({"uid": 1, "folder": "INBOX\r\nG9 LOGOUT"}),
+            &ctx(None),
+        )
+        .await;
+    assert!(!r.success, "{r:?}");
+    assert!(!servers.dovecot_log().contains("G9"));
+}

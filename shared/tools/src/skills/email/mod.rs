@@ -41,7 +41,8 @@ fn def(name: &str, description: &str) -> ToolDefinition {
 }
 
 fn folder_schema() -> Value {
-    // No control characters: the name goes into an IMAP command (quoted by async-imap).
+    // No control characters: the name goes into an IMAP command (quoted by imap::wire, which
+    // also refuses CR, LF and NUL).
     json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\x00-\\x1f\\x7f]+$"})
 }
 

@@ -33,8 +33,15 @@ pub const MAX_LIST: u32 = 100;
 pub const MAX_READ_BYTES: u32 = 10 * 1024 * 1024;
 /// Largest text returned by `email_read`; longer bodies are cut (`truncated`).
 pub const MAX_TEXT_CHARS: usize = 256 * 1024;
+/// Largest single IMAP response: the FETCH of a message of [`MAX_READ_BYTES`] and its framing.
+pub const MAX_IMAP_RESPONSE_BYTES: usize = MAX_READ_BYTES as usize + 64 * 1024;
+/// Largest sum of the responses to one IMAP command (the headers of [`MAX_LIST`] messages, the
+/// folder list).
+pub const MAX_IMAP_COMMAND_BYTES: usize = 3 * MAX_READ_BYTES as usize;
 /// Connecting, TLS and login, each.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Each IMAP command after login, its responses included.
+pub const IMAP_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One configured server.
 #[derive(Clone)]

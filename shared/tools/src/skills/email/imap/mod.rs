@@ -1,22 +1,43 @@
-//! Reading mail over IMAP (implicit TLS) with `async-imap`; messages parsed with
-//! `mail-parser`. Mailboxes are opened with EXAMINE and bodies fetched with BODY.PEEK, so
-//! reading never changes the mailbox (no \Seen flag set).
+//! Reading mail over IMAP (implicit TLS) with a small client of our own over the tokio-rustls
+//! stream ([`wire`]: tagged commands, responses framed with their literals and parsed with
+//! `imap-proto`); messages parsed with `mail-parser`. Mailboxes are opened with EXAMINE and
+//! bodies fetched with BODY.PEEK, so reading never changes the mailbox (no \Seen flag set).
+//!
+//! The skill needs six commands (LOGIN, LIST, EXAMINE, UID SEARCH, UID FETCH, LOGOUT); a full
+//! client such as `async-imap` would bring second versions of async-channel, event-listener
+//! and thiserror into the dependency graph (docs/architecture.md).
+
+mod message;
+mod wire;
 
 use std::time::Duration;
 
-use async_imap::Session;
-use futures_util::TryStreamExt;
-use mail_parser::{Address, MessageParser, MimeHeaders};
+use imap_proto::{MailboxDatum, Response};
+use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::settings::{CONNECT_TIMEOUT, EmailSettings, MAX_READ_BYTES, MAX_TEXT_CHARS, Server};
+use self::message::{fetched, headers};
+use self::wire::{Connection, quote};
+use super::settings::{
+    CONNECT_TIMEOUT, EmailSettings, IMAP_COMMAND_TIMEOUT, MAX_READ_BYTES, MAX_TEXT_CHARS, Server,
+};
 use super::tls;
 use crate::error::ToolError;
 
-pub type ImapSession = Session<TlsStream<TcpStream>>;
+/// A logged-in connection.
+pub struct ImapSession {
+    conn: Connection<TlsStream<TcpStream>>,
+}
+
+impl ImapSession {
+    /// LOGOUT and close (nothing to say when the connection broke).
+    pub async fn logout(mut self) -> Result<(), ToolError> {
+        self.conn.logout(CONNECT_TIMEOUT).await
+    }
+}
 
 fn imap_error(what: &str, e: impl std::fmt::Display) -> ToolError {
     ToolError::Failed(format!("IMAP {what} failed: {e}"))
@@ -39,6 +60,13 @@ pub async fn connect(settings: &EmailSettings) -> Result<ImapSession, ToolError>
             "no IMAP server is configured for the email skill (the operator sets GATHERING_EMAIL_IMAP_URL)".into(),
         )
     })?;
+    // The credentials are never part of a message: the error names the setting only.
+    let credentials = "the IMAP user name or password (GATHERING_EMAIL_IMAP_URL)";
+    let login = format!(
+        "LOGIN {} {}",
+        quote(credentials, &server.user)?,
+        quote(credentials, server.password.expose())?
+    );
     let config = tls::client_config(settings.ca_pem.as_deref())?;
     let name = rustls::pki_types::ServerName::try_from(server.host.clone())
         .map_err(|_| ToolError::Failed("the IMAP host is not a valid server name".into()))?;
@@ -52,32 +80,79 @@ pub async fn connect(settings: &EmailSettings) -> Result<ImapSession, ToolError>
             .map_err(|e| imap_error("TLS handshake", e))
     })
     .await?;
-    timed("login", CONNECT_TIMEOUT, async {
-        let mut client = async_imap::Client::new(stream);
-        client
-            .read_response()
-            .await
-            .map_err(|e| imap_error("greeting", e))?
-            .ok_or_else(|| imap_error("greeting", "the server closed the connection"))?;
-        client
-            .login(&server.user, server.password.expose())
-            .await
-            // The server's answer only; the credentials are never part of the message.
-            .map_err(|(e, _)| imap_error("login", e))
-    })
-    .await
+    let mut conn = Connection::new(stream);
+    conn.greeting(CONNECT_TIMEOUT).await?;
+    conn.run("login", &login, CONNECT_TIMEOUT).await?;
+    Ok(ImapSession { conn })
 }
 
 /// Every folder (mailbox) name.
 pub async fn folders(session: &mut ImapSession) -> Result<Vec<String>, ToolError> {
-    let names: Vec<_> = session
-        .list(Some(""), Some("*"))
+    let responses = session
+        .conn
+        .run("LIST", r#"LIST "" "*""#, IMAP_COMMAND_TIMEOUT)
+        .await?;
+    Ok(responses
+        .iter()
+        .filter_map(|r| match r {
+            Response::MailboxData(MailboxDatum::List(l)) => Some(l.name.to_string()),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Opens `folder` read-only.
+async fn examine(session: &mut ImapSession, folder: &str) -> Result<(), ToolError> {
+    let command = format!("EXAMINE {}", quote("the folder name", folder)?);
+    session
+        .conn
+        .run(
+            &format!("EXAMINE of '{folder}'"),
+            &command,
+            IMAP_COMMAND_TIMEOUT,
+        )
         .await
-        .map_err(|e| imap_error("LIST", e))?
-        .try_collect()
+        .map(drop)
+}
+
+/// The UIDs a `UID SEARCH` with `criteria` finds, each once.
+async fn search(session: &mut ImapSession, criteria: &str) -> Result<Vec<u32>, ToolError> {
+    let responses = session
+        .conn
+        .run(
+            "SEARCH",
+            &format!("UID SEARCH {criteria}"),
+            IMAP_COMMAND_TIMEOUT,
+        )
+        .await?;
+    let mut uids: Vec<u32> = responses
+        .iter()
+        .filter_map(|r| match r {
+            Response::MailboxData(MailboxDatum::Search(uids)) => Some(uids),
+            _ => None,
+        })
+        .flatten()
+        .copied()
+        .collect();
+    uids.sort_unstable();
+    uids.dedup();
+    Ok(uids)
+}
+
+/// `UID FETCH` of `set` (comma-separated UIDs) for `items`.
+async fn fetch(
+    session: &mut ImapSession,
+    set: &str,
+    items: &str,
+) -> Result<Vec<Response<'static>>, ToolError> {
+    session
+        .conn
+        .run(
+            "FETCH",
+            &format!("UID FETCH {set} {items}"),
+            IMAP_COMMAND_TIMEOUT,
+        )
         .await
-        .map_err(|e| imap_error("LIST", e))?;
-    Ok(names.iter().map(|n| n.name().to_owned()).collect())
 }
 
 /// The newest `limit` messages of `folder` (received on or after `since` when given), newest
@@ -88,21 +163,13 @@ pub async fn list(
     since: Option<chrono::NaiveDate>,
     limit: u32,
 ) -> Result<(Vec<Value>, usize), ToolError> {
-    session
-        .examine(folder)
-        .await
-        .map_err(|e| imap_error(&format!("EXAMINE of '{folder}'"), e))?;
-    let query = match since {
+    examine(session, folder).await?;
+    let criteria = match since {
         // IMAP's date form: 5-Dec-2026.
         Some(d) => format!("SINCE {}", d.format("%-d-%b-%Y")),
         None => "ALL".to_owned(),
     };
-    let mut uids: Vec<u32> = session
-        .uid_search(&query)
-        .await
-        .map_err(|e| imap_error("SEARCH", e))?
-        .into_iter()
-        .collect();
+    let mut uids = search(session, &criteria).await?;
     let total = uids.len();
     uids.sort_unstable_by_key(|u| std::cmp::Reverse(*u));
     uids.truncate(limit as usize);
@@ -114,28 +181,24 @@ pub async fn list(
         .map(u32::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    let fetches: Vec<_> = session
-        .uid_fetch(
-            &set,
-            "(UID RFC822.SIZE FLAGS INTERNALDATE BODY.PEEK[HEADER])",
-        )
-        .await
-        .map_err(|e| imap_error("FETCH", e))?
-        .try_collect()
-        .await
-        .map_err(|e| imap_error("FETCH", e))?;
-    let mut out: Vec<(u32, Value)> = Vec::with_capacity(fetches.len());
-    for f in &fetches {
+    let responses = fetch(
+        session,
+        &set,
+        "(UID RFC822.SIZE FLAGS INTERNALDATE BODY.PEEK[HEADER])",
+    )
+    .await?;
+    let mut out: Vec<(u32, Value)> = Vec::with_capacity(uids.len());
+    for f in fetched(&responses) {
         let Some(uid) = f.uid else { continue };
         let parsed = f
-            .header()
+            .header
             .and_then(|h| MessageParser::default().parse_headers(h));
         let mut item = parsed.as_ref().map(headers).unwrap_or_else(|| json!({}));
         item["uid"] = json!(uid);
         item["size"] = json!(f.size);
-        item["flags"] = json!(f.flags().map(|fl| format!("{fl:?}")).collect::<Vec<_>>());
-        if let Some(d) = f.internal_date() {
-            item["received"] = json!(d.to_rfc3339());
+        item["flags"] = json!(f.flags);
+        if let Some(d) = f.received() {
+            item["received"] = json!(d);
         }
         out.push((uid, item));
     }
@@ -145,19 +208,10 @@ pub async fn list(
 
 /// One message, parsed: headers, text body (cut at [`MAX_TEXT_CHARS`]), attachment list.
 pub async fn read(session: &mut ImapSession, folder: &str, uid: u32) -> Result<Value, ToolError> {
-    session
-        .examine(folder)
-        .await
-        .map_err(|e| imap_error(&format!("EXAMINE of '{folder}'"), e))?;
+    examine(session, folder).await?;
     let uid_s = uid.to_string();
-    let sizes: Vec<_> = session
-        .uid_fetch(&uid_s, "(UID RFC822.SIZE)")
-        .await
-        .map_err(|e| imap_error("FETCH", e))?
-        .try_collect()
-        .await
-        .map_err(|e| imap_error("FETCH", e))?;
-    let size = sizes
+    let sizes = fetch(session, &uid_s, "(UID RFC822.SIZE)").await?;
+    let size = fetched(&sizes)
         .iter()
         .find(|f| f.uid == Some(uid))
         .ok_or_else(|| ToolError::Missing(format!("no message with uid {uid} in '{folder}'")))?
@@ -168,17 +222,11 @@ pub async fn read(session: &mut ImapSession, folder: &str, uid: u32) -> Result<V
             "message {uid} is {size} bytes, more than the limit of {MAX_READ_BYTES}"
         )));
     }
-    let fetches: Vec<_> = session
-        .uid_fetch(&uid_s, "(UID BODY.PEEK[])")
-        .await
-        .map_err(|e| imap_error("FETCH", e))?
-        .try_collect()
-        .await
-        .map_err(|e| imap_error("FETCH", e))?;
-    let raw = fetches
+    let bodies = fetch(session, &uid_s, "(UID BODY.PEEK[])").await?;
+    let raw = fetched(&bodies)
         .iter()
         .find(|f| f.uid == Some(uid))
-        .and_then(|f| f.body())
+        .and_then(|f| f.body)
         .ok_or_else(|| ToolError::Missing(format!("message {uid} has no body")))?;
     let msg = MessageParser::default()
         .parse(raw)
@@ -205,28 +253,4 @@ pub async fn read(session: &mut ImapSession, folder: &str, uid: u32) -> Result<V
         })
         .collect();
     Ok(out)
-}
-
-fn addresses(a: Option<&Address<'_>>) -> Value {
-    let Some(a) = a else { return json!([]) };
-    a.iter()
-        .map(|addr| {
-            json!({
-                "name": addr.name(),
-                "address": addr.address(),
-            })
-        })
-        .collect()
-}
-
-fn headers(msg: &mail_parser::Message<'_>) -> Value {
-    json!({
-        "subject": msg.subject(),
-        "from": addresses(msg.from()),
-        "to": addresses(msg.to()),
-        "cc": addresses(msg.cc()),
-        "date": msg.date().map(|d| d.to_rfc3339()),
-        "message_id": msg.message_id(),
-        "in_reply_to": msg.in_reply_to().as_text(),
-    })
 }
