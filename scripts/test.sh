@@ -29,8 +29,13 @@ for db in $(psql "$admin_url" -qAt -c "SELECT datname FROM pg_database WHERE dat
   psql "$admin_url" -q -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
 done
 
-# Python peers of the tests (the MCP SDK for plugin servers, Playwright for the browser
-# tests), in .data/test-python; and the browser the browser tests drive (Debian's chromium).
+# OS packages (idempotent; quick when present): with DATABASE_URL given, pg.sh did not run
+# it, and the email tests need Dovecot.
+./scripts/setup-os.sh
+
+# Python peers of the tests (the MCP SDK for plugin servers, aiosmtpd and moto for the email
+# and cloud skills, Playwright for the browser tests), in .data/test-python; and the browser
+# the browser tests drive (Debian's chromium).
 ./scripts/setup-test-python.sh
 ./scripts/setup-browser.sh
 
