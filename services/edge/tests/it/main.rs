@@ -14,6 +14,8 @@ mod dashboard_files;
 mod gateway_keys;
 mod goals;
 mod goals_plan;
+mod knowledge_base;
+mod knowledge_upload;
 mod login_page;
 mod lsp;
 mod memories;
