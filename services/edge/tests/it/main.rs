@@ -2,7 +2,9 @@
 //! database per test.
 
 mod agents_crud;
+mod agents_history;
 mod agents_runtime;
+mod agents_skills;
 mod auth;
 mod browser;
 mod browser_sessions;
