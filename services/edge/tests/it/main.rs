@@ -1,11 +1,13 @@
 //! Edge integration tests: real auth and edge servers (in-process, random ports) over a fresh
 //! database per test.
 
+mod agents_background;
 mod agents_crud;
 mod agents_history;
 mod agents_runtime;
 mod agents_skills;
 mod auth;
+mod auth_hostile;
 mod browser;
 mod browser_sessions;
 mod catalogue;
