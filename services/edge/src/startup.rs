@@ -4,23 +4,27 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_cors::Cors;
 use actix_governor::Governor;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use gathering_core::service_token::ServiceKey;
 use gathering_core::{Readiness, Shutdown};
+use gathering_db::Pool;
 use gathering_proto::service_auth::ServiceAuth;
 
 use crate::auth::audit_writer::AuditWriter;
+use crate::auth::client::AuthClient;
 use crate::auth::{Verifier, client, revocations};
 use crate::config::Config;
 use crate::error::{Error, extractor_error};
 use crate::middleware::{rate_limit, request_id, security_headers, shared_limit};
 use crate::routes;
 use crate::state::AppState;
+use crate::workspace::Workspace;
 
 /// Largest JSON or form body accepted anywhere (uploads have their own limit).
 const BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -49,9 +53,105 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     // Background tasks stop after the server has drained.
     let background = Shutdown::new();
 
+    let state = app_state(&config, &pool, &readiness, &shutdown, &background).await?;
+    let verifier = state.verifier.clone();
+    let plugins = state.tools.plugins().cloned();
+    let workspace = state.workspace.clone();
+    let (server, addr) = serve(&config, &pool, state, &background).await?;
+    let handle = server.handle();
+    let server_task = tokio::spawn(server);
+    become_ready(&config, &readiness, verifier, &shutdown, &background);
+    tracing::info!(%addr, "edge serving");
+
+    let teardown = Teardown {
+        readiness,
+        grace: config.shutdown_grace,
+        handle,
+        server_task,
+        workspace,
+        plugins,
+        background,
+        pool,
+    };
+    let task = tokio::spawn(teardown.after(shutdown));
+    Ok(Started { addr, task })
+}
+
+/// What every handler reaches: the pool, the internal services' clients, the tool registry with
+/// the platform's skills, and the relays (revocations, events, conversation streams) that run
+/// until `background` stops them.
+async fn app_state(
+    config: &Config,
+    pool: &Pool,
+    readiness: &Readiness,
+    shutdown: &Shutdown,
+    background: &Shutdown,
+) -> Result<AppState, Error> {
     // Every internal call carries the edge's service credential.
     let service_auth = ServiceAuth::new(ServiceKey::derive(&config.master_key), "edge");
-    let auth = client::connect(&config.auth_url, service_auth.clone())
+    let (auth, verifier) = auth_clients(config, pool, service_auth.clone(), background).await?;
+    let hub = gathering_events::Hub::start(
+        pool.clone(),
+        &config.database_url,
+        config.ws_buffer_batches,
+        background.clone(),
+    )
+    .await?;
+    let (tools, llm) = tools_and_llm(config, pool, service_auth, background).await?;
+    let auth_for_audit = auth.clone();
+    let monitor = crate::monitoring::Monitor::new(
+        &config.auth_url,
+        &config.llm_gateway_url,
+        config.data_dir.clone(),
+    )
+    .map_err(|e| Error::Config(gathering_core::ConfigError::new("AUTH_URL", e)))?;
+    let circles = gathering_circles::Circles::new(pool.clone(), config.circles.clone());
+    gathering_circles::skills::register(tools.registry(), circles.clone())
+        .map_err(|e| Error::Task(format!("circles skill: {e}")))?;
+    let conversation_stream = gathering_circles::conversations::stream::Relay::start(
+        &config.database_url,
+        background.clone(),
+    )
+    .await
+    .map_err(|e| Error::Task(format!("conversation stream: {e}")))?;
+    Ok(AppState {
+        pool: pool.clone(),
+        readiness: readiness.clone(),
+        started: Instant::now(),
+        master_key: config.master_key.clone(),
+        auth,
+        verifier,
+        audit: AuditWriter::start(auth_for_audit),
+        hub,
+        ws: Arc::default(),
+        shutdown: shutdown.clone(),
+        tools: tools.clone(),
+        llm: llm.clone(),
+        agents: gathering_agents::AgentRuntime::new(
+            pool.clone(),
+            llm,
+            tools,
+            config.agents.runtime.clone(),
+        ),
+        agents_config: config.agents.clone(),
+        queue: gathering_queue::Queue::new(pool.clone()),
+        monitor: Arc::new(monitor),
+        workspace: Arc::new(Workspace::new(config.workspace.clone())),
+        circles,
+        conversation_stream,
+        config: config.clone(),
+    })
+}
+
+/// The auth service's client and the token verifier, which refuses revoked tokens (the
+/// revocation list follows the database until `background` stops).
+async fn auth_clients(
+    config: &Config,
+    pool: &Pool,
+    service_auth: ServiceAuth,
+    background: &Shutdown,
+) -> Result<(AuthClient, Arc<Verifier>), Error> {
+    let auth = client::connect(&config.auth_url, service_auth)
         .map_err(|e| Error::Config(gathering_core::ConfigError::new("AUTH_URL", e.to_string())))?;
     let revocations = revocations::start(
         pool.clone(),
@@ -66,13 +166,17 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
             "DISABLE_AUTH=true: every request is treated as the local admin (development only)"
         );
     }
-    let hub = gathering_events::Hub::start(
-        pool.clone(),
-        &config.database_url,
-        config.ws_buffer_batches,
-        background.clone(),
-    )
-    .await?;
+    Ok((auth, verifier))
+}
+
+/// The tool registry (with plugins and the platform's skills) and the LLM gateway's client the
+/// agents' skills use.
+async fn tools_and_llm(
+    config: &Config,
+    pool: &Pool,
+    service_auth: ServiceAuth,
+    background: &Shutdown,
+) -> Result<(Arc<gathering_tools::Toolbox>, gathering_agents::Llm), Error> {
     let tools = Arc::new(
         gathering_tools::Toolbox::new(Some(pool.clone()), config.tools.clone())
             .map_err(|e| Error::Task(format!("tool registry: {e}")))?,
@@ -84,7 +188,6 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
             .await
             .map_err(|e| Error::Task(format!("plugins: {e}")))?;
     }
-    let plugins = tools.plugins().cloned();
     let llm = gathering_agents::Llm::connect(
         &config.llm_gateway_url,
         &config.agents.embedding_model,
@@ -107,52 +210,17 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         },
     )
     .map_err(|e| Error::Task(format!("platform skills: {e}")))?;
-    let verifier_for_keys = verifier.clone();
-    let auth_for_audit = auth.clone();
-    let monitor = crate::monitoring::Monitor::new(
-        &config.auth_url,
-        &config.llm_gateway_url,
-        config.data_dir.clone(),
-    )
-    .map_err(|e| Error::Config(gathering_core::ConfigError::new("AUTH_URL", e)))?;
-    let circles = gathering_circles::Circles::new(pool.clone(), config.circles.clone());
-    gathering_circles::skills::register(tools.registry(), circles.clone())
-        .map_err(|e| Error::Task(format!("circles skill: {e}")))?;
-    let conversation_stream = gathering_circles::conversations::stream::Relay::start(
-        &config.database_url,
-        background.clone(),
-    )
-    .await
-    .map_err(|e| Error::Task(format!("conversation stream: {e}")))?;
-    let state = AppState {
-        pool: pool.clone(),
-        readiness: readiness.clone(),
-        started: Instant::now(),
-        master_key: config.master_key.clone(),
-        auth,
-        verifier,
-        audit: AuditWriter::start(auth_for_audit),
-        hub,
-        ws: Arc::default(),
-        shutdown: shutdown.clone(),
-        tools: tools.clone(),
-        llm: llm.clone(),
-        agents: gathering_agents::AgentRuntime::new(
-            pool.clone(),
-            llm,
-            tools,
-            config.agents.runtime.clone(),
-        ),
-        agents_config: config.agents.clone(),
-        queue: gathering_queue::Queue::new(pool.clone()),
-        monitor: Arc::new(monitor),
-        workspace: Arc::new(crate::workspace::Workspace::new(config.workspace.clone())),
-        circles,
-        conversation_stream,
-        config: config.clone(),
-    };
-    let workspace = state.workspace.clone();
+    Ok((tools, llm))
+}
 
+/// The HTTP server serving `state` through the request pipeline, with its address (bound here,
+/// so a port 0 is known before the server runs).
+async fn serve(
+    config: &Config,
+    pool: &Pool,
+    state: AppState,
+    background: &Shutdown,
+) -> Result<(Server, SocketAddr), Error> {
     let tiers = rate_limit::configs(&config.rate_limits, &config.trusted_proxies);
     rate_limit::spawn_retention(&tiers, background.clone());
     if config.rate_limits.enabled {
@@ -177,15 +245,6 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         .map_err(|e| Error::Bind(config.addr, e))?;
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
-        let mut cors = Cors::default()
-            .allowed_methods(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
-            .allowed_headers(["authorization", "content-type", "x-request-id"])
-            .expose_headers(["x-request-id", "retry-after"])
-            .supports_credentials()
-            .max_age(600);
-        for origin in &cors_origins {
-            cors = cors.allowed_origin(origin);
-        }
         // `wrap` order: the last one wraps everything before it (outermost first at run time).
         App::new()
             .app_data(data.clone())
@@ -216,7 +275,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
             .wrap(Condition::new(limits_on, Governor::new(&tiers[0])))
             .wrap(Condition::new(limits_on, from_fn(shared_limit::limit)))
             .wrap(from_fn(security_headers::security_headers))
-            .wrap(cors)
+            .wrap(cors(&cors_origins))
             .wrap(from_fn(request_id::request_id))
     })
     .workers(config.workers.max(1))
@@ -225,8 +284,31 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     .listen(listener)
     .map_err(|e| Error::Bind(config.addr, e))?
     .run();
-    let handle = server.handle();
-    let server_task = tokio::spawn(server);
+    Ok((server, addr))
+}
+
+/// CORS for the configured origins, with credentials (the dashboard's session cookie).
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+        .allowed_headers(["authorization", "content-type", "x-request-id"])
+        .expose_headers(["x-request-id", "retry-after"])
+        .supports_credentials()
+        .max_age(600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+/// Readiness: at once without auth; otherwise once tokens can be verified.
+fn become_ready(
+    config: &Config,
+    readiness: &Readiness,
+    verifier: Arc<Verifier>,
+    shutdown: &Shutdown,
+    background: &Shutdown,
+) {
     if config.disable_auth {
         readiness.set_ready();
     } else {
@@ -234,32 +316,41 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         // after the edge), every token would be refused.
         let ready = readiness.clone();
         let stopping = shutdown.clone();
-        tokio::spawn(
-            verifier_for_keys.keep_fetching(background.clone(), move || {
-                if !stopping.is_triggered() {
-                    ready.set_ready()
-                }
-            }),
-        );
+        tokio::spawn(verifier.keep_fetching(background.clone(), move || {
+            if !stopping.is_triggered() {
+                ready.set_ready()
+            }
+        }));
     }
-    tracing::info!(%addr, "edge serving");
+}
 
-    let grace = config.shutdown_grace;
-    let task = tokio::spawn(async move {
+/// What the edge stops once shutdown is triggered, in the order of the module's doc.
+struct Teardown {
+    readiness: Readiness,
+    grace: Duration,
+    handle: ServerHandle,
+    server_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    workspace: Arc<Workspace>,
+    plugins: Option<gathering_tools::plugins::PluginHost>,
+    background: Shutdown,
+    pool: Pool,
+}
+
+impl Teardown {
+    async fn after(self, shutdown: Shutdown) -> Result<(), Error> {
         shutdown.wait().await;
-        readiness.set_shutting_down();
+        self.readiness.set_shutting_down();
         tracing::info!("edge shutting down");
-        tokio::time::sleep(grace).await;
-        handle.stop(true).await;
-        let _ = server_task.await;
+        tokio::time::sleep(self.grace).await;
+        self.handle.stop(true).await;
+        let _ = self.server_task.await;
         // Language servers and terminals never outlive the edge.
-        workspace.shutdown().await;
-        if let Some(plugins) = plugins {
+        self.workspace.shutdown().await;
+        if let Some(plugins) = self.plugins {
             plugins.shutdown().await;
         }
-        background.trigger();
-        pool.close();
+        self.background.trigger();
+        self.pool.close();
         Ok(())
-    });
-    Ok(Started { addr, task })
+    }
 }

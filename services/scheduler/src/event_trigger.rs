@@ -14,11 +14,11 @@ use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
 use gathering_core::Shutdown;
-use gathering_db::Listener;
 use gathering_db::listen::ListenerEvent;
+use gathering_db::{GenericClient, Listener};
 use gathering_events::{Cursor, Event, Filter, NewEvent, read_after};
 use gathering_schedule::TriggeredBy;
-use gathering_schedule::store::{self, NewRun};
+use gathering_schedule::store::{self, InsertedRun, NewRun};
 use serde_json::{Value, json};
 
 use crate::Error;
@@ -44,6 +44,8 @@ FROM circle.scheduled_actions sa
 WHERE sa.schedule_type = 'event' AND sa.status = 'active' AND sa.event_trigger = ANY($1)
 ORDER BY sa.id
 FOR UPDATE OF sa";
+
+/// An event schedule, with what this batch of events does to it.
 struct EventSchedule {
     id: i64,
     kind: String,
@@ -108,8 +110,33 @@ pub async fn process(ctx: &Ctx) -> Result<usize, Error> {
     let mut kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     kinds.sort_unstable();
     kinds.dedup();
+    let mut schedules = load_schedules(&tx, &kinds).await?;
+
+    let mut runs: Vec<NewRun> = Vec::new();
+    let mut notes: Vec<NewEvent> = Vec::new();
+    if !schedules.is_empty() {
+        runs = plan_runs(&mut schedules, &events);
+        notes = expirations(&mut schedules, Utc::now());
+    }
+    let inserted = store::fire(&tx, &runs, "scheduler").await?;
+    count_runs(&tx, &schedules, &inserted).await?;
+    gathering_events::publish_in(&tx, &notes).await?;
+    tx.execute(MOVE_CURSOR_SQL, &[&CURSOR, &last.xid, &last.id])
+        .await?;
+    tx.commit().await?;
+    let n = inserted.iter().filter(|r| !r.skipped).count() as u64;
+    ctx.stats.event_runs.fetch_add(n, Ordering::Relaxed);
+    ctx.stats.fired.fetch_add(n, Ordering::Relaxed);
+    Ok(events.len())
+}
+
+/// The active schedules waiting for one of `kinds`, locked until the transaction ends.
+async fn load_schedules<C: GenericClient>(
+    tx: &C,
+    kinds: &[&str],
+) -> Result<Vec<EventSchedule>, Error> {
     let rows = tx.query(SCHEDULES_SQL, &[&kinds]).await?;
-    let mut schedules: Vec<EventSchedule> = rows
+    let schedules = rows
         .iter()
         .map(|r| {
             let max: Option<i32> = r.try_get("max_executions")?;
@@ -130,61 +157,73 @@ pub async fn process(ctx: &Ctx) -> Result<usize, Error> {
             })
         })
         .collect::<Result<_, gathering_db::tokio_postgres::Error>>()?;
+    Ok(schedules)
+}
 
-    let mut runs: Vec<NewRun> = Vec::new();
-    let mut notes: Vec<NewEvent> = Vec::new();
-    if !schedules.is_empty() {
-        let mut by_kind: HashMap<&str, Vec<usize>> = HashMap::new();
-        for (i, s) in schedules.iter().enumerate() {
-            by_kind.entry(s.kind.as_str()).or_default().push(i);
-        }
-        let by_kind: HashMap<String, Vec<usize>> = by_kind
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
-        for event in &events {
-            let Some(indices) = by_kind.get(&event.kind) else {
+/// The runs `events` fire, in the events' order: one per matching schedule and event, skipped
+/// when the schedule refuses concurrent runs and one is live; a schedule that reaches its
+/// `max_executions` is marked to expire.
+fn plan_runs(schedules: &mut [EventSchedule], events: &[Event]) -> Vec<NewRun> {
+    let mut by_kind: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, s) in schedules.iter().enumerate() {
+        by_kind.entry(s.kind.clone()).or_default().push(i);
+    }
+    let mut runs = Vec::new();
+    for event in events {
+        let Some(indices) = by_kind.get(&event.kind) else {
+            continue;
+        };
+        for &i in indices {
+            let s = &mut schedules[i];
+            if !matches(s, event) {
                 continue;
-            };
-            for &i in indices {
-                let s = &mut schedules[i];
-                if !matches(s, event) {
-                    continue;
-                }
+            }
+            if s.remaining.is_some_and(|r| i64::from(s.fired) >= r) {
+                s.expire = true;
+                continue;
+            }
+            // allow_concurrent off: a run still live (or one fired just now) means skip.
+            let skipped = !s.allow_concurrent && (s.busy || s.fired > 0);
+            runs.push(NewRun {
+                action_id: s.id,
+                run_number: s.count.saturating_add(s.fired).saturating_add(1),
+                scheduled_for: None,
+                event_id: Some(event.id),
+                triggered_by: TriggeredBy::Event,
+                skipped,
+            });
+            if !skipped {
+                s.fired += 1;
                 if s.remaining.is_some_and(|r| i64::from(s.fired) >= r) {
                     s.expire = true;
-                    continue;
                 }
-                // allow_concurrent off: a run still live (or one fired just now) means skip.
-                let skipped = !s.allow_concurrent && (s.busy || s.fired > 0);
-                runs.push(NewRun {
-                    action_id: s.id,
-                    run_number: s.count.saturating_add(s.fired).saturating_add(1),
-                    scheduled_for: None,
-                    event_id: Some(event.id),
-                    triggered_by: TriggeredBy::Event,
-                    skipped,
-                });
-                if !skipped {
-                    s.fired += 1;
-                    if s.remaining.is_some_and(|r| i64::from(s.fired) >= r) {
-                        s.expire = true;
-                    }
-                }
-            }
-        }
-        // Past the end date: nothing more can fire.
-        let now = Utc::now();
-        for s in schedules.iter_mut() {
-            if s.end_date.is_some_and(|e| e < now) {
-                s.expire = true;
-            }
-            if s.expire {
-                notes.push(store::action_event("expired", s.id, json!({}), "scheduler"));
             }
         }
     }
-    let inserted = store::fire(&tx, &runs, "scheduler").await?;
+    runs
+}
+
+/// Marks the schedules past their end date (nothing more can fire them) to expire; an
+/// `expired` event for each schedule that expires.
+fn expirations(schedules: &mut [EventSchedule], now: DateTime<Utc>) -> Vec<NewEvent> {
+    let mut notes = Vec::new();
+    for s in schedules.iter_mut() {
+        if s.end_date.is_some_and(|e| e < now) {
+            s.expire = true;
+        }
+        if s.expire {
+            notes.push(store::action_event("expired", s.id, json!({}), "scheduler"));
+        }
+    }
+    notes
+}
+
+/// Adds the runs inserted to their schedules' counts and expires those marked to.
+async fn count_runs<C: GenericClient>(
+    tx: &C,
+    schedules: &[EventSchedule],
+    inserted: &[InsertedRun],
+) -> Result<(), Error> {
     // Count what was inserted (a run that already existed for this event is not recounted).
     let mut fired: HashMap<i64, i32> = HashMap::new();
     for r in inserted.iter().filter(|r| !r.skipped) {
@@ -194,23 +233,17 @@ pub async fn process(ctx: &Ctx) -> Result<usize, Error> {
         .iter()
         .filter(|s| s.expire || fired.contains_key(&s.id))
         .collect();
-    if !touched.is_empty() {
-        let ids: Vec<i64> = touched.iter().map(|s| s.id).collect();
-        let counts: Vec<i32> = touched
-            .iter()
-            .map(|s| fired.get(&s.id).copied().unwrap_or(0))
-            .collect();
-        let expire: Vec<bool> = touched.iter().map(|s| s.expire).collect();
-        gathering_schedule::fired::count_event_runs(&tx, &ids, &counts, &expire).await?;
+    if touched.is_empty() {
+        return Ok(());
     }
-    gathering_events::publish_in(&tx, &notes).await?;
-    tx.execute(MOVE_CURSOR_SQL, &[&CURSOR, &last.xid, &last.id])
-        .await?;
-    tx.commit().await?;
-    let n = inserted.iter().filter(|r| !r.skipped).count() as u64;
-    ctx.stats.event_runs.fetch_add(n, Ordering::Relaxed);
-    ctx.stats.fired.fetch_add(n, Ordering::Relaxed);
-    Ok(events.len())
+    let ids: Vec<i64> = touched.iter().map(|s| s.id).collect();
+    let counts: Vec<i32> = touched
+        .iter()
+        .map(|s| fired.get(&s.id).copied().unwrap_or(0))
+        .collect();
+    let expire: Vec<bool> = touched.iter().map(|s| s.expire).collect();
+    gathering_schedule::fired::count_event_runs(tx, &ids, &counts, &expire).await?;
+    Ok(())
 }
 
 /// Whether `event` fires `s`: logged after the schedule was created, within its dates, not

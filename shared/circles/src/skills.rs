@@ -110,11 +110,18 @@ fn label_list(items: &[String]) -> Result<Vec<String>, ToolError> {
     input::labels(items).map_err(ToolError::InvalidInput)
 }
 
+/// Registers the skill's tools, one function each, in the order the registry lists them.
 pub fn register(reg: &Registry, circles: Circles) -> Result<(), ToolError> {
     let c = Arc::new(circles);
-    register_circles(reg, &c)?;
-    register_members(reg, &c)?;
-    register_tasks(reg, &c)
+    register_circle_create(reg, &c)?;
+    register_circle_list(reg, &c)?;
+    register_circle_get(reg, &c)?;
+    register_circle_update(reg, &c)?;
+    register_circle_join(reg, &c)?;
+    register_circle_leave(reg, &c)?;
+    register_circle_members(reg, &c)?;
+    register_circle_task_create(reg, &c)?;
+    register_circle_tasks(reg, &c)
 }
 
 #[derive(Deserialize)]
@@ -122,7 +129,7 @@ struct CircleIn {
     circle: Value,
 }
 
-fn register_circles(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
+fn register_circle_create(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
     reg.register(
         def("circle_create", "Create a circle", true).schema(json!({
             "type": "object",
@@ -164,7 +171,10 @@ fn register_circles(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
                 out,
             ))
         }),
-    )?;
+    )
+}
+
+fn register_circle_list(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
     reg.register(
         def("circle_list", "List live circles", false).schema(json!({
             "type": "object",
@@ -193,7 +203,10 @@ fn register_circles(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
                 json!({"circles": circles, "total": circles.len()}),
             ))
         }),
-    )?;
+    )
+}
+
+fn register_circle_get(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
     reg.register(
         def("circle_get", "Get a circle with its members", false).schema(json!({
             "type": "object", "properties": {"circle": circle_ref()}, "required": ["circle"], "additionalProperties": false,
@@ -206,7 +219,10 @@ fn register_circles(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
             out["members"] = out["agents"].clone();
             Ok(ToolOutput::ok(format!("Circle {name}"), out))
         }),
-    )?;
+    )
+}
+
+fn register_circle_update(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
     reg.register(
         def("circle_update", "Update a circle's settings", true).schema(json!({
             "type": "object",
@@ -245,11 +261,10 @@ fn register_circles(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
             let out = circles::update(&c, &name, &patch).await.map_err(err)?;
             Ok(ToolOutput::ok(format!("Circle {name} updated"), out))
         }),
-    )?;
-    Ok(())
+    )
 }
 
-fn register_members(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
+fn register_circle_join(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
     reg.register(
         def("circle_join", "Add an agent to a circle (or update its competencies)", true).schema(json!({
             "type": "object",
@@ -288,7 +303,10 @@ fn register_members(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
                        "can_review": member.can_review}),
             ))
         }),
-    )?;
+    )
+}
+
+fn register_circle_leave(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
     reg.register(
         def("circle_leave", "Remove an agent from a circle", true).schema(json!({
             "type": "object",
@@ -312,7 +330,10 @@ fn register_members(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
                 json!({"agent_id": agent, "left": true}),
             ))
         }),
-    )?;
+    )
+}
+
+fn register_circle_members(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
     reg.register(
         def("circle_members", "Active members of a circle", false).schema(json!({
             "type": "object", "properties": {"circle": circle_ref()}, "required": ["circle"], "additionalProperties": false,
@@ -328,11 +349,10 @@ fn register_members(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
                 json!({"members": members, "total": members.len()}),
             ))
         }),
-    )?;
-    Ok(())
+    )
 }
 
-fn register_tasks(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
+fn register_circle_task_create(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
     reg.register(
         def("circle_task_create", "Create a task in a running circle (routed to a member)", true).schema(json!({
             "type": "object",
@@ -374,7 +394,10 @@ fn register_tasks(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
             let task = tasks::create(&c, &name, &new).await.map_err(err)?;
             Ok(ToolOutput::ok(format!("Task {} created", task["id"]), task))
         }),
-    )?;
+    )
+}
+
+fn register_circle_tasks(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
     reg.register(
         def("circle_tasks", "Tasks of a circle", false).schema(json!({
             "type": "object",
@@ -402,6 +425,5 @@ fn register_tasks(reg: &Registry, c: &Arc<Circles>) -> Result<(), ToolError> {
                 json!({"tasks": tasks, "total": total}),
             ))
         }),
-    )?;
-    Ok(())
+    )
 }

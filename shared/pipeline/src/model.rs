@@ -226,125 +226,98 @@ pub fn parse_nodes(v: &Value) -> Result<Vec<Node>, Vec<ParseError>> {
     let mut errors = Vec::new();
     let mut nodes = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let idx = i.to_string();
-        let Some(obj) = item.as_object() else {
-            errors.push(ParseError::at(&["nodes", &idx], "must be an object"));
-            continue;
-        };
-        let mut extra = obj.clone();
-        let id = extra.remove("id");
-        let node_type = extra.remove("type");
-        let name = extra.remove("name");
-        let config = extra.remove("config");
-        let position = extra.remove("position");
-        let next = extra.remove("next");
-        let id = match id.as_ref().and_then(string_like) {
-            Some(id) => {
-                check_id(&id, &["nodes", &idx, "id"], &mut errors);
-                id
-            }
-            None => {
-                errors.push(ParseError::at(
-                    &["nodes", &idx, "id"],
-                    "field required (a string)",
-                ));
-                continue;
-            }
-        };
-        let node_type = match node_type {
-            Some(Value::String(t)) if t.len() <= 100 => t,
-            _ => {
-                errors.push(ParseError::at(
-                    &["nodes", &idx, "type"],
-                    "field required (a string of at most 100 characters)",
-                ));
-                continue;
-            }
-        };
-        let name = match name {
-            None | Some(Value::Null) => id.clone(),
-            Some(Value::String(n)) if n.chars().count() <= 255 => n,
-            Some(_) => {
-                errors.push(ParseError::at(
-                    &["nodes", &idx, "name"],
-                    "must be a string of at most 255 characters",
-                ));
-                continue;
-            }
-        };
-        let config = match config {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(c)) => c,
-            Some(_) => {
-                errors.push(ParseError::at(
-                    &["nodes", &idx, "config"],
-                    "must be an object",
-                ));
-                continue;
-            }
-        };
-        if serde_json::to_vec(&config).map_or(usize::MAX, |b| b.len()) > MAX_CONFIG_BYTES {
-            errors.push(ParseError::at(
-                &["nodes", &idx, "config"],
-                format!("larger than {MAX_CONFIG_BYTES} bytes"),
-            ));
+        match parse_node(&i.to_string(), item, &mut errors) {
+            Ok(node) => nodes.push(node),
+            Err(e) => errors.push(e),
         }
-        if let Some(a) = config.get("agent_id")
-            && !(a.is_null() || a.is_string() || a.is_number())
-        {
-            errors.push(ParseError::at(
-                &["nodes", &idx, "config", "agent_id"],
-                "must be a string or a number",
-            ));
-        }
-        let position = match position {
-            None | Some(Value::Null) => json!({"x": 0, "y": 0}),
-            Some(p @ Value::Object(_)) => p,
-            Some(_) => {
-                errors.push(ParseError::at(
-                    &["nodes", &idx, "position"],
-                    "must be an object",
-                ));
-                continue;
-            }
-        };
-        let next = match next {
-            None | Some(Value::Null) => None,
-            Some(Value::Array(a)) => {
-                let ids: Option<Vec<String>> = a.iter().map(string_like).collect();
-                match ids {
-                    Some(ids) => Some(ids),
-                    None => {
-                        errors.push(ParseError::at(
-                            &["nodes", &idx, "next"],
-                            "must be a list of node ids",
-                        ));
-                        continue;
-                    }
-                }
-            }
-            Some(_) => {
-                errors.push(ParseError::at(
-                    &["nodes", &idx, "next"],
-                    "must be a list of node ids",
-                ));
-                continue;
-            }
-        };
-        nodes.push(Node {
-            id,
-            node_type,
-            name,
-            config,
-            position,
-            next,
-            extra,
-        });
     }
     if errors.is_empty() {
         Ok(nodes)
     } else {
         Err(errors)
+    }
+}
+
+/// The node at `idx`: `Err` with the first problem that stops reading it; the problems that do
+/// not (the id's length, the config's size and `agent_id`) go to `errors`.
+fn parse_node(idx: &str, item: &Value, errors: &mut Vec<ParseError>) -> Result<Node, ParseError> {
+    let at = |field: &str, msg: &str| ParseError::at(&["nodes", idx, field], msg);
+    let Some(obj) = item.as_object() else {
+        return Err(ParseError::at(&["nodes", idx], "must be an object"));
+    };
+    let mut extra = obj.clone();
+    let id = extra.remove("id");
+    let node_type = extra.remove("type");
+    let name = extra.remove("name");
+    let config = extra.remove("config");
+    let position = extra.remove("position");
+    let next = extra.remove("next");
+    let Some(id) = id.as_ref().and_then(string_like) else {
+        return Err(at("id", "field required (a string)"));
+    };
+    check_id(&id, &["nodes", idx, "id"], errors);
+    let node_type = match node_type {
+        Some(Value::String(t)) if t.len() <= 100 => t,
+        _ => {
+            return Err(at(
+                "type",
+                "field required (a string of at most 100 characters)",
+            ));
+        }
+    };
+    let name = match name {
+        None | Some(Value::Null) => id.clone(),
+        Some(Value::String(n)) if n.chars().count() <= 255 => n,
+        Some(_) => return Err(at("name", "must be a string of at most 255 characters")),
+    };
+    let config = match config {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(c)) => c,
+        Some(_) => return Err(at("config", "must be an object")),
+    };
+    check_config(&config, idx, errors);
+    let position = match position {
+        None | Some(Value::Null) => json!({"x": 0, "y": 0}),
+        Some(p @ Value::Object(_)) => p,
+        Some(_) => return Err(at("position", "must be an object")),
+    };
+    let next = match next {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .map(string_like)
+                .collect::<Option<Vec<String>>>()
+                .ok_or_else(|| at("next", "must be a list of node ids"))?,
+        ),
+        Some(_) => return Err(at("next", "must be a list of node ids")),
+    };
+    Ok(Node {
+        id,
+        node_type,
+        name,
+        config,
+        position,
+        next,
+        extra,
+    })
+}
+
+/// A node config's problems that do not stop reading the node: its size, and an `agent_id`
+/// that is neither a string nor a number.
+fn check_config(config: &Map<String, Value>, idx: &str, errors: &mut Vec<ParseError>) {
+    if serde_json::to_vec(config).map_or(usize::MAX, |b| b.len()) > MAX_CONFIG_BYTES {
+        errors.push(ParseError::at(
+            &["nodes", idx, "config"],
+            format!("larger than {MAX_CONFIG_BYTES} bytes"),
+        ));
+    }
+    if let Some(a) = config.get("agent_id")
+        && !(a.is_null() || a.is_string() || a.is_number())
+    {
+        errors.push(ParseError::at(
+            &["nodes", idx, "config", "agent_id"],
+            "must be a string or a number",
+        ));
     }
 }
 

@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::graph::Graph;
-use crate::model::{Definition, NODE_TYPES, Settings, py_list, valid_types_repr};
+use crate::model::{Definition, NODE_TYPES, Node, Settings, py_list, valid_types_repr};
 use crate::options::NodeOptions;
 
 /// Longest delay a node may ask for.
@@ -18,11 +18,42 @@ pub const MAX_DELAY_SECONDS: f64 = 30.0 * 86400.0;
 pub const ACTIONS: &[&str] = &["send_notification", "call_api", "execute_pipeline"];
 
 pub fn validate(def: &Definition) -> Vec<String> {
-    let mut errors = Vec::new();
     if def.nodes.is_empty() {
-        errors.push("Pipeline must have at least one node".to_owned());
+        return vec!["Pipeline must have at least one node".to_owned()];
+    }
+    let mut errors = structure(def);
+    if !errors.is_empty() {
         return errors;
     }
+
+    let graph = Graph::build(def);
+    if let Some(cycle) = graph.find_cycle() {
+        errors.push(format!(
+            "Pipeline contains a cycle: {}",
+            py_list(cycle.iter().map(|&i| def.nodes[i].id.as_str()))
+        ));
+    }
+
+    for (i, node) in def.nodes.iter().enumerate() {
+        let has_incoming = !graph.preds[i].is_empty();
+        check_config(node, has_incoming, &mut errors);
+        if node.is_failure_handler() && has_incoming {
+            errors.push(format!(
+                "Failure handler node '{}' must not have incoming edges",
+                node.id
+            ));
+        }
+        if let Err(e) = NodeOptions::of(node, &Settings::default()) {
+            errors.push(format!("Node '{}' has invalid options: {e}", node.id));
+        }
+    }
+    errors
+}
+
+/// The structural errors, which stop validation before the cycle check: invalid node types,
+/// duplicate ids, edges to or from unknown nodes.
+fn structure(def: &Definition) -> Vec<String> {
+    let mut errors = Vec::new();
     for node in &def.nodes {
         if !NODE_TYPES.contains(&node.node_type.as_str()) {
             errors.push(format!(
@@ -53,106 +84,93 @@ pub fn validate(def: &Definition) -> Vec<String> {
             ));
         }
     }
-    if !errors.is_empty() {
-        return errors;
-    }
+    errors
+}
 
-    let graph = Graph::build(def);
-    if let Some(cycle) = graph.find_cycle() {
-        errors.push(format!(
-            "Pipeline contains a cycle: {}",
-            py_list(cycle.iter().map(|&i| def.nodes[i].id.as_str()))
-        ));
-    }
-
-    for (i, node) in def.nodes.iter().enumerate() {
-        let has = |key: &str, alias: Option<&str>| {
-            node.config.contains_key(key) || alias.is_some_and(|a| node.config.contains_key(a))
-        };
-        match node.node_type.as_str() {
-            "agent" => {
-                if !node.config.contains_key("agent_id") {
-                    errors.push(format!(
-                        "Agent node '{}' is missing required config key 'agent_id'",
-                        node.id
-                    ));
-                }
-                if !has("task", Some("task_prompt")) {
-                    errors.push(format!(
-                        "Agent node '{}' is missing required config key 'task'",
-                        node.id
-                    ));
-                }
-            }
-            "condition" if !node.config.contains_key("condition") => {
+/// The config a node's type requires.
+fn check_config(node: &Node, has_incoming: bool, errors: &mut Vec<String>) {
+    let has = |key: &str, alias: Option<&str>| {
+        node.config.contains_key(key) || alias.is_some_and(|a| node.config.contains_key(a))
+    };
+    match node.node_type.as_str() {
+        "agent" => {
+            if !node.config.contains_key("agent_id") {
                 errors.push(format!(
-                    "Condition node '{}' is missing required config key 'condition'",
+                    "Agent node '{}' is missing required config key 'agent_id'",
                     node.id
                 ));
             }
-            "action" => match node.config_value("action", Some("action_type")) {
-                None | Some(Value::Null) => errors.push(format!(
-                    "Action node '{}' is missing required config key 'action'",
-                    node.id
-                )),
-                Some(Value::String(a)) if ACTIONS.contains(&a.as_str()) => {}
-                Some(other) => errors.push(format!(
-                    "Action node '{}' has unknown action {other}. Valid actions: {}",
-                    node.id,
-                    py_list(ACTIONS.iter().copied())
-                )),
-            },
-            "tool" if !has("tool", Some("tool_name")) => {
+            if !has("task", Some("task_prompt")) {
                 errors.push(format!(
-                    "Tool node '{}' is missing required config key 'tool'",
+                    "Agent node '{}' is missing required config key 'task'",
                     node.id
                 ));
             }
-            "delay" => {
-                let seconds = node.config_value("seconds", Some("delay_seconds"));
-                let ok = match seconds {
-                    None => true,
-                    // Templates resolve at run time.
-                    Some(Value::String(s)) => s.contains("{{"),
-                    Some(v) => v
-                        .as_f64()
-                        .is_some_and(|s| s.is_finite() && (0.0..=MAX_DELAY_SECONDS).contains(&s)),
-                };
-                if !ok {
-                    errors.push(format!(
-                        "Delay node '{}' has invalid config 'seconds': must be a number from 0 to {MAX_DELAY_SECONDS}",
-                        node.id
-                    ));
-                }
-            }
-            "approval" => {
-                if let Err(e) = crate::approval::ApprovalConfig::of(node) {
-                    errors.push(format!(
-                        "Approval node '{}' has invalid config: {e}",
-                        node.id
-                    ));
-                }
-                // Reached from the run's start (or a failure handler of its own).
-                if graph.preds[i].is_empty() && !node.is_failure_handler() {
-                    errors.push(format!(
-                        "Approval node '{}' must follow another node (it has no incoming edge)",
-                        node.id
-                    ));
-                }
-            }
-            _ => {}
         }
-        if node.is_failure_handler() && !graph.preds[i].is_empty() {
+        "condition" if !node.config.contains_key("condition") => {
             errors.push(format!(
-                "Failure handler node '{}' must not have incoming edges",
+                "Condition node '{}' is missing required config key 'condition'",
                 node.id
             ));
         }
-        if let Err(e) = NodeOptions::of(node, &Settings::default()) {
-            errors.push(format!("Node '{}' has invalid options: {e}", node.id));
+        "action" => errors.extend(action_error(node)),
+        "tool" if !has("tool", Some("tool_name")) => {
+            errors.push(format!(
+                "Tool node '{}' is missing required config key 'tool'",
+                node.id
+            ));
         }
+        "delay" if !delay_ok(node) => {
+            errors.push(format!(
+                "Delay node '{}' has invalid config 'seconds': must be a number from 0 to {MAX_DELAY_SECONDS}",
+                node.id
+            ));
+        }
+        "approval" => {
+            if let Err(e) = crate::approval::ApprovalConfig::of(node) {
+                errors.push(format!(
+                    "Approval node '{}' has invalid config: {e}",
+                    node.id
+                ));
+            }
+            // Reached from the run's start (or a failure handler of its own).
+            if !has_incoming && !node.is_failure_handler() {
+                errors.push(format!(
+                    "Approval node '{}' must follow another node (it has no incoming edge)",
+                    node.id
+                ));
+            }
+        }
+        _ => {}
     }
-    errors
+}
+
+/// An `action` node without an action, or with one it cannot do.
+fn action_error(node: &Node) -> Option<String> {
+    match node.config_value("action", Some("action_type")) {
+        None | Some(Value::Null) => Some(format!(
+            "Action node '{}' is missing required config key 'action'",
+            node.id
+        )),
+        Some(Value::String(a)) if ACTIONS.contains(&a.as_str()) => None,
+        Some(other) => Some(format!(
+            "Action node '{}' has unknown action {other}. Valid actions: {}",
+            node.id,
+            py_list(ACTIONS.iter().copied())
+        )),
+    }
+}
+
+/// A `delay` node's seconds: absent, a template, or a number from 0 to [`MAX_DELAY_SECONDS`].
+fn delay_ok(node: &Node) -> bool {
+    match node.config_value("seconds", Some("delay_seconds")) {
+        None => true,
+        // Templates resolve at run time.
+        Some(Value::String(s)) => s.contains("{{"),
+        Some(v) => v
+            .as_f64()
+            .is_some_and(|s| s.is_finite() && (0.0..=MAX_DELAY_SECONDS).contains(&s)),
+    }
 }
 
 #[cfg(test)]

@@ -315,12 +315,34 @@ impl Registry {
         Ok(())
     }
 
+    /// The snapshot of the catalogue, the stored settings and the environment.
     fn build(
         &self,
         catalogue: &HashMap<String, CatalogueProvider>,
         stored: &HashMap<String, Stored>,
         mut models: Vec<ModelEntry>,
     ) -> Snapshot {
+        let mut providers = HashMap::new();
+        let mut secrets = Vec::new();
+        for name in self.provider_names(catalogue) {
+            if name == mock::PROVIDER {
+                continue;
+            }
+            let entry = self.provider_entry(&name, catalogue.get(&name), stored.get(&name));
+            if let Some(k) = &entry.endpoint.key {
+                secrets.push(k.expose().to_owned());
+            }
+            providers.insert(name, Arc::new(entry));
+        }
+        if self.sources.use_mock {
+            add_mock(&mut providers, &mut models);
+        }
+        Snapshot::indexed(providers, models, secrets)
+    }
+
+    /// Every provider the snapshot lists, sorted: the catalogue's, the built-in ones, and those
+    /// the environment configures.
+    fn provider_names(&self, catalogue: &HashMap<String, CatalogueProvider>) -> Vec<String> {
         let mut names: Vec<String> = catalogue.keys().cloned().collect();
         for n in ["openai", "anthropic", "deepseek", "ollama"] {
             names.push(n.to_owned());
@@ -332,98 +354,115 @@ impl Registry {
         }
         names.sort();
         names.dedup();
+        names
+    }
 
-        let mut providers = HashMap::new();
-        let mut secrets = Vec::new();
-        for name in names {
-            if name == mock::PROVIDER {
-                continue;
-            }
-            let env = self
-                .sources
-                .providers
-                .get(&name)
-                .cloned()
-                .unwrap_or_default();
-            let cat = catalogue.get(&name);
-            let builtin = builtin(&name);
-            let (wire, unsupported) = match (cat, builtin) {
-                (Some(c), _) => match Wire::from_api_type(&c.api_type) {
-                    Some(w) => (w, None),
-                    None => (
-                        Wire::OpenAi,
-                        Some(format!(
-                            "api_type '{}' is not supported by the gateway",
-                            c.api_type
-                        )),
-                    ),
-                },
-                (None, Some((w, _, _))) => (w, None),
-                (None, None) => (Wire::OpenAi, None),
-            };
-            let st = stored.get(&name);
-            let resolved = self.resolve_provider(&name, &env, cat, builtin, st);
-            if let Some(k) = &resolved.key {
-                secrets.push(k.expose().to_owned());
-            }
-            let unsupported = unsupported.or(resolved.refused);
-            providers.insert(
-                name.clone(),
-                Arc::new(ProviderEntry {
-                    endpoint: Endpoint {
-                        provider: Arc::from(name.as_str()),
-                        wire,
-                        base_url: resolved.base_url,
-                        key: resolved.key,
-                        is_local: resolved.is_local,
-                        guarded: resolved.guarded,
-                    },
-                    key_source: resolved.key_source,
-                    unsupported,
-                    key_note: resolved.key_note,
-                    default_model: st
-                        .and_then(|s| s.default_model.clone())
-                        .or(env.default_model.clone()),
-                }),
-            );
+    /// One provider: the API it speaks, where and with which key it is reached (see the
+    /// module's doc), and why it cannot be called, if so.
+    fn provider_entry(
+        &self,
+        name: &str,
+        cat: Option<&CatalogueProvider>,
+        st: Option<&Stored>,
+    ) -> ProviderEntry {
+        let env = self
+            .sources
+            .providers
+            .get(name)
+            .cloned()
+            .unwrap_or_default();
+        let builtin = builtin(name);
+        let (wire, unsupported) = wire_of(cat, builtin);
+        let resolved = self.resolve_provider(name, &env, cat, builtin, st);
+        let unsupported = unsupported.or(resolved.refused);
+        ProviderEntry {
+            endpoint: Endpoint {
+                provider: Arc::from(name),
+                wire,
+                base_url: resolved.base_url,
+                key: resolved.key,
+                is_local: resolved.is_local,
+                guarded: resolved.guarded,
+            },
+            key_source: resolved.key_source,
+            unsupported,
+            key_note: resolved.key_note,
+            default_model: st
+                .and_then(|s| s.default_model.clone())
+                .or(env.default_model.clone()),
         }
-        if self.sources.use_mock {
-            providers.insert(
-                mock::PROVIDER.to_owned(),
-                Arc::new(ProviderEntry {
-                    endpoint: Endpoint {
-                        provider: Arc::from(mock::PROVIDER),
-                        wire: Wire::Mock,
-                        base_url: String::new(),
-                        key: None,
-                        is_local: true,
-                        guarded: false,
-                    },
-                    key_source: None,
-                    unsupported: None,
-                    key_note: None,
-                    default_model: None,
-                }),
-            );
-            for (name, kind) in [
-                (mock::CHAT_MODEL, ModelKind::Chat),
-                (mock::EMBED_MODEL, ModelKind::Embedding),
-            ] {
-                models.push(ModelEntry {
-                    provider: Arc::from(mock::PROVIDER),
-                    name: name.to_owned(),
-                    alias: None,
-                    kind,
-                    price_in: Some(0.0),
-                    price_out: Some(0.0),
-                    context_window: Some(128_000),
-                    function_calling: false,
-                    vision: false,
-                    deprecated: false,
-                });
-            }
-        }
+    }
+}
 
+/// The API a provider speaks: the catalogue's `api_type`, else the built-in default, else
+/// OpenAI's; with why calls are refused when the gateway does not speak the catalogue's.
+fn wire_of(
+    cat: Option<&CatalogueProvider>,
+    builtin: Option<(Wire, &'static str, bool)>,
+) -> (Wire, Option<String>) {
+    match (cat, builtin) {
+        (Some(c), _) => match Wire::from_api_type(&c.api_type) {
+            Some(w) => (w, None),
+            None => (
+                Wire::OpenAi,
+                Some(format!(
+                    "api_type '{}' is not supported by the gateway",
+                    c.api_type
+                )),
+            ),
+        },
+        (None, Some((w, _, _))) => (w, None),
+        (None, None) => (Wire::OpenAi, None),
+    }
+}
+
+/// The `mock` provider and its chat and embedding models (`USE_MOCK_PROVIDERS`: offline
+/// demos).
+fn add_mock(providers: &mut HashMap<String, Arc<ProviderEntry>>, models: &mut Vec<ModelEntry>) {
+    providers.insert(
+        mock::PROVIDER.to_owned(),
+        Arc::new(ProviderEntry {
+            endpoint: Endpoint {
+                provider: Arc::from(mock::PROVIDER),
+                wire: Wire::Mock,
+                base_url: String::new(),
+                key: None,
+                is_local: true,
+                guarded: false,
+            },
+            key_source: None,
+            unsupported: None,
+            key_note: None,
+            default_model: None,
+        }),
+    );
+    for (name, kind) in [
+        (mock::CHAT_MODEL, ModelKind::Chat),
+        (mock::EMBED_MODEL, ModelKind::Embedding),
+    ] {
+        models.push(ModelEntry {
+            provider: Arc::from(mock::PROVIDER),
+            name: name.to_owned(),
+            alias: None,
+            kind,
+            price_in: Some(0.0),
+            price_out: Some(0.0),
+            context_window: Some(128_000),
+            function_calling: false,
+            vision: false,
+            deprecated: false,
+        });
+    }
+}
+
+impl Snapshot {
+    /// The snapshot with its lookups over `models`: by alias, by provider and name, and by a
+    /// name only one provider has.
+    fn indexed(
+        providers: HashMap<String, Arc<ProviderEntry>>,
+        models: Vec<ModelEntry>,
+        secrets: Vec<String>,
+    ) -> Snapshot {
         let mut by_alias = HashMap::new();
         let mut by_provider_name = HashMap::new();
         let mut name_count: HashMap<String, (usize, usize)> = HashMap::new();

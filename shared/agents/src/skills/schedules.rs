@@ -20,12 +20,38 @@ struct ById {
     action_id: i64,
 }
 
+const READ: &[Permission] = &[Permission::Read];
+const WRITE: &[Permission] = &[Permission::Read, Permission::Write];
+
+/// The input of the tools that name one scheduled action.
+fn by_id() -> Value {
+    json!({"type": "object", "properties": {"action_id": id()}, "required": ["action_id"], "additionalProperties": false})
+}
+
+/// Registers the skill's tools, one function each, in the order the registry lists them.
 pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
-    let read = &[Permission::Read];
-    let write = &[Permission::Read, Permission::Write];
-    let by_id = json!({"type": "object", "properties": {"action_id": id()}, "required": ["action_id"], "additionalProperties": false});
+    register_schedule_list(reg, deps)?;
+    register_schedule_get(reg, deps)?;
+    register_schedule_run_now(reg, deps)?;
+    register_schedule_status(
+        reg,
+        deps,
+        ("schedule_pause", "Pause a scheduled action"),
+        "active",
+        "paused",
+    )?;
+    register_schedule_status(
+        reg,
+        deps,
+        ("schedule_resume", "Resume a paused scheduled action"),
+        "paused",
+        "active",
+    )
+}
+
+fn register_schedule_list(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
-        def("schedule_list", SKILL, Category::Gathering, "List scheduled actions", read).schema(json!({
+        def("schedule_list", SKILL, Category::Gathering, "List scheduled actions", READ).schema(json!({
             "type": "object",
             "properties": {"status": {"type": "string", "enum": ["active", "paused", "disabled", "expired"]}, "agent_id": id()},
             "additionalProperties": false,
@@ -53,9 +79,12 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 .map_err(db)?;
             Ok(ToolOutput::ok(format!("{} schedule(s)", rows.len()), json!({"schedules": rows})))
         }),
-    )?;
+    )
+}
+
+fn register_schedule_get(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
-        def("schedule_get", SKILL, Category::Gathering, "A scheduled action", read).schema(by_id.clone()),
+        def("schedule_get", SKILL, Category::Gathering, "A scheduled action", READ).schema(by_id()),
         with(deps, |deps, _ctx, input| async move {
             let i: ById = parse(input)?;
             let c = deps.pool.get().await.map_err(db)?;
@@ -69,16 +98,19 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 .ok_or_else(|| ToolError::Missing(format!("Scheduled action {} not found", i.action_id)))?;
             Ok(ToolOutput::ok("schedule", row))
         }),
-    )?;
+    )
+}
+
+fn register_schedule_run_now(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
         def(
             "schedule_run_now",
             SKILL,
             Category::Gathering,
             "Run a scheduled action now (executors dispatch it)",
-            write,
+            WRITE,
         )
-        .schema(by_id.clone()),
+        .schema(by_id()),
         with(deps, |deps, _ctx, input| async move {
             let i: ById = parse(input)?;
             let mut c = deps.pool.get().await.map_err(db)?;
@@ -98,52 +130,46 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 json!({"action_id": i.action_id, "status": "triggered"}),
             ))
         }),
-    )?;
-    // Through the table's owner, as the API does: an event per change, and a resumed
-    // recurring schedule starts again from now (its paused time is not "missed").
-    for (name, from, to, desc) in [
-        (
-            "schedule_pause",
-            "active",
-            "paused",
-            "Pause a scheduled action",
-        ),
-        (
-            "schedule_resume",
-            "paused",
-            "active",
-            "Resume a paused scheduled action",
-        ),
-    ] {
-        reg.register(
-            def(name, SKILL, Category::Gathering, desc, write).schema(by_id.clone()),
-            with(deps, move |deps, _ctx, input| async move {
-                let i: ById = parse(input)?;
-                let mut c = deps.pool.get().await.map_err(db)?;
-                let tx = c.transaction().await.map_err(db)?;
-                let changed = if to == "paused" {
-                    definition::pause(&tx, i.action_id, SOURCE)
-                        .await
-                        .map_err(db)?
-                } else {
-                    definition::resume(&tx, i.action_id, SOURCE)
-                        .await
-                        .map_err(db)?
-                        .is_some()
-                };
-                if !changed {
-                    return Err(ToolError::Missing(format!(
-                        "Scheduled action {} is not {from}",
-                        i.action_id
-                    )));
-                }
-                tx.commit().await.map_err(db)?;
-                Ok(ToolOutput::ok(
-                    to,
-                    json!({"action_id": i.action_id, "status": to}),
-                ))
-            }),
-        )?;
-    }
-    Ok(())
+    )
+}
+
+/// `schedule_pause` and `schedule_resume`: `from` → `to`. Through the table's owner, as the API
+/// does: an event per change, and a resumed recurring schedule starts again from now (its
+/// paused time is not "missed").
+fn register_schedule_status(
+    reg: &Registry,
+    deps: &Arc<PlatformDeps>,
+    (name, desc): (&'static str, &'static str),
+    from: &'static str,
+    to: &'static str,
+) -> Result<(), ToolError> {
+    reg.register(
+        def(name, SKILL, Category::Gathering, desc, WRITE).schema(by_id()),
+        with(deps, move |deps, _ctx, input| async move {
+            let i: ById = parse(input)?;
+            let mut c = deps.pool.get().await.map_err(db)?;
+            let tx = c.transaction().await.map_err(db)?;
+            let changed = if to == "paused" {
+                definition::pause(&tx, i.action_id, SOURCE)
+                    .await
+                    .map_err(db)?
+            } else {
+                definition::resume(&tx, i.action_id, SOURCE)
+                    .await
+                    .map_err(db)?
+                    .is_some()
+            };
+            if !changed {
+                return Err(ToolError::Missing(format!(
+                    "Scheduled action {} is not {from}",
+                    i.action_id
+                )));
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(ToolOutput::ok(
+                to,
+                json!({"action_id": i.action_id, "status": to}),
+            ))
+        }),
+    )
 }

@@ -157,21 +157,32 @@ async fn run(runtime: &AgentRuntime, task_id: i64, ctx: &JobContext) -> Result<(
         profile,
         tools,
         started_at,
-        mut messages,
+        messages,
     } = prepare(runtime, task_id, &task).await?;
-    let progress = Progress {
-        pool,
-        task_id,
-        agent_id: task.agent_id,
-        max_steps: task.max_steps,
-    };
-    let mut step = task.current_step;
-    let mut errors = task.checkpoint["errors"].as_i64().unwrap_or(0) as i32;
     let model = profile
         .model
         .clone()
         .unwrap_or_else(|| runtime.config.default_model.clone());
     let deadline = started_at + chrono::Duration::seconds(i64::from(task.timeout_seconds));
+    let mut steps = Steps {
+        runtime,
+        ctx,
+        task_id,
+        agent_id: task.agent_id,
+        checkpoint_interval: task.checkpoint_interval,
+        progress: Progress {
+            pool,
+            task_id,
+            agent_id: task.agent_id,
+            max_steps: task.max_steps,
+        },
+        profile,
+        model,
+        tools,
+        messages,
+        errors: task.checkpoint["errors"].as_i64().unwrap_or(0) as i32,
+    };
+    let mut step = task.current_step;
 
     let end = loop {
         if ctx.cancel.is_cancelled() {
@@ -187,55 +198,56 @@ async fn run(runtime: &AgentRuntime, task_id: i64, ctx: &JobContext) -> Result<(
             ));
         }
         step += 1;
+        if let Some(end) = steps.take(step).await? {
+            break end;
+        }
+    };
+    finish(pool, task_id, task.agent_id, end).await
+}
+
+/// A run's steps: what each one reads, and the conversation and error count they carry from
+/// one to the next.
+struct Steps<'a> {
+    runtime: &'a AgentRuntime,
+    ctx: &'a JobContext,
+    task_id: i64,
+    agent_id: i64,
+    checkpoint_interval: i32,
+    progress: Progress<'a>,
+    profile: profile::Profile,
+    model: String,
+    tools: Vec<gathering_proto::v1::ToolDefinition>,
+    messages: Vec<Message>,
+    /// Model calls failed in a row.
+    errors: i32,
+}
+
+impl Steps<'_> {
+    /// One plan → act → observe step, committed with its audit rows; `Some` when it ends the
+    /// task.
+    async fn take(&mut self, step: i32) -> Result<Option<End>, AgentError> {
         let began = Instant::now();
-        let request_id = format!("task-{task_id}-step-{step}");
+        let request_id = format!("task-{}-step-{step}", self.task_id);
         let request = AgentRuntime::request(
-            &profile,
-            &model,
-            messages.clone(),
-            tools.clone(),
+            &self.profile,
+            &self.model,
+            self.messages.clone(),
+            self.tools.clone(),
             &request_id,
         );
         let completion = tokio::select! {
-            c = runtime.llm.complete("background-tasks", request) => c,
-            _ = ctx.cancel.cancelled() => break End::Stopped,
+            c = self.runtime.llm.complete("background-tasks", request) => c,
+            _ = self.ctx.cancel.cancelled() => return Ok(Some(End::Stopped)),
         };
-        let mut rows: Vec<StepRow> = Vec::new();
         let completion = match completion {
             Ok(c) => {
-                errors = 0;
+                self.errors = 0;
                 c
             }
-            Err(e) => {
-                errors += 1;
-                rows.push(StepRow::llm(
-                    step,
-                    "plan",
-                    &e.to_string(),
-                    &model,
-                    0,
-                    0,
-                    began,
-                    false,
-                ));
-                progress
-                    .save(
-                        step,
-                        &messages,
-                        errors,
-                        &rows,
-                        Some("model call failed"),
-                        &StepCounts::default(),
-                    )
-                    .await?;
-                if errors >= MAX_ERRORS {
-                    break End::Failed(format!("Too many errors: {e}"));
-                }
-                continue;
-            }
+            Err(e) => return self.model_failed(step, &e, began).await,
         };
         let is_final = completion.tool_calls.is_empty();
-        rows.push(StepRow::llm(
+        let mut rows = vec![StepRow::llm(
             step,
             if is_final { "complete_check" } else { "plan" },
             &completion.content,
@@ -244,36 +256,79 @@ async fn run(runtime: &AgentRuntime, task_id: i64, ctx: &JobContext) -> Result<(
             completion.output_tokens,
             began,
             true,
-        ));
+        )];
         let mut counts = StepCounts {
             llm_calls: 1,
             tokens: (completion.input_tokens + completion.output_tokens) as i32,
             tool_calls: 0,
         };
         if is_final {
-            progress
-                .save(
-                    step,
-                    &messages,
-                    errors,
-                    &rows,
-                    Some("goal reached"),
-                    &counts,
-                )
-                .await?;
-            break End::Completed(completion.content);
+            self.save(step, &rows, "goal reached", &counts).await?;
+            return Ok(Some(End::Completed(completion.content)));
         }
-        messages.push(Message {
+        self.messages.push(Message {
             role: "assistant".into(),
             content: completion.content.clone(),
             tool_calls: completion.tool_calls.clone(),
             ..Default::default()
         });
+        let last_action = self
+            .act(step, &completion.tool_calls, &mut rows, &mut counts)
+            .await;
+        if self.ctx.cancel.is_cancelled() {
+            // The tools ran; keep their results, then stop.
+            self.save(step, &rows, &last_action, &counts).await?;
+            return Ok(Some(End::Stopped));
+        }
+        if step % self.checkpoint_interval.max(1) == 0 {
+            rows.push(StepRow::checkpoint(step));
+        }
+        self.save(step, &rows, &last_action, &counts).await?;
+        Ok(None)
+    }
+
+    /// A failed model call is a failed `plan` step; the task fails after [`MAX_ERRORS`] in a
+    /// row, and the next step tries again before that.
+    async fn model_failed(
+        &mut self,
+        step: i32,
+        e: &AgentError,
+        began: Instant,
+    ) -> Result<Option<End>, AgentError> {
+        self.errors += 1;
+        let rows = [StepRow::llm(
+            step,
+            "plan",
+            &e.to_string(),
+            &self.model,
+            0,
+            0,
+            began,
+            false,
+        )];
+        self.save(step, &rows, "model call failed", &StepCounts::default())
+            .await?;
+        if self.errors >= MAX_ERRORS {
+            return Ok(Some(End::Failed(format!("Too many errors: {e}"))));
+        }
+        Ok(None)
+    }
+
+    /// Runs the step's tool calls in order, each reply added to the conversation; the last
+    /// call as `name (ok|failed)`.
+    async fn act(
+        &mut self,
+        step: i32,
+        calls: &[gathering_proto::v1::ToolCall],
+        rows: &mut Vec<StepRow>,
+        counts: &mut StepCounts,
+    ) -> String {
         let mut last_action = String::new();
-        for call in &completion.tool_calls {
+        for call in calls {
             let began = Instant::now();
-            let (response, input, reply) = runtime
-                .call_tool(task.agent_id, call, None, &ctx.cancel)
+            let (response, input, reply) = self
+                .runtime
+                .call_tool(self.agent_id, call, None, &self.ctx.cancel)
                 .await;
             counts.tool_calls += 1;
             last_action = format!(
@@ -282,21 +337,28 @@ async fn run(runtime: &AgentRuntime, task_id: i64, ctx: &JobContext) -> Result<(
                 if response.success { "ok" } else { "failed" }
             );
             rows.push(StepRow::tool(step, &call.name, &input, &response, began));
-            messages.push(reply);
+            self.messages.push(reply);
         }
-        if ctx.cancel.is_cancelled() {
-            // The tools ran; keep their results, then stop.
-            progress
-                .save(step, &messages, errors, &rows, Some(&last_action), &counts)
-                .await?;
-            break End::Stopped;
-        }
-        if step % task.checkpoint_interval.max(1) == 0 {
-            rows.push(StepRow::checkpoint(step));
-        }
-        progress
-            .save(step, &messages, errors, &rows, Some(&last_action), &counts)
-            .await?;
-    };
-    finish(pool, task_id, task.agent_id, end).await
+        last_action
+    }
+
+    /// Commits the step with the conversation as it stands.
+    async fn save(
+        &self,
+        step: i32,
+        rows: &[StepRow],
+        last_action: &str,
+        counts: &StepCounts,
+    ) -> Result<(), AgentError> {
+        self.progress
+            .save(
+                step,
+                &self.messages,
+                self.errors,
+                rows,
+                Some(last_action),
+                counts,
+            )
+            .await
+    }
 }

@@ -294,6 +294,28 @@ async fn take_turn(
     }
 }
 
+/// The answer the facilitator is asked for (`turns::facilitator_choice` reads it).
+const FACILITATOR_ANSWER: &str = r#"{"next_speaker": "Nom"}"#;
+
+/// The facilitator's question: who of `eligible` speaks next, given the conversation so far.
+fn facilitator_prompt(conv: &Conv, msgs: &[Msg], eligible: &[usize]) -> String {
+    let names: Vec<&str> = eligible
+        .iter()
+        .map(|&i| conv.participants[i].name.as_str())
+        .collect();
+    format!(
+        "Tu animes la conversation sur « {} ».\n\n{}\n\nQui doit parler maintenant parmi : {} ? \
+         Réponds uniquement par l'objet JSON {FACILITATOR_ANSWER}.",
+        conv.topic,
+        if msgs.is_empty() {
+            "(aucun message encore)".to_owned()
+        } else {
+            transcript(msgs)
+        },
+        names.join(", ")
+    )
+}
+
 /// `free_form`: the facilitator (or the first participant) names the next speaker.
 async fn facilitate(
     workers: &Workers,
@@ -308,21 +330,7 @@ async fn facilitate(
     if eligible.len() == 1 {
         return eligible[0];
     }
-    let names: Vec<&str> = eligible
-        .iter()
-        .map(|&i| conv.participants[i].name.as_str())
-        .collect();
-    let prompt = format!(
-        "Tu animes la conversation sur « {} ».\n\n{}\n\nQui doit parler maintenant parmi : {} ? \
-         Réponds uniquement par l'objet JSON {{\"next_speaker\": \"Nom\"}}.",
-        conv.topic,
-        if msgs.is_empty() {
-            "(aucun message encore)".to_owned()
-        } else {
-            transcript(msgs)
-        },
-        names.join(", ")
-    );
+    let prompt = facilitator_prompt(conv, msgs, &eligible);
     let agent = conv.facilitator.unwrap_or(conv.participants[0].id);
     let request_id = format!(
         "conversation-{}-turn-{turn}-facilitator-{}",

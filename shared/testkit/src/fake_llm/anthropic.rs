@@ -6,7 +6,7 @@ use hyper::StatusCode;
 use serde_json::{Value, json};
 
 use super::server::{Answer, wants_stream};
-use super::{Reply, ReplyBody, Wire, deltas};
+use super::{Reply, ReplyBody, Wire, deltas, halves};
 
 fn invalid(message: &str) -> Answer {
     Answer::Json(
@@ -63,8 +63,30 @@ pub(crate) fn messages(body: &Value, reply: &Reply) -> Answer {
         .unwrap_or("unknown")
         .to_owned();
     let stream = wants_stream(Wire::Anthropic, body);
-    let (input, output) = reply.usage;
-    let (text, calls): (String, Vec<(String, String, Value)>) = match &reply.body {
+    let Some((text, calls)) = text_and_calls(&reply.body) else {
+        return malformed(stream);
+    };
+    let stop = reply.finish.clone().unwrap_or_else(|| {
+        if calls.is_empty() {
+            "end_turn".into()
+        } else {
+            "tool_use".into()
+        }
+    });
+    if stream {
+        streamed(&model, &text, &calls, &stop, reply)
+    } else {
+        message(&model, &text, &calls, &stop, reply.usage)
+    }
+}
+
+/// A tool call as the fake answers it: id, name and input.
+type Call = (String, String, Value);
+
+/// The reply's text and tool calls (`toolu_{n}` when the script gives no id); `None` for a
+/// malformed reply.
+fn text_and_calls(body: &ReplyBody) -> Option<(String, Vec<Call>)> {
+    Some(match body {
         ReplyBody::Text(t) | ReplyBody::StallStream(t) => (t.clone(), vec![]),
         ReplyBody::ToolCalls { text, calls } => (
             text.clone(),
@@ -81,55 +103,62 @@ pub(crate) fn messages(body: &Value, reply: &Reply) -> Answer {
                 })
                 .collect(),
         ),
-        ReplyBody::Malformed => {
-            return if stream {
-                Answer::Stream {
-                    content_type: "text/event-stream",
-                    chunks: vec![Bytes::from_static(
-                        b"event: message_start\ndata: {\"type\": \"message_start\", \"message\": \n\n",
-                    )],
-                    stall: false,
-                }
-            } else {
-                Answer::Json(
-                    StatusCode::OK,
-                    Bytes::from_static(b"{\"type\": \"message\", \"content\": [{\"type\": "),
-                )
-            };
-        }
+        ReplyBody::Malformed => return None,
         ReplyBody::Embeddings(_) | ReplyBody::Raw(_) | ReplyBody::Hang => (String::new(), vec![]),
-    };
-    let stop = reply.finish.clone().unwrap_or_else(|| {
-        if calls.is_empty() {
-            "end_turn".into()
-        } else {
-            "tool_use".into()
+    })
+}
+
+/// An answer cut off in the middle of its JSON.
+fn malformed(stream: bool) -> Answer {
+    if stream {
+        Answer::Stream {
+            content_type: "text/event-stream",
+            chunks: vec![Bytes::from_static(
+                b"event: message_start\ndata: {\"type\": \"message_start\", \"message\": \n\n",
+            )],
+            stall: false,
         }
-    });
-    if !stream {
-        let mut content = Vec::new();
-        if !text.is_empty() {
-            content.push(json!({"type": "text", "text": text}));
-        }
-        for (id, name, args) in &calls {
-            content.push(json!({"type": "tool_use", "id": id, "name": name, "input": args}));
-        }
-        let v = json!({
-            "id": "msg_fake",
-            "type": "message",
-            "role": "assistant",
-            "model": model,
-            "content": content,
-            "stop_reason": stop,
-            "stop_sequence": null,
-            "usage": {"input_tokens": input, "output_tokens": output,
-                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
-        });
-        return Answer::Json(StatusCode::OK, Bytes::from(v.to_string()));
+    } else {
+        Answer::Json(
+            StatusCode::OK,
+            Bytes::from_static(b"{\"type\": \"message\", \"content\": [{\"type\": "),
+        )
     }
-    let event = |name: &str, data: Value| -> Bytes {
-        Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
-    };
+}
+
+/// The whole message at once.
+fn message(model: &str, text: &str, calls: &[Call], stop: &str, usage: (u32, u32)) -> Answer {
+    let (input, output) = usage;
+    let mut content = Vec::new();
+    if !text.is_empty() {
+        content.push(json!({"type": "text", "text": text}));
+    }
+    for (id, name, args) in calls {
+        content.push(json!({"type": "tool_use", "id": id, "name": name, "input": args}));
+    }
+    let v = json!({
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": null,
+        "usage": {"input_tokens": input, "output_tokens": output,
+                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+    });
+    Answer::Json(StatusCode::OK, Bytes::from(v.to_string()))
+}
+
+/// One server-sent event.
+fn event(name: &str, data: Value) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+}
+
+/// The message as server-sent events: its text block, then a block per tool call. A stalling
+/// reply stops after the text, without ending.
+fn streamed(model: &str, text: &str, calls: &[Call], stop: &str, reply: &Reply) -> Answer {
+    let (input, output) = reply.usage;
     let mut chunks = vec![event(
         "message_start",
         json!({"type": "message_start", "message": {
@@ -144,7 +173,7 @@ pub(crate) fn messages(body: &Value, reply: &Reply) -> Answer {
             json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}),
         ));
         chunks.push(event("ping", json!({"type": "ping"})));
-        for d in deltas(&text) {
+        for d in deltas(text) {
             chunks.push(event(
                 "content_block_delta",
                 json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": d}}),
@@ -163,29 +192,8 @@ pub(crate) fn messages(body: &Value, reply: &Reply) -> Answer {
         ));
         index += 1;
     }
-    for (id, name, args) in &calls {
-        chunks.push(event(
-            "content_block_start",
-            json!({"type": "content_block_start", "index": index,
-                   "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}),
-        ));
-        let s = args.to_string();
-        let mid = s.len() / 2;
-        let cut = (0..=mid)
-            .rev()
-            .find(|c| s.is_char_boundary(*c))
-            .unwrap_or(0);
-        for part in [&s[..cut], &s[cut..]] {
-            chunks.push(event(
-                "content_block_delta",
-                json!({"type": "content_block_delta", "index": index,
-                       "delta": {"type": "input_json_delta", "partial_json": part}}),
-            ));
-        }
-        chunks.push(event(
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": index}),
-        ));
+    for call in calls {
+        tool_use_block(&mut chunks, index, call);
         index += 1;
     }
     chunks.push(event(
@@ -199,6 +207,27 @@ pub(crate) fn messages(body: &Value, reply: &Reply) -> Answer {
         chunks,
         stall: false,
     }
+}
+
+/// A `tool_use` block's events: its input arrives as JSON in two fragments.
+fn tool_use_block(chunks: &mut Vec<Bytes>, index: usize, (id, name, args): &Call) {
+    chunks.push(event(
+        "content_block_start",
+        json!({"type": "content_block_start", "index": index,
+               "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}),
+    ));
+    let s = args.to_string();
+    for part in halves(&s) {
+        chunks.push(event(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": index,
+                   "delta": {"type": "input_json_delta", "partial_json": part}}),
+        ));
+    }
+    chunks.push(event(
+        "content_block_stop",
+        json!({"type": "content_block_stop", "index": index}),
+    ));
 }
 
 pub(crate) fn models(models: &[String]) -> Answer {

@@ -467,3 +467,14 @@ pub(crate) fn deltas(text: &str) -> Vec<String> {
     }
     out
 }
+
+/// Tool-call arguments as a stream sends them: in two fragments, cut at the character boundary
+/// nearest below the middle.
+pub(crate) fn halves(s: &str) -> [&str; 2] {
+    let mid = s.len() / 2;
+    let cut = (0..=mid)
+        .rev()
+        .find(|c| s.is_char_boundary(*c))
+        .unwrap_or(0);
+    [&s[..cut], &s[cut..]]
+}

@@ -5,7 +5,7 @@ use hyper::StatusCode;
 use serde_json::{Value, json};
 
 use super::server::{Answer, wants_stream};
-use super::{Reply, ReplyBody, Wire, deltas, derived_embedding};
+use super::{Reply, ReplyBody, Wire, deltas, derived_embedding, halves};
 
 fn model_of(body: &Value) -> String {
     body.get("model")
@@ -37,7 +37,31 @@ pub(crate) fn chat(body: &Value, reply: &Reply) -> Answer {
         .unwrap_or(false);
     let (input, output) = reply.usage;
     let usage = json!({"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output});
-    let (text, calls): (String, Vec<(String, String, String)>) = match &reply.body {
+    let Some((text, calls)) = text_and_calls(&reply.body) else {
+        return malformed(stream);
+    };
+    let finish = reply.finish.clone().unwrap_or_else(|| {
+        if calls.is_empty() {
+            "stop".into()
+        } else {
+            "tool_calls".into()
+        }
+    });
+    if !stream {
+        return completion(&model, text, &calls, finish, usage);
+    }
+    let stalls = matches!(reply.body, ReplyBody::StallStream(_));
+    let usage = include_usage.then_some(usage);
+    streamed(&model, &text, &calls, finish, stalls, usage)
+}
+
+/// A tool call as the fake answers it: id, name and arguments (JSON text).
+type Call = (String, String, String);
+
+/// The reply's text and tool calls (`call_{n}` when the script gives no id); `None` for a
+/// malformed reply.
+fn text_and_calls(body: &ReplyBody) -> Option<(String, Vec<Call>)> {
+    Some(match body {
         ReplyBody::Text(t) => (t.clone(), vec![]),
         ReplyBody::ToolCalls { text, calls } => (
             text.clone(),
@@ -54,49 +78,60 @@ pub(crate) fn chat(body: &Value, reply: &Reply) -> Answer {
                 })
                 .collect(),
         ),
-        ReplyBody::Malformed => {
-            return if stream {
-                Answer::Stream {
-                    content_type: "text/event-stream",
-                    chunks: vec![Bytes::from_static(b"data: {\"choices\": [{\"delta\": \n\n")],
-                    stall: false,
-                }
-            } else {
-                Answer::Json(
-                    StatusCode::OK,
-                    Bytes::from_static(b"{\"id\": \"chatcmpl-x\", \"choices\": [tru"),
-                )
-            };
-        }
+        ReplyBody::Malformed => return None,
         ReplyBody::StallStream(t) => (t.clone(), vec![]),
         ReplyBody::Embeddings(_) | ReplyBody::Raw(_) | ReplyBody::Hang => (String::new(), vec![]),
-    };
-    let finish = reply.finish.clone().unwrap_or_else(|| {
-        if calls.is_empty() {
-            "stop".into()
-        } else {
-            "tool_calls".into()
+    })
+}
+
+/// An answer cut off in the middle of its JSON.
+fn malformed(stream: bool) -> Answer {
+    if stream {
+        Answer::Stream {
+            content_type: "text/event-stream",
+            chunks: vec![Bytes::from_static(b"data: {\"choices\": [{\"delta\": \n\n")],
+            stall: false,
         }
-    });
-    if !stream {
-        let mut message = json!({"role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { Value::String(text) }, "refusal": null});
-        if !calls.is_empty() {
-            message["tool_calls"] = calls
-                .iter()
-                .map(|(id, name, args)| json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}}))
-                .collect();
-        }
-        let v = json!({
-            "id": "chatcmpl-fake",
-            "object": "chat.completion",
-            "created": 1_700_000_000,
-            "model": model,
-            "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
-            "usage": usage,
-            "system_fingerprint": "fp_fake",
-        });
-        return Answer::Json(StatusCode::OK, Bytes::from(v.to_string()));
+    } else {
+        Answer::Json(
+            StatusCode::OK,
+            Bytes::from_static(b"{\"id\": \"chatcmpl-x\", \"choices\": [tru"),
+        )
     }
+}
+
+/// The whole completion at once.
+fn completion(model: &str, text: String, calls: &[Call], finish: String, usage: Value) -> Answer {
+    let mut message = json!({"role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { Value::String(text) }, "refusal": null});
+    if !calls.is_empty() {
+        message["tool_calls"] = calls
+            .iter()
+            .map(|(id, name, args)| json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}}))
+            .collect();
+    }
+    let v = json!({
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
+        "usage": usage,
+        "system_fingerprint": "fp_fake",
+    });
+    Answer::Json(StatusCode::OK, Bytes::from(v.to_string()))
+}
+
+/// The completion as server-sent chunks: the text in deltas, then each tool call with its
+/// arguments in two fragments, then the usage when asked for (`include_usage`). A stalling
+/// reply stops after the text, without ending.
+fn streamed(
+    model: &str,
+    text: &str,
+    calls: &[Call],
+    finish: String,
+    stalls: bool,
+    usage: Option<Value>,
+) -> Answer {
     let chunk = |delta: Value, finish: Value| -> Bytes {
         let v = json!({
             "id": "chatcmpl-fake",
@@ -113,11 +148,11 @@ pub(crate) fn chat(body: &Value, reply: &Reply) -> Answer {
         Value::Null,
     )];
     if !text.is_empty() {
-        for d in deltas(&text) {
+        for d in deltas(text) {
             chunks.push(chunk(json!({"content": d}), Value::Null));
         }
     }
-    if let ReplyBody::StallStream(_) = reply.body {
+    if stalls {
         return Answer::Stream {
             content_type: "text/event-stream",
             chunks,
@@ -130,12 +165,7 @@ pub(crate) fn chat(body: &Value, reply: &Reply) -> Answer {
             Value::Null,
         ));
         // Arguments arrive in fragments, as OpenAI sends them.
-        let mid = args.len() / 2;
-        let cut = (0..=mid)
-            .rev()
-            .find(|c| args.is_char_boundary(*c))
-            .unwrap_or(0);
-        for part in [&args[..cut], &args[cut..]] {
+        for part in halves(args) {
             chunks.push(chunk(
                 json!({"tool_calls": [{"index": i, "function": {"arguments": part}}]}),
                 Value::Null,
@@ -143,7 +173,7 @@ pub(crate) fn chat(body: &Value, reply: &Reply) -> Answer {
         }
     }
     chunks.push(chunk(json!({}), Value::String(finish)));
-    if include_usage {
+    if let Some(usage) = usage {
         let v = json!({
             "id": "chatcmpl-fake",
             "object": "chat.completion.chunk",

@@ -291,8 +291,18 @@ impl Manifest {
         }
     }
 
+    /// Every problem of the manifest, in the order of its fields.
     fn problems(&self) -> Vec<Problem> {
         let mut out = Vec::new();
+        self.identity_problems(&mut out);
+        self.limits.problems(&mut out);
+        self.mcp_problems(&mut out);
+        self.tools_problems(&mut out);
+        out
+    }
+
+    /// Who the plugin is: its id, texts, tags and competencies, and the permissions it asks for.
+    fn identity_problems(&self, out: &mut Vec<Problem>) {
         if !valid_plugin_id(&self.id) {
             out.push(Problem::new(
                 "id",
@@ -334,25 +344,10 @@ impl Manifest {
         {
             out.push(Problem::new("permissions", e));
         }
-        let l = &self.limits;
-        if !(100..=600_000).contains(&l.timeout_ms) {
-            out.push(Problem::new(
-                "limits.timeout_ms",
-                "timeout_ms must be 100 to 600000",
-            ));
-        }
-        if !(1024..=16 * 1024 * 1024).contains(&l.max_result_bytes) {
-            out.push(Problem::new(
-                "limits.max_result_bytes",
-                "max_result_bytes must be 1 KiB to 16 MiB",
-            ));
-        }
-        if !(1..=64).contains(&l.max_concurrent_calls) {
-            out.push(Problem::new(
-                "limits.max_concurrent_calls",
-                "max_concurrent_calls must be 1 to 64",
-            ));
-        }
+    }
+
+    /// An MCP server or declarative tools, exactly one; the server's command or URL.
+    fn mcp_problems(&self, out: &mut Vec<Problem>) {
         match (&self.mcp, self.tools.is_empty()) {
             (Some(_), false) => out.push(Problem::new(
                 "tools",
@@ -397,6 +392,10 @@ impl Manifest {
             }
             None => {}
         }
+    }
+
+    /// The declarative tools: how many, unique names, and each one's own problems.
+    fn tools_problems(&self, out: &mut Vec<Problem>) {
         if self.tools.len() > MAX_TOOLS {
             out.push(Problem::new("tools", format!("at most {MAX_TOOLS} tools")));
         }
@@ -409,9 +408,32 @@ impl Manifest {
                     format!("duplicate tool '{}'", t.name),
                 ));
             }
-            tool_problems(&self.id, t, &at, &mut out);
+            tool_problems(&self.id, t, &at, out);
         }
-        out
+    }
+}
+
+impl Limits {
+    /// Limits out of their bounds.
+    fn problems(&self, out: &mut Vec<Problem>) {
+        if !(100..=600_000).contains(&self.timeout_ms) {
+            out.push(Problem::new(
+                "limits.timeout_ms",
+                "timeout_ms must be 100 to 600000",
+            ));
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.max_result_bytes) {
+            out.push(Problem::new(
+                "limits.max_result_bytes",
+                "max_result_bytes must be 1 KiB to 16 MiB",
+            ));
+        }
+        if !(1..=64).contains(&self.max_concurrent_calls) {
+            out.push(Problem::new(
+                "limits.max_concurrent_calls",
+                "max_concurrent_calls must be 1 to 64",
+            ));
+        }
     }
 }
 

@@ -219,12 +219,47 @@ async fn code_analyze(_ctx: CallContext, input: Value) -> Result<ToolOutput, Too
 /// Line-based metrics: good enough to size and compare code without a parser per language.
 pub fn analyze(code: &str, language: &str) -> Value {
     let hash_comments = matches!(language, "python" | "bash");
-    let (mut blank, mut comment, mut functions, mut classes, mut imports) = (0, 0, 0, 0, 0);
-    let mut complexity = 1;
-    let mut max_nesting = 0usize;
-    let mut depth: i64 = 0;
-    let mut in_block_comment = false;
-    let branch_words: &[&str] = match language {
+    let branch_words = branch_words(language);
+    let mut c = Counts {
+        complexity: 1,
+        ..Counts::default()
+    };
+    for raw in code.lines() {
+        let line = raw.trim();
+        if line.is_empty() {
+            c.blank += 1;
+            continue;
+        }
+        if c.skip_comment(line, hash_comments) {
+            continue;
+        }
+        c.declarations(language, raw, line);
+        c.complexity += branch_words
+            .iter()
+            .map(|w| line.matches(w).count())
+            .sum::<usize>();
+        if !hash_comments {
+            c.braces(line);
+        }
+    }
+    let lines = code.lines().count();
+    json!({
+        "language": language,
+        "lines": lines,
+        "code_lines": lines - c.blank - c.comment,
+        "blank_lines": c.blank,
+        "comment_lines": c.comment,
+        "functions": c.functions,
+        "classes": c.classes,
+        "imports": c.imports,
+        "max_nesting": c.max_nesting,
+        "complexity": c.complexity,
+    })
+}
+
+/// Words and operators that open a branch, for the complexity count.
+fn branch_words(language: &str) -> &'static [&'static str] {
+    match language {
         "python" => &[
             "if ", "elif ", "for ", "while ", "except", " and ", " or ", "case ",
         ],
@@ -233,119 +268,127 @@ pub fn analyze(code: &str, language: &str) -> Value {
             "if ", "if(", "for ", "for(", "while ", "while(", "case ", "catch", "&&", "||", "?",
             "match ",
         ],
-    };
-    for raw in code.lines() {
-        let line = raw.trim();
-        if line.is_empty() {
-            blank += 1;
-            continue;
-        }
-        if in_block_comment {
-            comment += 1;
+    }
+}
+
+/// How a line of a brace language starts when it declares a function, a type, or an import.
+const FUNCTION_STARTS: &[&str] = &[
+    "fn ",
+    "pub fn ",
+    "async fn ",
+    "pub async fn ",
+    "pub(crate) fn ",
+    "function ",
+    "async function ",
+    "func ",
+];
+const TYPE_STARTS: &[&str] = &[
+    "class ",
+    "struct ",
+    "pub struct ",
+    "enum ",
+    "pub enum ",
+    "interface ",
+    "export class ",
+    "trait ",
+    "pub trait ",
+    "type ",
+];
+const IMPORT_STARTS: &[&str] = &["import ", "use ", "pub use ", "#include", "package "];
+
+/// What `analyze` counts, line by line.
+#[derive(Default)]
+struct Counts {
+    blank: usize,
+    comment: usize,
+    functions: usize,
+    classes: usize,
+    imports: usize,
+    complexity: usize,
+    max_nesting: usize,
+    /// Open braces so far.
+    depth: i64,
+    in_block_comment: bool,
+}
+
+impl Counts {
+    /// Counts a comment line (`#` in Python and Bash; `//` and `/* … */` elsewhere); whether the
+    /// line was one.
+    fn skip_comment(&mut self, line: &str, hash_comments: bool) -> bool {
+        if self.in_block_comment {
+            self.comment += 1;
             if line.contains("*/") {
-                in_block_comment = false;
+                self.in_block_comment = false;
             }
-            continue;
+            return true;
         }
         if hash_comments && line.starts_with('#') {
-            comment += 1;
-            continue;
+            self.comment += 1;
+            return true;
         }
         if !hash_comments && line.starts_with("//") {
-            comment += 1;
-            continue;
+            self.comment += 1;
+            return true;
         }
         if !hash_comments && line.starts_with("/*") {
-            comment += 1;
-            in_block_comment = !line.contains("*/");
-            continue;
+            self.comment += 1;
+            self.in_block_comment = !line.contains("*/");
+            return true;
         }
+        false
+    }
+
+    /// Counts the functions, types and imports a line declares; Python's nesting is its
+    /// indentation.
+    fn declarations(&mut self, language: &str, raw: &str, line: &str) {
         let starts = |prefixes: &[&str]| prefixes.iter().any(|p| line.starts_with(p));
         match language {
             "python" => {
                 if starts(&["def ", "async def "]) {
-                    functions += 1;
+                    self.functions += 1;
                 }
                 if starts(&["class "]) {
-                    classes += 1;
+                    self.classes += 1;
                 }
                 if starts(&["import ", "from "]) {
-                    imports += 1;
+                    self.imports += 1;
                 }
                 let indent = raw.len() - raw.trim_start().len();
-                max_nesting = max_nesting.max(indent / 4);
+                self.max_nesting = self.max_nesting.max(indent / 4);
             }
             "bash" => {
                 if line.contains("()") && line.ends_with('{') || starts(&["function "]) {
-                    functions += 1;
+                    self.functions += 1;
                 }
                 if starts(&["source ", ". "]) {
-                    imports += 1;
+                    self.imports += 1;
                 }
             }
             _ => {
-                if starts(&[
-                    "fn ",
-                    "pub fn ",
-                    "async fn ",
-                    "pub async fn ",
-                    "pub(crate) fn ",
-                    "function ",
-                    "async function ",
-                    "func ",
-                ]) || line.contains("=> {")
-                {
-                    functions += 1;
+                if starts(FUNCTION_STARTS) || line.contains("=> {") {
+                    self.functions += 1;
                 }
-                if starts(&[
-                    "class ",
-                    "struct ",
-                    "pub struct ",
-                    "enum ",
-                    "pub enum ",
-                    "interface ",
-                    "export class ",
-                    "trait ",
-                    "pub trait ",
-                    "type ",
-                ]) {
-                    classes += 1;
+                if starts(TYPE_STARTS) {
+                    self.classes += 1;
                 }
-                if starts(&["import ", "use ", "pub use ", "#include", "package "])
-                    || line.contains("require(")
-                {
-                    imports += 1;
-                }
-            }
-        }
-        complexity += branch_words
-            .iter()
-            .map(|w| line.matches(w).count())
-            .sum::<usize>();
-        if !hash_comments {
-            for ch in line.chars() {
-                match ch {
-                    '{' => {
-                        depth += 1;
-                        max_nesting = max_nesting.max(depth.max(0) as usize);
-                    }
-                    '}' => depth -= 1,
-                    _ => {}
+                if starts(IMPORT_STARTS) || line.contains("require(") {
+                    self.imports += 1;
                 }
             }
         }
     }
-    let lines = code.lines().count();
-    json!({
-        "language": language,
-        "lines": lines,
-        "code_lines": lines - blank - comment,
-        "blank_lines": blank,
-        "comment_lines": comment,
-        "functions": functions,
-        "classes": classes,
-        "imports": imports,
-        "max_nesting": max_nesting,
-        "complexity": complexity,
-    })
+
+    /// Brace languages' nesting: the deepest the braces go.
+    fn braces(&mut self, line: &str) {
+        for ch in line.chars() {
+            match ch {
+                '{' => {
+                    self.depth += 1;
+                    self.max_nesting = self.max_nesting.max(self.depth.max(0) as usize);
+                }
+                '}' => self.depth -= 1,
+                _ => {}
+            }
+        }
+    }
 }

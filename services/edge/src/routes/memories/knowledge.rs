@@ -3,20 +3,20 @@
 //! similarity then and by text (substring and full-text indexes) otherwise; the search says
 //! which it used.
 
+mod query;
+mod store;
+
 use actix_web::{HttpResponse, web};
-use gathering_agents::Llm;
-use gathering_agents::memory::DIMENSIONS;
-use gathering_db::GenericClient;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError, Violations};
 use crate::openapi::Detail;
-use crate::routes::catalogue::input::{
-    Refusal, line_ok, opt_line_ok, opt_list_ok, refusal, text_ok,
-};
+use crate::routes::catalogue::input::{line_ok, opt_line_ok, opt_list_ok, text_ok};
 use crate::state::AppState;
+
+pub use store::{Common, NewEntry, embed, insert};
 
 pub const CATEGORIES: &[&str] = &["docs", "best_practice", "decision", "faq"];
 /// Longest entry content (characters) through `POST /memories/knowledge`.
@@ -24,132 +24,6 @@ pub const CONTENT_MAX: usize = 1_000_000;
 pub const TITLE_MAX: usize = 500;
 pub const TAGS_MAX: usize = 50;
 pub const TAG_LEN: usize = 100;
-/// Longest text sent for one embedding: embedding models take a few thousand tokens; the start
-/// of a longer text stands for it.
-const EMBED_CHARS: usize = 16_000;
-/// Texts per gateway embedding call, and rows per insert statement.
-const BATCH: usize = 128;
-
-/// What entries written together share.
-pub struct Common {
-    pub category: Option<String>,
-    pub project_id: Option<i64>,
-    pub circle_id: Option<i64>,
-    pub is_global: bool,
-    pub author_agent_id: Option<i64>,
-    pub parent_id: Option<i64>,
-}
-
-pub struct NewEntry {
-    pub title: String,
-    pub content: String,
-    pub tags: Vec<String>,
-    pub source_url: Option<String>,
-    pub chunk_index: Option<i32>,
-}
-
-/// Embeddings of `texts` (each cut to [`EMBED_CHARS`]), batch by batch; `None` where the
-/// gateway could not embed.
-pub async fn embed(llm: &Llm, texts: &[String]) -> Vec<Option<Vec<f32>>> {
-    let mut out = Vec::with_capacity(texts.len());
-    for batch in texts.chunks(BATCH) {
-        let cut: Vec<String> = batch
-            .iter()
-            .map(|t| t.chars().take(EMBED_CHARS).collect())
-            .collect();
-        match llm.embed(&cut, 0).await {
-            Some(vectors) => out.extend(
-                vectors
-                    .into_iter()
-                    .map(|v| (v.len() == DIMENSIONS).then_some(v)),
-            ),
-            None => out.extend(std::iter::repeat_n(None, batch.len())),
-        }
-    }
-    out
-}
-
-/// Rows in order; the embedding of row `i` is the slice at `offsets[i]` of one flat `float4[]`
-/// (−1: none), so a batch is one statement whatever its size.
-const INSERT_SQL: &str = "
-INSERT INTO memory.knowledge_base (title, content, category, project_id, circle_id, is_global,
-    tags, source_url, author_agent_id, parent_id, chunk_index, embedding)
-SELECT t, c, $3, $4, $5, $6, ARRAY(SELECT jsonb_array_elements_text(g)), u, $7, $8, ci,
-       CASE WHEN o >= 0 THEN (($9::float4[])[o + 1 : o + 1536])::vector END
-FROM unnest($1::text[], $2::text[], $10::jsonb[], $11::text[], $12::int4[], $13::int4[])
-     WITH ORDINALITY AS x(t, c, g, u, ci, o, ord)
-ORDER BY ord
-RETURNING id";
-
-/// Inserts the entries with their embeddings; returns their ids in order.
-pub async fn insert<C: GenericClient>(
-    c: &C,
-    common: &Common,
-    entries: &[NewEntry],
-    embeddings: &[Option<Vec<f32>>],
-) -> Result<Vec<i64>, ApiError> {
-    let mut ids = Vec::with_capacity(entries.len());
-    for (batch, vectors) in entries.chunks(BATCH).zip(embeddings.chunks(BATCH)) {
-        let titles: Vec<&str> = batch.iter().map(|e| e.title.as_str()).collect();
-        let contents: Vec<&str> = batch.iter().map(|e| e.content.as_str()).collect();
-        let tags: Vec<Value> = batch.iter().map(|e| json!(e.tags)).collect();
-        let urls: Vec<Option<&str>> = batch.iter().map(|e| e.source_url.as_deref()).collect();
-        let chunk_index: Vec<Option<i32>> = batch.iter().map(|e| e.chunk_index).collect();
-        let mut flat: Vec<f32> = Vec::new();
-        let mut offsets: Vec<i32> = Vec::with_capacity(batch.len());
-        for v in vectors {
-            match v {
-                Some(v) => {
-                    offsets.push(i32::try_from(flat.len()).map_err(ApiError::internal)?);
-                    flat.extend_from_slice(v);
-                }
-                None => offsets.push(-1),
-            }
-        }
-        let rows = c
-            .query(
-                INSERT_SQL,
-                &[
-                    &titles,
-                    &contents,
-                    &common.category,
-                    &common.project_id,
-                    &common.circle_id,
-                    &common.is_global,
-                    &common.author_agent_id,
-                    &common.parent_id,
-                    &flat,
-                    &tags,
-                    &urls,
-                    &chunk_index,
-                    &offsets,
-                ],
-            )
-            .await
-            .map_err(refused)?;
-        for r in &rows {
-            ids.push(r.try_get::<_, i64>(0)?);
-        }
-    }
-    Ok(ids)
-}
-
-/// A missing project, circle or author is the caller's mistake (422 on that field).
-fn refused(e: gathering_db::tokio_postgres::Error) -> ApiError {
-    match refusal(&e) {
-        Some(Refusal::Missing(c)) => {
-            let field = ["project_id", "circle_id", "author_agent_id"]
-                .into_iter()
-                .find(|f| c.contains(f.trim_end_matches("_id")))
-                .unwrap_or("body");
-            ApiError::Validation(vec![FieldError::body(
-                field,
-                format!("{field} does not refer to an existing row"),
-            )])
-        }
-        _ => e.into(),
-    }
-}
 
 /// Checks shared by the create body and the upload form.
 pub fn check_entry_fields(
@@ -317,66 +191,6 @@ pub struct SearchBody {
     threshold: f64,
 }
 
-/// Scope: with a project (circle) filter, entries of that project (circle) and, when
-/// `include_global`, global ones; without `include_global`, global entries only when they
-/// belong to the project or circle asked for.
-macro_rules! scope {
-    () => {
-        " kb.is_active
-          AND ($2::int8 IS NULL OR kb.project_id = $2 OR ($5 AND kb.is_global))
-          AND ($3::int8 IS NULL OR kb.circle_id = $3 OR ($5 AND kb.is_global))
-          AND ($4::text IS NULL OR kb.category = $4)
-          AND ($5 OR NOT kb.is_global OR kb.project_id = $2 OR kb.circle_id = $3) "
-    };
-}
-
-const VECTOR_SQL: &str = concat!(
-    "SELECT kb.id, kb.title, kb.content, kb.category, kb.tags,
-            1 - (kb.embedding <=> $1::float4[]::vector) AS similarity
-     FROM memory.knowledge_base kb
-     WHERE kb.embedding IS NOT NULL AND ",
-    scope!(),
-    "ORDER BY kb.embedding <=> $1::float4[]::vector LIMIT $6"
-);
-
-/// Text search: `$1` the query, `$7` it as an escaped `ILIKE` pattern. An entry matches when
-/// it contains the query (trigram indexes) or all its words (full-text index, V62). A substring
-/// match ranks 1; the others rank by cover density (`ts_rank_cd`, normalised to 0..1). Ranking
-/// is bounded to the first [`TEXT_CANDIDATES`] matches, so a query of common words costs the same
-/// as a rare one.
-const TEXT_SQL: &str = concat!(
-    "WITH cand AS (
-        SELECT kb.id FROM memory.knowledge_base kb
-        WHERE (kb.title ILIKE $7 OR kb.content ILIKE $7
-               OR to_tsvector('simple'::regconfig, left(kb.title || ' ' || kb.content, 200000))
-                  @@ plainto_tsquery('simple'::regconfig, $1)) AND ",
-    scope!(),
-    "LIMIT $8)
-     SELECT kb.id, kb.title, kb.content, kb.category, kb.tags,
-            CASE WHEN kb.title ILIKE $7 OR kb.content ILIKE $7 THEN 1.0
-                 ELSE ts_rank_cd(to_tsvector('simple'::regconfig, left(kb.title || ' ' || kb.content, 200000)),
-                                 plainto_tsquery('simple'::regconfig, $1), 32) END::float8 AS similarity
-     FROM cand JOIN memory.knowledge_base kb ON kb.id = cand.id
-     ORDER BY similarity DESC, kb.id DESC LIMIT $6"
-);
-
-/// Text matches ranked per search at most.
-const TEXT_CANDIDATES: i64 = 500;
-
-/// `%query%` for `ILIKE`, with the pattern's own special characters escaped.
-fn contains_pattern(q: &str) -> String {
-    let mut p = String::with_capacity(q.len() + 2);
-    p.push('%');
-    for c in q.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
 #[utoipa::path(
 
     post,
@@ -430,56 +244,13 @@ pub async fn search(
     let client = state.pool.get().await?;
     let mut found = None;
     if let Some(v) = vector {
-        let stmt = client.prepare_cached(VECTOR_SQL).await?;
-        let rows = client
-            .query(
-                &stmt,
-                &[
-                    &v,
-                    &b.project_id,
-                    &b.circle_id,
-                    &b.category,
-                    &b.include_global,
-                    &b.limit,
-                ],
-            )
-            .await?;
-        // No embedded entry in scope: the text search can still find unembedded ones.
-        if !rows.is_empty() {
-            let mut hits = Vec::with_capacity(rows.len());
-            for r in &rows {
-                if r.try_get::<_, f64>("similarity")? >= b.threshold {
-                    hits.push(entry_row(r, true)?);
-                }
-            }
-            found = Some(("vector", hits));
-        }
+        found = query::by_vector(&client, &v, &b)
+            .await?
+            .map(|hits| ("vector", hits));
     }
     let (method, results) = match found {
         Some(f) => f,
-        None => {
-            let stmt = client.prepare_cached(TEXT_SQL).await?;
-            let rows = client
-                .query(
-                    &stmt,
-                    &[
-                        &b.query,
-                        &b.project_id,
-                        &b.circle_id,
-                        &b.category,
-                        &b.include_global,
-                        &b.limit,
-                        &contains_pattern(&b.query),
-                        &TEXT_CANDIDATES,
-                    ],
-                )
-                .await?;
-            let hits = rows
-                .iter()
-                .map(|r| entry_row(r, true))
-                .collect::<Result<_, _>>()?;
-            ("text", hits)
-        }
+        None => ("text", query::by_text(&client, &b).await?),
     };
     Ok(HttpResponse::Ok().json(json!({
         "query": b.query, "results": results, "total": results.len(), "method": method,
@@ -610,14 +381,4 @@ pub async fn stats(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRe
         "by_category": row.try_get::<_, Value>("by_category")?,
         "recent_entries": row.try_get::<_, Value>("recent")?,
     })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::contains_pattern;
-
-    #[test]
-    fn like_pattern_escapes_its_wildcards() {
-        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
-    }
 }

@@ -159,6 +159,45 @@ pub async fn upload(
                 .json(json!({"detail": "The upload took too long to arrive"})));
         }
     };
+    let (bytes, filename, format) = document(&form)?;
+    let f = fields(&form, &filename)?;
+    let (text, chunks) = parse(format, bytes, f.chunk_large_docs).await?;
+    let n = chunks.len();
+    let (main_content, chunked) = entries(&f.title, &text, chunks);
+    let mut embed_texts = vec![format!("{}\n\n{main_content}", f.title)];
+    embed_texts.extend(chunked.iter().map(|(t, c)| format!("{t}\n\n{}", c.content)));
+    let vectors = knowledge::embed(&state.agents.llm, &embed_texts).await;
+
+    let common = Common {
+        category: f.category.clone(),
+        project_id: None,
+        circle_id: None,
+        is_global: f.is_global,
+        author_agent_id: f.author_agent_id,
+        parent_id: None,
+    };
+    let main = NewEntry {
+        title: f.title.clone(),
+        content: main_content,
+        tags: f.tags.clone().unwrap_or_default(),
+        source_url: Some(format!("file://{filename}")),
+        chunk_index: None,
+    };
+    let main_id = store(&state, common, &filename, main, chunked, vectors).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "id": main_id,
+        "title": f.title,
+        "filename": filename,
+        "format": format.as_str(),
+        "char_count": text.chars().count(),
+        "chunk_count": n,
+        "category": f.category,
+        "tags": f.tags,
+    })))
+}
+
+/// The uploaded file: its bytes, its name (without directories) and its format.
+fn document(form: &RawForm) -> Result<(&[u8], String, Format), ApiError> {
     let Some(bytes) = form.file.as_deref() else {
         return Err(ApiError::Validation(vec![FieldError {
             kind: "missing".into(),
@@ -174,17 +213,30 @@ pub async fn upload(
             "Unsupported file format. Supported: .md, .markdown, .txt, .csv, .pdf".into(),
         ));
     };
+    Ok((bytes, filename, format))
+}
 
+/// The form's other fields, checked (with the file's name) in one 422.
+struct Fields {
+    title: String,
+    category: Option<String>,
+    tags: Option<Vec<String>>,
+    is_global: bool,
+    chunk_large_docs: bool,
+    author_agent_id: Option<i64>,
+}
+
+fn fields(form: &RawForm, filename: &str) -> Result<Fields, ApiError> {
     let mut v = Violations::new();
     v.check(
-        line_ok(&filename, 1, 255),
+        line_ok(filename, 1, 255),
         "file",
         "the file name must be at most 255 characters",
     );
     let title = form
         .text("title")
         .map(|t| t.trim().to_owned())
-        .unwrap_or_else(|| filename.clone());
+        .unwrap_or_else(|| filename.to_owned());
     v.check(
         line_ok(&title, 1, TITLE_MAX),
         "title",
@@ -198,8 +250,8 @@ pub async fn upload(
             .collect()
     });
     knowledge::check_entry_fields(&mut v, &category, &tags, &None);
-    let is_global = flag(&form, "is_global", false, &mut v);
-    let chunk_large_docs = flag(&form, "chunk_large_docs", true, &mut v);
+    let is_global = flag(form, "is_global", false, &mut v);
+    let chunk_large_docs = flag(form, "chunk_large_docs", true, &mut v);
     let author_agent_id = match form
         .text("author_agent_id")
         .map(|s| s.trim().parse::<i64>())
@@ -215,7 +267,22 @@ pub async fn upload(
         }
     };
     v.finish()?;
+    Ok(Fields {
+        title,
+        category,
+        tags,
+        is_global,
+        chunk_large_docs,
+        author_agent_id,
+    })
+}
 
+/// The document's text and its chunks; 400 when there is no text.
+async fn parse(
+    format: Format,
+    bytes: &[u8],
+    chunk_large_docs: bool,
+) -> Result<(String, Vec<Chunk>), ApiError> {
     // Decoding, CSV and PDF parsing and chunking a 10 MB document are CPU work: off the event
     // loop.
     let owned = bytes.to_vec();
@@ -231,65 +298,54 @@ pub async fn upload(
             "Document is empty or could not be parsed".into(),
         ));
     }
-    let n = chunks.len();
-    let main_content = if n == 1 {
-        text.clone()
-    } else {
-        let preview: String = text.chars().take(PREVIEW).collect();
-        format!("[Document with {n} chunks]\n\n{preview}...")
-    };
-    let chunk_titles: Vec<String> = chunks
-        .iter()
-        .map(|c| format!("{title} (chunk {}/{n})", c.index + 1))
-        .collect();
-    let mut embed_texts = vec![format!("{title}\n\n{main_content}")];
-    if n > 1 {
-        embed_texts.extend(
-            chunks
-                .iter()
-                .zip(&chunk_titles)
-                .map(|(c, t)| format!("{t}\n\n{}", c.content)),
-        );
-    }
-    let mut vectors = knowledge::embed(&state.agents.llm, &embed_texts).await;
-    let chunk_vectors = vectors.split_off(1);
+    Ok((text, chunks))
+}
 
-    let mut common = Common {
-        category: category.clone(),
-        project_id: None,
-        circle_id: None,
-        is_global,
-        author_agent_id,
-        parent_id: None,
-    };
-    let base_tags = tags.clone().unwrap_or_default();
+/// The main entry's content (the whole text, or a preview when there are several chunks) and,
+/// when there are several, each chunk with its title.
+fn entries(title: &str, text: &str, chunks: Vec<Chunk>) -> (String, Vec<(String, Chunk)>) {
+    let n = chunks.len();
+    if n == 1 {
+        return (text.to_owned(), Vec::new());
+    }
+    let preview: String = text.chars().take(PREVIEW).collect();
+    let chunked = chunks
+        .into_iter()
+        .map(|c| (format!("{title} (chunk {}/{n})", c.index + 1), c))
+        .collect();
+    (
+        format!("[Document with {n} chunks]\n\n{preview}..."),
+        chunked,
+    )
+}
+
+/// Writes the main entry, then its chunks (children of it, tagged `doc:{main_id}` and `chunk`),
+/// in one transaction; `vectors` are the main entry's embedding then the chunks'. The main
+/// entry's id.
+async fn store(
+    state: &AppState,
+    mut common: Common,
+    filename: &str,
+    main: NewEntry,
+    chunked: Vec<(String, Chunk)>,
+    mut vectors: Vec<Option<Vec<f32>>>,
+) -> Result<i64, ApiError> {
+    let chunk_vectors = vectors.split_off(1);
+    let mut chunk_tags = main.tags.clone();
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
-    let main_id = knowledge::insert(
-        &tx,
-        &common,
-        &[NewEntry {
-            title: title.clone(),
-            content: main_content,
-            tags: base_tags.clone(),
-            source_url: Some(format!("file://{filename}")),
-            chunk_index: None,
-        }],
-        &vectors,
-    )
-    .await?
-    .first()
-    .copied()
-    .ok_or_else(|| ApiError::internal("document not stored"))?;
-    if n > 1 {
+    let main_id = knowledge::insert(&tx, &common, &[main], &vectors)
+        .await?
+        .first()
+        .copied()
+        .ok_or_else(|| ApiError::internal("document not stored"))?;
+    if !chunked.is_empty() {
         common.parent_id = Some(main_id);
-        let mut chunk_tags = base_tags;
         chunk_tags.push(format!("doc:{main_id}"));
         chunk_tags.push("chunk".into());
-        let entries: Vec<NewEntry> = chunks
+        let entries: Vec<NewEntry> = chunked
             .into_iter()
-            .zip(chunk_titles)
-            .map(|(c, t)| NewEntry {
+            .map(|(t, c)| NewEntry {
                 title: t,
                 content: c.content,
                 tags: chunk_tags.clone(),
@@ -300,14 +356,5 @@ pub async fn upload(
         knowledge::insert(&tx, &common, &entries, &chunk_vectors).await?;
     }
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "id": main_id,
-        "title": title,
-        "filename": filename,
-        "format": format.as_str(),
-        "char_count": text.chars().count(),
-        "chunk_count": n,
-        "category": category,
-        "tags": tags,
-    })))
+    Ok(main_id)
 }
