@@ -70,6 +70,39 @@ FROM unnest($1::int8[], $2::int4[]) AS c(id, attempt)
 WHERE j.id = c.id AND j.attempt = c.attempt AND j.lease_owner = $3 AND j.state = 'running'
 RETURNING j.id";
 
+// Single-row mode in one round trip: the finished job's fenced completion and the next claim,
+// one statement and one commit (durable: it records a completion). The completion must run
+// first (the claim's subquery reads `done` in a one-time filter): a `FOR UPDATE` that meets a
+// row updated since its snapshot locks the newest version before rechecking it, so a claim
+// may briefly hold another worker's running job; had it already locked its own job, two such
+// statements could each wait for the other (a deadlock). Completion first, the claim never
+// waits (SKIP LOCKED), so the waits cannot form a cycle.
+const COMPLETE_AND_CLAIM_SQL: &str = "
+WITH done AS (
+    UPDATE queue.jobs SET
+        state = 'completed', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
+    WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND state = 'running'
+    RETURNING id
+), next AS (
+    UPDATE queue.jobs SET
+        state = 'running',
+        attempt = attempt + 1,
+        lease_owner = $3,
+        lease_expires_at = now() + $5::int8 * interval '1 millisecond',
+        attempted_at = now()
+    WHERE id IN (
+        SELECT id FROM queue.jobs
+        WHERE queue = $4 AND state IN ('available', 'failed') AND run_at <= now()
+          AND (SELECT count(*) FROM done) >= 0
+        ORDER BY priority, run_at, id
+        LIMIT $6
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, queue, kind, payload, priority, attempt, max_attempts, created_at, run_at
+)
+SELECT (SELECT count(*) FROM done) AS done, next.*
+FROM (SELECT 1) AS one LEFT JOIN next ON true";
+
 const FAIL_SQL: &str = "
 UPDATE queue.jobs SET
     state = CASE WHEN $5::bool OR attempt >= max_attempts
@@ -399,6 +432,36 @@ impl Queue {
             .iter()
             .map(|r| r.try_get(0))
             .collect::<Result<_, _>>()?)
+    }
+
+    /// Records one completion (fenced like [`Queue::complete`]) and claims up to `limit` due
+    /// jobs of `queue` in the same statement: one round trip and one commit per job in
+    /// single-row mode. Returns whether the completion was accepted, and the jobs claimed.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn complete_and_claim(
+        &self,
+        owner: &str,
+        id: JobId,
+        attempt: i32,
+        queue: &str,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<(bool, Vec<Job>), QueueError> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(COMPLETE_AND_CLAIM_SQL).await?;
+        let rows = client
+            .query(&stmt, &[&id, &attempt, &owner, &queue, &ms(lease), &limit])
+            .await?;
+        let mut done = false;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            done |= row.try_get::<_, i64>("done")? > 0;
+            if row.try_get::<_, Option<JobId>>("id")?.is_some() {
+                jobs.push(job_from_row(row)?);
+            }
+        }
+        jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
+        Ok((done, jobs))
     }
 
     /// Records one completion; false when refused (lease lost).

@@ -114,13 +114,19 @@ struct Lane {
     buffer: Mutex<VecDeque<Job>>,
     /// Wakes idle runners when jobs are buffered.
     job_ready: Notify,
-    /// Wakes the producer: jobs may be available (notification).
+    /// Wakes the producer (or, in single-row mode, one idle runner): jobs may be available.
     wake: Notify,
     /// Tells the producer a runner took a job: there is room in the buffer.
     room: Notify,
 }
 
 impl Lane {
+    /// Single-row mode (claim batch 1, one completion per statement): no producer; each
+    /// runner claims its next job in the statement that completes its previous one.
+    fn self_fed(&self, config: &WorkerConfig) -> bool {
+        self.config.batch == 1 && config.completion_batch <= 1
+    }
+
     fn buffered(&self) -> usize {
         self.buffer.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
