@@ -93,9 +93,16 @@ tp("same Graphile run vs our claim batch 1 with batched completion, 16 workers",
    "default", "batch1", "1.2")
 tp("batched: Graphile 4 × 24 concurrent, local queue 500, batched completion vs our 64 workers, claim batch 500",
    "batched", "batched", "1.3")
+def commits(label, gk, ok):
+    gv, ov = g(gk + "_commits"), o(ok + "_commits")
+    if gv is not None and ov is not None:
+        print(f"| {label}: commits per job | {gv:.2f} | {ov:.2f} | | |")
 def lat(label, k, target):
     print(f"| pickup latency {label} p50 / p99 | {g(k + '_p50'):.2f} / {g(k + '_p99'):.2f} ms "
           f"| {o(k + '_p50'):.2f} / {o(k + '_p99'):.2f} ms | | p99 ≤ {target} ms |")
 lat("at idle", "lat_idle", 5)
 lat("while another queue runs ~10k jobs/s", "lat_load", 10)
+commits("single-row (Graphile: default)", "default", "single")
+commits("batch 1, batched completion (Graphile: default)", "default", "batch1")
+commits("batched", "batched", "batched")
 PY

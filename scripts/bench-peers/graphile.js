@@ -57,6 +57,17 @@ async function waitEmpty(pool) {
   }
 }
 
+// Transactions committed in the database so far (server statistics, flushed by idle backends
+// within a second).
+async function commits(pool) {
+  await sleep(1200);
+  const { rows } = await pool.query(
+    `select pg_stat_clear_snapshot()::text, xact_commit::int8::text as n
+     from pg_stat_database where datname = current_database()`,
+  );
+  return Number(rows[0].n);
+}
+
 function rate(n, started) {
   const secs = Number(process.hrtime.bigint() - started) / 1e9;
   return (n / secs).toFixed(0);
@@ -67,6 +78,7 @@ async function defaultMode() {
   const pool = new Pool({ connectionString: url, max: 4 });
   await runMigrations({ connectionString: url, logger });
   await addJobs(pool, "noop", SINGLE_JOBS);
+  const before = await commits(pool);
   const started = process.hrtime.bigint();
   const runner = await run({
     connectionString: url,
@@ -79,6 +91,8 @@ async function defaultMode() {
   await waitEmpty(pool);
   console.log(`PEER graphile.default ${rate(SINGLE_JOBS, started)}`);
   await runner.stop();
+  const perJob = ((await commits(pool)) - before) / SINGLE_JOBS;
+  console.log(`PEER graphile.default_commits ${perJob.toFixed(3)}`);
   await pool.end();
 }
 
@@ -87,6 +101,7 @@ async function batchedMode() {
   const pool = new Pool({ connectionString: url, max: 4 });
   await runMigrations({ connectionString: url, logger });
   await addJobs(pool, "noop", BATCHED_JOBS);
+  const before = await commits(pool);
   const children = [];
   for (let i = 0; i < PARALLELISM; i++) {
     const c = fork(__filename, ["child"], { stdio: "inherit" });
@@ -99,6 +114,8 @@ async function batchedMode() {
   console.log(`PEER graphile.batched ${rate(BATCHED_JOBS, started)}`);
   children.forEach((c) => c.send("stop"));
   await Promise.all(children.map((c) => new Promise((r) => c.once("exit", r))));
+  const perJob = ((await commits(pool)) - before) / BATCHED_JOBS;
+  console.log(`PEER graphile.batched_commits ${perJob.toFixed(3)}`);
   await pool.end();
 }
 

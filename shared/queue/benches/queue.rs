@@ -161,6 +161,23 @@ async fn start_load(db: &TestDb, queue: &Queue) -> Shutdown {
     load_stop
 }
 
+/// Transactions committed in the bench database so far (server statistics, flushed by idle
+/// backends within a second).
+async fn commits(db: &TestDb) -> i64 {
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let client = db.pool(1).get().await.unwrap();
+    client
+        .query_one(
+            "SELECT pg_stat_clear_snapshot()::text, xact_commit FROM pg_stat_database \
+             WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .try_get(1)
+        .unwrap()
+}
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -174,33 +191,23 @@ async fn peers(db: &TestDb, queue: &Queue) {
     let single = env_usize("PEER_JOBS_SINGLE", 10_000);
     let batched = env_usize("PEER_JOBS_BATCHED", 100_000);
     let samples = env_usize("PEER_LATENCY_SAMPLES", 300);
-    let rate = throughput(
-        db,
-        queue,
-        "p_single",
-        single,
-        worker_config("p_single", 16, 1, 1),
-    )
-    .await;
-    println!("PEER ours.single {rate:.0}");
-    let rate = throughput(
-        db,
-        queue,
-        "p_batch1",
-        single,
-        worker_config("p_batch1", 16, 1, 1000),
-    )
-    .await;
-    println!("PEER ours.batch1 {rate:.0}");
-    let rate = throughput(
-        db,
-        queue,
-        "p_batched",
-        batched,
-        worker_config("p_batched", 64, 500, 1000),
-    )
-    .await;
-    println!("PEER ours.batched {rate:.0}");
+    for (key, n, cfg) in [
+        ("single", single, worker_config("p_single", 16, 1, 1)),
+        ("batch1", single, worker_config("p_batch1", 16, 1, 1000)),
+        (
+            "batched",
+            batched,
+            worker_config("p_batched", 64, 500, 1000),
+        ),
+    ] {
+        let name = cfg.queues[0].name.clone();
+        let before = commits(db).await;
+        let rate = throughput(db, queue, &name, n, cfg).await;
+        println!("PEER ours.{key} {rate:.0}");
+        // Includes the enqueue statements (batches of 1000: 0.001 per job).
+        let per_job = (commits(db).await - before) as f64 / n as f64;
+        println!("PEER ours.{key}_commits {per_job:.3}");
+    }
     let (p50, _, p99) =
         percentiles(pickup(db, queue, "p_lat_idle", samples, Duration::from_millis(10)).await);
     println!("PEER ours.lat_idle_p50 {:.2}", p50.as_secs_f64() * 1000.0);

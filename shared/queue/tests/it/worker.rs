@@ -502,9 +502,11 @@ async fn heavy_single_row_workers_complete_and_claim_without_deadlocks() {
         completed += stats.completed.load(Ordering::SeqCst);
     }
     assert_eq!(completed as usize, JOBS, "every completion recorded once");
-    let runs = runs.lock().unwrap();
-    assert_eq!(runs.len(), JOBS);
-    assert!(runs.values().all(|n| *n == 1), "every job ran exactly once");
+    {
+        let runs = runs.lock().unwrap();
+        assert_eq!(runs.len(), JOBS);
+        assert!(runs.values().all(|n| *n == 1), "every job ran exactly once");
+    }
     let attempts: i32 = client
         .query_one("SELECT max(attempt) FROM queue.jobs", &[])
         .await
