@@ -61,7 +61,7 @@ async fn self_fed(shared: Arc<Shared>, lane: Arc<Lane>) {
             Some((id, attempt)) => {
                 let r = shared
                     .queue
-                    .complete_and_claim(&shared.owner, id, attempt, name, lease, 1)
+                    .complete_and_claim(&shared.owner, id, attempt, name, lease)
                     .await;
                 match &r {
                     Ok((true, _)) => {

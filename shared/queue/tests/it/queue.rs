@@ -377,7 +377,7 @@ async fn complete_and_claim_is_fenced_and_claims_the_next_job_in_order() {
 
     // Completes the first and claims priority 2 in the same statement.
     let (done, next) = q
-        .complete_and_claim("w1", ids[1], 1, "default", LEASE, 1)
+        .complete_and_claim("w1", ids[1], 1, "default", LEASE)
         .await
         .unwrap();
     assert!(done);
@@ -393,7 +393,7 @@ async fn complete_and_claim_is_fenced_and_claims_the_next_job_in_order() {
 
     // A completion whose lease is not ours is refused; the claim still happens.
     let (done, next) = q
-        .complete_and_claim("w2", ids[2], 1, "default", LEASE, 1)
+        .complete_and_claim("w2", ids[2], 1, "default", LEASE)
         .await
         .unwrap();
     assert!(!done, "fenced: w2 does not hold the job");
@@ -404,13 +404,13 @@ async fn complete_and_claim_is_fenced_and_claims_the_next_job_in_order() {
     );
     // A stale attempt is refused too, and an empty queue claims nothing.
     let (done, next) = q
-        .complete_and_claim("w1", ids[2], 2, "default", LEASE, 1)
+        .complete_and_claim("w1", ids[2], 2, "default", LEASE)
         .await
         .unwrap();
     assert!(!done);
     assert!(next.is_empty());
     let (done, next) = q
-        .complete_and_claim("w1", ids[2], 1, "default", LEASE, 1)
+        .complete_and_claim("w1", ids[2], 1, "default", LEASE)
         .await
         .unwrap();
     assert!(done);
