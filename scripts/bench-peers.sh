@@ -12,6 +12,10 @@
 #   PEER_JOBS_BATCHED     jobs in the batched mode [100000]
 #   PEER_LATENCY_SAMPLES  pickup samples, idle and under load [300]
 #   GRAPHILE_VERSION      [0.17]
+#   PEER_ROUNDS           rounds, each side back to back, best of them reported [3]
+# On a shared machine one long write transaction anywhere in the cluster holds back the
+# cleanup horizon of every database; both queues' claims then walk dead index entries and
+# drop an order of magnitude for its duration, hence several rounds and the best of each.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -20,6 +24,7 @@ export PEER_JOBS_SINGLE=${PEER_JOBS_SINGLE:-10000}
 export PEER_JOBS_BATCHED=${PEER_JOBS_BATCHED:-100000}
 export PEER_LATENCY_SAMPLES=${PEER_LATENCY_SAMPLES:-300}
 GRAPHILE_VERSION=${GRAPHILE_VERSION:-0.17}
+PEER_ROUNDS=${PEER_ROUNDS:-3}
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
@@ -57,30 +62,47 @@ cargo bench -p gathering-queue --bench queue --no-run -q 2>/dev/null ||
 results="$work/results"
 : >"$results"
 
-log "GatheRing queue (fresh database)"
-QUEUE_BENCH_PEERS=1 cargo bench -q -p gathering-queue --bench queue 2>/dev/null |
-  grep '^PEER ' >>"$results"
-
-log "Graphile Worker $gw_installed (fresh database $gwdb)"
-(cd "$work" && node -e '
-  const { Client } = require("pg");
-  const c = new Client({ connectionString: process.argv[1] });
-  c.connect().then(() => c.query(`create database ${process.argv[2]}`)).finally(() => c.end());' \
-  "$DATABASE_URL" "$gwdb")
+create_gwdb() {
+  (cd "$work" && node -e '
+    const { Client } = require("pg");
+    const c = new Client({ connectionString: process.argv[1] });
+    c.connect().then(() => c.query(`drop database if exists ${process.argv[2]} with (force)`))
+      .then(() => c.query(`create database ${process.argv[2]}`)).finally(() => c.end());' \
+    "$DATABASE_URL" "$gwdb")
+}
 export PERF_DATABASE_URL="$base_url/$gwdb"
-for mode in default batched latency; do
-  (cd "$work" && node graphile.js "$mode") | grep '^PEER ' >>"$results"
+for round in $(seq 1 "$PEER_ROUNDS"); do
+  log "round $round/$PEER_ROUNDS: GatheRing queue (fresh database)"
+  QUEUE_BENCH_PEERS=1 cargo bench -q -p gathering-queue --bench queue 2>/dev/null |
+    grep '^PEER ' >>"$results"
+  log "round $round/$PEER_ROUNDS: Graphile Worker $gw_installed (fresh database $gwdb)"
+  create_gwdb
+  for mode in default batched latency; do
+    (cd "$work" && node graphile.js "$mode") | grep '^PEER ' >>"$results"
+  done
 done
 
 python3 - "$results" "$gw_installed" <<'PY'
 import sys
-vals = {}
+import statistics
+runs = {}
 for line in open(sys.argv[1]):
     _, key, value = line.split()
-    vals[key] = float(value)
+    runs.setdefault(key, []).append(float(value))
+# Best of the rounds: highest throughput, lowest latency; commits per job: median.
+vals = {}
+for key, v in runs.items():
+    if "_commits" in key:
+        vals[key] = statistics.median(v)
+    elif "_p50" in key or "_p99" in key:
+        vals[key] = min(v)
+    else:
+        vals[key] = max(v)
+rounds = max(len(v) for v in runs.values())
 g = lambda k: vals.get("graphile." + k)
 o = lambda k: vals.get("ours." + k)
-print(f"\nGraphile Worker {sys.argv[2]} vs GatheRing queue, same PostgreSQL, one run\n")
+print(f"\nGraphile Worker {sys.argv[2]} vs GatheRing queue, same PostgreSQL, one run, "
+      f"best of {rounds} rounds\n")
 print("| mode | Graphile Worker | GatheRing | ratio | target |")
 print("|---|---|---|---|---|")
 def tp(label, gk, ok, target):
@@ -105,4 +127,7 @@ lat("while another queue runs ~10k jobs/s", "lat_load", 10)
 commits("single-row (Graphile: default)", "default", "single")
 commits("batch 1, batched completion (Graphile: default)", "default", "batch1")
 commits("batched", "batched", "batched")
+print("\nEvery round (throughput in jobs/s, latency in ms):\n")
+for key in sorted(runs):
+    print(f"- {key}: {', '.join(f'{v:g}' for v in runs[key])}")
 PY
