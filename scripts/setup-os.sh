@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what GatheRing needs from the OS on a Debian machine, idempotently:
 # PostgreSQL 15 server binaries and pgvector (built from Debian's source package,
-# since bookworm ships no pgvector binary for PostgreSQL 15).
+# since bookworm ships no pgvector binary for PostgreSQL 15), and Dovecot's IMAP server (the
+# email skill's tests start their own unprivileged instance on a free port; the package's own
+# service is not needed).
 set -euo pipefail
 
 PG_MAJOR=${PG_MAJOR:-15}
@@ -56,6 +58,13 @@ SRC
   )
   rm -rf "$work"
   log "pgvector installed into $sharedir/extension"
+fi
+
+if [ ! -x /usr/sbin/dovecot ] || [ ! -e /usr/lib/dovecot/imap ]; then
+  log "installing dovecot-imapd"
+  apt_update
+  # No service start in containers without an init (policy-rc.d may be absent: || true).
+  apt_install dovecot-imapd || { [ -x /usr/sbin/dovecot ] && [ -e /usr/lib/dovecot/imap ]; }
 fi
 
 log "ok"

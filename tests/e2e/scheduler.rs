@@ -534,8 +534,8 @@ async fn heavy_each_action_kind_is_dispatched_end_to_end_by_a_real_executor() {
         .await
         .unwrap()
         .query_one(
-            "INSERT INTO circle.pipelines (name, status) VALUES ('digest', 'active') RETURNING id",
-            &[],
+            "INSERT INTO circle.pipelines (name, status, nodes) VALUES ('digest', 'active', $1) RETURNING id",
+            &[&json!([{"id": "wait", "type": "delay", "name": "wait", "config": {"delay_seconds": 1}}])],
         )
         .await
         .unwrap()
@@ -545,6 +545,27 @@ async fn heavy_each_action_kind_is_dispatched_end_to_end_by_a_real_executor() {
         agent,
         "execute_pipeline",
         json!({"pipeline_id": pipeline_id, "source": "weekly"}),
+        0,
+    )
+    .await;
+    // A pipeline whose definition does not validate: the schedule's run fails with the reason,
+    // as a run started through the API would.
+    let broken_id: i64 = pool
+        .get()
+        .await
+        .unwrap()
+        .query_one(
+            "INSERT INTO circle.pipelines (name, status) VALUES ('broken', 'active') RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let broken = once(
+        &pool,
+        agent,
+        "execute_pipeline",
+        json!({"pipeline_id": broken_id}),
         0,
     )
     .await;
@@ -619,8 +640,27 @@ async fn heavy_each_action_kind_is_dispatched_end_to_end_by_a_real_executor() {
         ("completed", Some("digest written"))
     );
 
+    let (status, retries, _, error, ..) = settled(&pool, broken, &["completed", "failed"]).await;
+    assert_eq!((status.as_str(), retries), ("failed", 0));
+    assert!(
+        error
+            .as_deref()
+            .is_some_and(|e| e.contains("Pipeline must have at least one node")),
+        "{error:?}"
+    );
+
     let (_, _, _, _, _, run_id, _) = settled(&pool, pipeline, &["running"]).await;
     let run_id = run_id.expect("linked to its pipeline run");
+    // Started like an API run: a definition snapshot and its node rows.
+    let nodes: i64 = client
+        .query_one(
+            "SELECT count(*) FROM circle.pipeline_node_runs WHERE run_id = $1",
+            &[&run_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(nodes, 1);
     let row = client
         .query_one(
             "SELECT r.status, r.pipeline_id, r.trigger_data, j.queue, j.payload \

@@ -47,6 +47,7 @@ pub fn issue_access(
     };
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(key.kid.clone());
+    gathering_core::jwt_crypto::ensure_installed();
     let token = jsonwebtoken::encode(&header, &claims, &key.encoding)
         .map_err(|e| AuthError::Internal(format!("signing failed: {e}")))?;
     Ok(IssuedAccess { token, claims })

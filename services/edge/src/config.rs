@@ -60,6 +60,9 @@ pub struct Config {
     pub workspace: crate::workspace::WorkspaceConfig,
     /// Circles and conversations (`CONVERSATION_*`, `CIRCLE_*`).
     pub circles: gathering_circles::CirclesConfig,
+    /// Cookie sessions, the login page and a served dashboard build (`GATHERING_PUBLIC_URL`,
+    /// `GATHERING_DASHBOARD_DIR`; see `crate::browser_settings`).
+    pub browser: crate::browser_settings::BrowserSettings,
 }
 
 /// Requests per minute per client IP and endpoint (contract §0 tiers).
@@ -136,6 +139,7 @@ impl Config {
             data_dir: config::data_dir(vars),
             workspace: crate::workspace::WorkspaceConfig::from_vars(vars, env)?,
             circles: gathering_circles::CirclesConfig::from_vars(vars)?,
+            browser: crate::browser_settings::BrowserSettings::from_vars(vars, env)?,
         };
         config.gate(vars)?;
         Ok(config)

@@ -23,7 +23,7 @@ pub enum Error {
 }
 
 /// One field's validation failure, as FastAPI reports it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub loc: Vec<String>,
     pub msg: String,
@@ -130,6 +130,54 @@ impl ApiError {
     pub fn internal(e: impl std::fmt::Display) -> Self {
         ApiError::Internal(e.to_string())
     }
+
+    /// An unexpected failure of a domain crate (its error keeps the database error as a
+    /// source): a 500, unless the database refused a NUL character of the client's input (400).
+    pub fn unexpected(e: &(dyn std::error::Error + 'static)) -> Self {
+        if nul_refused(e) {
+            ApiError::BadRequest(NUL_REFUSED.into())
+        } else {
+            ApiError::Internal(with_causes(e))
+        }
+    }
+}
+
+/// Whether a JSON value holds a NUL character anywhere (keys included), which PostgreSQL
+/// cannot store: for handlers whose domain crate keeps database errors only as text, so that
+/// such input is refused before it reaches the database.
+pub fn has_nul(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+/// The answer when PostgreSQL refused a NUL character (`\0`, `\u0000` in JSON): text and
+/// JSONB columns cannot hold one. It can only come from the client's input, so it is a 400
+/// wherever the query that met it was made, not a 500.
+const NUL_REFUSED: &str = "Text must not contain the NUL character (\\u0000)";
+
+/// Whether `e` (or one of its causes) is PostgreSQL refusing a NUL character: 22021
+/// `character_not_in_repertoire` (text; Rust strings are valid UTF-8, so NUL is the only
+/// character it can refuse) or 22P05 `untranslatable_character` (`\u0000` in JSONB).
+fn nul_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    use gathering_db::tokio_postgres::error::SqlState;
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(pg) = c.downcast_ref::<gathering_db::tokio_postgres::Error>()
+            && pg.code().is_some_and(|code| {
+                *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+                    || *code == SqlState::UNTRANSLATABLE_CHARACTER
+            })
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// An error with its causes, for the log: tokio-postgres keeps what went wrong (a server
@@ -151,12 +199,18 @@ fn with_causes(e: &dyn std::error::Error) -> String {
 
 impl From<gathering_db::DbError> for ApiError {
     fn from(e: gathering_db::DbError) -> Self {
+        if nul_refused(&e) {
+            return ApiError::BadRequest(NUL_REFUSED.into());
+        }
         ApiError::Internal(with_causes(&e))
     }
 }
 
 impl From<gathering_db::tokio_postgres::Error> for ApiError {
     fn from(e: gathering_db::tokio_postgres::Error) -> Self {
+        if nul_refused(&e) {
+            return ApiError::BadRequest(NUL_REFUSED.into());
+        }
         ApiError::Internal(with_causes(&e))
     }
 }

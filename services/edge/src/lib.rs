@@ -4,11 +4,15 @@
 //! and to PostgreSQL.
 
 pub mod auth;
+pub mod browser_settings;
 pub mod config;
+pub mod dashboard_files;
 pub mod error;
+pub mod login;
 pub mod lsp;
 pub mod middleware;
 pub mod monitoring;
+pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -158,6 +158,15 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     if config.rate_limits.enabled {
         shared_limit::spawn_cleanup(pool.clone(), background.clone());
     }
+    let dashboard =
+        crate::dashboard_files::Dashboard::load(config.browser.dashboard_dir.as_deref())
+            .await
+            .map_err(|e| {
+                Error::Config(gathering_core::ConfigError::new(
+                    "GATHERING_DASHBOARD_DIR",
+                    e,
+                ))
+            })?;
     let limits_on = config.rate_limits.enabled;
     let cors_origins = config.cors_origins.clone();
 
@@ -196,6 +205,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
                 let f = extractor_error("path");
                 move |e, _| f(e.to_string())
             }))
+            .app_data(web::Data::new(dashboard.clone()))
+            // Before the API: browsers' page loads and the build's files (dashboard_files).
+            .service(crate::dashboard_files::service(dashboard.clone()))
             .configure(routes::configure_root)
             .service(web::scope("/api").configure(routes::configure))
             .configure(routes::configure)

@@ -9,6 +9,7 @@
 //! across every edge instance (a lease on its row).
 
 pub mod config;
+pub mod counters;
 pub mod error;
 pub mod goals;
 pub mod lease;

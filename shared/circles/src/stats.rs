@@ -8,8 +8,10 @@
 //! while waiting for anything. The rates and `reviews_done` are recomputed from
 //! `review.reviews` (exact whenever they are refreshed); `tasks_completed` is an increment
 //! (shared with background tasks), which a crash between the commit and this update would miss.
-//! The circle's `/metrics` are computed from the tasks and reviews themselves.
+//! The circle's `/metrics` are computed from the tasks and reviews themselves. The statements
+//! are `gathering_agents::counters` (the owner of `agent.agents`).
 
+use gathering_agents::counters;
 use gathering_db::Pool;
 
 /// What a committed transition changes in agents' counters.
@@ -35,17 +37,13 @@ impl AgentStats {
         let result = async {
             let c = pool.get().await?;
             for id in &self.completed {
-                c.execute(
-                    "UPDATE agent.agents SET tasks_completed = tasks_completed + 1 WHERE id = $1",
-                    &[id],
-                )
-                .await?;
+                counters::task_completed(&c, *id).await?;
             }
             let mut reviewed = self.reviewed.clone();
             reviewed.sort_unstable();
             reviewed.dedup();
             for id in &reviewed {
-                c.execute(REFRESH_SQL, &[id]).await?;
+                counters::refresh_reviews(&c, *id).await?;
             }
             Ok::<_, crate::CircleError>(())
         }
@@ -55,12 +53,3 @@ impl AgentStats {
         }
     }
 }
-
-const REFRESH_SQL: &str = "
-UPDATE agent.agents a SET
-    approval_rate = COALESCE((SELECT avg((status = 'approved')::int)::float8
-                              FROM review.reviews WHERE author_id = $1), 0),
-    average_quality_score = COALESCE((SELECT avg(overall_score)::float8
-                                      FROM review.reviews WHERE author_id = $1), 0),
-    reviews_done = (SELECT count(*) FROM review.reviews WHERE reviewer_id = $1)
-WHERE a.id = $1";

@@ -6,6 +6,7 @@ pub mod claims;
 pub mod config;
 pub mod email;
 pub mod environment;
+pub mod jwt_crypto;
 pub mod readiness;
 pub mod seal;
 pub mod secret;

@@ -291,7 +291,20 @@ pub async fn start_run(
     trigger_data: &Value,
 ) -> Result<RunRow, PipelineError> {
     let tx = client.transaction().await?;
-    let pipeline = get_pipeline(&tx, pipeline_id)
+    let run = start_run_in(&tx, pipeline_id, trigger_data).await?;
+    tx.commit().await?;
+    Ok(run)
+}
+
+/// [`start_run`] inside the caller's transaction: a scheduled `execute_pipeline` links the run
+/// to its schedule run in the same transaction, and gets the same validation, definition
+/// snapshot and node rows as a run started through the API.
+pub async fn start_run_in<C: GenericClient>(
+    tx: &C,
+    pipeline_id: i64,
+    trigger_data: &Value,
+) -> Result<RunRow, PipelineError> {
+    let pipeline = get_pipeline(tx, pipeline_id)
         .await?
         .ok_or(PipelineError::NotFound)?;
     if pipeline.status != "active" {
@@ -300,9 +313,7 @@ pub async fn start_run(
     let errors = match pipeline.definition() {
         Ok(def) => match validate(&def) {
             errors if errors.is_empty() => {
-                let run = insert_run(&tx, &pipeline, &def, trigger_data).await?;
-                tx.commit().await?;
-                return Ok(run);
+                return insert_run(tx, &pipeline, &def, trigger_data).await;
             }
             errors => errors,
         },
@@ -317,11 +328,10 @@ pub async fn start_run(
         .await?;
     let run = RunRow::from_row(&row)?;
     publish_in(
-        &tx,
+        tx,
         &[run_event(pipeline_id, run.id, "failed", Some(&message))],
     )
     .await?;
-    tx.commit().await?;
     Ok(run)
 }
 

@@ -12,6 +12,9 @@
 //! | `WORKSPACE_ROOT` | where project browsing starts (inside the project roots) | the first project root |
 //! | `GATHERING_PROJECT_ROOTS` | folders projects may live in (colon-separated) | `WORKSPACE_ROOT`, else `$GATHERING_DATA_DIR/projects` |
 //! | `GATHERING_SKILL_DATABASE_URL` | PostgreSQL DSN the `database` skill queries (read-only; give it a role that can only read) | none (the skill answers that nothing is configured) |
+//! | `GATHERING_EMAIL_SMTP_URL`, `GATHERING_EMAIL_IMAP_URL`, `GATHERING_EMAIL_FROM`, `GATHERING_EMAIL_CA_FILE` | the email skill's servers (see `skills::email::settings`) | none (the tools answer that nothing is configured) |
+//! | `GATHERING_CLOUD_S3_ENDPOINT`, `GATHERING_CLOUD_S3_BUCKETS`, `…_REGION`, `…_ACCESS_KEY_ID`, `…_SECRET_ACCESS_KEY`, `…_URL_STYLE`, `…_ALLOW_PRIVATE`, `GATHERING_CLOUD_MAX_OBJECT_BYTES` | the cloud skill's S3-compatible store (see `skills::cloud::settings`) | none |
+//! | `GATHERING_GIT_CLONE_MAX_BYTES` | largest folder `git_clone` may fill (git stopped, folder emptied past it) | 512 MiB |
 //! | `GATHERING_PLUGIN_DIRS` | folders plugins may be discovered in (colon-separated) | `$GATHERING_DATA_DIR/plugins` |
 
 use std::path::PathBuf;
@@ -24,6 +27,8 @@ use crate::net::{Allowlist, HttpLimits};
 use crate::permission::{Grants, Permission};
 use crate::plugins::PluginSettings;
 use crate::project::ProjectRoots;
+use crate::skills::cloud::settings::CloudSettings;
+use crate::skills::email::settings::EmailSettings;
 
 #[derive(Debug, Clone)]
 pub struct ShellLimits {
@@ -92,6 +97,12 @@ pub struct ToolsConfig {
     pub plugins: PluginSettings,
     /// `GATHERING_SKILL_DATABASE_URL`: the database the `database` skill reads.
     pub database_url: Option<Secret>,
+    /// `GATHERING_EMAIL_*`: the email skill's SMTP and IMAP servers.
+    pub email: EmailSettings,
+    /// `GATHERING_CLOUD_*`: the cloud skill's object store (none: the tools say so).
+    pub cloud: Option<CloudSettings>,
+    /// `GATHERING_GIT_CLONE_MAX_BYTES`: largest folder `git_clone` may fill.
+    pub git_clone_max_bytes: u64,
 }
 
 impl Default for ToolsConfig {
@@ -108,6 +119,9 @@ impl Default for ToolsConfig {
             project_roots: ProjectRoots::new(vec![std::env::temp_dir()]),
             plugins: PluginSettings::default(),
             database_url: None,
+            email: EmailSettings::default(),
+            cloud: None,
+            git_clone_max_bytes: crate::git::clone::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -166,7 +180,6 @@ impl ToolsConfig {
         };
         let secret = |name: &str| vars.get(name).map(Secret::new);
         Ok(Self {
-            http_allowlist,
             http,
             grants,
             shell: ShellLimits {
@@ -183,6 +196,14 @@ impl ToolsConfig {
             project_roots: ProjectRoots::from_vars(vars)?,
             plugins: PluginSettings::from_vars(vars)?,
             database_url: secret("GATHERING_SKILL_DATABASE_URL").filter(|s| !s.is_empty()),
+            email: EmailSettings::from_vars(vars)?,
+            cloud: CloudSettings::from_vars(vars, &http_allowlist)?,
+            git_clone_max_bytes: config::parse_or(
+                vars,
+                "GATHERING_GIT_CLONE_MAX_BYTES",
+                d.git_clone_max_bytes,
+            )?,
+            http_allowlist,
         })
     }
 }

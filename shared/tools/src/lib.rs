@@ -13,6 +13,7 @@
 //! skill (llm-gateway) and the pipelines/tasks/schedules skills (job queue).
 
 pub mod config;
+pub mod configured_skills;
 pub mod context;
 pub mod definition;
 pub mod enablement;

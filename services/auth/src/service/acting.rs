@@ -128,6 +128,7 @@ impl AuthApi {
         validation.set_audience(&[self.config.audience.as_str()]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
         validation.leeway = 0;
+        gathering_core::jwt_crypto::ensure_installed();
         let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
             .map_err(|_| invalid())?
             .claims;

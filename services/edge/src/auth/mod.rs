@@ -4,9 +4,11 @@
 
 pub mod audit_writer;
 pub mod client;
+pub mod csrf;
 pub mod extract;
 pub mod middleware;
 pub mod revocations;
+pub mod session_cookie;
 pub mod verifier;
 
 pub use extract::{AuthUser, BearerUser};

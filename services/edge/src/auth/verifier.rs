@@ -163,6 +163,7 @@ impl Verifier {
         }
         let set = set.ok_or(VerifyError::UnknownKey)?;
         let key = set.keys.get(&kid).ok_or(VerifyError::UnknownKey)?;
+        gathering_core::jwt_crypto::ensure_installed();
         let data = jsonwebtoken::decode::<AccessClaims>(token, key, &set.validation)
             .map_err(|_| VerifyError::Invalid)?;
         if self.revocations.is_revoked(&data.claims) {

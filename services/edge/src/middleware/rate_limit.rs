@@ -45,7 +45,9 @@ pub fn tier_of(method: &Method, path: &str) -> Option<Tier> {
     if p == "/health" || p.starts_with("/health/") {
         return Some(Tier::Health);
     }
-    if matches!(p, "/auth/login" | "/auth/login/json" | "/auth/register") {
+    if matches!(p, "/auth/login" | "/auth/login/json" | "/auth/register")
+        || (p == "/auth/session" && *method == Method::POST)
+    {
         return Some(Tier::Auth);
     }
     if *method == Method::GET || *method == Method::HEAD {

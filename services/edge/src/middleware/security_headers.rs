@@ -25,8 +25,10 @@ const COMMON: &[(&str, &str)] = &[
 ];
 
 const STRICT_CSP: &str = "default-src 'none'; frame-ancestors 'none'; form-action 'none'";
-const DOCS_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; \
-    style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; frame-ancestors 'none'";
+/// `/docs` serves Swagger UI from the edge itself: its scripts, styles and images come from the
+/// edge only (the UI sets inline styles; its icons are data: URLs).
+const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
 
 fn is_docs(path: &str) -> bool {
     let p = path.strip_prefix("/api").unwrap_or(path);
@@ -53,18 +55,24 @@ pub async fn security_headers(
             HeaderValue::from_static(DOCS_CSP),
         );
     } else {
-        headers.insert(
-            HeaderName::from_static("content-security-policy"),
-            HeaderValue::from_static(STRICT_CSP),
-        );
-        headers.insert(
-            HeaderName::from_static("cache-control"),
-            HeaderValue::from_static("no-store, no-cache, must-revalidate"),
-        );
-        headers.insert(
-            HeaderName::from_static("pragma"),
-            HeaderValue::from_static("no-cache"),
-        );
+        // Pages the edge serves to browsers (the login page, a dashboard build) set their own
+        // CSP and cache lifetime; everything else gets the strict ones.
+        if !headers.contains_key("content-security-policy") {
+            headers.insert(
+                HeaderName::from_static("content-security-policy"),
+                HeaderValue::from_static(STRICT_CSP),
+            );
+        }
+        if !headers.contains_key("cache-control") {
+            headers.insert(
+                HeaderName::from_static("cache-control"),
+                HeaderValue::from_static("no-store, no-cache, must-revalidate"),
+            );
+            headers.insert(
+                HeaderName::from_static("pragma"),
+                HeaderValue::from_static("no-cache"),
+            );
+        }
     }
     Ok(res)
 }

@@ -13,7 +13,29 @@ use serde_json::json;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::openapi::Detail;
 use crate::state::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list,
+    create,
+    get,
+    update,
+    delete,
+    session::history,
+    status,
+    memory::remember,
+    memory::recall,
+    session::track_file,
+    session::set_task,
+    session::clear_task,
+    skills::get,
+    skills::put,
+    skills::add,
+    skills::remove,
+))]
+pub(crate) struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/agents", web::get().to(list))
@@ -88,6 +110,20 @@ pub(super) fn memory_error(e: gathering_agents::AgentError) -> ApiError {
     }
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/agents",
+
+    responses(
+
+        (status = 200, description = "`{agents[Agent], total}`", body = Object),
+
+    ),
+
+)]
+
 async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     let agents: Vec<_> = view::all(&client, &state)
@@ -97,6 +133,24 @@ async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRespons
         .collect();
     Ok(HttpResponse::Ok().json(json!({"total": agents.len(), "agents": agents})))
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/agents",
+
+    request_body = write::CreateBody,
+
+    responses(
+
+        (status = 201, description = "201 AgentDetail. Upstream keeps it **in memory only** (id = max + 1)", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn create(
     state: web::Data<AppState>,
@@ -109,6 +163,24 @@ async fn create(
     Ok(HttpResponse::Created().json(agent.detail(&state)))
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/agents/{agent_id}",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    responses(
+
+        (status = 200, description = "AgentDetail", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -118,6 +190,28 @@ async fn get(
     let agent = view::one(&client, &state, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(agent.detail(&state)))
 }
+
+#[utoipa::path(
+
+    patch,
+
+    path = "/agents/{agent_id}",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    request_body = write::PatchBody,
+
+    responses(
+
+        (status = 200, description = "AgentDetail. Memory only", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn update(
     state: web::Data<AppState>,
@@ -134,6 +228,24 @@ async fn update(
     Ok(HttpResponse::Ok().json(agent.detail(&state)))
 }
 
+#[utoipa::path(
+
+    delete,
+
+    path = "/agents/{agent_id}",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    responses(
+
+        (status = 204, description = "Done"),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn delete(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -146,6 +258,24 @@ async fn delete(
     }
     Ok(HttpResponse::NoContent().finish())
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/agents/{agent_id}/status",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    responses(
+
+        (status = 200, description = "`{agent_id, name, role, provider, model, is_processing, session{status, last_activity, time_since, needs_resume, working_files, pending_actions, current_task?}, skills[], tools_count, project?}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn status(
     state: web::Data<AppState>,

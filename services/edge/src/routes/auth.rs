@@ -4,14 +4,35 @@
 
 use actix_web::{HttpResponse, web};
 use gathering_proto::v1 as pb;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::auth::client::with_user;
 use crate::auth::{AuthUser, BearerUser};
 use crate::error::{ApiError, FieldError, Violations};
 use crate::middleware::ClientMeta;
+use crate::openapi::Detail;
 use crate::state::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    login_form,
+    login_json,
+    register,
+    refresh,
+    me,
+    verify,
+    logout,
+    logout_all,
+    change_password,
+    blacklist_stats,
+    audit,
+    list_users,
+    get_user,
+    update_user,
+    admin_logout_all,
+))]
+pub(crate) struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/auth/login", web::post().to(login_form))
@@ -34,37 +55,63 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct LoginForm {
     username: String,
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct LoginJson {
     email: String,
     password: String,
 }
 
-fn token_body(pair: pb::TokenPair) -> Value {
-    json!({
-        "access_token": pair.access_token,
-        "token_type": pair.token_type,
-        "expires_in": pair.expires_in,
-        "refresh_token": pair.refresh_token,
-        "refresh_expires_in": pair.refresh_expires_in,
-    })
+/// A token pair (contract §2.2). Fields in alphabetical order, as the `json!` maps they replace
+/// serialised them.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenPair {
+    access_token: String,
+    /// Seconds until the access token expires.
+    expires_in: i64,
+    refresh_expires_in: i64,
+    refresh_token: String,
+    /// `bearer`
+    token_type: String,
 }
 
-pub fn user_body(u: &pb::User) -> Value {
-    json!({
-        "id": u.id,
-        "email": u.email,
-        "name": u.name,
-        "role": u.role,
-        "is_active": u.is_active,
-        "created_at": if u.created_at.is_empty() { Value::Null } else { Value::from(u.created_at.clone()) },
-    })
+fn token_body(pair: pb::TokenPair) -> TokenPair {
+    TokenPair {
+        access_token: pair.access_token,
+        expires_in: pair.expires_in,
+        refresh_expires_in: pair.refresh_expires_in,
+        refresh_token: pair.refresh_token,
+        token_type: pair.token_type,
+    }
+}
+
+/// A user account (contract §2.2).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct User {
+    /// RFC 3339; null when unknown (the bootstrap admin).
+    created_at: Option<String>,
+    email: String,
+    id: String,
+    is_active: bool,
+    name: String,
+    /// `user` or `admin`
+    role: String,
+}
+
+pub fn user_body(u: &pb::User) -> User {
+    User {
+        created_at: (!u.created_at.is_empty()).then(|| u.created_at.clone()),
+        email: u.email.clone(),
+        id: u.id.clone(),
+        is_active: u.is_active,
+        name: u.name.clone(),
+        role: u.role.clone(),
+    }
 }
 
 async fn login(
@@ -86,6 +133,24 @@ async fn login(
     Ok(HttpResponse::Ok().json(token_body(reply)))
 }
 
+#[utoipa::path(
+
+    post,
+
+    path = "/auth/login",
+
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+
+    responses(
+
+        (status = 200, description = "The token pair (`token_type` is `bearer`)", body = TokenPair),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
+
 async fn login_form(
     state: web::Data<AppState>,
     meta: ClientMeta,
@@ -94,6 +159,24 @@ async fn login_form(
     let form = form.into_inner();
     login(&state, &meta, form.username, form.password).await
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/auth/login/json",
+
+    request_body = LoginJson,
+
+    responses(
+
+        (status = 200, description = "The token pair", body = TokenPair),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn login_json(
     state: web::Data<AppState>,
@@ -104,12 +187,30 @@ async fn login_json(
     login(&state, &meta, body.email, body.password).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RegisterBody {
     email: String,
     password: String,
     name: String,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/auth/register",
+
+    request_body = RegisterBody,
+
+    responses(
+
+        (status = 201, description = "The new user (`role` is `user`)", body = User),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn register(
     state: web::Data<AppState>,
@@ -150,10 +251,28 @@ async fn register(
     Ok(HttpResponse::Created().json(user_body(&user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RefreshBody {
     refresh_token: String,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/auth/refresh",
+
+    request_body = RefreshBody,
+
+    responses(
+
+        (status = 200, description = "The token pair", body = TokenPair),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn refresh(
     state: web::Data<AppState>,
@@ -171,6 +290,20 @@ async fn refresh(
         .into_inner();
     Ok(HttpResponse::Ok().json(token_body(reply)))
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/auth/me",
+
+    responses(
+
+        (status = 200, description = "The caller. The bootstrap admin is `{id:\"admin\", name:\"Administrator\", role:\"admin\", is_active:true, created_at:null}`", body = User),
+
+    ),
+
+)]
 
 async fn me(state: web::Data<AppState>, user: BearerUser) -> Result<HttpResponse, ApiError> {
     let u = state
@@ -198,6 +331,20 @@ async fn me(state: web::Data<AppState>, user: BearerUser) -> Result<HttpResponse
     Ok(HttpResponse::Ok().json(user_body(&u)))
 }
 
+#[utoipa::path(
+
+    post,
+
+    path = "/auth/verify",
+
+    responses(
+
+        (status = 200, description = "`{valid:true, user_id, email, role, expires_at?}`", body = Object),
+
+    ),
+
+)]
+
 async fn verify(user: BearerUser) -> HttpResponse {
     let c = user.claims;
     let expires_at = chrono::DateTime::from_timestamp(c.exp, 0).map(|t| t.to_rfc3339());
@@ -210,11 +357,29 @@ async fn verify(user: BearerUser) -> HttpResponse {
     }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 struct LogoutBody {
     #[serde(default)]
     refresh_token: Option<String>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/auth/logout",
+
+    request_body = LogoutBody,
+
+    responses(
+
+        (status = 200, description = "`{message:\"Successfully logged out\", user_id}`; blacklists the token", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn logout(
     state: web::Data<AppState>,
@@ -245,6 +410,20 @@ async fn logout(
     Ok(HttpResponse::Ok().json(json!({"message": "Successfully logged out", "user_id": c.sub})))
 }
 
+#[utoipa::path(
+
+    post,
+
+    path = "/auth/logout-all",
+
+    responses(
+
+        (status = 200, description = "`{message, user_id, revoked_refresh_tokens}`", body = Object),
+
+    ),
+
+)]
+
 async fn logout_all(
     state: web::Data<AppState>,
     meta: ClientMeta,
@@ -271,11 +450,29 @@ async fn logout_all(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ChangePasswordBody {
     current_password: String,
     new_password: String,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/auth/change-password",
+
+    request_body = ChangePasswordBody,
+
+    responses(
+
+        (status = 200, description = "`{message, user_id}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn change_password(
     state: web::Data<AppState>,
@@ -308,6 +505,20 @@ async fn change_password(
         .json(json!({"message": "Password changed; please log in again", "user_id": user.0.sub})))
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/auth/blacklist/stats",
+
+    responses(
+
+        (status = 200, description = "`{cache_size, cache_max_size:10000, db_active_tokens}`", body = Object),
+
+    ),
+
+)]
+
 async fn blacklist_stats(
     state: web::Data<AppState>,
     user: BearerUser,
@@ -328,7 +539,8 @@ async fn blacklist_stats(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
     event_type: Option<String>,
     user_id: Option<String>,
@@ -343,6 +555,26 @@ struct AuditQuery {
 fn default_limit() -> u32 {
     50
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/auth/audit",
+
+    params(AuditQuery),
+
+    responses(
+
+        (status = 200, description = "`{events[{...}], total, limit, offset}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 403, description = "Admin access required", body = Detail),
+
+    ),
+
+)]
 
 async fn audit(
     state: web::Data<AppState>,
@@ -396,13 +628,34 @@ async fn audit(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Page {
     #[serde(default = "default_limit")]
     limit: u32,
     #[serde(default)]
     offset: u32,
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/auth/users",
+
+    params(Page),
+
+    responses(
+
+        (status = 200, description = "`{users[User], total}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 403, description = "Admin access required", body = Detail),
+
+    ),
+
+)]
 
 async fn list_users(
     state: web::Data<AppState>,
@@ -422,9 +675,29 @@ async fn list_users(
         ))
         .await?
         .into_inner();
-    let users: Vec<Value> = reply.users.iter().map(user_body).collect();
+    let users: Vec<User> = reply.users.iter().map(user_body).collect();
     Ok(HttpResponse::Ok().json(json!({"users": users, "total": reply.total})))
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/auth/users/{user_id}",
+
+    params(("user_id" = String, Path, description = "User id")),
+
+    responses(
+
+        (status = 200, description = "The user", body = User),
+
+        (status = 403, description = "Admin access required", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn get_user(
     state: web::Data<AppState>,
@@ -446,11 +719,35 @@ async fn get_user(
     Ok(HttpResponse::Ok().json(user_body(&u)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct UpdateUser {
     role: Option<String>,
     is_active: Option<bool>,
 }
+
+#[utoipa::path(
+
+    patch,
+
+    path = "/auth/users/{user_id}",
+
+    params(("user_id" = String, Path, description = "User id")),
+
+    request_body = UpdateUser,
+
+    responses(
+
+        (status = 200, description = "The user", body = User),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 403, description = "Admin access required", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn update_user(
     state: web::Data<AppState>,
@@ -509,6 +806,26 @@ async fn update_user(
     let u = latest.ok_or_else(|| ApiError::BadRequest("No updates provided".into()))?;
     Ok(HttpResponse::Ok().json(user_body(&u)))
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/auth/users/{user_id}/logout-all",
+
+    params(("user_id" = String, Path, description = "User id")),
+
+    responses(
+
+        (status = 200, description = "`{message, user_id, revoked_refresh_tokens}`", body = Object),
+
+        (status = 403, description = "Admin access required", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn admin_logout_all(
     state: web::Data<AppState>,

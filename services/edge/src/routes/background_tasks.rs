@@ -10,7 +10,12 @@ use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError, Violations};
+use crate::openapi::Detail;
 use crate::state::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, get, delete, pause, resume, cancel, steps,))]
+pub(crate) struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/background-tasks", web::get().to(list))
@@ -53,7 +58,8 @@ async fn row(state: &AppState, task_id: i64) -> Result<Value, ApiError> {
         .ok_or_else(|| ApiError::NotFound("Task not found".into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     status: Option<String>,
     agent_id: Option<i64>,
@@ -64,6 +70,24 @@ struct ListQuery {
 fn default_limit() -> i64 {
     50
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/background-tasks",
+
+    params(ListQuery),
+
+    responses(
+
+        (status = 200, description = "`{tasks[row], total, counts{status: n}}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn list(
     state: web::Data<AppState>,
@@ -118,6 +142,24 @@ async fn list(
     Ok(HttpResponse::Ok().json(json!({"tasks": tasks, "total": total, "counts": counts})))
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/background-tasks/{task_id}",
+
+    params(("task_id" = i64, Path, description = "Task id")),
+
+    responses(
+
+        (status = 200, description = "row", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -126,7 +168,7 @@ async fn get(
     Ok(HttpResponse::Ok().json(row(&state, path.into_inner()).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CreateBody {
     agent_id: i64,
     goal: String,
@@ -150,6 +192,24 @@ fn default_timeout() -> i32 {
 fn default_checkpoint() -> i32 {
     5
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/background-tasks",
+
+    request_body = CreateBody,
+
+    responses(
+
+        (status = 201, description = "201 row", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn create(
     state: web::Data<AppState>,
@@ -205,6 +265,24 @@ async fn create(
     Ok(HttpResponse::Created().json(row(&state, id).await?))
 }
 
+#[utoipa::path(
+
+    post,
+
+    path = "/background-tasks/{task_id}/pause",
+
+    params(("task_id" = i64, Path, description = "Task id")),
+
+    responses(
+
+        (status = 200, description = "`{status:\"paused\", task_id}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn pause(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -217,6 +295,24 @@ async fn pause(
     Ok(HttpResponse::Ok().json(json!({"status": "paused", "task_id": id})))
 }
 
+#[utoipa::path(
+
+    post,
+
+    path = "/background-tasks/{task_id}/resume",
+
+    params(("task_id" = i64, Path, description = "Task id")),
+
+    responses(
+
+        (status = 200, description = "`{status:\"resumed\", task_id}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn resume(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -226,6 +322,24 @@ async fn resume(
     tasks::resume(&state.pool, id).await.map_err(task_error)?;
     Ok(HttpResponse::Ok().json(json!({"status": "resumed", "task_id": id})))
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/background-tasks/{task_id}/cancel",
+
+    params(("task_id" = i64, Path, description = "Task id")),
+
+    responses(
+
+        (status = 200, description = "`{status:\"cancelled\", task_id}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn cancel(
     state: web::Data<AppState>,
@@ -239,7 +353,8 @@ async fn cancel(
     Ok(HttpResponse::Ok().json(json!({"status": "cancelled", "task_id": id})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Page {
     #[serde(default = "default_step_limit")]
     limit: i64,
@@ -250,6 +365,26 @@ struct Page {
 fn default_step_limit() -> i64 {
     100
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/background-tasks/{task_id}/steps",
+
+    params(("task_id" = i64, Path, description = "Task id"), Page),
+
+    responses(
+
+        (status = 200, description = "`{steps[step], total, task_id}`, highest `step_number` first. Step fields:", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn steps(
     state: web::Data<AppState>,
@@ -288,6 +423,24 @@ async fn steps(
         .collect::<Result<Vec<Value>, _>>()?;
     Ok(HttpResponse::Ok().json(json!({"steps": steps, "total": total, "task_id": id})))
 }
+
+#[utoipa::path(
+
+    delete,
+
+    path = "/background-tasks/{task_id}",
+
+    params(("task_id" = i64, Path, description = "Task id")),
+
+    responses(
+
+        (status = 204, description = "Done"),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn delete(
     state: web::Data<AppState>,

@@ -15,6 +15,27 @@ pub(super) mod rows;
 
 use actix_web::web;
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    providers::list,
+    providers::create,
+    providers::get,
+    providers::delete,
+    models::list,
+    models::create,
+    models::get,
+    models::update,
+    models::delete,
+    personas::list,
+    personas::create,
+    personas::get,
+    personas::update,
+    personas::delete,
+    agents_db::list,
+    agents_db::get,
+))]
+pub(crate) struct Api;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/providers", web::get().to(providers::list))
         .route("/providers", web::post().to(providers::create))

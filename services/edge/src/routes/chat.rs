@@ -9,7 +9,12 @@ use serde::Deserialize;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, Violations};
 use crate::middleware::ClientMeta;
+use crate::openapi::Detail;
 use crate::state::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(chat,))]
+pub(crate) struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/agents/{agent_id}/chat", web::post().to(chat));
@@ -19,7 +24,7 @@ fn default_true() -> bool {
     true
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ChatBody {
     pub message: String,
     #[serde(default = "default_true")]
@@ -41,6 +46,28 @@ pub fn agent_error(e: AgentError) -> ApiError {
         other => ApiError::internal(other),
     }
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/agents/{agent_id}/chat",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    request_body = ChatBody,
+
+    responses(
+
+        (status = 200, description = "`{content, agent_id, agent_name, model, duration_ms, tool_calls[], tool_results[], tokens_used}`. Writes 2 chat_history rows", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn chat(
     state: web::Data<AppState>,

@@ -18,7 +18,31 @@ mod work;
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::state::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list,
+    create,
+    get,
+    delete,
+    start,
+    stop,
+    add_agent,
+    remove_agent,
+    work::list_tasks,
+    work::create_task,
+    work::get_task,
+    work::submit,
+    work::approve,
+    work::reject,
+    work::assign,
+    list_conflicts,
+    resolve_conflict,
+    metrics_route,
+))]
+pub(crate) struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/circles", web::get().to(list))
@@ -99,13 +123,27 @@ pub(crate) fn circle_path(name: &str) -> Result<&str, ApiError> {
     Ok(name)
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/circles",
+
+    responses(
+
+        (status = 200, description = "`{circles[Circle], total}`", body = Object),
+
+    ),
+
+)]
+
 async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let c = state.pool.get().await?;
     let circles = circles::list(&c).await.map_err(circle_error)?;
     Ok(HttpResponse::Ok().json(json!({"total": circles.len(), "circles": circles})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CreateBody {
     name: String,
     require_review: Option<bool>,
@@ -116,6 +154,24 @@ struct CreateBody {
     description: Option<String>,
     max_review_rounds: Option<i64>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/circles",
+
+    request_body = CreateBody,
+
+    responses(
+
+        (status = 201, description = "201 CircleDetail", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn create(
     state: web::Data<AppState>,
@@ -176,6 +232,24 @@ async fn create(
     Ok(HttpResponse::Created().json(out))
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/circles/{name}",
+
+    params(("name" = String, Path, description = "Name")),
+
+    responses(
+
+        (status = 200, description = "CircleDetail", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -189,6 +263,24 @@ async fn get(
     Ok(HttpResponse::Ok().json(out))
 }
 
+#[utoipa::path(
+
+    delete,
+
+    path = "/circles/{name}",
+
+    params(("name" = String, Path, description = "Name")),
+
+    responses(
+
+        (status = 204, description = "Done"),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn delete(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -200,6 +292,24 @@ async fn delete(
         .map_err(circle_error)?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/circles/{name}/start",
+
+    params(("name" = String, Path, description = "Name")),
+
+    responses(
+
+        (status = 200, description = "`{status: started|already_running}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn start(
     state: web::Data<AppState>,
@@ -213,6 +323,24 @@ async fn start(
     Ok(HttpResponse::Ok().json(json!({"status": status})))
 }
 
+#[utoipa::path(
+
+    post,
+
+    path = "/circles/{name}/stop",
+
+    params(("name" = String, Path, description = "Name")),
+
+    responses(
+
+        (status = 200, description = "`{status: stopped|already_stopped}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn stop(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -225,7 +353,8 @@ async fn stop(
     Ok(HttpResponse::Ok().json(json!({"status": status})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AddAgentQuery {
     agent_id: i64,
     agent_name: Option<String>,
@@ -235,6 +364,26 @@ struct AddAgentQuery {
     can_review: Option<String>,
     role: Option<String>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/circles/{name}/agents",
+
+    params(("name" = String, Path, description = "Name"), AddAgentQuery),
+
+    responses(
+
+        (status = 200, description = "`{status:\"added\", agent_id}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn add_agent(
     state: web::Data<AppState>,
@@ -285,6 +434,24 @@ async fn add_agent(
     Ok(HttpResponse::Ok().json(json!({"status": "added", "agent_id": q.agent_id})))
 }
 
+#[utoipa::path(
+
+    delete,
+
+    path = "/circles/{name}/agents/{agent_id}",
+
+    params(("name" = String, Path, description = "Name"), ("agent_id" = i64, Path, description = "Agent id")),
+
+    responses(
+
+        (status = 200, description = "`{status:\"removed\", agent_id}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn remove_agent(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -297,10 +464,31 @@ async fn remove_agent(
     Ok(HttpResponse::Ok().json(json!({"status": "removed", "agent_id": agent_id})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ConflictsQuery {
     resolved: Option<bool>,
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/circles/{name}/conflicts",
+
+    params(("name" = String, Path, description = "Name"), ConflictsQuery),
+
+    responses(
+
+        (status = 200, description = "`{conflicts[{id, type, resource, agents[], detected_at, resolved}], total}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn list_conflicts(
     state: web::Data<AppState>,
@@ -315,10 +503,32 @@ async fn list_conflicts(
     Ok(HttpResponse::Ok().json(json!({"total": list.len(), "conflicts": list})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ResolveBody {
     resolution: String,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/circles/{name}/conflicts/{conflict_id}/resolve",
+
+    params(("name" = String, Path, description = "Name"), ("conflict_id" = i64, Path, description = "Conflict id")),
+
+    request_body = ResolveBody,
+
+    responses(
+
+        (status = 200, description = "OK", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn resolve_conflict(
     state: web::Data<AppState>,
@@ -349,6 +559,24 @@ async fn resolve_conflict(
     .map_err(circle_error)?;
     Ok(HttpResponse::Ok().json(out))
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/circles/{name}/metrics",
+
+    params(("name" = String, Path, description = "Name")),
+
+    responses(
+
+        (status = 200, description = "`{agents[{agent_id, agent_name, tasks_completed, tasks_failed, current_workload, approval_rate, average_quality_score}], total_tasks, pending_tasks, active_tasks, completed_tasks, failed_tasks}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn metrics_route(
     state: web::Data<AppState>,

@@ -13,8 +13,15 @@ use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::routes::circles::circle_error;
 use crate::state::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list, create, quick, get, delete, start, cancel, transcript, messages, advance,
+))]
+pub(crate) struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/conversations", web::get().to(list))
@@ -42,10 +49,29 @@ fn conv_id(raw: &str) -> Result<i64, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     limit: Option<i64>,
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/conversations",
+
+    params(ListQuery),
+
+    responses(
+
+        (status = 200, description = "`{conversations[Conv], total}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn list(
     state: web::Data<AppState>,
@@ -65,12 +91,13 @@ async fn list(
         .json(json!({"total": conversations.len(), "conversations": conversations})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CircleQuery {
     circle_name: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CreateBody {
     topic: String,
     agent_ids: Vec<i64>,
@@ -109,6 +136,26 @@ fn circle_name(q: &CircleQuery) -> Result<String, ApiError> {
     Ok(name)
 }
 
+#[utoipa::path(
+
+    post,
+
+    path = "/conversations",
+
+    params(CircleQuery),
+
+    request_body = CreateBody,
+
+    responses(
+
+        (status = 201, description = "201 ConvDetail (pending)", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
+
 async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -121,6 +168,24 @@ async fn create(
         .map_err(circle_error)?;
     Ok(HttpResponse::Created().json(out))
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/conversations/{conv_id}",
+
+    params(("conv_id" = String, Path, description = "Conv id")),
+
+    responses(
+
+        (status = 200, description = "ConvDetail", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn get(
     state: web::Data<AppState>,
@@ -153,6 +218,24 @@ async fn settled(state: &AppState, id: i64) -> Result<Value, ApiError> {
     Ok(detail)
 }
 
+#[utoipa::path(
+
+    post,
+
+    path = "/conversations/{conv_id}/start",
+
+    params(("conv_id" = String, Path, description = "Conv id")),
+
+    responses(
+
+        (status = 200, description = "ConvDetail, status completed", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn start(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -164,6 +247,24 @@ async fn start(
         .map_err(circle_error)?;
     Ok(HttpResponse::Ok().json(settled(&state, id).await?))
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/conversations/{conv_id}/cancel",
+
+    params(("conv_id" = String, Path, description = "Conv id")),
+
+    responses(
+
+        (status = 200, description = "`{status: cancelled|already_finished}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn cancel(
     state: web::Data<AppState>,
@@ -177,6 +278,24 @@ async fn cancel(
     Ok(HttpResponse::Ok().json(json!({"status": status})))
 }
 
+#[utoipa::path(
+
+    delete,
+
+    path = "/conversations/{conv_id}",
+
+    params(("conv_id" = String, Path, description = "Conv id")),
+
+    responses(
+
+        (status = 204, description = "Done"),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn delete(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -188,6 +307,24 @@ async fn delete(
         .map_err(circle_error)?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/conversations/{conv_id}/transcript",
+
+    params(("conv_id" = String, Path, description = "Conv id")),
+
+    responses(
+
+        (status = 200, description = "`{conversation_id, topic, transcript}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn transcript(
     state: web::Data<AppState>,
@@ -205,6 +342,24 @@ async fn transcript(
     })))
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/conversations/{conv_id}/messages",
+
+    params(("conv_id" = String, Path, description = "Conv id")),
+
+    responses(
+
+        (status = 200, description = "`{messages[{agent_id, agent_name, content, timestamp}]}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn messages(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -217,10 +372,32 @@ async fn messages(
     Ok(HttpResponse::Ok().json(json!({"messages": messages})))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 struct AdvanceBody {
     prompt: Option<String>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/conversations/{conv_id}/advance",
+
+    params(("conv_id" = String, Path, description = "Conv id")),
+
+    request_body = AdvanceBody,
+
+    responses(
+
+        (status = 200, description = "ConvDetail", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn advance(
     state: web::Data<AppState>,
@@ -235,6 +412,26 @@ async fn advance(
         .map_err(circle_error)?;
     Ok(HttpResponse::Ok().json(settled(&state, id).await?))
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/conversations/quick",
+
+    params(CircleQuery),
+
+    request_body = CreateBody,
+
+    responses(
+
+        (status = 200, description = "**200** ConvDetail, already completed. Errors as for create", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn quick(
     state: web::Data<AppState>,

@@ -10,7 +10,15 @@ use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::state::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    config, stats, agents, agent, providers, provider, models, model, circles, circle, members,
+    tasks,
+))]
+pub(crate) struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/dashboard/config", web::get().to(config))
@@ -65,6 +73,20 @@ async fn one(state: &AppState, sql: &str, id: i64, missing: String) -> Result<Va
     Ok(row.try_get(0)?)
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/dashboard/config",
+
+    responses(
+
+        (status = 200, description = "`{version:\"0.1.1\", features{agents, circles, conversations, memories}}`", body = Object),
+
+    ),
+
+)]
+
 async fn config(_user: AuthUser) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "demo_mode": false,
@@ -72,6 +94,20 @@ async fn config(_user: AuthUser) -> HttpResponse {
         "features": {"agents": true, "circles": true, "conversations": true, "memories": true},
     }))
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/dashboard/stats",
+
+    responses(
+
+        (status = 200, description = "`{agents{total, active, busy, idle}, providers{total}, models{total}, circles{total, active, total_tasks}, activity{tasks_completed, reviews_done}}`", body = Object),
+
+    ),
+
+)]
 
 async fn stats(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
@@ -103,6 +139,20 @@ async fn stats(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRespon
     })))
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/dashboard/agents",
+
+    responses(
+
+        (status = 200, description = "OK", body = Object),
+
+    ),
+
+)]
+
 async fn agents(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     let agents = rows(
@@ -116,6 +166,24 @@ async fn agents(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRespo
     Ok(HttpResponse::Ok()
         .json(json!({"agents": agents, "total": agents.len(), "demo_mode": false})))
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/dashboard/agents/{agent_id}",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    responses(
+
+        (status = 200, description = "OK", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn agent(
     state: web::Data<AppState>,
@@ -137,6 +205,20 @@ async fn agent(
     Ok(HttpResponse::Ok().json(json!({"agent": agent, "demo_mode": false})))
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/dashboard/providers",
+
+    responses(
+
+        (status = 200, description = "OK", body = Object),
+
+    ),
+
+)]
+
 async fn providers(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     let providers = rows(
@@ -152,6 +234,24 @@ async fn providers(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRe
     Ok(HttpResponse::Ok()
         .json(json!({"providers": providers, "total": providers.len(), "demo_mode": false})))
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/dashboard/providers/{provider_id}",
+
+    params(("provider_id" = i64, Path, description = "Provider id")),
+
+    responses(
+
+        (status = 200, description = "OK", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn provider(
     state: web::Data<AppState>,
@@ -169,10 +269,29 @@ async fn provider(
     Ok(HttpResponse::Ok().json(json!({"provider": provider, "demo_mode": false})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ModelsQuery {
     provider_id: Option<i64>,
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/dashboard/models",
+
+    params(ModelsQuery),
+
+    responses(
+
+        (status = 200, description = "OK", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn models(
     state: web::Data<AppState>,
@@ -197,6 +316,24 @@ async fn models(
     })))
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/dashboard/models/{model_id}",
+
+    params(("model_id" = i64, Path, description = "Model id")),
+
+    responses(
+
+        (status = 200, description = "OK", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn model(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -214,10 +351,29 @@ async fn model(
     Ok(HttpResponse::Ok().json(json!({"model": model, "demo_mode": false})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CirclesQuery {
     is_active: Option<bool>,
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/dashboard/circles",
+
+    params(CirclesQuery),
+
+    responses(
+
+        (status = 200, description = "OK", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn circles(
     state: web::Data<AppState>,
@@ -246,6 +402,24 @@ async fn circle_row(state: &AppState, id: i64) -> Result<Value, ApiError> {
     one(state, CIRCLE_SQL, id, format!("Circle {id} not found")).await
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/dashboard/circles/{circle_id}",
+
+    params(("circle_id" = i64, Path, description = "Circle id")),
+
+    responses(
+
+        (status = 200, description = "OK", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn circle(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -254,6 +428,24 @@ async fn circle(
     let circle = circle_row(&state, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(json!({"circle": circle, "demo_mode": false})))
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/dashboard/circles/{circle_id}/members",
+
+    params(("circle_id" = i64, Path, description = "Circle id")),
+
+    responses(
+
+        (status = 200, description = "OK", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn members(
     state: web::Data<AppState>,
@@ -278,10 +470,31 @@ async fn members(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TasksQuery {
     status: Option<String>,
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/dashboard/circles/{circle_id}/tasks",
+
+    params(("circle_id" = i64, Path, description = "Circle id"), TasksQuery),
+
+    responses(
+
+        (status = 200, description = "OK", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn tasks(
     state: web::Data<AppState>,

@@ -13,7 +13,32 @@ use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::state::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list,
+    create,
+    get,
+    update,
+    delete,
+    actions::start,
+    actions::complete,
+    actions::fail,
+    actions::pause,
+    actions::resume,
+    actions::progress,
+    actions::decompose,
+    subgoals,
+    tree,
+    dependencies,
+    actions::add_dependency,
+    actions::remove_dependency,
+    dependents,
+    activities,
+))]
+pub(crate) struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/goals", web::get().to(list))
@@ -106,7 +131,8 @@ pub(crate) async fn goal_json(state: &AppState, id: i64) -> Result<Value, ApiErr
     goals::get(&state.pool, id).await.map_err(goal_error)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     agent_id: Option<i64>,
     circle_id: Option<i64>,
@@ -135,6 +161,24 @@ fn page(limit: Option<i64>, offset: Option<i64>, default: i64) -> Result<(i64, i
     }
     Ok((limit, offset))
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/goals",
+
+    params(ListQuery),
+
+    responses(
+
+        (status = 200, description = "`{goals, total, counts{status: n}}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn list(
     state: web::Data<AppState>,
@@ -166,6 +210,24 @@ async fn list(
     Ok(HttpResponse::Ok().json(json!({"goals": goals, "total": total, "counts": counts})))
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/goals/{goal_id}",
+
+    params(("goal_id" = i64, Path, description = "Goal id")),
+
+    responses(
+
+        (status = 200, description = "Goal", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -174,7 +236,7 @@ async fn get(
     Ok(HttpResponse::Ok().json(goal_json(&state, path.into_inner()).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CreateBody {
     agent_id: i64,
     title: String,
@@ -192,6 +254,24 @@ struct CreateBody {
     auto_complete: Option<bool>,
     max_attempts: Option<i32>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/goals",
+
+    request_body = CreateBody,
+
+    responses(
+
+        (status = 201, description = "201 Goal", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 async fn create(
     state: web::Data<AppState>,
@@ -229,7 +309,7 @@ async fn create(
     Ok(HttpResponse::Created().json(goal_json(&state, id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct PatchBody {
     title: Option<String>,
     description: Option<String>,
@@ -246,6 +326,28 @@ struct PatchBody {
     auto_complete: Option<bool>,
     max_attempts: Option<i32>,
 }
+
+#[utoipa::path(
+
+    patch,
+
+    path = "/goals/{goal_id}",
+
+    params(("goal_id" = i64, Path, description = "Goal id")),
+
+    request_body = PatchBody,
+
+    responses(
+
+        (status = 200, description = "Goal", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn update(
     state: web::Data<AppState>,
@@ -279,6 +381,24 @@ async fn update(
     Ok(HttpResponse::Ok().json(goal_json(&state, id).await?))
 }
 
+#[utoipa::path(
+
+    delete,
+
+    path = "/goals/{goal_id}",
+
+    params(("goal_id" = i64, Path, description = "Goal id")),
+
+    responses(
+
+        (status = 204, description = "Done"),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -292,6 +412,24 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/goals/{goal_id}/subgoals",
+
+    params(("goal_id" = i64, Path, description = "Goal id")),
+
+    responses(
+
+        (status = 200, description = "`{goal_id, subgoals}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn subgoals(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -301,6 +439,24 @@ async fn subgoals(
     let subgoals = goals::subgoals(&state.pool, id).await.map_err(goal_error)?;
     Ok(HttpResponse::Ok().json(json!({"goal_id": id, "subgoals": subgoals})))
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/goals/{goal_id}/tree",
+
+    params(("goal_id" = i64, Path, description = "Goal id")),
+
+    responses(
+
+        (status = 200, description = "Goal + `subgoals[…recursive]`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn tree(
     state: web::Data<AppState>,
@@ -312,6 +468,24 @@ async fn tree(
         .map_err(goal_error)?;
     Ok(HttpResponse::Ok().json(tree))
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/goals/{goal_id}/dependencies",
+
+    params(("goal_id" = i64, Path, description = "Goal id")),
+
+    responses(
+
+        (status = 200, description = "`{goal_id, dependencies[Goal]}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn dependencies(
     state: web::Data<AppState>,
@@ -325,6 +499,24 @@ async fn dependencies(
     Ok(HttpResponse::Ok().json(json!({"goal_id": id, "dependencies": deps})))
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/goals/{goal_id}/dependents",
+
+    params(("goal_id" = i64, Path, description = "Goal id")),
+
+    responses(
+
+        (status = 200, description = "`{goal_id, dependents[Goal]}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 async fn dependents(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -337,11 +529,32 @@ async fn dependents(
     Ok(HttpResponse::Ok().json(json!({"goal_id": id, "dependents": deps})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Page {
     limit: Option<i64>,
     offset: Option<i64>,
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/goals/{goal_id}/activities",
+
+    params(("goal_id" = i64, Path, description = "Goal id"), Page),
+
+    responses(
+
+        (status = 200, description = "`{goal_id, activities[{id, goal_id, activity_type, description?, old_value?, new_value?, actor_type?, tokens_used, duration_ms, created_at}]}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 async fn activities(
     state: web::Data<AppState>,

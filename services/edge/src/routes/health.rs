@@ -8,6 +8,10 @@ use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(health, ready, live, system, checks, metrics))]
+pub(crate) struct Api;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
         .route("/health/ready", web::get().to(ready))
@@ -17,6 +21,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics));
 }
 
+/// Service status and counts.
+#[utoipa::path(get, path = "/health", responses(
+    (status = 200, description = "`{status, version, uptime_seconds, agents_count, circles_count, active_tasks}`", body = Object),
+))]
 async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     let row = client
@@ -37,6 +45,11 @@ async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     })))
 }
 
+/// Readiness: ready once access tokens can be verified.
+#[utoipa::path(get, path = "/health/ready", responses(
+    (status = 200, description = "`{\"ready\": true}`", body = Object),
+    (status = 503, description = "`{\"ready\": false, \"reason\": \"starting\"|\"shutting_down\"}`", body = Value),
+))]
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     if state.readiness.is_ready() {
         HttpResponse::Ok().json(json!({"ready": true}))
@@ -51,17 +64,29 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// Liveness.
+#[utoipa::path(get, path = "/health/live", responses(
+    (status = 200, description = "`{\"alive\": true}`", body = Object),
+))]
 async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"alive": true}))
 }
 
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", responses(
+    (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+))]
 async fn metrics() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(gathering_telemetry::prometheus().render())
 }
 
-/// Host and process figures; sampled on the blocking pool (CPU usage needs two readings).
+/// Host and process figures (CPU, memory, disk, load); sampled on the blocking pool (CPU usage
+/// needs two readings).
+#[utoipa::path(get, path = "/health/system", responses(
+    (status = 200, description = "Host and process figures", body = Object),
+))]
 async fn system(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let monitor = state.monitor.clone();
     let figures =
@@ -71,6 +96,10 @@ async fn system(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRespo
     Ok(HttpResponse::Ok().json(figures))
 }
 
+/// The dependencies' checks (database, services) with their latencies.
+#[utoipa::path(get, path = "/health/checks", responses(
+    (status = 200, description = "One entry per check", body = Object),
+))]
 async fn checks(state: web::Data<AppState>, _user: AuthUser) -> HttpResponse {
     HttpResponse::Ok().json(crate::monitoring::checks::run(&state).await)
 }

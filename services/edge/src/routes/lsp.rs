@@ -3,17 +3,31 @@
 
 use actix_web::{HttpResponse, web};
 use gathering_tools::Permission;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, Violations};
 use crate::lsp::{Language, LspServer, document, position};
+use crate::openapi::Detail;
 use crate::state::AppState;
 use crate::workspace::{project_root, require};
 
 /// Most completion items returned.
 const MAX_ITEMS: usize = 500;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    initialize,
+    completions,
+    diagnostics,
+    hover,
+    definition,
+    shutdown,
+    status
+))]
+pub(crate) struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/lsp/{project_id}/initialize", web::post().to(initialize))
@@ -35,14 +49,17 @@ fn language(s: Option<&str>) -> Result<Language, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LangQuery {
+    /// `python` (default), `typescript`, `javascript` or `rust`.
     language: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InitBody {
+    /// `python`, `typescript`, `javascript` or `rust`.
     language: String,
     /// Ignored: the server always works in the project's own directory.
     #[serde(default)]
@@ -61,6 +78,31 @@ async fn server_for(
     Ok((server, root))
 }
 
+#[derive(Serialize, ToSchema)]
+struct Initialized {
+    /// `initialized`.
+    status: &'static str,
+    language: &'static str,
+    /// The language server's capabilities.
+    capabilities: Value,
+}
+
+/// Starts (or reuses) the project's language server for a language.
+#[utoipa::path(
+    post,
+    path = "/lsp/{project_id}/initialize",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+    ),
+    request_body = InitBody,
+    responses(
+        (status = 200, description = "The server is ready", body = Initialized),
+        (status = 400, description = "Unsupported language, or the file cannot be used", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+        (status = 404, description = "No such project or file", body = Detail),
+        (status = 503, description = "Too many language servers are busy", body = Detail),
+    ),
+)]
 pub async fn initialize(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -76,18 +118,24 @@ pub async fn initialize(
         .finish()?;
     let lang = language(Some(&body.language))?;
     let (server, _) = server_for(&state, &user, *id, lang).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "status": "initialized", "language": lang.name(), "capabilities": server.capabilities,
-    })))
+    Ok(HttpResponse::Ok().json(Initialized {
+        status: "initialized",
+        language: lang.name(),
+        capabilities: server.capabilities.clone(),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct PositionBody {
+    /// The file, relative to the project's folder (1 to 4096 bytes).
     file_path: String,
+    /// 1-based line (default 1).
     #[serde(default = "one")]
     line: u32,
+    /// 0-based column (default 0).
     #[serde(default)]
     character: u32,
+    /// The editor's unsaved content (at most 10 MiB); default the file on disk.
     content: Option<String>,
 }
 
@@ -149,6 +197,23 @@ fn completion_item(item: &Value) -> Value {
     })
 }
 
+/// Completions at a position: `{count, completions}`, each `{label, kind, detail, documentation, insert_text, sort_text}`.
+#[utoipa::path(
+    post,
+    path = "/lsp/{project_id}/completions",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+        LangQuery,
+    ),
+    request_body = PositionBody,
+    responses(
+        (status = 200, description = "The completions", body = Object),
+        (status = 400, description = "Unsupported language, or the file cannot be used", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+        (status = 404, description = "No such project or file", body = Detail),
+        (status = 503, description = "Too many language servers are busy", body = Detail),
+    ),
+)]
 pub async fn completions(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -177,6 +242,23 @@ pub async fn completions(
     Ok(HttpResponse::Ok().json(json!({"count": list.len(), "completions": list})))
 }
 
+/// Hover information at a position: the server's `{contents, range?}`, `{contents: null}` when none.
+#[utoipa::path(
+    post,
+    path = "/lsp/{project_id}/hover",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+        LangQuery,
+    ),
+    request_body = PositionBody,
+    responses(
+        (status = 200, description = "The hover", body = Object),
+        (status = 400, description = "Unsupported language, or the file cannot be used", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+        (status = 404, description = "No such project or file", body = Detail),
+        (status = 503, description = "Too many language servers are busy", body = Detail),
+    ),
+)]
 pub async fn hover(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -210,6 +292,23 @@ pub async fn hover(
     }))
 }
 
+/// Where the symbol at a position is defined: `{uri, range, path}` (`path` relative to the project when inside it), `{uri: null}` when unknown.
+#[utoipa::path(
+    post,
+    path = "/lsp/{project_id}/definition",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+        LangQuery,
+    ),
+    request_body = PositionBody,
+    responses(
+        (status = 200, description = "The definition", body = Object),
+        (status = 400, description = "Unsupported language, or the file cannot be used", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+        (status = 404, description = "No such project or file", body = Detail),
+        (status = 503, description = "Too many language servers are busy", body = Detail),
+    ),
+)]
 pub async fn definition(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -248,13 +347,32 @@ pub async fn definition(
     Ok(HttpResponse::Ok().json(json!({"uri": uri, "range": range, "path": path})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DiagnosticsBody {
+    /// The file, relative to the project's folder (1 to 4096 bytes).
     file_path: String,
+    /// The editor's unsaved content (at most 10 MiB); default the file on disk.
     content: Option<String>,
 }
 
+/// The file's diagnostics: `{count, diagnostics}` (LSP `Diagnostic`s).
+#[utoipa::path(
+    post,
+    path = "/lsp/{project_id}/diagnostics",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+        LangQuery,
+    ),
+    request_body = DiagnosticsBody,
+    responses(
+        (status = 200, description = "The diagnostics", body = Object),
+        (status = 400, description = "Unsupported language, or the file cannot be used", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+        (status = 404, description = "No such project or file", body = Detail),
+        (status = 503, description = "Too many language servers are busy", body = Detail),
+    ),
+)]
 pub async fn diagnostics(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -277,6 +395,28 @@ pub async fn diagnostics(
     Ok(HttpResponse::Ok().json(json!({"count": count, "diagnostics": items})))
 }
 
+#[derive(Serialize, ToSchema)]
+struct Shutdown {
+    /// `shutdown`.
+    status: &'static str,
+    project_id: i64,
+    language: &'static str,
+}
+
+/// Stops this edge's language server for the project and language.
+#[utoipa::path(
+    delete,
+    path = "/lsp/{project_id}/shutdown",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+        LangQuery,
+    ),
+    responses(
+        (status = 200, description = "Stopped (or was not running)", body = Shutdown),
+        (status = 400, description = "Unsupported language", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+    ),
+)]
 pub async fn shutdown(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -286,10 +426,36 @@ pub async fn shutdown(
     require(&state, &user, &[Permission::Read])?;
     let lang = language(q.language.as_deref())?;
     state.workspace.lsp.stop(*id, lang).await;
-    Ok(HttpResponse::Ok()
-        .json(json!({"status": "shutdown", "project_id": *id, "language": lang.name()})))
+    Ok(HttpResponse::Ok().json(Shutdown {
+        status: "shutdown",
+        project_id: *id,
+        language: lang.name(),
+    }))
 }
 
+#[derive(Serialize, ToSchema)]
+struct ServerStatus {
+    active: bool,
+    project_id: i64,
+    language: &'static str,
+    /// The server's process id when it runs.
+    pid: Option<i32>,
+}
+
+/// Whether this edge runs a language server for the project and language.
+#[utoipa::path(
+    get,
+    path = "/lsp/{project_id}/status",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+        LangQuery,
+    ),
+    responses(
+        (status = 200, description = "The server's state", body = ServerStatus),
+        (status = 400, description = "Unsupported language", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+    ),
+)]
 pub async fn status(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -299,10 +465,10 @@ pub async fn status(
     require(&state, &user, &[Permission::Read])?;
     let lang = language(q.language.as_deref())?;
     let running = state.workspace.lsp.running(*id, lang).await;
-    Ok(HttpResponse::Ok().json(json!({
-        "active": running.is_some(),
-        "project_id": *id,
-        "language": lang.name(),
-        "pid": running.map(|s| s.pid),
-    })))
+    Ok(HttpResponse::Ok().json(ServerStatus {
+        active: running.is_some(),
+        project_id: *id,
+        language: lang.name(),
+        pid: running.map(|s| s.pid),
+    }))
 }

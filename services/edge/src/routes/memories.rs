@@ -10,6 +10,21 @@ mod upload;
 
 use actix_web::web;
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    agent::remember,
+    agent::remember_batch,
+    agent::recall,
+    agent::forget,
+    agent::stats,
+    knowledge::create,
+    knowledge::list,
+    knowledge::search,
+    knowledge::stats,
+    upload::upload,
+))]
+pub(crate) struct Api;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(
         "/memories/agents/{agent_id}/remember",

@@ -7,16 +7,22 @@
 
 use actix_web::{HttpResponse, web};
 use gathering_pipeline::decision::{self, Decide};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::pipelines::{api, body_object};
 use crate::auth::extract::AuthUser;
 use crate::error::{ApiError, FieldError, Violations};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 /// Largest `data` an approver may attach (it becomes the node's output).
 const MAX_DATA_BYTES: usize = 64 * 1024;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(pending, approve, reject))]
+pub(crate) struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/pipelines/approvals", web::get().to(pending))
@@ -30,11 +36,40 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PendingQuery {
+    /// 1 to 1000 (default 100).
     limit: Option<i64>,
 }
 
+#[derive(Serialize, ToSchema)]
+struct PendingApprovals {
+    /// Each approval: `id`, `run_id`, `pipeline_id`, `pipeline_name`, `node_id`, `message`,
+    /// `approvers` {roles, user_ids}, `on_timeout`, `context`, `status`, `requested_at`,
+    /// `expires_at`, `run_status`…
+    approvals: Vec<Value>,
+    total: usize,
+}
+
+/// The optional body of approve and reject (documentation of what `decide` parses: an empty
+/// body or `null` is `{}`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct DecisionBody {
+    /// At most 4000 characters.
+    comment: Option<String>,
+    /// Approve only: becomes the node's output (an object of at most 64 KiB).
+    data: Option<serde_json::Map<String, Value>>,
+}
+
+/// The pending approvals of live runs the caller may decide.
+#[utoipa::path(
+    get,
+    path = "/pipelines/approvals",
+    params(PendingQuery),
+    responses((status = 200, description = "The pending approvals", body = PendingApprovals)),
+)]
 async fn pending(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -52,9 +87,29 @@ async fn pending(
         .await
         .map_err(api)?;
     let approvals: Vec<Value> = rows.iter().map(|a| a.to_json()).collect();
-    Ok(HttpResponse::Ok().json(json!({"approvals": approvals, "total": approvals.len()})))
+    Ok(HttpResponse::Ok().json(PendingApprovals {
+        total: approvals.len(),
+        approvals,
+    }))
 }
 
+/// Approves a pending approval node of a run; the run continues.
+#[utoipa::path(
+    post,
+    path = "/pipelines/{pipeline_id}/runs/{run_id}/nodes/{node_id}/approve",
+    params(
+        ("pipeline_id" = i64, Path, description = "Pipeline id"),
+        ("run_id" = i64, Path, description = "Run id"),
+        ("node_id" = String, Path, description = "The approval node's id"),
+    ),
+    request_body(content = Option<DecisionBody>, description = "Optional `{comment?, data?}`"),
+    responses(
+        (status = 200, description = "The decided approval", body = Object),
+        (status = 403, description = "The caller is not an approver", body = Detail),
+        (status = 404, description = "No such approval", body = Detail),
+        (status = 409, description = "Already decided, or the run is over", body = Detail),
+    ),
+)]
 async fn approve(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -64,6 +119,23 @@ async fn approve(
     decide(state, user, path.into_inner(), &body, true).await
 }
 
+/// Rejects a pending approval node of a run; the run continues.
+#[utoipa::path(
+    post,
+    path = "/pipelines/{pipeline_id}/runs/{run_id}/nodes/{node_id}/reject",
+    params(
+        ("pipeline_id" = i64, Path, description = "Pipeline id"),
+        ("run_id" = i64, Path, description = "Run id"),
+        ("node_id" = String, Path, description = "The approval node's id"),
+    ),
+    request_body(content = Option<DecisionBody>, description = "Optional `{comment?, data?}`"),
+    responses(
+        (status = 200, description = "The decided approval", body = Object),
+        (status = 403, description = "The caller is not an approver", body = Detail),
+        (status = 404, description = "No such approval", body = Detail),
+        (status = 409, description = "Already decided, or the run is over", body = Detail),
+    ),
+)]
 async fn reject(
     state: web::Data<AppState>,
     user: AuthUser,

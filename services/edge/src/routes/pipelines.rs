@@ -8,15 +8,38 @@
 //! and unknown config keys are kept. Run settings (`timeout_seconds`, `max_retries_per_node`,
 //! `retry_backoff_base`, `retry_backoff_max`) may be set on create and update.
 
+mod runs;
+
 use actix_web::{HttpResponse, web};
 use gathering_pipeline::store::{self, NewPipeline, PipelinePatch, SettingsPatch};
 use gathering_pipeline::{Definition, PipelineError, parse_definition, validate};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::extract::AuthUser;
 use crate::error::{ApiError, FieldError, Violations};
+use crate::openapi::Detail;
 use crate::state::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list,
+    create,
+    get,
+    update,
+    delete,
+    toggle,
+    validate_route,
+    runs::run,
+    runs::runs,
+    runs::get_run,
+    runs::node_runs,
+    runs::logs,
+    runs::cancel,
+    runs::retry
+))]
+pub(crate) struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Before `/pipelines/{pipeline_id}`, which would take "approvals" for an id.
@@ -31,40 +54,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/pipelines/{pipeline_id}/validate",
             web::post().to(validate_route),
         )
-        .route("/pipelines/{pipeline_id}/run", web::post().to(run))
-        .route("/pipelines/{pipeline_id}/runs", web::get().to(runs))
+        .route("/pipelines/{pipeline_id}/run", web::post().to(runs::run))
+        .route("/pipelines/{pipeline_id}/runs", web::get().to(runs::runs))
         .route(
             "/pipelines/{pipeline_id}/runs/{run_id}",
-            web::get().to(get_run),
+            web::get().to(runs::get_run),
         )
         .route(
             "/pipelines/{pipeline_id}/runs/{run_id}/nodes",
-            web::get().to(node_runs),
+            web::get().to(runs::node_runs),
         )
         .route(
             "/pipelines/{pipeline_id}/runs/{run_id}/logs",
-            web::get().to(logs),
+            web::get().to(runs::logs),
         )
         .route(
             "/pipelines/{pipeline_id}/runs/{run_id}/cancel",
-            web::post().to(cancel),
+            web::post().to(runs::cancel),
         )
         .route(
             "/pipelines/{pipeline_id}/runs/{run_id}/retry",
-            web::post().to(retry),
+            web::post().to(runs::retry),
         );
 }
 
 const STATUSES: [&str; 3] = ["active", "paused", "draft"];
-const RUN_STATUSES: [&str; 7] = [
-    "pending",
-    "running",
-    "waiting_approval",
-    "completed",
-    "failed",
-    "cancelled",
-    "timeout",
-];
 
 pub(super) fn api(e: PipelineError) -> ApiError {
     match e {
@@ -81,7 +95,7 @@ pub(super) fn api(e: PipelineError) -> ApiError {
         PipelineError::UnknownNode(m) => {
             ApiError::Validation(vec![FieldError::body("from_node_id", m)])
         }
-        other => ApiError::internal(other),
+        other => ApiError::unexpected(&other),
     }
 }
 
@@ -89,10 +103,25 @@ fn not_found() -> ApiError {
     ApiError::NotFound("Pipeline not found".into())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// `active`, `paused` or `draft`.
     status: Option<String>,
+    /// 1 to 1000 (default 50).
     limit: Option<i64>,
+}
+
+/// The 200 description of the operations answering one such object (it names the fields).
+const PIPELINE: &str = "The pipeline: `id`, `name`, `description`, `status`, `nodes`, `edges`, `created_at`, `updated_at`, `last_run`, `run_count`, `success_count`, `error_count`, `timeout_seconds`, `max_retries_per_node`, `retry_backoff_base`, `retry_backoff_max`";
+
+#[derive(Serialize, ToSchema)]
+struct PipelineList {
+    total: usize,
+    /// Each pipeline (see `GET /pipelines/{pipeline_id}`).
+    pipelines: Vec<Value>,
+    /// How many pipelines have each status.
+    counts: Map<String, Value>,
 }
 
 fn check_query(status: Option<&str>, allowed: &[&str], limit: Option<i64>) -> Result<(), ApiError> {
@@ -111,6 +140,13 @@ fn check_query(status: Option<&str>, allowed: &[&str], limit: Option<i64>) -> Re
     v.finish()
 }
 
+/// Every pipeline (of a status), with counts by status.
+#[utoipa::path(
+    get,
+    path = "/pipelines",
+    params(ListQuery),
+    responses((status = 200, description = "The pipelines", body = PipelineList)),
+)]
 async fn list(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -122,18 +158,23 @@ async fn list(
         .await
         .map_err(api)?;
     let pipelines: Vec<Value> = rows.iter().map(|p| p.to_json()).collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "total": pipelines.len(),
-        "pipelines": pipelines,
-        "counts": counts,
-    })))
+    Ok(HttpResponse::Ok().json(PipelineList {
+        total: pipelines.len(),
+        pipelines,
+        counts,
+    }))
 }
 
-#[derive(Deserialize)]
+/// Run settings of a pipeline.
+#[derive(Deserialize, ToSchema)]
 struct Settings {
+    /// 1 to 604800.
     timeout_seconds: Option<i32>,
+    /// 1 to 100.
     max_retries_per_node: Option<i32>,
+    /// Seconds, 0 to 86400.
     retry_backoff_base: Option<f64>,
+    /// Seconds, 0 to 86400.
     retry_backoff_max: Option<f64>,
 }
 
@@ -172,14 +213,18 @@ impl Settings {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CreateBody {
+    /// 1 to 255 characters.
     name: String,
     description: Option<String>,
+    /// The nodes: `[{id, type, name?, config}]` (a draft may have none).
     #[serde(default)]
     nodes: Value,
+    /// The edges: `[{id?, source, target, condition?}]`.
     #[serde(default)]
     edges: Value,
+    /// `active`, `paused` or `draft` (default).
     status: Option<String>,
     #[serde(flatten)]
     settings: Settings,
@@ -238,6 +283,13 @@ fn definition(
     }
 }
 
+/// Creates a pipeline; its definition is validated (a draft may have no nodes yet).
+#[utoipa::path(
+    post,
+    path = "/pipelines",
+    request_body = CreateBody,
+    responses((status = 201, description = PIPELINE, body = Object)),
+)]
 async fn create(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -268,6 +320,16 @@ async fn create(
     Ok(HttpResponse::Created().json(row.to_json()))
 }
 
+/// One pipeline.
+#[utoipa::path(
+    get,
+    path = "/pipelines/{pipeline_id}",
+    params(("pipeline_id" = i64, Path, description = "Pipeline id")),
+    responses(
+        (status = 200, description = PIPELINE, body = Object),
+        (status = 404, description = "No such pipeline", body = Detail),
+    ),
+)]
 async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -281,8 +343,9 @@ async fn get(
     Ok(HttpResponse::Ok().json(row.to_json()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct UpdateBody {
+    /// 1 to 255 characters.
     name: Option<String>,
     description: Option<String>,
     nodes: Option<Value>,
@@ -292,6 +355,17 @@ struct UpdateBody {
     settings: Settings,
 }
 
+/// Changes a pipeline; the resulting definition is validated whole.
+#[utoipa::path(
+    put,
+    path = "/pipelines/{pipeline_id}",
+    params(("pipeline_id" = i64, Path, description = "Pipeline id")),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = PIPELINE, body = Object),
+        (status = 404, description = "No such pipeline", body = Detail),
+    ),
+)]
 async fn update(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -349,6 +423,16 @@ async fn update(
     Ok(HttpResponse::Ok().json(row.to_json()))
 }
 
+/// Deletes a pipeline and its runs.
+#[utoipa::path(
+    delete,
+    path = "/pipelines/{pipeline_id}",
+    params(("pipeline_id" = i64, Path, description = "Pipeline id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such pipeline", body = Detail),
+    ),
+)]
 async fn delete(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -365,6 +449,16 @@ async fn delete(
     }
 }
 
+/// Switches a pipeline between active and paused.
+#[utoipa::path(
+    post,
+    path = "/pipelines/{pipeline_id}/toggle",
+    params(("pipeline_id" = i64, Path, description = "Pipeline id")),
+    responses(
+        (status = 200, description = PIPELINE, body = Object),
+        (status = 404, description = "No such pipeline", body = Detail),
+    ),
+)]
 async fn toggle(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -378,6 +472,22 @@ async fn toggle(
     Ok(HttpResponse::Ok().json(row.to_json()))
 }
 
+#[derive(Serialize, ToSchema)]
+struct Validation {
+    valid: bool,
+    errors: Vec<String>,
+}
+
+/// Validates the stored definition.
+#[utoipa::path(
+    post,
+    path = "/pipelines/{pipeline_id}/validate",
+    params(("pipeline_id" = i64, Path, description = "Pipeline id")),
+    responses(
+        (status = 200, description = "Whether the definition is valid, and its problems", body = Validation),
+        (status = 404, description = "No such pipeline", body = Detail),
+    ),
+)]
 async fn validate_route(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -392,7 +502,10 @@ async fn validate_route(
         Ok(def) => validate(&def),
         Err(parse) => parse.iter().map(ToString::to_string).collect(),
     };
-    Ok(HttpResponse::Ok().json(json!({"valid": errors.is_empty(), "errors": errors})))
+    Ok(HttpResponse::Ok().json(Validation {
+        valid: errors.is_empty(),
+        errors,
+    }))
 }
 
 /// An optional JSON object body (empty or `null` is an empty object).
@@ -416,165 +529,4 @@ pub(super) fn body_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
             kind: "value_error".into(),
         }])),
     }
-}
-
-/// `trigger_data` of a body: `None` when absent or null.
-fn trigger_field(o: &mut Map<String, Value>) -> Result<Option<Value>, ApiError> {
-    match o.remove("trigger_data") {
-        None | Some(Value::Null) => Ok(None),
-        Some(t @ Value::Object(_)) => Ok(Some(t)),
-        Some(_) => Err(ApiError::Validation(vec![FieldError::body(
-            "trigger_data",
-            "trigger_data must be an object",
-        )])),
-    }
-}
-
-/// `B:{trigger_data?}`, the body itself optional.
-fn trigger_data(body: &[u8]) -> Result<Value, ApiError> {
-    Ok(trigger_field(&mut body_object(body)?)?.unwrap_or_else(|| json!({})))
-}
-
-async fn run(
-    state: web::Data<AppState>,
-    _user: AuthUser,
-    id: web::Path<i64>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let trigger = trigger_data(&body)?;
-    let mut client = state.pool.get().await?;
-    let run = store::start_run(&mut client, id.into_inner(), &trigger)
-        .await
-        .map_err(api)?;
-    Ok(HttpResponse::Created().json(run.to_json(Some(&[]))))
-}
-
-#[derive(Deserialize)]
-struct RunsQuery {
-    status: Option<String>,
-    limit: Option<i64>,
-}
-
-async fn runs(
-    state: web::Data<AppState>,
-    _user: AuthUser,
-    id: web::Path<i64>,
-    q: web::Query<RunsQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    check_query(q.status.as_deref(), &RUN_STATUSES, q.limit)?;
-    let client = state.pool.get().await?;
-    store::get_pipeline(&client, id)
-        .await
-        .map_err(api)?
-        .ok_or_else(not_found)?;
-    let runs: Vec<Value> =
-        store::list_runs(&client, id, q.status.as_deref(), q.limit.unwrap_or(20))
-            .await
-            .map_err(api)?
-            .iter()
-            .map(|(run, nodes)| run.to_json(Some(nodes)))
-            .collect();
-    Ok(HttpResponse::Ok().json(json!({"runs": runs, "total": runs.len(), "pipeline_id": id})))
-}
-
-async fn load_run(
-    state: &AppState,
-    pipeline_id: i64,
-    run_id: i64,
-) -> Result<
-    (
-        gathering_pipeline::RunRow,
-        Vec<gathering_pipeline::NodeRunRow>,
-    ),
-    ApiError,
-> {
-    let client = state.pool.get().await?;
-    store::get_run(&client, pipeline_id, run_id)
-        .await
-        .map_err(api)?
-        .ok_or_else(|| ApiError::NotFound("Run not found".into()))
-}
-
-async fn get_run(
-    state: web::Data<AppState>,
-    _user: AuthUser,
-    path: web::Path<(i64, i64)>,
-) -> Result<HttpResponse, ApiError> {
-    let (pipeline_id, run_id) = path.into_inner();
-    let (run, nodes) = load_run(&state, pipeline_id, run_id).await?;
-    Ok(HttpResponse::Ok().json(run.to_json(Some(&nodes))))
-}
-
-async fn node_runs(
-    state: web::Data<AppState>,
-    _user: AuthUser,
-    path: web::Path<(i64, i64)>,
-) -> Result<HttpResponse, ApiError> {
-    let (pipeline_id, run_id) = path.into_inner();
-    let (_, nodes) = load_run(&state, pipeline_id, run_id).await?;
-    let nodes: Vec<Value> = nodes.iter().map(|n| n.to_json()).collect();
-    Ok(HttpResponse::Ok().json(json!({"run_id": run_id, "nodes": nodes, "total": nodes.len()})))
-}
-
-async fn logs(
-    state: web::Data<AppState>,
-    _user: AuthUser,
-    path: web::Path<(i64, i64)>,
-) -> Result<HttpResponse, ApiError> {
-    let (pipeline_id, run_id) = path.into_inner();
-    let (run, nodes) = load_run(&state, pipeline_id, run_id).await?;
-    let logs = gathering_pipeline::record::log_entries(&nodes);
-    Ok(HttpResponse::Ok().json(json!({"run_id": run_id, "status": run.status, "logs": logs})))
-}
-
-async fn cancel(
-    state: web::Data<AppState>,
-    _user: AuthUser,
-    path: web::Path<(i64, i64)>,
-) -> Result<HttpResponse, ApiError> {
-    let (pipeline_id, run_id) = path.into_inner();
-    let mut client = state.pool.get().await?;
-    let run = store::cancel_run(&mut client, pipeline_id, run_id)
-        .await
-        .map_err(api)?;
-    let nodes = store::node_runs_of(&client, &[run_id]).await.map_err(api)?;
-    Ok(HttpResponse::Ok().json(run.to_json(Some(&nodes))))
-}
-
-/// `POST /pipelines/{id}/runs/{run_id}/retry` `B:{from_node_id?, trigger_data?}` → 201 with the
-/// new run (`retry_of` the old one); its reused nodes are listed with the run's nodes.
-async fn retry(
-    state: web::Data<AppState>,
-    _user: AuthUser,
-    path: web::Path<(i64, i64)>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let (pipeline_id, run_id) = path.into_inner();
-    let mut o = body_object(&body)?;
-    let trigger = trigger_field(&mut o)?;
-    let from = match o.remove("from_node_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.is_empty() && s.len() <= 200 => Some(s),
-        Some(_) => {
-            return Err(ApiError::Validation(vec![FieldError::body(
-                "from_node_id",
-                "from_node_id must be a node id (1 to 200 characters)",
-            )]));
-        }
-    };
-    let mut client = state.pool.get().await?;
-    let run = gathering_pipeline::retry::retry_run(
-        &mut client,
-        pipeline_id,
-        run_id,
-        &gathering_pipeline::retry::RetryRequest {
-            from_node_id: from.as_deref(),
-            trigger_data: trigger.as_ref(),
-        },
-    )
-    .await
-    .map_err(api)?;
-    let nodes = store::node_runs_of(&client, &[run.id]).await.map_err(api)?;
-    Ok(HttpResponse::Created().json(run.to_json(Some(&nodes))))
 }

@@ -16,15 +16,33 @@ use actix_web::{HttpResponse, web};
 use gathering_tools::{
     CallContext, Category, Grants, Permission, SkillResponse, ToolError, enablement,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::extract::AuthUser;
 use crate::error::{ApiError, FieldError, Violations};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 /// Most skills one bulk request changes.
 const MAX_BULK: usize = 100;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list_tools,
+    stats,
+    execute,
+    list_skills,
+    categories,
+    agent_tools,
+    enabled,
+    bulk,
+    enable_all,
+    disable_all,
+    set_skill
+))]
+pub(crate) struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/tools", web::get().to(list_tools))
@@ -49,6 +67,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// 422 for a `category` query with a NUL character, which names no category (and which the
+/// database, unable to store one, is not asked about).
+fn check_category(q: &CategoryQuery) -> Result<(), ApiError> {
+    if q.category.as_ref().is_some_and(|c| c.contains('\0')) {
+        return Err(ApiError::Validation(vec![FieldError::query(
+            "category",
+            "must not contain the NUL character (\\u0000)",
+        )]));
+    }
+    Ok(())
+}
+
 fn db(e: ToolError) -> ApiError {
     ApiError::Internal(e.to_string())
 }
@@ -60,12 +90,29 @@ async fn agent_name(client: &gathering_db::Client, agent_id: i64) -> Result<Stri
         .ok_or_else(|| ApiError::NotFound(format!("Agent {agent_id} not found")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ToolsQuery {
+    /// Only the tools of this category (422 for an unknown one).
     category: Option<String>,
+    /// Only the tools of this skill.
     skill: Option<String>,
 }
 
+#[derive(Serialize, ToSchema)]
+struct ToolList {
+    total: usize,
+    /// Each tool: `name`, `description`, `skill`, `category`, `input_schema`, permissions…
+    tools: Vec<Value>,
+}
+
+/// Every registered tool with its input schema.
+#[utoipa::path(
+    get,
+    path = "/tools",
+    params(ToolsQuery),
+    responses((status = 200, description = "The tools", body = ToolList)),
+)]
 async fn list_tools(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -89,24 +136,40 @@ async fn list_tools(
         .filter(|d| q.skill.as_ref().is_none_or(|s| *s == d.skill))
         .map(|d| d.to_json())
         .collect();
-    Ok(HttpResponse::Ok().json(json!({"total": tools.len(), "tools": tools})))
+    Ok(HttpResponse::Ok().json(ToolList {
+        total: tools.len(),
+        tools,
+    }))
 }
 
+/// Registry statistics (tool counts by category and skill).
+#[utoipa::path(
+    get,
+    path = "/tools/stats",
+    responses((status = 200, description = "Registry statistics", body = Object)),
+)]
 async fn stats(state: web::Data<AppState>, _user: AuthUser) -> HttpResponse {
     HttpResponse::Ok().json(state.tools.registry().get_stats())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ExecuteBody {
+    /// The tool's name (1 to 100 characters).
     tool: String,
+    /// The tool's input, checked against its input schema.
     #[serde(default = "empty_object")]
     input: Value,
+    /// Run as this agent (its enabled skills apply).
     agent_id: Option<i64>,
+    /// Run inside this project's folder.
     project_id: Option<i64>,
+    /// The caller confirms a dangerous tool's call.
     #[serde(default)]
     confirmed: bool,
+    /// Narrows the caller's permissions to these (`read`, `write`, `delete`, `git`, `network`, …).
     permissions: Option<Vec<String>>,
+    /// 1 to 600.
     timeout_seconds: Option<u64>,
 }
 
@@ -114,6 +177,19 @@ fn empty_object() -> Value {
     json!({})
 }
 
+/// Runs one tool with validated input; the tool's own outcome is a 200 `SkillResponse`
+/// (`success`, `message`, `data`, `error`, `skill_name`, `tool_name`, `duration_ms`, …).
+#[utoipa::path(
+    post,
+    path = "/tools/execute",
+    request_body = ExecuteBody,
+    responses(
+        (status = 200, description = "The tool ran (or refused, failed, timed out, needs confirmation): a SkillResponse", body = Object),
+        (status = 400, description = "The project cannot be used", body = Detail),
+        (status = 403, description = "Missing permission, or the skill is not enabled for the agent", body = Detail),
+        (status = 404, description = "Unknown tool, agent or project", body = Detail),
+    ),
+)]
 async fn execute(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -218,16 +294,26 @@ async fn execute(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CategoryQuery {
+    /// Only the skills of this category.
     category: Option<String>,
 }
 
+/// The skill catalogue, each skill with its `tools_count`.
+#[utoipa::path(
+    get,
+    path = "/tools/skills",
+    params(CategoryQuery),
+    responses((status = 200, description = "The skills", body = Vec<Object>)),
+)]
 async fn list_skills(
     state: web::Data<AppState>,
     _user: AuthUser,
     q: web::Query<CategoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    check_category(&q)?;
     let client = state.pool.get().await?;
     let counts = state.tools.registry().tools_per_skill();
     let mut skills = enablement::list_skills(&client, q.category.as_deref())
@@ -244,11 +330,37 @@ async fn list_skills(
     Ok(HttpResponse::Ok().json(skills))
 }
 
+/// Skill categories with how many enabled skills each has.
+#[utoipa::path(
+    get,
+    path = "/tools/skills/categories",
+    responses((status = 200, description = "The categories", body = Value)),
+)]
 async fn categories(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     Ok(HttpResponse::Ok().json(enablement::skill_categories(&client).await.map_err(db)?))
 }
 
+#[derive(Serialize, ToSchema)]
+struct AgentTools {
+    agent_id: i64,
+    agent_name: String,
+    /// Each skill with `is_enabled` for the agent.
+    tools: Vec<Value>,
+    enabled_count: usize,
+    total_count: usize,
+}
+
+/// Every skill and whether it is enabled for the agent.
+#[utoipa::path(
+    get,
+    path = "/tools/agents/{agent_id}",
+    params(("agent_id" = i64, Path, description = "Agent id")),
+    responses(
+        (status = 200, description = "The agent's skills", body = AgentTools),
+        (status = 404, description = "No such agent", body = Detail),
+    ),
+)]
 async fn agent_tools(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -264,12 +376,31 @@ async fn agent_tools(
         .iter()
         .filter(|t| t["is_enabled"] == json!(true))
         .count();
-    Ok(HttpResponse::Ok().json(json!({
-        "agent_id": agent_id, "agent_name": name, "tools": tools,
-        "enabled_count": enabled, "total_count": tools.len(),
-    })))
+    Ok(HttpResponse::Ok().json(AgentTools {
+        agent_id,
+        agent_name: name,
+        total_count: tools.len(),
+        tools,
+        enabled_count: enabled,
+    }))
 }
 
+#[derive(Serialize, ToSchema)]
+struct EnabledSkills {
+    agent_id: i64,
+    enabled_skills: Vec<String>,
+}
+
+/// The names of the skills enabled for the agent.
+#[utoipa::path(
+    get,
+    path = "/tools/agents/{agent_id}/enabled",
+    params(("agent_id" = i64, Path, description = "Agent id")),
+    responses(
+        (status = 200, description = "The enabled skills", body = EnabledSkills),
+        (status = 404, description = "No such agent", body = Detail),
+    ),
+)]
 async fn enabled(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -281,15 +412,40 @@ async fn enabled(
     let skills = enablement::enabled_skills(&client, agent_id)
         .await
         .map_err(db)?;
-    Ok(HttpResponse::Ok().json(json!({"agent_id": agent_id, "enabled_skills": skills})))
+    Ok(HttpResponse::Ok().json(EnabledSkills {
+        agent_id,
+        enabled_skills: skills,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ToggleBody {
     is_enabled: bool,
 }
 
+#[derive(Serialize, ToSchema)]
+struct SkillToggled {
+    agent_id: i64,
+    skill_name: String,
+    is_enabled: bool,
+    message: String,
+}
+
+/// Enables or disables one skill for the agent.
+#[utoipa::path(
+    patch,
+    path = "/tools/agents/{agent_id}/skills/{skill_name}",
+    params(
+        ("agent_id" = i64, Path, description = "Agent id"),
+        ("skill_name" = String, Path, description = "Skill name"),
+    ),
+    request_body = ToggleBody,
+    responses(
+        (status = 200, description = "The skill's new state", body = SkillToggled),
+        (status = 404, description = "No such agent or skill", body = Detail),
+    ),
+)]
 async fn set_skill(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -299,9 +455,11 @@ async fn set_skill(
     let (agent_id, skill) = path.into_inner();
     let client = state.pool.get().await?;
     agent_name(&client, agent_id).await?;
-    if !enablement::set_skill(&client, agent_id, &skill, body.is_enabled)
-        .await
-        .map_err(db)?
+    // No skill name holds a NUL character (the database could not store one).
+    if skill.contains('\0')
+        || !enablement::set_skill(&client, agent_id, &skill, body.is_enabled)
+            .await
+            .map_err(db)?
     {
         return Err(ApiError::NotFound(format!("Skill '{skill}' not found")));
     }
@@ -310,19 +468,41 @@ async fn set_skill(
     } else {
         "disabled"
     };
-    Ok(HttpResponse::Ok().json(json!({
-        "agent_id": agent_id, "skill_name": skill, "is_enabled": body.is_enabled,
-        "message": format!("Skill '{skill}' {verb} for agent {agent_id}"),
-    })))
+    Ok(HttpResponse::Ok().json(SkillToggled {
+        agent_id,
+        message: format!("Skill '{skill}' {verb} for agent {agent_id}"),
+        skill_name: skill,
+        is_enabled: body.is_enabled,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BulkBody {
+    /// At most 100 skill names; unknown names are skipped.
     skill_names: Vec<String>,
     is_enabled: bool,
 }
 
+#[derive(Serialize, ToSchema)]
+struct BulkResult {
+    agent_id: i64,
+    updated_count: u64,
+    is_enabled: bool,
+    message: String,
+}
+
+/// Enables or disables several skills for the agent at once.
+#[utoipa::path(
+    post,
+    path = "/tools/agents/{agent_id}/skills/bulk",
+    params(("agent_id" = i64, Path, description = "Agent id")),
+    request_body = BulkBody,
+    responses(
+        (status = 200, description = "How many skills changed", body = BulkResult),
+        (status = 404, description = "No such agent", body = Detail),
+    ),
+)]
 async fn bulk(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -336,6 +516,11 @@ async fn bulk(
             "skill_names",
             "at most 100 skill names",
         )
+        .check(
+            !body.skill_names.iter().any(|n| n.contains('\0')),
+            "skill_names",
+            "must not contain the NUL character (\\u0000)",
+        )
         .finish()?;
     let client = state.pool.get().await?;
     agent_name(&client, agent_id).await?;
@@ -347,12 +532,32 @@ async fn bulk(
     } else {
         "disabled"
     };
-    Ok(HttpResponse::Ok().json(json!({
-        "agent_id": agent_id, "updated_count": n, "is_enabled": body.is_enabled,
-        "message": format!("{n} skill(s) {verb} for agent {agent_id}"),
-    })))
+    Ok(HttpResponse::Ok().json(BulkResult {
+        agent_id,
+        updated_count: n,
+        is_enabled: body.is_enabled,
+        message: format!("{n} skill(s) {verb} for agent {agent_id}"),
+    }))
 }
 
+#[derive(Serialize, ToSchema)]
+struct AllEnabled {
+    agent_id: i64,
+    enabled_count: u64,
+    category: Option<String>,
+    message: String,
+}
+
+/// Enables every skill (of a category) for the agent.
+#[utoipa::path(
+    post,
+    path = "/tools/agents/{agent_id}/skills/enable-all",
+    params(("agent_id" = i64, Path, description = "Agent id"), CategoryQuery),
+    responses(
+        (status = 200, description = "How many skills were enabled", body = AllEnabled),
+        (status = 404, description = "No such agent", body = Detail),
+    ),
+)]
 async fn enable_all(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -360,17 +565,37 @@ async fn enable_all(
     q: web::Query<CategoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let agent_id = id.into_inner();
+    check_category(&q)?;
     let client = state.pool.get().await?;
     agent_name(&client, agent_id).await?;
     let n = enablement::enable_all(&client, agent_id, q.category.as_deref())
         .await
         .map_err(db)?;
-    Ok(HttpResponse::Ok().json(json!({
-        "agent_id": agent_id, "enabled_count": n, "category": q.category,
-        "message": format!("{n} skill(s) enabled for agent {agent_id}"),
-    })))
+    Ok(HttpResponse::Ok().json(AllEnabled {
+        agent_id,
+        enabled_count: n,
+        category: q.into_inner().category,
+        message: format!("{n} skill(s) enabled for agent {agent_id}"),
+    }))
 }
 
+#[derive(Serialize, ToSchema)]
+struct AllDisabled {
+    agent_id: i64,
+    category: Option<String>,
+    message: String,
+}
+
+/// Disables every skill (of a category) for the agent.
+#[utoipa::path(
+    post,
+    path = "/tools/agents/{agent_id}/skills/disable-all",
+    params(("agent_id" = i64, Path, description = "Agent id"), CategoryQuery),
+    responses(
+        (status = 200, description = "How many skills were disabled (in `message`)", body = AllDisabled),
+        (status = 404, description = "No such agent", body = Detail),
+    ),
+)]
 async fn disable_all(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -378,13 +603,15 @@ async fn disable_all(
     q: web::Query<CategoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let agent_id = id.into_inner();
+    check_category(&q)?;
     let client = state.pool.get().await?;
     agent_name(&client, agent_id).await?;
     let n = enablement::disable_all(&client, agent_id, q.category.as_deref())
         .await
         .map_err(db)?;
-    Ok(HttpResponse::Ok().json(json!({
-        "agent_id": agent_id, "category": q.category,
-        "message": format!("{n} skill(s) disabled for agent {agent_id}"),
-    })))
+    Ok(HttpResponse::Ok().json(AllDisabled {
+        agent_id,
+        category: q.into_inner().category,
+        message: format!("{n} skill(s) disabled for agent {agent_id}"),
+    }))
 }

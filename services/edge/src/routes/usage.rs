@@ -5,23 +5,66 @@
 //! inclusive, else the last `days` days (default 30, at most 366).
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(recent, summary))]
+pub(crate) struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/usage", web::get().to(recent))
         .route("/usage/summary", web::get().to(summary));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SummaryQuery {
+    /// `model` (default), `agent`, `day`, `key` or `team`.
     group_by: Option<String>,
+    /// First UTC day, `YYYY-MM-DD`.
     from: Option<String>,
+    /// Last UTC day, `YYYY-MM-DD` (default today).
     to: Option<String>,
+    /// Without `from`: the last `days` days, 1 to 366 (default 30).
     days: Option<i32>,
+}
+
+/// One group's figures.
+#[derive(Serialize, ToSchema)]
+struct SummaryRow {
+    /// The model (`provider/model`), agent id, day, key id or team; `none` for calls without one.
+    key: String,
+    /// The agent's or key's name.
+    label: Option<String>,
+    requests: i64,
+    errors: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cost_usd: f64,
+    avg_latency_ms: f64,
+    p95_latency_ms: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+struct SummaryTotals {
+    requests: i64,
+    errors: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cost_usd: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Summary {
+    group_by: String,
+    from: String,
+    to: String,
+    rows: Vec<SummaryRow>,
+    totals: SummaryTotals,
 }
 
 /// `YYYY-MM-DD` of a real calendar day.
@@ -129,6 +172,13 @@ const BY_TEAM: &str = concat!(
     GROUP BY u.team ORDER BY 7 DESC, 3 DESC LIMIT 1000"
 );
 
+/// LLM usage summarised by model, agent, day, virtual key or team over a range of UTC days.
+#[utoipa::path(
+    get,
+    path = "/usage/summary",
+    params(SummaryQuery),
+    responses((status = 200, description = "The summary", body = Summary)),
+)]
 async fn summary(
     state: web::Data<AppState>,
     query: web::Query<SummaryQuery>,
@@ -171,7 +221,7 @@ async fn summary(
     let range = client.query_one(RANGE, &[&q.from, &q.to, &days]).await?;
     let rows = client.query(sql, &[&q.from, &q.to, &days]).await?;
     let mut totals = (0i64, 0i64, 0i64, 0i64, 0f64);
-    let mut out: Vec<Value> = Vec::with_capacity(rows.len());
+    let mut out: Vec<SummaryRow> = Vec::with_capacity(rows.len());
     for r in &rows {
         let requests: i64 = r.try_get(2)?;
         let errors: i64 = r.try_get(3)?;
@@ -183,31 +233,31 @@ async fn summary(
         totals.2 += input;
         totals.3 += output;
         totals.4 += cost;
-        out.push(json!({
-            "key": r.try_get::<_, String>(0)?,
-            "label": r.try_get::<_, Option<String>>(1)?,
-            "requests": requests,
-            "errors": errors,
-            "input_tokens": input,
-            "output_tokens": output,
-            "cost_usd": cost,
-            "avg_latency_ms": r.try_get::<_, f64>(7)?,
-            "p95_latency_ms": r.try_get::<_, f64>(8)?,
-        }));
+        out.push(SummaryRow {
+            key: r.try_get(0)?,
+            label: r.try_get(1)?,
+            requests,
+            errors,
+            input_tokens: input,
+            output_tokens: output,
+            cost_usd: cost,
+            avg_latency_ms: r.try_get(7)?,
+            p95_latency_ms: r.try_get(8)?,
+        });
     }
-    Ok(HttpResponse::Ok().json(json!({
-        "group_by": group_by,
-        "from": range.try_get::<_, String>(0)?,
-        "to": range.try_get::<_, String>(1)?,
-        "rows": out,
-        "totals": {
-            "requests": totals.0,
-            "errors": totals.1,
-            "input_tokens": totals.2,
-            "output_tokens": totals.3,
-            "cost_usd": totals.4,
+    Ok(HttpResponse::Ok().json(Summary {
+        group_by,
+        from: range.try_get(0)?,
+        to: range.try_get(1)?,
+        rows: out,
+        totals: SummaryTotals {
+            requests: totals.0,
+            errors: totals.1,
+            input_tokens: totals.2,
+            output_tokens: totals.3,
+            cost_usd: totals.4,
         },
-    })))
+    }))
 }
 
 fn query_error(field: &str, msg: &str) -> FieldError {
@@ -218,14 +268,63 @@ fn query_error(field: &str, msg: &str) -> FieldError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RecentQuery {
+    /// 1 to 500 (default 50).
     limit: Option<i64>,
+    /// 0 to 1000000 (default 0).
     offset: Option<i64>,
+    /// Only this agent's calls.
     agent_id: Option<i64>,
+    /// Only the calls made with this virtual key.
     key_id: Option<i64>,
+    /// Only this team's calls (1 to 64 characters).
     team: Option<String>,
 }
+
+/// One recorded LLM call.
+#[derive(Serialize, ToSchema)]
+struct UsageItem {
+    id: i64,
+    created_at: String,
+    request_id: String,
+    kind: String,
+    provider: String,
+    model: String,
+    caller_service: Option<String>,
+    agent_id: Option<i64>,
+    user_id: Option<String>,
+    status: String,
+    error_kind: Option<String>,
+    input_tokens: i32,
+    output_tokens: i32,
+    cost_usd: Option<f64>,
+    latency_ms: f64,
+    upstream_latency_ms: Option<f64>,
+    attempts: i32,
+    models_tried: i32,
+    stream: bool,
+    mock: bool,
+    key_id: Option<i64>,
+    team: Option<String>,
+    cached: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+struct UsagePage {
+    items: Vec<UsageItem>,
+    limit: i64,
+    offset: i64,
+}
+
+/// The most recent LLM calls, newest first.
+#[utoipa::path(
+    get,
+    path = "/usage",
+    params(RecentQuery),
+    responses((status = 200, description = "A page of calls", body = UsagePage)),
+)]
 
 async fn recent(
     state: web::Data<AppState>,
@@ -264,35 +363,39 @@ async fn recent(
             &[&q.agent_id, &limit, &offset, &q.key_id, &q.team],
         )
         .await?;
-    let items: Vec<Value> = rows
+    let items: Vec<UsageItem> = rows
         .iter()
         .map(|r| {
-            Ok(json!({
-                "id": r.try_get::<_, i64>(0)?,
-                "created_at": r.try_get::<_, String>(1)?,
-                "request_id": r.try_get::<_, String>(2)?,
-                "kind": r.try_get::<_, String>(3)?,
-                "provider": r.try_get::<_, String>(4)?,
-                "model": r.try_get::<_, String>(5)?,
-                "caller_service": r.try_get::<_, Option<String>>(6)?,
-                "agent_id": r.try_get::<_, Option<i64>>(7)?,
-                "user_id": r.try_get::<_, Option<String>>(8)?,
-                "status": r.try_get::<_, String>(9)?,
-                "error_kind": r.try_get::<_, Option<String>>(10)?,
-                "input_tokens": r.try_get::<_, i32>(11)?,
-                "output_tokens": r.try_get::<_, i32>(12)?,
-                "cost_usd": r.try_get::<_, Option<f64>>(13)?,
-                "latency_ms": r.try_get::<_, f64>(14)?,
-                "upstream_latency_ms": r.try_get::<_, Option<f64>>(15)?,
-                "attempts": r.try_get::<_, i32>(16)?,
-                "models_tried": r.try_get::<_, i32>(17)?,
-                "stream": r.try_get::<_, bool>(18)?,
-                "mock": r.try_get::<_, bool>(19)?,
-                "key_id": r.try_get::<_, Option<i64>>(20)?,
-                "team": r.try_get::<_, Option<String>>(21)?,
-                "cached": r.try_get::<_, bool>(22)?,
-            }))
+            Ok(UsageItem {
+                id: r.try_get(0)?,
+                created_at: r.try_get(1)?,
+                request_id: r.try_get(2)?,
+                kind: r.try_get(3)?,
+                provider: r.try_get(4)?,
+                model: r.try_get(5)?,
+                caller_service: r.try_get(6)?,
+                agent_id: r.try_get(7)?,
+                user_id: r.try_get(8)?,
+                status: r.try_get(9)?,
+                error_kind: r.try_get(10)?,
+                input_tokens: r.try_get(11)?,
+                output_tokens: r.try_get(12)?,
+                cost_usd: r.try_get(13)?,
+                latency_ms: r.try_get(14)?,
+                upstream_latency_ms: r.try_get(15)?,
+                attempts: r.try_get(16)?,
+                models_tried: r.try_get(17)?,
+                stream: r.try_get(18)?,
+                mock: r.try_get(19)?,
+                key_id: r.try_get(20)?,
+                team: r.try_get(21)?,
+                cached: r.try_get(22)?,
+            })
         })
         .collect::<Result<_, gathering_db::tokio_postgres::Error>>()?;
-    Ok(HttpResponse::Ok().json(json!({"items": items, "limit": limit, "offset": offset})))
+    Ok(HttpResponse::Ok().json(UsagePage {
+        items,
+        limit,
+        offset,
+    }))
 }

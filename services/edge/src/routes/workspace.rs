@@ -17,26 +17,47 @@ use actix_web::web;
 use gathering_tools::ToolError;
 use gathering_tools::git::GitError;
 
-use crate::error::{ApiError, extractor_error};
+use crate::error::ApiError;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    files::info,
+    files::tree,
+    files::read,
+    files::write,
+    files::delete,
+    files::raw,
+    git::status,
+    git::commits,
+    git::diff,
+    git::branches,
+    git::file_history,
+    git::graph,
+    git::stage,
+    git::unstage,
+    git::commit,
+    git::push,
+    git::pull,
+    activities::list,
+    activities::create,
+    activities::stats,
+    activities::run_python
+))]
+pub(crate) struct Api;
 
 /// Largest JSON body of `PUT …/file` (the content is at most 10 MiB; JSON escaping adds some).
 const FILE_BODY_LIMIT: usize = 12 * 1024 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let file_body = web::JsonConfig::default()
-        .limit(FILE_BODY_LIMIT)
-        .error_handler({
-            let f = extractor_error("body");
-            move |e, _| f(e.to_string())
-        });
+    // `PUT …/file` reads its larger body with `files::FileBody`, so every route keeps the
+    // literal-path form the OpenAPI coverage test reads.
     cfg.route("/workspace/{project_id}/info", web::get().to(files::info))
         .route("/workspace/{project_id}/files", web::get().to(files::tree))
-        .service(
-            web::resource("/workspace/{project_id}/file")
-                .app_data(file_body)
-                .route(web::get().to(files::read))
-                .route(web::put().to(files::write))
-                .route(web::delete().to(files::delete)),
+        .route("/workspace/{project_id}/file", web::get().to(files::read))
+        .route("/workspace/{project_id}/file", web::put().to(files::write))
+        .route(
+            "/workspace/{project_id}/file",
+            web::delete().to(files::delete),
         )
         .route(
             "/workspace/{project_id}/file/raw",
@@ -113,11 +134,13 @@ fn file_error(e: ToolError) -> ApiError {
 }
 
 /// Git errors: not a repository and bad input are 400, git's own failures 500 with git's
-/// message (credentials already redacted by the git layer).
+/// message (credentials already redacted by the git layer). A path git does not know (`git add
+/// nothing.txt`) is the client's mistake: 400 with git's message.
 fn git_error(e: GitError) -> ApiError {
     match e {
         GitError::NotARepository => ApiError::BadRequest("Not a git repository".into()),
         GitError::Invalid(m) => ApiError::BadRequest(m),
+        GitError::Failed(m) if m.contains("did not match any file") => ApiError::BadRequest(m),
         GitError::Path(p) => file_error(p),
         other => ApiError::Failed(other.to_string()),
     }

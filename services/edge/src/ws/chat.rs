@@ -13,11 +13,17 @@ use crate::state::AppState;
 
 const MAX_FRAME: usize = 256 * 1024;
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Query {
     token: Option<String>,
 }
 
+/// Streams an agent's chat answer (contract §4.3).
+#[utoipa::path(get, path = "/ws/chat/{agent_id}", params(("agent_id" = i64, Path, description = "Agent id"), Query), responses(
+    (status = 101, description = "Switched to the WebSocket protocol (a refused token closes with 1008)"),
+    (status = 400, description = "Not a WebSocket upgrade request"),
+))]
 pub async fn connect(
     req: HttpRequest,
     body: web::Payload,
@@ -29,7 +35,11 @@ pub async fn connect(
     let authorized = if state.config.disable_auth && state.config.env.is_development() {
         true
     } else {
-        match &query.token {
+        match crate::auth::session_cookie::ws_token(
+            req.headers(),
+            &state.config,
+            query.token.as_deref(),
+        ) {
             Some(t) => state.verifier.verify(t).await.is_ok(),
             None => false,
         }

@@ -30,11 +30,17 @@ const MAX_FRAME: usize = 64 * 1024;
 const MAX_HELD: usize = 2000;
 const TOKEN_CHARS: usize = 20;
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Query {
     token: Option<String>,
 }
 
+/// A conversation's turns as they happen (contract §4.4).
+#[utoipa::path(get, path = "/ws/conversation/{conv_id}", params(("conv_id" = String, Path, description = "Conversation id"), Query), responses(
+    (status = 101, description = "Switched to the WebSocket protocol (a refused token closes with 1008)"),
+    (status = 400, description = "Not a WebSocket upgrade request"),
+))]
 pub async fn connect(
     req: HttpRequest,
     body: web::Payload,
@@ -45,7 +51,11 @@ pub async fn connect(
     let authorized = if state.config.disable_auth && state.config.env.is_development() {
         true
     } else {
-        match &query.token {
+        match crate::auth::session_cookie::ws_token(
+            req.headers(),
+            &state.config,
+            query.token.as_deref(),
+        ) {
             Some(t) => state.verifier.verify(t).await.is_ok(),
             None => false,
         }

@@ -25,7 +25,8 @@ const MAX_CLIENT_ID: usize = 64;
 const PING_EVERY: Duration = Duration::from_secs(25);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Query {
     client_id: Option<String>,
     token: Option<String>,
@@ -39,6 +40,11 @@ fn valid_client_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
 }
 
+/// Every event, broadcast to dashboards (contract §4.5).
+#[utoipa::path(get, path = "/ws/dashboard", params(Query), responses(
+    (status = 101, description = "Switched to the WebSocket protocol (a refused token closes with 1008)"),
+    (status = 400, description = "Not a WebSocket upgrade request"),
+))]
 pub async fn connect(
     req: HttpRequest,
     body: web::Payload,
@@ -49,7 +55,11 @@ pub async fn connect(
     let authorized = if state.config.disable_auth && state.config.env.is_development() {
         true
     } else {
-        match &query.token {
+        match crate::auth::session_cookie::ws_token(
+            req.headers(),
+            &state.config,
+            query.token.as_deref(),
+        ) {
             Some(t) => state.verifier.verify(t).await.is_ok(),
             None => false,
         }

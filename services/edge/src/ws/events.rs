@@ -20,12 +20,18 @@ const PING_EVERY: Duration = Duration::from_secs(25);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 const HISTORY_BATCH: i64 = 500;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WsQuery {
     token: Option<String>,
     last_event_id: Option<i64>,
 }
 
+/// The event stream (contract §4.1): subscriptions by topic, resumption from `last_event_id`.
+#[utoipa::path(get, path = "/ws", params(WsQuery), responses(
+    (status = 101, description = "Switched to the WebSocket protocol (a refused token closes with 1008)"),
+    (status = 400, description = "Not a WebSocket upgrade request"),
+))]
 pub async fn connect(
     req: HttpRequest,
     body: web::Payload,
@@ -38,7 +44,11 @@ pub async fn connect(
     let authorized = if state.config.disable_auth && state.config.env.is_development() {
         true
     } else {
-        match &query.token {
+        match crate::auth::session_cookie::ws_token(
+            req.headers(),
+            &state.config,
+            query.token.as_deref(),
+        ) {
             Some(t) => state.verifier.verify(t).await.is_ok(),
             None => false,
         }

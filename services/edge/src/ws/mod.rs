@@ -16,6 +16,18 @@ use actix_web::web;
 
 pub use registry::WsRegistry;
 
+/// The WebSocket routes, documented as the `GET` upgrade requests they are.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    events::connect,
+    registry::stats,
+    dashboard::connect,
+    chat::connect,
+    conversation::connect,
+    terminal::connect
+))]
+pub(crate) struct Api;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws", web::get().to(events::connect))
         .route("/ws/stats", web::get().to(registry::stats))

@@ -93,6 +93,10 @@ impl WsRegistry {
     }
 }
 
+/// The open WebSocket connections.
+#[utoipa::path(get, path = "/ws/stats", responses(
+    (status = 200, description = "`{active_connections, total_connections, total_messages_sent, total_broadcasts, clients: [...]}`", body = Object),
+))]
 pub async fn stats(state: web::Data<AppState>, _user: AuthUser) -> HttpResponse {
     let r = &state.ws;
     let clients: Vec<_> = r

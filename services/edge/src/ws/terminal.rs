@@ -24,7 +24,8 @@ use crate::workspace::{exec_allowed, project_root};
 const MAX_FRAME: usize = 64 * 1024;
 const PING_EVERY: Duration = Duration::from_secs(25);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TerminalQuery {
     token: Option<String>,
 }
@@ -38,6 +39,11 @@ async fn refuse(session: Session, code: CloseCode, why: String) {
         .await;
 }
 
+/// A web terminal in the project's folder (contract §4.2).
+#[utoipa::path(get, path = "/ws/terminal/{project_id}", params(("project_id" = i64, Path, description = "Project id"), TerminalQuery), responses(
+    (status = 101, description = "Switched to the WebSocket protocol (a refused token closes with 1008)"),
+    (status = 400, description = "Not a WebSocket upgrade request"),
+))]
 pub async fn connect(
     req: HttpRequest,
     body: web::Payload,
@@ -50,7 +56,11 @@ pub async fn connect(
     let caller = if state.config.disable_auth && state.config.env.is_development() {
         Some(("dev".to_owned(), true))
     } else {
-        match &query.token {
+        match crate::auth::session_cookie::ws_token(
+            req.headers(),
+            &state.config,
+            query.token.as_deref(),
+        ) {
             Some(t) => state
                 .verifier
                 .verify(t)

@@ -655,8 +655,8 @@ async fn skills_keep_configuration_and_enablement_consistent() {
         ),
         (json!([]), json!([]))
     );
-    // 23 built-in families and the test's own.
-    assert_eq!(r.body["available_skills"].as_array().unwrap().len(), 24);
+    // 25 built-in families and the test's own.
+    assert_eq!(r.body["available_skills"].as_array().unwrap().len(), 26);
 
     let r = api
         .post(&format!("/agents/{id}/skills/git"), None, &json!({}))

@@ -598,6 +598,70 @@ async fn bad_schedules_are_refused_with_the_problem_named_and_nothing_written() 
     auth.stop().await;
 }
 
+/// PostgreSQL cannot store a NUL character (`\u0000`) in text or JSONB: a request carrying one
+/// is answered 400 in the contract's shape, whichever route and domain crate met the refusal.
+#[tokio::test]
+async fn nul_characters_are_refused_with_a_400_not_a_500() {
+    let db = TestDb::new().await;
+    let auth = start_auth(&db, &[]).await;
+    let edge = start_edge(&db, &auth, &[("DISABLE_AUTH", "true")]).await;
+    let api = edge.api();
+    let agent = agent(&db).await;
+    let nul_refused = |r: &Reply| {
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+        assert!(
+            r.body["detail"].as_str().is_some_and(|d| d.contains("NUL")),
+            "{:?}",
+            r.body
+        );
+    };
+    let base = json!({"agent_id": agent, "name": "n", "goal": "g",
+                      "schedule_type": "interval", "interval_seconds": 3600});
+    let mut named = base.clone();
+    named["name"] = json!("a\u{0}b");
+    nul_refused(&api.post("/api/scheduled-actions", None, &named).await);
+    let mut meta = base.clone();
+    meta["metadata"] = json!({"k": "\u{0}"});
+    nul_refused(&api.post("/api/scheduled-actions", None, &meta).await);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM circle.scheduled_actions").await,
+        0
+    );
+
+    let r = api.post("/api/scheduled-actions", None, &base).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let id = r.body["id"].as_i64().unwrap();
+    nul_refused(
+        &patch(
+            &api,
+            &format!("/api/scheduled-actions/{id}"),
+            &json!({"description": "x\u{0}"}),
+        )
+        .await,
+    );
+    // Through another domain crate (pipelines' store).
+    nul_refused(
+        &api.post("/api/pipelines", None, &json!({"name": "p\u{0}"}))
+            .await,
+    );
+    // In the query string too.
+    nul_refused(&api.get("/api/usage?team=a%00b", None).await);
+    // The project and tool stores keep database errors as text: their routes refuse the
+    // character before the database sees it (422 naming the field, or no such skill).
+    let r = api.get("/api/projects?status=%00", None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["detail"][0]["loc"], json!(["query", "status"]));
+    let r = api.get("/api/tools/skills?category=a%00", None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    let r = patch(
+        &api,
+        &format!("/api/tools/agents/{agent}/skills/a%00b"),
+        &json!({"is_enabled": true}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+}
+
 #[tokio::test]
 async fn scheduled_actions_need_a_token() {
     let db = TestDb::new().await;

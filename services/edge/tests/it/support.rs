@@ -214,6 +214,7 @@ pub async fn sign(db: &TestDb, claims: &gathering_core::claims::AccessClaims) ->
     let pkcs8 = master.open(&format!("signing-key:{kid}"), &sealed).unwrap();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = Some(kid);
+    gathering_core::jwt_crypto::ensure_installed();
     jsonwebtoken::encode(
         &header,
         claims,

@@ -48,9 +48,9 @@ async fn catalogue_and_agent_enablement() {
 
     let r = api.get("/tools/skills", None).await;
     let skills = r.body.as_array().unwrap();
-    // The 23 families with tools behind them (V110 unlisted the five without, V116 listed
-    // calendar again).
-    assert_eq!(skills.len(), 23);
+    // The 25 families with tools behind them (V110 unlisted the five without, V116 listed
+    // calendar again, V130 email and cloud).
+    assert_eq!(skills.len(), 25);
     let count = |name: &str| {
         skills.iter().find(|s| s["name"] == name).unwrap()["tools_count"]
             .as_u64()
@@ -60,6 +60,7 @@ async fn catalogue_and_agent_enablement() {
         (count("filesystem"), count("git"), count("ai")),
         (10, 10, 6)
     );
+    assert_eq!((count("email"), count("cloud")), (4, 4));
     let r = api.get("/tools/skills?category=gathering", None).await;
     assert_eq!(r.body.as_array().unwrap().len(), 6);
     let r = api.get("/tools/skills/categories", None).await;
@@ -81,7 +82,7 @@ async fn catalogue_and_agent_enablement() {
             r.body["enabled_count"].as_u64(),
             r.body["total_count"].as_u64()
         ),
-        (Some("coder"), Some(0), Some(23))
+        (Some("coder"), Some(0), Some(25))
     );
     assert_eq!(
         api.get("/tools/agents/999999", None).await.status,

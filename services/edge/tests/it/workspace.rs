@@ -295,6 +295,56 @@ async fn tree_read_write_delete_and_every_escape_refused() {
     auth.stop().await;
 }
 
+/// `PUT …/file` takes bodies beyond the app's 2 MiB JSON limit (a file is up to 10 MiB), and its
+/// body errors keep the contract's 422 shape.
+#[tokio::test]
+async fn large_files_are_written_and_bad_bodies_are_422() {
+    let db = TestDb::new().await;
+    let auth = start_auth(&db, &[]).await;
+    let edge = start_edge(&db, &auth, &[("DISABLE_AUTH", "true")]).await;
+    let api = edge.api();
+    let dir = repo();
+    let id = project(&api, None, &dir).await;
+    let file = format!("/workspace/{id}/file?path=big.txt");
+
+    let content = "x".repeat(3 * 1024 * 1024);
+    let r = put(&api, &file, None, &json!({"content": content})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["size"], json!(3 * 1024 * 1024));
+    assert_eq!(
+        std::fs::metadata(dir.path().join("big.txt")).unwrap().len(),
+        3 * 1024 * 1024
+    );
+
+    // Beyond the route's own limit (12 MiB of JSON).
+    let r = put(
+        &api,
+        &file,
+        None,
+        &json!({"content": "y".repeat(13 * 1024 * 1024)}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["detail"][0]["loc"], json!(["body"]));
+    // Not JSON, and an unknown field.
+    let r = api
+        .send(
+            api.client
+                .put(format!("{}{file}", api.base))
+                .header("content-type", "text/plain")
+                .body("hello"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["detail"][0]["loc"], json!(["body"]));
+    let r = put(&api, &file, None, &json!({"content": "a", "mode": "x"})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(
+        std::fs::metadata(dir.path().join("big.txt")).unwrap().len(),
+        3 * 1024 * 1024
+    );
+}
+
 #[tokio::test]
 async fn run_python_runs_in_the_project_within_limits() {
     let db = TestDb::new().await;

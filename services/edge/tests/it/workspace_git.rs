@@ -204,6 +204,22 @@ async fn git_stage_commit_log_diff_push_and_cache_invalidation() {
         .status,
         StatusCode::BAD_REQUEST
     );
+    // A path git does not know is the caller's mistake (400 with git's message), not a 500.
+    let r = api
+        .post(
+            &format!("{base}/git/stage"),
+            None,
+            &json!({"files": ["no-such-file.txt"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("did not match any file")),
+        "{:?}",
+        r.body
+    );
     api.post(
         &format!("{base}/git/stage"),
         None,

@@ -2,7 +2,9 @@
 //! its run (`circle.scheduled_action_runs`).
 //!
 //! - `run_task` / `execute_pipeline`: in one transaction, the background task (or pipeline
-//!   run) is created `pending`, its job is enqueued for the agents (or pipelines) runtime, and
+//!   run, through `gathering_pipeline::store::start_run_in`: validated, with its definition
+//!   snapshot and node rows) is created `pending`, its job is enqueued for the agents (or
+//!   pipelines) runtime, and
 //!   the run becomes `running`, linked to it. From then on the run follows the task's (or
 //!   pipeline run's) status through a database trigger (migration V40). A retried job sees
 //!   the run already `running` and does nothing: one task per run.
@@ -26,9 +28,9 @@ use gathering_agents::tasks::{self, NewTask, TaskError};
 use gathering_db::GenericClient;
 use gathering_db::tokio_postgres::{Error as PgError, Row};
 use gathering_events::{NewEvent, publish_in};
+use gathering_pipeline::{PipelineError, store};
 use gathering_queue::{
-    Backoff, HandlerResult, JobContext, JobError, KindOptions, NewJob, Outcome, Registry,
-    enqueue_in,
+    Backoff, HandlerResult, JobContext, JobError, KindOptions, Outcome, Registry,
 };
 use gathering_schedule::action::{self, ActionType};
 use gathering_schedule::run_state;
@@ -74,13 +76,6 @@ FROM circle.scheduled_action_runs r
 JOIN circle.scheduled_actions sa ON sa.id = r.scheduled_action_id
 WHERE r.id = $1
 FOR UPDATE OF r";
-
-const PIPELINE_SQL: &str = "SELECT status FROM circle.pipelines WHERE id = $1";
-
-const INSERT_PIPELINE_RUN_SQL: &str = "
-INSERT INTO circle.pipeline_runs (pipeline_id, status, trigger_data)
-VALUES ($1, 'pending', $2)
-RETURNING id";
 
 fn retry(e: impl std::fmt::Display) -> JobError {
     JobError::retry(e)
@@ -313,36 +308,30 @@ async fn start_pipeline<C: GenericClient>(
         Ok(id) => id,
         Err(e) => return Ok(Err(ActionFailed::fatal(e.reason()))),
     };
-    let status: Option<String> = tx
-        .query_opt(PIPELINE_SQL, &[&pipeline_id])
-        .await
-        .map_err(retry)?
-        .map(|r| r.try_get(0))
-        .transpose()
-        .map_err(retry)?;
-    match status.as_deref() {
-        None => {
+    let pipeline_run = match store::start_run_in(tx, pipeline_id, &run.config).await {
+        Ok(r) if r.status == "failed" => {
+            // The definition does not validate: the schedule's run fails with the reason (and
+            // the transaction, with the failed pipeline run, is rolled back by the caller).
+            let reason = r
+                .error_message
+                .unwrap_or_else(|| "Validation failed".into());
+            return Ok(Err(ActionFailed::fatal(format!(
+                "Pipeline {pipeline_id}: {reason}"
+            ))));
+        }
+        Ok(r) => r.id,
+        Err(PipelineError::NotFound) => {
             return Ok(Err(ActionFailed::fatal(format!(
                 "Pipeline {pipeline_id} not found"
             ))));
         }
-        Some("active") => {}
-        Some(other) => {
+        Err(PipelineError::NotActive(other)) => {
             return Ok(Err(ActionFailed::fatal(format!(
                 "Pipeline {pipeline_id} is not active (status '{other}')"
             ))));
         }
-    }
-    let pipeline_run: i64 = tx
-        .query_one(INSERT_PIPELINE_RUN_SQL, &[&pipeline_id, &run.config])
-        .await
-        .map_err(retry)?
-        .try_get(0)
-        .map_err(retry)?;
-    let job = NewJob::new("pipeline_run.execute", json!({"run_id": pipeline_run}))
-        .queue("pipelines")
-        .unique_key(format!("pipeline_run:{pipeline_run}"));
-    enqueue_in(tx, &job).await.map_err(retry)?;
+        Err(e) => return Err(retry(e)),
+    };
     run_state::started(tx, run_id, None, Some(pipeline_run))
         .await
         .map_err(retry)?;

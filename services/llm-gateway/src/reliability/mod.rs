@@ -1,7 +1,6 @@
 //! What keeps one bad provider from hurting every caller: a circuit breaker per
 //! provider+model, a concurrency limit per provider, and retry back-off with jitter.
 
-pub mod backoff;
 pub mod breaker;
 pub mod limiter;
 

@@ -6,6 +6,7 @@
 //! those tokens even though its final usage report never arrived, and a budget must not be
 //! escapable by disconnecting just before the end.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -17,11 +18,12 @@ use crate::model::{Caller, ChatRequest, TokenUsage};
 use crate::provider::Wire;
 use crate::registry::Target;
 
-/// Attempts made and models tried by a call.
+/// Attempts made and models tried by a call. Atomic so that the attempt futures can share it
+/// (`&Tally` is `Send`); a call's futures run one at a time, so `Relaxed` is enough.
 #[derive(Default)]
 pub struct Tally {
-    pub attempts: u32,
-    pub tried: u32,
+    pub attempts: AtomicU32,
+    pub tried: AtomicU32,
 }
 
 /// What an abandoned stream had cost so far.
@@ -92,8 +94,8 @@ impl CallGuard {
 
     pub fn attempts(&mut self, tally: &Tally) {
         if let Some(r) = &mut self.record {
-            r.attempts = tally.attempts;
-            r.models_tried = tally.tried;
+            r.attempts = tally.attempts.load(Ordering::Relaxed);
+            r.models_tried = tally.tried.load(Ordering::Relaxed);
         }
     }
 

@@ -96,14 +96,25 @@ fn system(content: String) -> Message {
 }
 
 pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
-    let net = &[Permission::Network];
+    register_ai_complete(reg, deps)?;
+    register_ai_chat(reg, deps)?;
+    register_ai_summarize(reg, deps)?;
+    register_ai_translate(reg, deps)?;
+    register_ai_extract(reg, deps)?;
+    register_ai_embed(reg, deps)?;
+    Ok(())
+}
+
+const NET: &[Permission] = &[Permission::Network];
+
+fn register_ai_complete(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
         def(
             "ai_complete",
             SKILL,
             Category::Llm,
             "Ask a model: a prompt (and optional system prompt) in, text out",
-            net,
+            NET,
         )
         .schema(schema(
             vec![("prompt", text(200_000)), ("system", text(50_000))],
@@ -125,9 +136,12 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
             messages.push(user(i.prompt));
             ask(&deps, &ctx, &i.tuning, messages).await
         }),
-    )?;
+    )
+}
+
+fn register_ai_chat(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
-        def("ai_chat", SKILL, Category::Llm, "A conversation with a model: messages [{role, content}] in, the next reply out", net).schema(schema(
+        def("ai_chat", SKILL, Category::Llm, "A conversation with a model: messages [{role, content}] in, the next reply out", NET).schema(schema(
             vec![(
                 "messages",
                 json!({"type": "array", "minItems": 1, "maxItems": 200, "items": {
@@ -153,14 +167,17 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
             let messages = i.messages.into_iter().map(|m| Message { role: m.role, content: m.content, ..Default::default() }).collect();
             ask(&deps, &ctx, &i.tuning, messages).await
         }),
-    )?;
+    )
+}
+
+fn register_ai_summarize(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
         def(
             "ai_summarize",
             SKILL,
             Category::Llm,
             "Summarise a text",
-            net,
+            NET,
         )
         .schema(schema(
             vec![
@@ -193,14 +210,17 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
             ];
             ask(&deps, &ctx, &i.tuning, messages).await
         }),
-    )?;
+    )
+}
+
+fn register_ai_translate(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
         def(
             "ai_translate",
             SKILL,
             Category::Llm,
             "Translate a text into a target language",
-            net,
+            NET,
         )
         .schema(schema(
             vec![
@@ -233,9 +253,12 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
             ];
             ask(&deps, &ctx, &i.tuning, messages).await
         }),
-    )?;
+    )
+}
+
+fn register_ai_extract(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
-        def("ai_extract", SKILL, Category::Llm, "Extract named fields from a text as a JSON object", net).schema(schema(
+        def("ai_extract", SKILL, Category::Llm, "Extract named fields from a text as a JSON object", NET).schema(schema(
             vec![("text", text(500_000)), ("fields", json!({"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string", "minLength": 1, "maxLength": 200}}))],
             &["text", "fields"],
         )),
@@ -268,9 +291,12 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
             }
             Ok(out)
         }),
-    )?;
+    )
+}
+
+fn register_ai_embed(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
-        def("ai_embed", SKILL, Category::Llm, "Embedding vectors of texts", net).schema(json!({
+        def("ai_embed", SKILL, Category::Llm, "Embedding vectors of texts", NET).schema(json!({
             "type": "object",
             "properties": {
                 "texts": {"type": "array", "minItems": 1, "maxItems": 256, "items": {"type": "string", "minLength": 1, "maxLength": 100000}},
@@ -297,6 +323,5 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
             let dims = vectors.first().map(Vec::len).unwrap_or(0);
             Ok(ToolOutput::ok(format!("{} vectors of {dims} dimensions", vectors.len()), json!({"embeddings": vectors, "dimensions": dims})))
         }),
-    )?;
-    Ok(())
+    )
 }

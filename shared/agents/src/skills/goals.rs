@@ -68,6 +68,17 @@ fn defn(name: &str, desc: &str, write: bool) -> gathering_tools::ToolDefinition 
 }
 
 pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
+    register_goal_create(reg, deps)?;
+    register_goal_update(reg, deps)?;
+    register_goal_list(reg, deps)?;
+    register_goal_get(reg, deps)?;
+    register_goal_complete(reg, deps)?;
+    register_goal_fail(reg, deps)?;
+    register_goal_add_subgoal(reg, deps)?;
+    Ok(())
+}
+
+fn register_goal_create(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
         defn("goal_create", "Create a goal for an agent", true).schema(json!({
             "type": "object",
@@ -84,7 +95,10 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
             "additionalProperties": false,
         })),
         with(deps, goal_create),
-    )?;
+    )
+}
+
+fn register_goal_update(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
         defn(
             "goal_update",
@@ -106,7 +120,10 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
             "additionalProperties": false,
         })),
         with(deps, goal_update),
-    )?;
+    )
+}
+
+fn register_goal_list(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
         defn("goal_list", "List goals", false).schema(json!({
             "type": "object",
@@ -117,7 +134,10 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
             "additionalProperties": false,
         })),
         with(deps, goal_list),
-    )?;
+    )
+}
+
+fn register_goal_get(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
         defn("goal_get", "Get a goal with its subgoals", false).schema(json!({
             "type": "object", "properties": {"goal_id": id()}, "required": ["goal_id"], "additionalProperties": false,
@@ -131,7 +151,10 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
             }
             Ok(ToolOutput::ok(format!("Goal {}", i.goal_id), g))
         }),
-    )?;
+    )
+}
+
+fn register_goal_complete(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
         defn("goal_complete", "Mark a goal completed", true).schema(json!({
             "type": "object",
@@ -155,7 +178,10 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
             let g = goal(&deps, i.goal_id).await?;
             Ok(ToolOutput::ok(format!("Goal {} completed", i.goal_id), g))
         }),
-    )?;
+    )
+}
+
+fn register_goal_fail(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
         defn("goal_fail", "Mark a goal failed", true).schema(json!({
             "type": "object",
@@ -183,7 +209,10 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
             let g = goal(&deps, i.goal_id).await?;
             Ok(ToolOutput::ok(format!("Goal {} failed", i.goal_id), g))
         }),
-    )?;
+    )
+}
+
+fn register_goal_add_subgoal(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
         defn(
             "goal_add_subgoal",
@@ -199,8 +228,7 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
             "required": ["parent_id", "title"], "additionalProperties": false,
         })),
         with(deps, goal_add_subgoal),
-    )?;
-    Ok(())
+    )
 }
 
 #[derive(Deserialize)]

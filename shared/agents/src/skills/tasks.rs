@@ -36,16 +36,30 @@ struct TaskId {
 }
 
 pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
-    let read = &[Permission::Read];
-    let write = &[Permission::Read, Permission::Write];
-    let by_id = json!({"type": "object", "properties": {"task_id": id()}, "required": ["task_id"], "additionalProperties": false});
+    register_task_start(reg, deps)?;
+    register_task_list(reg, deps)?;
+    register_task_get(reg, deps)?;
+    register_task_steps(reg, deps)?;
+    register_task_pause(reg, deps)?;
+    register_task_resume(reg, deps)?;
+    register_task_cancel(reg, deps)?;
+    Ok(())
+}
+
+const READ: &[Permission] = &[Permission::Read];
+const WRITE: &[Permission] = &[Permission::Read, Permission::Write];
+fn by_id_schema() -> Value {
+    json!({"type": "object", "properties": {"task_id": id()}, "required": ["task_id"], "additionalProperties": false})
+}
+
+fn register_task_start(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
         def(
             "task_start",
             SKILL,
             Category::Gathering,
             "Start a background task: an agent works towards a goal on its own",
-            write,
+            WRITE,
         )
         .schema(json!({
             "type": "object",
@@ -90,9 +104,12 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 row(&deps, id).await?,
             ))
         }),
-    )?;
+    )
+}
+
+fn register_task_list(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
-        def("task_list", SKILL, Category::Gathering, "List background tasks", read).schema(json!({
+        def("task_list", SKILL, Category::Gathering, "List background tasks", READ).schema(json!({
             "type": "object",
             "properties": {
                 "status": {"type": "string", "enum": ["pending", "running", "paused", "completed", "failed", "cancelled", "timeout"]},
@@ -124,23 +141,29 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 .map_err(db)?;
             Ok(ToolOutput::ok(format!("{} task(s)", rows.len()), json!({"tasks": rows})))
         }),
-    )?;
+    )
+}
+
+fn register_task_get(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
         def(
             "task_get",
             SKILL,
             Category::Gathering,
             "A background task's state",
-            read,
+            READ,
         )
-        .schema(by_id.clone()),
+        .schema(by_id_schema().clone()),
         with(deps, |deps, _ctx, input| async move {
             let i: TaskId = parse(input)?;
             Ok(ToolOutput::ok("task", row(&deps, i.task_id).await?))
         }),
-    )?;
+    )
+}
+
+fn register_task_steps(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
-        def("task_steps", SKILL, Category::Gathering, "A background task's steps, newest first", read).schema(json!({
+        def("task_steps", SKILL, Category::Gathering, "A background task's steps, newest first", READ).schema(json!({
             "type": "object",
             "properties": {"task_id": id(), "limit": {"type": "integer", "minimum": 1, "maximum": 500}},
             "required": ["task_id"],
@@ -168,16 +191,19 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 .map_err(db)?;
             Ok(ToolOutput::ok(format!("{} step(s)", steps.len()), json!({"steps": steps})))
         }),
-    )?;
+    )
+}
+
+fn register_task_pause(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
         def(
             "task_pause",
             SKILL,
             Category::Gathering,
             "Pause a background task (it keeps its checkpoint)",
-            write,
+            WRITE,
         )
-        .schema(by_id.clone()),
+        .schema(by_id_schema().clone()),
         with(deps, |deps, _ctx, input| async move {
             let i: TaskId = parse(input)?;
             tasks::pause(&deps.pool, &deps.queue, i.task_id)
@@ -188,16 +214,19 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 json!({"task_id": i.task_id, "status": "paused"}),
             ))
         }),
-    )?;
+    )
+}
+
+fn register_task_resume(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
         def(
             "task_resume",
             SKILL,
             Category::Gathering,
             "Resume a paused background task from its checkpoint",
-            write,
+            WRITE,
         )
-        .schema(by_id.clone()),
+        .schema(by_id_schema().clone()),
         with(deps, |deps, _ctx, input| async move {
             let i: TaskId = parse(input)?;
             tasks::resume(&deps.pool, i.task_id)
@@ -208,16 +237,19 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 json!({"task_id": i.task_id, "status": "resumed"}),
             ))
         }),
-    )?;
+    )
+}
+
+fn register_task_cancel(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolError> {
     reg.register(
         def(
             "task_cancel",
             SKILL,
             Category::Gathering,
             "Cancel a background task",
-            write,
+            WRITE,
         )
-        .schema(by_id),
+        .schema(by_id_schema()),
         with(deps, |deps, _ctx, input| async move {
             let i: TaskId = parse(input)?;
             tasks::cancel(&deps.pool, &deps.queue, i.task_id)
@@ -228,6 +260,5 @@ pub fn register(reg: &Registry, deps: &Arc<PlatformDeps>) -> Result<(), ToolErro
                 json!({"task_id": i.task_id, "status": "cancelled"}),
             ))
         }),
-    )?;
-    Ok(())
+    )
 }

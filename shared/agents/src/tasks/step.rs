@@ -277,11 +277,7 @@ pub(super) async fn finish(
         .await?;
     if updated == 1 {
         if status == "completed" {
-            tx.execute(
-                "UPDATE agent.agents SET tasks_completed = tasks_completed + 1 WHERE id = $1",
-                &[&agent_id],
-            )
-            .await?;
+            crate::counters::task_completed(&tx, agent_id).await?;
         }
         publish_in(
             &tx,

@@ -1,5 +1,8 @@
 //! `git clone` of a checked remote into a folder of the project root.
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 use serde::Serialize;
 
 use super::remote::CheckedRemote;
@@ -9,6 +12,10 @@ use crate::root::{ProjectRoot, check_lexically, inside_git_dir};
 
 /// Deepest history a shallow clone may ask for.
 pub const MAX_DEPTH: u32 = 100_000;
+/// Default of `GATHERING_GIT_CLONE_MAX_BYTES`.
+pub const DEFAULT_MAX_BYTES: u64 = 512 * 1024 * 1024;
+/// How often the clone's folder is measured while git runs.
+const SIZE_CHECK_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone, Default)]
 pub struct CloneInput {
@@ -16,6 +23,9 @@ pub struct CloneInput {
     pub dest: Option<String>,
     pub branch: Option<String>,
     pub depth: Option<u32>,
+    /// Largest the clone's folder may grow (`GATHERING_GIT_CLONE_MAX_BYTES`): git is stopped
+    /// and the folder emptied past it.
+    pub max_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,13 +75,17 @@ pub async fn clone(
             "cannot clone into the repository's .git folder".into(),
         )));
     }
-    if let Ok(mut entries) = tokio::fs::read_dir(&abs).await
-        && entries.next_entry().await.ok().flatten().is_some()
-    {
-        return Err(GitError::Invalid(format!(
-            "'{dest}' already exists and is not empty"
-        )));
-    }
+    let existed = match tokio::fs::read_dir(&abs).await {
+        Ok(mut entries) => {
+            if entries.next_entry().await.ok().flatten().is_some() {
+                return Err(GitError::Invalid(format!(
+                    "'{dest}' already exists and is not empty"
+                )));
+            }
+            true
+        }
+        Err(_) => false,
+    };
     let rel = root.relative(&abs);
     let depth = i.depth.map(|d| d.clamp(1, MAX_DEPTH).to_string());
     let mut args = vec!["clone", "--quiet", "--no-recurse-submodules"];
@@ -90,9 +104,29 @@ pub async fn clone(
         network: true,
         allow_local_remotes: remote.local,
         config: remote.config.clone(),
+        max_file_bytes: Some(i.max_bytes),
         ..Opts::default()
     };
-    check(&args, output(root, &args, &opts).await?)?;
+    let run = Box::pin(output(root, &args, &opts));
+    let out = match bounded(run, &abs, i.max_bytes).await {
+        // One file past the limit: git was stopped by RLIMIT_FSIZE.
+        Some(Ok(out)) if out.signal == Some(nix::libc::SIGXFSZ) => None,
+        Some(out) => Some(out?),
+        // The folder past the limit: git was stopped (its process group is killed when its
+        // future is dropped).
+        None => None,
+    };
+    let Some(out) = out else {
+        let _ = tokio::fs::remove_dir_all(&abs).await;
+        if existed {
+            let _ = tokio::fs::create_dir(&abs).await;
+        }
+        return Err(GitError::Path(ToolError::TooLarge(format!(
+            "the clone grew past {} bytes (GATHERING_GIT_CLONE_MAX_BYTES) and was stopped",
+            i.max_bytes
+        ))));
+    };
+    check(&args, out)?;
     let cloned = ProjectRoot::new(&abs).map_err(GitError::Path)?;
     let head = output(&cloned, &["rev-parse", "HEAD"], &Opts::default())
         .await?
@@ -105,6 +139,53 @@ pub async fn clone(
         branch,
         head,
     })
+}
+
+/// Runs `run` while measuring `dir`; `None` (with `run` dropped) once it is larger than `max`.
+async fn bounded<T>(
+    mut run: std::pin::Pin<Box<impl Future<Output = T>>>,
+    dir: &Path,
+    max: u64,
+) -> Option<T> {
+    let mut tick = tokio::time::interval(SIZE_CHECK_EVERY);
+    loop {
+        tokio::select! {
+            done = &mut run => return Some(done),
+            _ = tick.tick() => {
+                let d = dir.to_path_buf();
+                let size = tokio::task::spawn_blocking(move || folder_size(&d, max))
+                    .await
+                    .unwrap_or(0);
+                if size > max {
+                    drop(run);
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Bytes of the regular files under `dir` (symlinks not followed); stops counting past `stop`.
+fn folder_size(dir: &Path, stop: u64) -> u64 {
+    let mut total = 0u64;
+    let mut todo: Vec<PathBuf> = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                todo.push(e.path());
+            } else if meta.is_file() {
+                total += meta.len();
+                if total > stop {
+                    return total;
+                }
+            }
+        }
+    }
+    total
 }
 
 #[cfg(test)]

@@ -80,6 +80,8 @@ pub struct Opts {
     /// Extra `-c key=value` settings, after (so over) the defaults: what
     /// [`remote`] checked a remote with.
     pub config: Vec<String>,
+    /// RLIMIT_FSIZE of git: no single file it writes (a clone's pack) may grow past this.
+    pub max_file_bytes: Option<u64>,
 }
 
 impl Opts {
@@ -126,6 +128,7 @@ pub async fn output(
         LOCAL_TIMEOUT
     };
     spec.max_output = MAX_OUTPUT;
+    spec.limits.file_size_bytes = opts.max_file_bytes;
     let ceiling = root
         .path()
         .parent()

@@ -106,6 +106,7 @@ async fn git_clone(
             dest: i.path,
             branch: i.branch,
             depth: i.depth,
+            max_bytes: svc.config.git_clone_max_bytes,
         },
     )
     .await?;

@@ -9,9 +9,11 @@
 
 pub mod analysis;
 pub mod calendar;
+pub mod cloud;
 pub mod code;
 pub mod database;
 pub mod docs;
+pub mod email;
 pub mod filesystem;
 pub mod git;
 pub mod git_remote;
@@ -61,6 +63,8 @@ pub fn register_builtin(reg: &Registry, svc: &Arc<Services>) -> Result<(), ToolE
     pdf::register(reg)?;
     calendar::register(reg)?;
     database::register(reg, svc)?;
+    email::register(reg, svc)?;
+    cloud::register(reg, svc)?;
     testing::register(reg)?;
     analysis::register(reg)?;
     docs::register(reg)?;

@@ -162,10 +162,10 @@ async fn bulk_enable_all_and_disable_all() {
     let all = enablement::enabled_skills(&client, agent).await.unwrap();
     assert_eq!(all.len(), 7, "{all:?}");
     let n = enablement::enable_all(&client, agent, None).await.unwrap();
-    assert_eq!(n, 23);
+    assert_eq!(n, 25);
     assert_eq!(
         enablement::disable_all(&client, agent, None).await.unwrap(),
-        23
+        25
     );
     assert!(
         enablement::enabled_skills(&client, agent)

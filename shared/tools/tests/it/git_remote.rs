@@ -289,3 +289,60 @@ async fn clone_over_http_goes_through_the_guard() {
     assert_eq!(r.data["head"], sh(a.path(), &["rev-parse", "HEAD"]));
     assert!(b.path().join("r/README.md").is_file());
 }
+
+#[tokio::test]
+async fn a_clone_larger_than_the_limit_is_stopped_and_removed() {
+    // 3 MiB that do not compress, committed to a repository in another project.
+    let (bare, work) = upstream();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: Vec<u8> = (0..3 * 1024 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    std::fs::write(work.path().join("noise.bin"), &noise).unwrap();
+    sh(work.path(), &["add", "."]);
+    sh(work.path(), &["commit", "-q", "-m", "noise"]);
+    sh(work.path(), &["push", "-q", "origin", "main"]);
+    let url = bare.path().to_string_lossy().into_owned();
+
+    let small = Toolbox::new(
+        None,
+        gathering_tools::ToolsConfig {
+            git_clone_max_bytes: 1024 * 1024,
+            ..config("")
+        },
+    )
+    .unwrap();
+    let dest = TempDir::new();
+    let r = call(
+        &small,
+        "git_clone",
+        json!({"url": url, "path": "big"}),
+        &at(dest.path(), true),
+    )
+    .await;
+    assert_eq!(r.error.as_deref(), Some("too_large"), "{r:?}");
+    assert!(r.message.contains("GATHERING_GIT_CLONE_MAX_BYTES"), "{r:?}");
+    assert!(
+        !dest.path().join("big").exists(),
+        "the partial clone is removed"
+    );
+
+    // Under the default limit the same clone succeeds.
+    let r = call(
+        &toolbox(""),
+        "git_clone",
+        json!({"url": url, "path": "big"}),
+        &at(dest.path(), true),
+    )
+    .await;
+    assert!(r.success, "{r:?}");
+    assert_eq!(
+        std::fs::read(dest.path().join("big/noise.bin")).unwrap(),
+        noise
+    );
+}

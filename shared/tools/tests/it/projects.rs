@@ -72,6 +72,22 @@ fn detection_reads_the_stack() {
     );
     assert!(d.frameworks.contains(&"axum".to_owned()));
     assert_eq!(d.commands["test"], "cargo test");
+
+    // Manifests are read by a TOML parser: comments, a name in a later section with the same
+    // key elsewhere, and dotted tables are read as TOML means them.
+    let poetry = TempDir::new();
+    poetry.write(
+        "pyproject.toml",
+        "[tool.black]\nname = \"not-this\"\nline-length = 88 # black's default\n\n[tool.poetry]\nname = \"poetry-app\" # the app\n",
+    );
+    let d = detect(poetry.path());
+    assert_eq!(d.name, "poetry-app");
+    assert_eq!(d.conventions["line_length"], 88);
+    let broken = TempDir::new();
+    broken.write("Cargo.toml", "[package\nname = \"x\"\n");
+    let d = detect(broken.path());
+    assert_eq!(d.name, broken.path().file_name().unwrap().to_string_lossy());
+    assert_eq!(d.languages, ["rust"]);
 }
 
 #[test]

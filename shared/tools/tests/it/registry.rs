@@ -298,6 +298,8 @@ async fn builtin_registry_lists_every_core_skill() {
         ("filesystem", 10),
         ("git", 10),
         ("calendar", 4),
+        ("email", 4),
+        ("cloud", 4),
         ("shell", 1),
         ("code", 4),
         ("http", 8),

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::{memory_error, require};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, Violations};
+use crate::openapi::Detail;
 use crate::routes::catalogue::input::text_ok;
 use crate::routes::catalogue::rows::iso_z;
 use crate::state::AppState;
@@ -26,12 +27,34 @@ fn learning() -> String {
     "learning".into()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RememberBody {
     content: String,
     #[serde(default = "learning")]
     memory_type: String,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/agents/{agent_id}/memories",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    request_body = RememberBody,
+
+    responses(
+
+        (status = 201, description = "201 `{id, content, memory_type, created_at}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn remember(
     state: web::Data<AppState>,
@@ -86,13 +109,35 @@ fn five() -> i64 {
     5
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RecallBody {
     query: String,
     #[serde(default = "five")]
     limit: i64,
     memory_types: Option<Vec<String>>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/agents/{agent_id}/memories/recall",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    request_body = RecallBody,
+
+    responses(
+
+        (status = 200, description = "`{memories[str], query}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn recall(
     state: web::Data<AppState>,

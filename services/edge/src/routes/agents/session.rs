@@ -10,6 +10,7 @@ use serde_json::json;
 use super::{not_found, require};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError, Violations};
+use crate::openapi::Detail;
 use crate::routes::catalogue::input::{line_ok, text_ok};
 use crate::routes::catalogue::rows::iso;
 use crate::state::AppState;
@@ -21,7 +22,8 @@ fn default_limit() -> i64 {
 /// Most messages one history request returns.
 const MAX_HISTORY: i64 = 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     #[serde(default = "default_limit")]
     limit: i64,
@@ -41,6 +43,26 @@ LEFT JOIN LATERAL (
 ) h ON true
 WHERE a.id = $1
 ORDER BY h.created_at, h.id";
+
+#[utoipa::path(
+
+    get,
+
+    path = "/agents/{agent_id}/history",
+
+    params(("agent_id" = i64, Path, description = "Agent id"), HistoryQuery),
+
+    responses(
+
+        (status = 200, description = "`{messages[{id, role: user|assistant, content, timestamp, agent_name?}]}`, oldest first (`chat_history`)", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn history(
     state: web::Data<AppState>,
@@ -89,10 +111,31 @@ fn session_error(e: gathering_agents::AgentError) -> ApiError {
     ApiError::Internal(e.to_string())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TrackQuery {
     file_path: Option<String>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/agents/{agent_id}/session/track-file",
+
+    params(("agent_id" = i64, Path, description = "Agent id"), TrackQuery),
+
+    responses(
+
+        (status = 200, description = "`{status:\"ok\", file}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn track_file(
     state: web::Data<AppState>,
@@ -121,13 +164,34 @@ pub async fn track_file(
     Ok(HttpResponse::Ok().json(json!({"status": "ok", "file": file})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TaskQuery {
     task_id: Option<String>,
     title: Option<String>,
     #[serde(default)]
     progress: String,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/agents/{agent_id}/session/set-task",
+
+    params(("agent_id" = i64, Path, description = "Agent id"), TaskQuery),
+
+    responses(
+
+        (status = 200, description = "`{status:\"ok\", task_id, title}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn set_task(
     state: web::Data<AppState>,
@@ -191,6 +255,24 @@ pub async fn set_task(
     .map_err(session_error)?;
     Ok(HttpResponse::Ok().json(json!({"status": "ok", "task_id": task_id, "title": title})))
 }
+
+#[utoipa::path(
+
+    delete,
+
+    path = "/agents/{agent_id}/session/task",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    responses(
+
+        (status = 200, description = "`{status:\"ok\"}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn clear_task(
     state: web::Data<AppState>,

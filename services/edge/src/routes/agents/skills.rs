@@ -1,16 +1,17 @@
-//! An agent's skills. `agent.agents.skill_names` (what is configured) and `agent.agent_tools`
-//! (what the runtime lets the agent use) are kept consistent, each change in one statement:
-//! configuring a skill enables it for the agent, removing one disables it, and `PUT` makes the
-//! enabled set exactly the configured list. A skill "loads" when it is enabled, globally enabled,
-//! and has tools in the registry; the others are reported, not hidden.
+//! An agent's skills. What is configured and what the runtime lets the agent use are kept
+//! consistent by `gathering_tools::configured_skills` (the owner of per-agent skill
+//! configuration); these handlers validate names and shape answers. A skill "loads" when it is
+//! enabled, globally enabled, and has tools in the registry; the others are reported, not hidden.
 
 use actix_web::{HttpResponse, web};
+use gathering_tools::{ToolError, configured_skills, enablement};
 use serde_json::{Value, json};
 
 use super::not_found;
 use super::view::loaded;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 /// Most skills one `PUT` configures.
@@ -31,55 +32,34 @@ SELECT EXISTS (SELECT 1 FROM agent.agents WHERE id = $1) AS agent,
        ARRAY(SELECT name FROM agent.skills ORDER BY name) AS names,
        ARRAY(SELECT name FROM agent.skills WHERE NOT is_enabled ORDER BY name) AS disabled";
 
-/// `PUT`: configured = $2, enabled exactly = $2.
-const SET_SQL: &str = "
-WITH a AS (UPDATE agent.agents SET skill_names = $2 WHERE id = $1 RETURNING id),
-     enable AS (INSERT INTO agent.agent_tools (agent_id, skill_id, is_enabled)
-                SELECT a.id, s.id, true FROM a JOIN agent.skills s ON s.name = ANY($2)
-                ON CONFLICT (agent_id, skill_id) DO UPDATE SET is_enabled = true),
-     disable AS (UPDATE agent.agent_tools t SET is_enabled = false
-                 FROM a, agent.skills s
-                 WHERE t.agent_id = a.id AND s.id = t.skill_id AND t.is_enabled
-                   AND NOT (s.name = ANY($2)))
-SELECT count(*) FROM a";
-
-/// `POST …/skills/{name}`: appends the skill unless configured, and enables it either way.
-const ADD_SQL: &str = "
-WITH old AS (SELECT id, $2 = ANY(skill_names) AS had, skill_names FROM agent.agents
-             WHERE id = $1 FOR UPDATE),
-     upd AS (UPDATE agent.agents a SET skill_names = array_append(a.skill_names, $2)
-             FROM old WHERE a.id = old.id AND NOT old.had RETURNING a.skill_names),
-     enable AS (INSERT INTO agent.agent_tools (agent_id, skill_id, is_enabled)
-                SELECT old.id, s.id, true FROM old, agent.skills s WHERE s.name = $2
-                ON CONFLICT (agent_id, skill_id) DO UPDATE SET is_enabled = true)
-SELECT old.had, COALESCE((SELECT skill_names FROM upd), old.skill_names) AS skills FROM old";
-
-/// `DELETE …/skills/{name}`: removes the skill if configured, and disables it either way.
-const REMOVE_SQL: &str = "
-WITH old AS (SELECT id, $2 = ANY(skill_names) AS had, skill_names FROM agent.agents
-             WHERE id = $1 FOR UPDATE),
-     upd AS (UPDATE agent.agents a SET skill_names = array_remove(a.skill_names, $2)
-             FROM old WHERE a.id = old.id AND old.had RETURNING a.skill_names),
-     disable AS (UPDATE agent.agent_tools t SET is_enabled = false
-                 FROM old, agent.skills s
-                 WHERE t.agent_id = old.id AND s.id = t.skill_id AND s.name = $2 AND t.is_enabled)
-SELECT old.had, COALESCE((SELECT skill_names FROM upd), old.skill_names) AS skills FROM old";
-
 /// The skills the agent can use now, as the runtime sees them.
 async fn enabled(client: &gathering_db::Client, id: i64) -> Result<Vec<String>, ApiError> {
-    let stmt = client
-        .prepare_cached(
-            "SELECT s.name FROM agent.agent_tools t JOIN agent.skills s ON s.id = t.skill_id \
-             WHERE t.agent_id = $1 AND t.is_enabled AND s.is_enabled ORDER BY s.name",
-        )
-        .await?;
-    Ok(client
-        .query(&stmt, &[&id])
-        .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?)
+    enablement::enabled_skills(client, id)
+        .await
+        .map_err(tool_error)
 }
+
+fn tool_error(e: ToolError) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+#[utoipa::path(
+
+    get,
+
+    path = "/agents/{agent_id}/skills",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    responses(
+
+        (status = 200, description = "`{agent_id, configured_skills[] (agents.skill_names), loaded_skills[], skill_details[{name, description, version, tools_count, tools[]}], available_skills[], tools_count}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn get(
     state: web::Data<AppState>,
@@ -146,6 +126,15 @@ async fn catalogue(
 }
 
 /// `PUT /agents/{id}/skills` with a bare JSON array of names.
+#[utoipa::path(
+    put,
+    path = "/agents/{agent_id}/skills",
+    params(("agent_id" = i64, Path, description = "Agent id")),
+    responses(
+        (status = 200, description = "`{agent_id, configured_skills, loaded_skills, failed_skills[{skill, error}], tools_count}`", body = Object),
+        (status = 404, description = "Not found", body = Detail),
+    ),
+)]
 pub async fn put(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -180,7 +169,9 @@ pub async fn put(
             repr(&names)
         )));
     }
-    client.query_one(SET_SQL, &[&id, &skills]).await?;
+    configured_skills::configure(&client, id, &skills)
+        .await
+        .map_err(tool_error)?;
     let loaded = loaded(&state, &enabled(&client, id).await?);
     let per_skill = state.tools.registry().tools_per_skill();
     let failed: Vec<Value> = skills
@@ -206,6 +197,24 @@ pub async fn put(
     })))
 }
 
+#[utoipa::path(
+
+    post,
+
+    path = "/agents/{agent_id}/skills/{skill_name}",
+
+    params(("agent_id" = i64, Path, description = "Agent id"), ("skill_name" = String, Path, description = "Skill name")),
+
+    responses(
+
+        (status = 200, description = "`{status: added|already_exists, agent_id, skill, skills[], tools_count?}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 pub async fn add(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -221,12 +230,10 @@ pub async fn add(
             repr(&names)
         )));
     }
-    let row = client
-        .query_opt(ADD_SQL, &[&id, &skill])
-        .await?
+    let configured_skills::Change { had, skills } = configured_skills::add(&client, id, &skill)
+        .await
+        .map_err(tool_error)?
         .ok_or_else(|| not_found(id))?;
-    let had: bool = row.try_get("had")?;
-    let skills: Vec<String> = row.try_get("skills")?;
     let tools_count = loaded(&state, &enabled(&client, id).await?).tools_count;
     Ok(HttpResponse::Ok().json(json!({
         "status": if had { "already_exists" } else { "added" },
@@ -237,6 +244,24 @@ pub async fn add(
     })))
 }
 
+#[utoipa::path(
+
+    delete,
+
+    path = "/agents/{agent_id}/skills/{skill_name}",
+
+    params(("agent_id" = i64, Path, description = "Agent id"), ("skill_name" = String, Path, description = "Skill name")),
+
+    responses(
+
+        (status = 200, description = "`{status: removed|not_found, agent_id, skill, skills[], tools_count?}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 pub async fn remove(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -244,12 +269,10 @@ pub async fn remove(
 ) -> Result<HttpResponse, ApiError> {
     let (id, skill) = path.into_inner();
     let client = state.pool.get().await?;
-    let row = client
-        .query_opt(REMOVE_SQL, &[&id, &skill])
-        .await?
+    let configured_skills::Change { had, skills } = configured_skills::remove(&client, id, &skill)
+        .await
+        .map_err(tool_error)?
         .ok_or_else(|| not_found(id))?;
-    let had: bool = row.try_get("had")?;
-    let skills: Vec<String> = row.try_get("skills")?;
     let tools_count = loaded(&state, &enabled(&client, id).await?).tools_count;
     Ok(HttpResponse::Ok().json(json!({
         "status": if had { "removed" } else { "not_found" },

@@ -23,7 +23,7 @@ const DEFAULT_TEMPERATURE: f64 = 0.7;
 
 /// A persona as `/agents` carries it; every field optional so that PATCH can merge and so that
 /// a missing field is reported with its path.
-#[derive(Deserialize, Default, Clone)]
+#[derive(Deserialize, Default, Clone, utoipa::ToSchema)]
 pub struct PersonaIn {
     pub name: Option<String>,
     pub role: Option<String>,
@@ -33,7 +33,7 @@ pub struct PersonaIn {
     pub languages: Option<Vec<String>>,
 }
 
-#[derive(Deserialize, Default, Clone)]
+#[derive(Deserialize, Default, Clone, utoipa::ToSchema)]
 pub struct ConfigIn {
     pub provider: Option<String>,
     pub model: Option<String>,
@@ -43,13 +43,13 @@ pub struct ConfigIn {
     pub can_review: Option<Vec<String>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateBody {
     pub persona: Option<PersonaIn>,
     pub config: Option<ConfigIn>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PatchBody {
     pub persona: Option<PersonaIn>,
     pub config: Option<ConfigIn>,

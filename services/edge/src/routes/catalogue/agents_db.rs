@@ -7,6 +7,7 @@ use serde_json::json;
 use super::rows;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 const LIST_SQL: &str = "
@@ -30,12 +31,44 @@ SELECT a.id, a.name, a.model_id, a.model_name, a.model_alias, a.provider_name, a
 FROM agent.agents_full a
 WHERE a.id = $1";
 
+#[utoipa::path(
+
+    get,
+
+    path = "/agents-db",
+
+    responses(
+
+        (status = 200, description = "`{agents[row], total}` from `public.agent_dashboard`. Row: `id, name, provider, model (= model_alias), status, is_active, tasks_completed, reviews_done, approval_rate, average_quality_score, last_active_at, persona_name, persona_role, memory_count, message_count, circle_count`", body = Object),
+
+    ),
+
+)]
+
 pub async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     let stmt = client.prepare_cached(LIST_SQL).await?;
     let agents = rows::all_to_json(&client.query(&stmt, &[]).await?)?;
     Ok(HttpResponse::Ok().json(json!({"total": agents.len(), "agents": agents})))
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/agents-db/{agent_id}",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    responses(
+
+        (status = 200, description = "`agent.agents_full` + `memory_count, message_count, circle_count`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn get(
     state: web::Data<AppState>,

@@ -10,6 +10,7 @@ use super::input::{Refusal, line_ok, opt_line_ok, refusal};
 use super::rows;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, Violations};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 /// The columns of a model row (prices cast from `numeric`), over `m` (models) and `p`
@@ -62,12 +63,31 @@ const UPDATE_SQL: &str = concat!(
     "FROM m JOIN agent.providers p ON p.id = m.provider_id"
 );
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     provider_id: Option<i64>,
     #[serde(default)]
     include_deprecated: bool,
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/models",
+
+    params(ListQuery),
+
+    responses(
+
+        (status = 200, description = "`{models[row + provider_name], total}`, ordered by provider name, then model_alias", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 pub async fn list(
     state: web::Data<AppState>,
@@ -87,6 +107,24 @@ fn not_found() -> ApiError {
     ApiError::NotFound("Model not found".into())
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/models/{model_id}",
+
+    params(("model_id" = i64, Path, description = "Model id")),
+
+    responses(
+
+        (status = 200, description = "row + provider_name", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -105,7 +143,7 @@ fn default_true() -> bool {
     true
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateBody {
     provider_id: i64,
     model_name: String,
@@ -146,6 +184,26 @@ fn refused(e: gathering_db::tokio_postgres::Error) -> ApiError {
         None => e.into(),
     }
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/models",
+
+    request_body = CreateBody,
+
+    responses(
+
+        (status = 201, description = "201 row. A model row = these fields + `id, created_at, updated_at`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 403, description = "Admin access required", body = Detail),
+
+    ),
+
+)]
 
 pub async fn create(
     state: web::Data<AppState>,
@@ -226,7 +284,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(rows::to_json(&row)?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct UpdateBody {
     model_alias: Option<String>,
     pricing_in: Option<f64>,
@@ -235,6 +293,18 @@ pub struct UpdateBody {
 }
 
 /// Changes the given fields; `null` ones are left as they are.
+#[utoipa::path(
+    patch,
+    path = "/models/{model_id}",
+    params(("model_id" = i64, Path, description = "Model id")),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = "row", body = Object),
+        (status = 400, description = "Refused", body = Detail),
+        (status = 403, description = "Admin access required", body = Detail),
+        (status = 404, description = "Not found", body = Detail),
+    ),
+)]
 pub async fn update(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -275,6 +345,16 @@ pub async fn update(
 }
 
 /// 204 whether or not the model existed. Agents on it fall back to the default model.
+#[utoipa::path(
+    delete,
+    path = "/models/{model_id}",
+    params(("model_id" = i64, Path, description = "Model id")),
+    responses(
+        (status = 204, description = "Done"),
+        (status = 403, description = "Admin access required", body = Detail),
+        (status = 404, description = "Not found", body = Detail),
+    ),
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -9,6 +9,7 @@ use super::input::{Refusal, line_ok, list_ok, opt_line_ok, opt_list_ok, opt_text
 use super::rows;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, Violations};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 /// The columns of a persona row, over `p` (personas) and `m` (its default model).
@@ -65,6 +66,20 @@ WITH target AS (SELECT id, is_builtin FROM agent.personas WHERE id = $1),
      gone AS (DELETE FROM agent.personas p USING target t WHERE p.id = t.id AND NOT t.is_builtin)
 SELECT is_builtin FROM target";
 
+#[utoipa::path(
+
+    get,
+
+    path = "/personas",
+
+    responses(
+
+        (status = 200, description = "`{personas[row + default_model_alias], total}`. Row: `id, display_name, role, base_prompt?, full_prompt?, traits[], communication_style, specializations[], languages[], work_ethic[], motto?, collaboration_notes?, description?, icon?, is_builtin, default_model_id?, created_at, updated_at`", body = Object),
+
+    ),
+
+)]
+
 pub async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     let stmt = client.prepare_cached(LIST_SQL).await?;
@@ -75,6 +90,24 @@ pub async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRes
 fn not_found() -> ApiError {
     ApiError::NotFound("Persona not found".into())
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/personas/{persona_id}",
+
+    params(("persona_id" = i64, Path, description = "Persona id")),
+
+    responses(
+
+        (status = 200, description = "row", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn get(
     state: web::Data<AppState>,
@@ -94,7 +127,7 @@ fn balanced() -> String {
     "balanced".into()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateBody {
     display_name: String,
     role: String,
@@ -129,6 +162,24 @@ fn refused(e: gathering_db::tokio_postgres::Error) -> ApiError {
         None => e.into(),
     }
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/personas",
+
+    request_body = CreateBody,
+
+    responses(
+
+        (status = 201, description = "201 row", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 pub async fn create(
     state: web::Data<AppState>,
@@ -211,7 +262,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(rows::to_json(&row)?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct UpdateBody {
     display_name: Option<String>,
     role: Option<String>,
@@ -234,6 +285,17 @@ fn nonblank(s: &Option<String>) -> bool {
 }
 
 /// Changes the given fields; `null` ones are left as they are (contract §2.4).
+#[utoipa::path(
+    patch,
+    path = "/personas/{persona_id}",
+    params(("persona_id" = i64, Path, description = "Persona id")),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = "row", body = Object),
+        (status = 400, description = "Refused", body = Detail),
+        (status = 404, description = "Not found", body = Detail),
+    ),
+)]
 pub async fn update(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -333,6 +395,15 @@ pub async fn update(
 }
 
 /// 204, also when there was no such persona; 400 for a builtin one.
+#[utoipa::path(
+    delete,
+    path = "/personas/{persona_id}",
+    params(("persona_id" = i64, Path, description = "Persona id")),
+    responses(
+        (status = 204, description = "Done"),
+        (status = 404, description = "Not found", body = Detail),
+    ),
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     _user: AuthUser,

@@ -8,6 +8,7 @@ use super::input::{line_ok, opt_line_ok};
 use super::rows;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, Violations};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 /// Wire protocols the gateway speaks (`agent.providers.api_type`).
@@ -26,6 +27,20 @@ VALUES ($1, $2, COALESCE($3, 'openai'), $4)
 ON CONFLICT (name) DO NOTHING
 RETURNING id, name, api_base_url, api_type, is_local, created_at, 0::int8 AS model_count";
 
+#[utoipa::path(
+
+    get,
+
+    path = "/providers",
+
+    responses(
+
+        (status = 200, description = "`{providers[{id, name, api_base_url?, is_local, created_at, model_count}], total}`", body = Object),
+
+    ),
+
+)]
+
 pub async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     let stmt = client.prepare_cached(LIST_SQL).await?;
@@ -33,6 +48,24 @@ pub async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRes
     let providers = rows::all_to_json(&rows)?;
     Ok(HttpResponse::Ok().json(json!({"total": providers.len(), "providers": providers})))
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/providers/{provider_id}",
+
+    params(("provider_id" = i64, Path, description = "Provider id")),
+
+    responses(
+
+        (status = 200, description = "the row", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn get(
     state: web::Data<AppState>,
@@ -48,7 +81,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(rows::to_json(&row)?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateBody {
     name: String,
     api_base_url: Option<String>,
@@ -70,6 +103,26 @@ fn url_ok(url: &str) -> bool {
         && reqwest::Url::parse(url)
             .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/providers",
+
+    request_body = CreateBody,
+
+    responses(
+
+        (status = 201, description = "201 row; the name is stored lower-cased", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 403, description = "Admin access required", body = Detail),
+
+    ),
+
+)]
 
 pub async fn create(
     state: web::Data<AppState>,
@@ -113,6 +166,16 @@ pub async fn create(
 
 /// 204 whether or not the provider existed (contract §2.4). Its models go with it; agents that
 /// used them keep running on the default model.
+#[utoipa::path(
+    delete,
+    path = "/providers/{provider_id}",
+    params(("provider_id" = i64, Path, description = "Provider id")),
+    responses(
+        (status = 204, description = "Done"),
+        (status = 403, description = "Admin access required", body = Detail),
+        (status = 404, description = "Not found", body = Detail),
+    ),
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,

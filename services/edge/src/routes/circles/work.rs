@@ -12,13 +12,35 @@ use serde_json::{Value, json};
 use super::{circle_error, circle_path, field, invalid};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct TasksQuery {
     status_filter: Option<String>,
     limit: Option<i64>,
 }
+
+#[utoipa::path(
+
+    get,
+
+    path = "/circles/{name}/tasks",
+
+    params(("name" = String, Path, description = "Name"), TasksQuery),
+
+    responses(
+
+        (status = 200, description = "`{tasks[Task], total}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub(super) async fn list_tasks(
     state: web::Data<AppState>,
@@ -56,7 +78,7 @@ pub(super) async fn list_tasks(
     Ok(HttpResponse::Ok().json(json!({"tasks": tasks, "total": total})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct TaskBody {
     title: String,
     #[serde(default)]
@@ -68,6 +90,28 @@ pub(super) struct TaskBody {
     #[serde(default)]
     resources: Vec<String>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/circles/{name}/tasks",
+
+    params(("name" = String, Path, description = "Name")),
+
+    request_body = TaskBody,
+
+    responses(
+
+        (status = 201, description = "201 Task", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub(super) async fn create_task(
     state: web::Data<AppState>,
@@ -114,6 +158,24 @@ pub(super) async fn create_task(
     Ok(HttpResponse::Created().json(task))
 }
 
+#[utoipa::path(
+
+    get,
+
+    path = "/circles/{name}/tasks/{task_id}",
+
+    params(("name" = String, Path, description = "Name"), ("task_id" = i64, Path, description = "Task id")),
+
+    responses(
+
+        (status = 200, description = "Task", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 pub(super) async fn get_task(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -126,12 +188,34 @@ pub(super) async fn get_task(
     Ok(HttpResponse::Ok().json(task))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct SubmitBody {
     result: String,
     #[serde(default)]
     files_modified: Vec<String>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/circles/{name}/tasks/{task_id}/submit",
+
+    params(("name" = String, Path, description = "Name"), ("task_id" = i64, Path, description = "Task id")),
+
+    request_body = SubmitBody,
+
+    responses(
+
+        (status = 200, description = "Task", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub(super) async fn submit(
     state: web::Data<AppState>,
@@ -161,7 +245,8 @@ pub(super) async fn submit(
     Ok(HttpResponse::Ok().json(task))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ApproveQuery {
     reviewer_id: String,
     #[serde(default)]
@@ -205,6 +290,26 @@ fn check_review(
     }
 }
 
+#[utoipa::path(
+
+    post,
+
+    path = "/circles/{name}/tasks/{task_id}/approve",
+
+    params(("name" = String, Path, description = "Name"), ("task_id" = i64, Path, description = "Task id"), ApproveQuery),
+
+    responses(
+
+        (status = 200, description = "`{status:\"approved\", task_id}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 pub(super) async fn approve(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -234,12 +339,33 @@ pub(super) async fn approve(
     Ok(HttpResponse::Ok().json(json!({"status": "approved", "task_id": task_id})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct RejectQuery {
     reviewer_id: String,
     reason: String,
     quality_score: Option<f64>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/circles/{name}/tasks/{task_id}/reject",
+
+    params(("name" = String, Path, description = "Name"), ("task_id" = i64, Path, description = "Task id"), RejectQuery),
+
+    responses(
+
+        (status = 200, description = "`{status:\"rejected\", task_id}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub(super) async fn reject(
     state: web::Data<AppState>,
@@ -281,10 +407,31 @@ pub(super) async fn reject(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct AssignQuery {
     agent_id: i64,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/circles/{name}/tasks/{task_id}/assign",
+
+    params(("name" = String, Path, description = "Name"), ("task_id" = i64, Path, description = "Task id"), AssignQuery),
+
+    responses(
+
+        (status = 200, description = "OK", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub(super) async fn assign(
     state: web::Data<AppState>,

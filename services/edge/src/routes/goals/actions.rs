@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::{actor, goal_error, goal_json};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError, Violations};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 const MAX_REASON: usize = 5_000;
@@ -67,7 +68,8 @@ async fn transition(
     goal_json(state, id).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StartQuery {
     /// Hand the goal to its agent as a background task.
     #[serde(default)]
@@ -76,6 +78,26 @@ pub struct StartQuery {
     timeout_seconds: Option<i32>,
     checkpoint_interval: Option<i32>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/goals/{goal_id}/start",
+
+    params(("goal_id" = i64, Path, description = "Goal id"), StartQuery),
+
+    responses(
+
+        (status = 200, description = "OK", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn start(
     state: web::Data<AppState>,
@@ -124,10 +146,31 @@ pub async fn start(
     Ok(HttpResponse::Ok().json(goal_json(&state, id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CompleteQuery {
     result_summary: Option<String>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/goals/{goal_id}/complete",
+
+    params(("goal_id" = i64, Path, description = "Goal id"), CompleteQuery),
+
+    responses(
+
+        (status = 200, description = "OK", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn complete(
     state: web::Data<AppState>,
@@ -155,11 +198,32 @@ async fn stop_task(state: &AppState, goal: &Value) {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FailQuery {
     reason: String,
     lessons_learned: Option<String>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/goals/{goal_id}/fail",
+
+    params(("goal_id" = i64, Path, description = "Goal id"), FailQuery),
+
+    responses(
+
+        (status = 200, description = "OK", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn fail(
     state: web::Data<AppState>,
@@ -185,10 +249,31 @@ pub async fn fail(
     Ok(HttpResponse::Ok().json(goal))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PauseQuery {
     reason: Option<String>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/goals/{goal_id}/pause",
+
+    params(("goal_id" = i64, Path, description = "Goal id"), PauseQuery),
+
+    responses(
+
+        (status = 200, description = "OK", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn pause(
     state: web::Data<AppState>,
@@ -209,6 +294,24 @@ pub async fn pause(
     Ok(HttpResponse::Ok().json(goal_json(&state, id).await?))
 }
 
+#[utoipa::path(
+
+    post,
+
+    path = "/goals/{goal_id}/resume",
+
+    params(("goal_id" = i64, Path, description = "Goal id")),
+
+    responses(
+
+        (status = 200, description = "OK", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 pub async fn resume(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -225,11 +328,32 @@ pub async fn resume(
     Ok(HttpResponse::Ok().json(goal_json(&state, id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProgressQuery {
     percent: i64,
     message: Option<String>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/goals/{goal_id}/progress",
+
+    params(("goal_id" = i64, Path, description = "Goal id"), ProgressQuery),
+
+    responses(
+
+        (status = 200, description = "OK", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn progress(
     state: web::Data<AppState>,
@@ -257,6 +381,15 @@ fn default_subgoals() -> i32 {
 }
 
 /// `POST /goals/{id}/decompose`; the body is optional (`max_subgoals` defaults to 5).
+#[utoipa::path(
+    post,
+    path = "/goals/{goal_id}/decompose",
+    params(("goal_id" = i64, Path, description = "Goal id")),
+    responses(
+        (status = 200, description = "`{goal_id, subgoal_count, subgoals}`. Uses the LLM", body = Object),
+        (status = 404, description = "Not found", body = Detail),
+    ),
+)]
 pub async fn decompose(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -297,7 +430,7 @@ pub async fn decompose(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct DependencyBody {
     depends_on_id: i64,
     #[serde(default = "default_dependency_type")]
@@ -307,6 +440,28 @@ pub struct DependencyBody {
 fn default_dependency_type() -> String {
     "blocks".into()
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/goals/{goal_id}/dependencies",
+
+    params(("goal_id" = i64, Path, description = "Goal id")),
+
+    request_body = DependencyBody,
+
+    responses(
+
+        (status = 200, description = "the same three fields. `dependency_type` ∈ blocks|informs|enhances", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn add_dependency(
     state: web::Data<AppState>,
@@ -337,6 +492,24 @@ pub async fn add_dependency(
         "dependency_type": b.dependency_type,
     })))
 }
+
+#[utoipa::path(
+
+    delete,
+
+    path = "/goals/{goal_id}/dependencies/{depends_on_id}",
+
+    params(("goal_id" = i64, Path, description = "Goal id"), ("depends_on_id" = i64, Path, description = "Depends on id")),
+
+    responses(
+
+        (status = 204, description = "Done"),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn remove_dependency(
     state: web::Data<AppState>,

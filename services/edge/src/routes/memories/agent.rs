@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::routes::agents::{memory_error, not_found, require};
 use crate::routes::catalogue::input::{line_ok, list_ok, text_ok};
 use crate::state::AppState;
@@ -27,7 +28,7 @@ fn half() -> f64 {
     0.5
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RememberBody {
     content: String,
     #[serde(default = "fact")]
@@ -92,6 +93,28 @@ impl RememberBody {
     }
 }
 
+#[utoipa::path(
+
+    post,
+
+    path = "/memories/agents/{agent_id}/remember",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    request_body = RememberBody,
+
+    responses(
+
+        (status = 200, description = "`{id, key (default \"auto_{id}\"), value, memory_type, similarity:null, importance}`. `memory_type` ∈ fact|preference|context|decision|error|feedback|learning", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
+
 pub async fn remember(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -118,10 +141,32 @@ pub async fn remember(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct BatchBody {
     memories: Vec<RememberBody>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/memories/agents/{agent_id}/remember/batch",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    request_body = BatchBody,
+
+    responses(
+
+        (status = 200, description = "`{created[int], total}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn remember_batch(
     state: web::Data<AppState>,
@@ -164,7 +209,7 @@ fn seven_tenths() -> f64 {
     0.7
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RecallBody {
     query: String,
     memory_type: Option<String>,
@@ -174,6 +219,28 @@ pub struct RecallBody {
     #[serde(default = "seven_tenths")]
     threshold: f64,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/memories/agents/{agent_id}/recall",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    request_body = RecallBody,
+
+    responses(
+
+        (status = 200, description = "`{query, memories[{id, key, value, memory_type, similarity, importance}], total}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn recall(
     state: web::Data<AppState>,
@@ -248,6 +315,15 @@ pub async fn recall(
 }
 
 /// Soft delete: the memory stays, inactive (no longer recalled or counted as active).
+#[utoipa::path(
+    delete,
+    path = "/memories/agents/{agent_id}/memories/{memory_id}",
+    params(("agent_id" = i64, Path, description = "Agent id"), ("memory_id" = i64, Path, description = "Memory id")),
+    responses(
+        (status = 200, description = "`{status:\"forgotten\", memory_id}` (soft delete)", body = Object),
+        (status = 404, description = "Not found", body = Detail),
+    ),
+)]
 pub async fn forget(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -272,6 +348,24 @@ SELECT EXISTS (SELECT 1 FROM agent.agents WHERE id = $1) AS agent,
        count(*) FILTER (WHERE is_active AND embedding IS NOT NULL) AS embedded,
        avg(importance) FILTER (WHERE is_active) AS avg_importance
 FROM memory.memories WHERE agent_id = $1";
+
+#[utoipa::path(
+
+    get,
+
+    path = "/memories/agents/{agent_id}/stats",
+
+    params(("agent_id" = i64, Path, description = "Agent id")),
+
+    responses(
+
+        (status = 200, description = "`{total_memories, active_memories, embedded_memories, avg_importance?}`", body = Object),
+
+        (status = 404, description = "Not found", body = Detail),
+
+    ),
+
+)]
 
 pub async fn stats(
     state: web::Data<AppState>,

@@ -71,56 +71,18 @@ pub fn extract(format: Format, bytes: &[u8]) -> Option<String> {
     }
 }
 
-/// Parses CSV (RFC 4180: `,` separated, `"` quoted with `""` escapes, quoted fields may hold
-/// line breaks; `\r\n` or `\n` ends a record; an empty line is an empty record).
+/// Parses CSV (RFC 4180, with the `csv` crate: quoted fields with `""` escapes and line breaks,
+/// `\r\n` or `\n` record ends; rows may have any number of fields; blank lines are skipped).
+/// A malformed tail ends the parse rather than the upload: what was read is kept.
 fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let mut row: Vec<String> = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    // Whether the current record has any content (so a blank line is an empty record).
-    let mut started = false;
-    while let Some(c) = chars.next() {
-        if quoted {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    field.push('"');
-                    chars.next();
-                }
-                '"' => quoted = false,
-                other => field.push(other),
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                quoted = true;
-                started = true;
-            }
-            ',' => {
-                row.push(std::mem::take(&mut field));
-                started = true;
-            }
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' | '\r' => {
-                if started || !field.is_empty() {
-                    row.push(std::mem::take(&mut field));
-                }
-                rows.push(std::mem::take(&mut row));
-                started = false;
-            }
-            other => {
-                field.push(other);
-                started = true;
-            }
-        }
-    }
-    if started || !field.is_empty() {
-        row.push(field);
-        rows.push(row);
-    }
-    rows
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes())
+        .into_records()
+        .map_while(Result::ok)
+        .map(|r| r.iter().map(str::to_owned).collect())
+        .collect()
 }
 
 /// One line per data row: `header: value` for each non-blank value, joined with `, `; the first

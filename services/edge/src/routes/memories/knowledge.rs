@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError, Violations};
+use crate::openapi::Detail;
 use crate::routes::catalogue::input::{
     Refusal, line_ok, opt_line_ok, opt_list_ok, refusal, text_ok,
 };
@@ -196,12 +197,13 @@ fn entry_row(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuthorQuery {
     author_agent_id: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateBody {
     title: String,
     content: String,
@@ -213,6 +215,26 @@ pub struct CreateBody {
     tags: Option<Vec<String>>,
     source_url: Option<String>,
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/memories/knowledge",
+
+    params(AuthorQuery),
+
+    request_body = CreateBody,
+
+    responses(
+
+        (status = 200, description = "K", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 pub async fn create(
     state: web::Data<AppState>,
@@ -281,7 +303,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct SearchBody {
     query: String,
     project_id: Option<i64>,
@@ -354,6 +376,24 @@ fn contains_pattern(q: &str) -> String {
     p.push('%');
     p
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/memories/knowledge/search",
+
+    request_body = SearchBody,
+
+    responses(
+
+        (status = 200, description = "`{query, results[K], total}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 pub async fn search(
     state: web::Data<AppState>,
@@ -454,7 +494,8 @@ fn twenty() -> i64 {
     20
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     category: Option<String>,
     #[serde(default = "one")]
@@ -475,6 +516,24 @@ SELECT count(*) FROM memory.knowledge_base WHERE is_active AND ($1::text IS NULL
 
 /// Pages past this are refused: deep offsets scan everything before them.
 const MAX_PAGE: i64 = 100_000;
+
+#[utoipa::path(
+
+    get,
+
+    path = "/memories/knowledge",
+
+    params(ListQuery),
+
+    responses(
+
+        (status = 200, description = "`{entries[K], total, page, page_size}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 pub async fn list(
     state: web::Data<AppState>,
@@ -528,6 +587,20 @@ SELECT (SELECT count(*) FROM memory.knowledge_base WHERE is_active) AS total,
                                                      'tags', tags) ORDER BY created_at DESC, id DESC)
                  FROM (SELECT * FROM memory.knowledge_base WHERE is_active
                        ORDER BY created_at DESC, id DESC LIMIT $1) r), '[]'::jsonb) AS recent";
+
+#[utoipa::path(
+
+    get,
+
+    path = "/memories/knowledge/stats",
+
+    responses(
+
+        (status = 200, description = "`{total_entries, by_category{} (\"uncategorized\" for null), recent_entries[K]}`", body = Object),
+
+    ),
+
+)]
 
 pub async fn stats(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;

@@ -8,6 +8,7 @@
 //! most 64 KB, at most 16 parts, 60 s to receive the whole form. A PDF gives the text of its
 //! pages; one that cannot be read (or holds only images) answers 400 like an empty document.
 
+use crate::openapi::Detail;
 use std::time::Duration;
 
 use actix_multipart::Multipart;
@@ -126,6 +127,24 @@ fn base_name(raw: &str) -> String {
         .trim()
         .to_owned()
 }
+
+#[utoipa::path(
+
+    post,
+
+    path = "/memories/knowledge/upload",
+
+    request_body(content = Value, content_type = "multipart/form-data"),
+
+    responses(
+
+        (status = 200, description = "`{id, title, filename, format, char_count, chunk_count, category?, tags?}`", body = Object),
+
+        (status = 400, description = "Refused", body = Detail),
+
+    ),
+
+)]
 
 pub async fn upload(
     state: web::Data<AppState>,

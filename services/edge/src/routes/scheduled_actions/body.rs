@@ -9,6 +9,7 @@ use gathering_schedule::action::{self, ActionType};
 use gathering_schedule::{ScheduleType, Timing};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::schedule_error;
 use crate::error::{ApiError, FieldError, Violations};
@@ -62,47 +63,68 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+/// Times are ISO 8601, with an offset or naive (taken as UTC).
+#[derive(Deserialize, ToSchema)]
 pub(super) struct CreateBody {
     pub(super) agent_id: i64,
+    /// 1 to 255 characters.
     pub(super) name: String,
+    /// What the agent works on (a `run_task` needs one here or in `action_config`).
     pub(super) goal: String,
+    /// `cron` (default), `interval`, `once` or `event`.
     #[serde(default = "default_type")]
     pub(super) schedule_type: String,
+    /// A `cron` schedule's expression.
     pub(super) cron_expression: Option<String>,
+    /// An `interval` schedule's period.
     pub(super) interval_seconds: Option<i64>,
+    /// An `event` schedule's event type.
     pub(super) event_trigger: Option<String>,
+    /// A `once` schedule's time.
     #[serde(default, deserialize_with = "flexible_time")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub(super) next_run_at: Option<DateTime<Utc>>,
     pub(super) circle_id: Option<i64>,
     pub(super) description: Option<String>,
+    /// 1 to 500 (default 50).
     #[serde(default = "default_max_steps")]
     pub(super) max_steps: i64,
+    /// 60 to 86400 (default 3600).
     #[serde(default = "default_timeout")]
     pub(super) timeout_seconds: i64,
     #[serde(default = "yes")]
     pub(super) retry_on_failure: bool,
+    /// 0 to 100 (default 3).
     #[serde(default = "default_retries")]
     pub(super) max_retries: i64,
+    /// 0 to 86400 (default 300).
     #[serde(default = "default_retry_delay")]
     pub(super) retry_delay_seconds: i64,
     #[serde(default)]
     pub(super) allow_concurrent: bool,
     #[serde(default, deserialize_with = "flexible_time")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub(super) start_date: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "flexible_time")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub(super) end_date: Option<DateTime<Utc>>,
+    /// At least 1.
     pub(super) max_executions: Option<i64>,
+    /// At most 50 tags of 1 to 100 characters.
     #[serde(default)]
     pub(super) tags: Vec<String>,
     #[serde(default = "empty_object")]
     pub(super) metadata: Value,
     // Beyond the contract's body: what the action does, and how time is read.
+    /// `run_task` (default), `execute_pipeline`, `send_notification` or `call_api`
     #[serde(default = "default_action")]
     pub(super) action_type: String,
+    /// The action's settings (checked for its type).
     #[serde(default = "empty_object")]
     pub(super) action_config: Value,
+    /// An IANA time zone for cron schedules (default UTC).
     pub(super) timezone: Option<String>,
+    /// `run_once` (default), `skip` or `catch_up`.
     pub(super) missed_run_policy: Option<String>,
 }
 
@@ -292,7 +314,9 @@ pub(super) async fn db_now(
     Ok(client.query_one("SELECT now()", &[]).await?.try_get(0)?)
 }
 
-#[derive(Deserialize)]
+/// Absent fields are left unchanged; `description`, `end_date` and `max_executions` may be
+/// `null` to clear them. Timing fields must fit the schedule's type.
+#[derive(Deserialize, ToSchema)]
 pub(super) struct UpdateBody {
     pub(super) name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
@@ -306,6 +330,7 @@ pub(super) struct UpdateBody {
     pub(super) max_retries: Option<i64>,
     pub(super) allow_concurrent: Option<bool>,
     #[serde(default, deserialize_with = "nullable_time")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub(super) end_date: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "nullable")]
     pub(super) max_executions: Option<Option<i64>>,
@@ -314,6 +339,7 @@ pub(super) struct UpdateBody {
     pub(super) retry_delay_seconds: Option<i64>,
     pub(super) event_trigger: Option<String>,
     #[serde(default, deserialize_with = "flexible_time")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub(super) next_run_at: Option<DateTime<Utc>>,
     pub(super) timezone: Option<String>,
     pub(super) missed_run_policy: Option<String>,

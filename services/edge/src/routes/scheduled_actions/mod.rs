@@ -21,11 +21,30 @@ use gathering_schedule::ScheduleError;
 use gathering_schedule::action;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError, Violations};
+use crate::openapi::Detail;
 use crate::state::AppState;
 use write::{create, delete, pause, resume, trigger, update};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list,
+    write::create,
+    get,
+    write::update,
+    write::delete,
+    write::pause,
+    write::resume,
+    write::trigger,
+    runs
+))]
+pub(crate) struct Api;
+
+/// The 200 description of the operations answering one such object (it names the fields).
+const ACTION: &str = "The scheduled action: `id`, `agent_id`, `circle_id`, `name`, `description`, `goal`, `schedule_type`, `cron_expression`, `interval_seconds`, `event_trigger`, `status`, `max_steps`, `timeout_seconds`, `retry_on_failure`, `max_retries`, `retry_delay_seconds`, `allow_concurrent`, `start_date`, `end_date`, `max_executions`, `execution_count`, `last_run_at`, `next_run_at`, `tags`, `created_at`, `agent_name`, `circle_name`, `last_run_status`, `last_run_duration`, `successful_runs`, `failed_runs`, and beyond the contract `action_type`, `action_config`, `metadata`, `timezone`, `missed_run_policy`, `updated_at`";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/scheduled-actions", web::get().to(list))
@@ -177,16 +196,26 @@ fn schedule_error(e: ScheduleError) -> ApiError {
         ScheduleError::Invalid { field, .. } => {
             ApiError::Validation(vec![FieldError::body(field, e.reason())])
         }
-        other => ApiError::internal(other),
+        other => ApiError::unexpected(&other),
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// `active`, `paused`, `disabled` or `expired`.
     status: Option<String>,
+    /// Only this agent's schedules.
     agent_id: Option<i64>,
 }
 
+/// Every schedule (of a status, of an agent), newest first; at most 1000.
+#[utoipa::path(
+    get,
+    path = "/scheduled-actions",
+    params(ListQuery),
+    responses((status = 200, description = "The scheduled actions (see `GET /scheduled-actions/{action_id}`)", body = Vec<Object>)),
+)]
 async fn list(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -213,6 +242,16 @@ async fn list(
     Ok(HttpResponse::Ok().json(actions))
 }
 
+/// One scheduled action.
+#[utoipa::path(
+    get,
+    path = "/scheduled-actions/{action_id}",
+    params(("action_id" = i64, Path, description = "Scheduled action id")),
+    responses(
+        (status = 200, description = ACTION, body = Object),
+        (status = 404, description = "No such scheduled action", body = Detail),
+    ),
+)]
 async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -221,10 +260,13 @@ async fn get(
     Ok(HttpResponse::Ok().json(fetch(&state, id.into_inner()).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RunsQuery {
+    /// 1 to 100 (default 20).
     #[serde(default = "default_runs_limit")]
     limit: i64,
+    /// 0 to 1000000 (default 0).
     #[serde(default)]
     offset: i64,
 }
@@ -233,6 +275,19 @@ fn default_runs_limit() -> i64 {
     20
 }
 
+/// The schedule's runs, newest first: `id`, `scheduled_action_id`, `background_task_id`,
+/// `run_number`, `triggered_at`, `triggered_by`, `status`, `started_at`, `completed_at`,
+/// `result_summary`, `error_message`, `retry_count`, `duration_ms`, `steps_executed`,
+/// `scheduled_for`, `pipeline_run_id`, `event_id`, `result`.
+#[utoipa::path(
+    get,
+    path = "/scheduled-actions/{action_id}/runs",
+    params(("action_id" = i64, Path, description = "Scheduled action id"), RunsQuery),
+    responses(
+        (status = 200, description = "The runs", body = Vec<Object>),
+        (status = 404, description = "No such scheduled action", body = Detail),
+    ),
+)]
 async fn runs(
     state: web::Data<AppState>,
     _user: AuthUser,

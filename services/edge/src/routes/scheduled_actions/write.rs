@@ -8,19 +8,46 @@ use gathering_schedule::action::{self, ActionType};
 use gathering_schedule::definition::{self, Definition, Owner};
 use gathering_schedule::store::trigger_now;
 use gathering_schedule::{MissedRunPolicy, ScheduleType, Timing, TimingFields};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::body::{
     CreateBody, Settings, UpdateBody, check_action, check_settings, db_now, first_due, or_stored,
 };
-use super::{fetch, not_found, schedule_error};
+use super::{ACTION, fetch, not_found, schedule_error};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 /// The `source` of the events these changes publish.
 const SOURCE: &str = "edge";
 
+/// What pause, resume, trigger and delete answer.
+#[derive(Serialize, ToSchema)]
+pub(super) struct StatusChange {
+    /// `paused`, `active`, `triggered` or `deleted`.
+    status: &'static str,
+    action_id: i64,
+}
+
+fn changed(status: &'static str, action_id: i64) -> HttpResponse {
+    HttpResponse::Ok().json(StatusChange { status, action_id })
+}
+
+/// Creates a schedule (cron, interval, once or event); an invalid cron expression, time zone or
+/// date is a 422 naming the field.
+#[utoipa::path(
+    post,
+    path = "/scheduled-actions",
+    request_body = CreateBody,
+    responses(
+        (status = 200, description = ACTION, body = Object),
+        (status = 400, description = "A field the schedule type needs is missing", body = Detail),
+        (status = 404, description = "No such agent or circle", body = Detail),
+    ),
+)]
 pub(super) async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -223,6 +250,18 @@ fn placement(b: &UpdateBody, cur: &Row, now: DateTime<Utc>) -> Result<Placement,
     })
 }
 
+/// Changes a schedule; a new timing starts over from now.
+#[utoipa::path(
+    patch,
+    path = "/scheduled-actions/{action_id}",
+    params(("action_id" = i64, Path, description = "Scheduled action id")),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = ACTION, body = Object),
+        (status = 400, description = "No updates provided, or a field the schedule needs is missing", body = Detail),
+        (status = 404, description = "No such scheduled action", body = Detail),
+    ),
+)]
 pub(super) async fn update(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -329,6 +368,16 @@ pub(super) async fn update(
     Ok(HttpResponse::Ok().json(fetch(&state, id).await?))
 }
 
+/// Pauses an active schedule.
+#[utoipa::path(
+    post,
+    path = "/scheduled-actions/{action_id}/pause",
+    params(("action_id" = i64, Path, description = "Scheduled action id")),
+    responses(
+        (status = 200, description = "`{status: paused, action_id}`", body = StatusChange),
+        (status = 404, description = "No such active scheduled action", body = Detail),
+    ),
+)]
 pub(super) async fn pause(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -346,9 +395,19 @@ pub(super) async fn pause(
         )));
     }
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(json!({"status": "paused", "action_id": id})))
+    Ok(changed("paused", id))
 }
 
+/// Resumes a paused schedule.
+#[utoipa::path(
+    post,
+    path = "/scheduled-actions/{action_id}/resume",
+    params(("action_id" = i64, Path, description = "Scheduled action id")),
+    responses(
+        (status = 200, description = "`{status: active, action_id}`", body = StatusChange),
+        (status = 404, description = "No such paused scheduled action", body = Detail),
+    ),
+)]
 pub(super) async fn resume(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -367,9 +426,19 @@ pub(super) async fn resume(
         )));
     }
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(json!({"status": "active", "action_id": id})))
+    Ok(changed("active", id))
 }
 
+/// Runs a schedule now (a run and its job; an executor runs it).
+#[utoipa::path(
+    post,
+    path = "/scheduled-actions/{action_id}/trigger",
+    params(("action_id" = i64, Path, description = "Scheduled action id")),
+    responses(
+        (status = 200, description = "`{status: triggered, action_id}`", body = StatusChange),
+        (status = 404, description = "No such scheduled action", body = Detail),
+    ),
+)]
 pub(super) async fn trigger(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -385,9 +454,19 @@ pub(super) async fn trigger(
         return Err(not_found(id));
     }
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(json!({"status": "triggered", "action_id": id})))
+    Ok(changed("triggered", id))
 }
 
+/// Deletes a schedule and its runs.
+#[utoipa::path(
+    delete,
+    path = "/scheduled-actions/{action_id}",
+    params(("action_id" = i64, Path, description = "Scheduled action id")),
+    responses(
+        (status = 200, description = "`{status: deleted, action_id}`", body = StatusChange),
+        (status = 404, description = "No such scheduled action", body = Detail),
+    ),
+)]
 pub(super) async fn delete(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -403,5 +482,5 @@ pub(super) async fn delete(
         return Err(not_found(id));
     }
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(json!({"status": "deleted", "action_id": id})))
+    Ok(changed("deleted", id))
 }

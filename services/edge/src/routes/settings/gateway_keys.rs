@@ -12,41 +12,63 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use gathering_proto::v1 as pb;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError, Violations};
+use crate::openapi::Detail;
+
+/// 200 description of a key.
+const KEY: &str = "The key: `id`, `name`, `owner`, `team`, `key_hint`, `models`, `expires_at`, `budget` {amount, period, spent, remaining}, `limits` {rpm, tpm}, `spend` {today_usd, month_usd}, `status`, `created_by`, `created_at`, `rotated_at`, `revoked_at`";
+/// 200 description of a key with its secret.
+const SECRET: &str = "The key and, in `key`, its secret (shown only this once)";
+/// 200 description of a team.
+const TEAM: &str = "The team: `team`, `budget` {amount, period, spent, remaining}, `spend` {today_usd, month_usd}, `keys`";
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub(super) struct BudgetIn {
+    /// USD, more than 0 and at most 1000000000.
     amount: f64,
+    /// `daily` or `monthly`.
     period: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub(super) struct LimitsIn {
+    /// Requests per minute, 1 to 2147483647.
     rpm: Option<i64>,
+    /// Tokens per minute, 1 to 2147483647.
     tpm: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub(super) struct NewKey {
+    /// 1 to 100 characters.
     name: String,
+    /// At most 200 characters.
     owner: Option<String>,
+    /// 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit.
     team: Option<String>,
+    /// 1 to 64 model patterns such as `openai/*` (default every model).
     models: Option<Vec<String>>,
+    /// An RFC 3339 time in the future.
     expires_at: Option<String>,
     budget: Option<BudgetIn>,
+    /// At least one of rpm and tpm.
     limits: Option<LimitsIn>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub(super) struct TeamIn {
+    /// The team's budget; absent or null for none.
     budget: Option<BudgetIn>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
+    /// List revoked keys too (default false).
     include_revoked: Option<bool>,
 }
 
@@ -237,6 +259,18 @@ fn key_id(raw: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::Validation(vec![FieldError::at("path", "id", "must be a key id")]))
 }
 
+/// Creates a virtual key of the gateway's HTTP API (administrators): 201 with the secret.
+#[utoipa::path(
+    post,
+    path = "/settings/gateway-keys",
+    request_body = NewKey,
+    responses(
+        (status = 201, description = SECRET, body = Object),
+        (status = 400, description = "Refused by the gateway", body = Detail),
+        (status = 403, description = "Administrators only", body = Detail),
+        (status = 503, description = "The LLM gateway is unavailable", body = Detail),
+    ),
+)]
 pub(super) async fn create_key(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -251,6 +285,17 @@ pub(super) async fn create_key(
         .json(secret_json(created)?))
 }
 
+/// The virtual keys (administrators), secrets never included.
+#[utoipa::path(
+    get,
+    path = "/settings/gateway-keys",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "`{keys, total}`, each key as `POST /settings/gateway-keys/{id}/rotate` shows it without `key`", body = Object),
+        (status = 403, description = "Administrators only", body = Detail),
+        (status = 503, description = "The LLM gateway is unavailable", body = Detail),
+    ),
+)]
 pub(super) async fn list_keys(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -269,6 +314,19 @@ pub(super) async fn list_keys(
     Ok(HttpResponse::Ok().json(json!({"keys": keys, "total": keys.len()})))
 }
 
+/// Replaces a key's secret (administrators); the old one stops working at once.
+#[utoipa::path(
+    post,
+    path = "/settings/gateway-keys/{id}/rotate",
+    params(("id" = String, Path, description = "Key id (a positive integer)")),
+    responses(
+        (status = 200, description = SECRET, body = Object),
+        (status = 400, description = "The key is revoked", body = Detail),
+        (status = 403, description = "Administrators only", body = Detail),
+        (status = 404, description = "No such key", body = Detail),
+        (status = 503, description = "The LLM gateway is unavailable", body = Detail),
+    ),
+)]
 pub(super) async fn rotate_key(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -287,6 +345,18 @@ pub(super) async fn rotate_key(
         .json(secret_json(rotated)?))
 }
 
+/// Revokes a key (administrators).
+#[utoipa::path(
+    delete,
+    path = "/settings/gateway-keys/{id}",
+    params(("id" = String, Path, description = "Key id (a positive integer)")),
+    responses(
+        (status = 200, description = KEY, body = Object),
+        (status = 403, description = "Administrators only", body = Detail),
+        (status = 404, description = "No such key", body = Detail),
+        (status = 503, description = "The LLM gateway is unavailable", body = Detail),
+    ),
+)]
 pub(super) async fn revoke_key(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -303,6 +373,18 @@ pub(super) async fn revoke_key(
     Ok(HttpResponse::Ok().json(key_json(&revoked)))
 }
 
+/// Sets a team's budget (administrators).
+#[utoipa::path(
+    put,
+    path = "/settings/gateway-teams/{team}",
+    params(("team" = String, Path, description = "Team name: 1 to 64 letters, digits, `.`, `_` or `-`")),
+    request_body = TeamIn,
+    responses(
+        (status = 200, description = TEAM, body = Object),
+        (status = 403, description = "Administrators only", body = Detail),
+        (status = 503, description = "The LLM gateway is unavailable", body = Detail),
+    ),
+)]
 pub(super) async fn put_team(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -333,6 +415,16 @@ pub(super) async fn put_team(
     Ok(HttpResponse::Ok().json(team_json(&saved)))
 }
 
+/// The teams with their budgets and spend (administrators).
+#[utoipa::path(
+    get,
+    path = "/settings/gateway-teams",
+    responses(
+        (status = 200, description = "`{teams}`, each as `PUT /settings/gateway-teams/{team}` answers it", body = Object),
+        (status = 403, description = "Administrators only", body = Detail),
+        (status = 503, description = "The LLM gateway is unavailable", body = Detail),
+    ),
+)]
 pub(super) async fn list_teams(
     state: web::Data<AppState>,
     user: AuthUser,

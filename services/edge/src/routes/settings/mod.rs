@@ -13,12 +13,35 @@ use actix_web::{HttpResponse, web};
 use gathering_core::config::{ProcessEnv, Vars};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 const LOG_LEVELS: [&str; 5] = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    get_settings,
+    providers::patch_provider,
+    providers::test_provider,
+    gateway_keys::create_key,
+    gateway_keys::list_keys,
+    gateway_keys::rotate_key,
+    gateway_keys::revoke_key,
+    gateway_keys::list_teams,
+    gateway_keys::put_team,
+    patch_application,
+    patch_database
+))]
+pub(crate) struct Api;
+
+/// 200 description of the application settings.
+const APPLICATION: &str = "The application settings: `environment`, `debug`, `log_level`";
+/// 200 description of the database settings.
+const DATABASE: &str = "The database settings: `host`, `port`, `name`, `user`, `is_connected`, `pool_size`, `max_overflow`, `extensions`";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/settings", web::get().to(get_settings))
@@ -126,6 +149,16 @@ async fn database_json(state: &AppState, stored: &Value) -> Result<Value, ApiErr
     }))
 }
 
+/// Every setting: `providers` (by name: `api_key` masked, `key_source`, `default_model`,
+/// `base_url`, `is_configured`, `note`, `models`), `database` and `application`.
+#[utoipa::path(
+    get,
+    path = "/settings",
+    responses(
+        (status = 200, description = "The settings", body = Object),
+        (status = 503, description = "The LLM gateway is unavailable", body = Detail),
+    ),
+)]
 async fn get_settings(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let names = providers::provider_names(&state).await?;
     let client = state.pool.get().await?;
@@ -164,11 +197,24 @@ async fn get_settings(state: web::Data<AppState>) -> Result<HttpResponse, ApiErr
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ApplicationPatch {
     debug: Option<bool>,
+    /// `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL` (any case).
     log_level: Option<String>,
 }
+
+/// Changes the application settings (administrators).
+#[utoipa::path(
+    patch,
+    path = "/settings/application",
+    request_body = ApplicationPatch,
+    responses(
+        (status = 200, description = APPLICATION, body = Object),
+        (status = 400, description = "Unknown log level", body = Detail),
+        (status = 403, description = "Administrators only", body = Detail),
+    ),
+)]
 
 async fn patch_application(
     state: web::Data<AppState>,
@@ -196,11 +242,24 @@ async fn patch_application(
     Ok(HttpResponse::Ok().json(application_json(&state, &stored)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct DatabasePatch {
+    /// 1 to 50.
     pool_size: Option<i64>,
+    /// 0 to 100.
     max_overflow: Option<i64>,
 }
+
+/// Changes the stored database pool settings (administrators).
+#[utoipa::path(
+    patch,
+    path = "/settings/database",
+    request_body = DatabasePatch,
+    responses(
+        (status = 200, description = DATABASE, body = Object),
+        (status = 403, description = "Administrators only", body = Detail),
+    ),
+)]
 
 async fn patch_database(
     state: web::Data<AppState>,

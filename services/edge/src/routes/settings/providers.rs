@@ -11,9 +11,11 @@ use actix_web::{HttpResponse, web};
 use gathering_proto::v1 as pb;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 /// Providers always listed, besides those of `agent.providers`.
@@ -84,10 +86,13 @@ async fn known_provider(state: &AppState, raw: &str) -> Result<String, ApiError>
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub(super) struct ProviderPatch {
+    /// 8 to 512 characters without spaces; empty removes the stored key.
     api_key: Option<String>,
+    /// At most 100 characters.
     default_model: Option<String>,
+    /// An http:// or https:// URL of at most 500 characters; empty for the default.
     base_url: Option<String>,
 }
 
@@ -130,6 +135,21 @@ fn validate_patch(p: &ProviderPatch) -> Result<(), ApiError> {
     }
 }
 
+/// Sets a provider's key, default model or base URL (administrators); the gateway seals and
+/// uses them.
+#[utoipa::path(
+    patch,
+    path = "/settings/providers/{provider}",
+    params(("provider" = String, Path, description = "Provider name")),
+    request_body = ProviderPatch,
+    responses(
+        (status = 200, description = "The provider: `api_key` (masked), `key_source`, `default_model`, `base_url`, `is_configured`, `note`, `models`", body = Object),
+        (status = 400, description = "Refused by the gateway", body = Detail),
+        (status = 403, description = "Administrators only", body = Detail),
+        (status = 404, description = "Unknown provider", body = Detail),
+        (status = 503, description = "The LLM gateway is unavailable", body = Detail),
+    ),
+)]
 pub(super) async fn patch_provider(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -155,6 +175,19 @@ pub(super) async fn patch_provider(
     Ok(HttpResponse::Ok().json(provider_json(&updated, Vec::new())))
 }
 
+/// Probes a provider's connection through the gateway (administrators): `success`, `message`,
+/// and on success `models`.
+#[utoipa::path(
+    post,
+    path = "/settings/providers/{provider}/test",
+    params(("provider" = String, Path, description = "Provider name")),
+    responses(
+        (status = 200, description = "The probe's outcome: `success`, `message`, `models`?", body = Object),
+        (status = 403, description = "Administrators only", body = Detail),
+        (status = 404, description = "Unknown provider", body = Detail),
+        (status = 503, description = "The LLM gateway is unavailable", body = Detail),
+    ),
+)]
 pub(super) async fn test_provider(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -4,21 +4,42 @@ use actix_web::{HttpResponse, web};
 use gathering_tools::Permission;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::files::{open, record};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError, Violations};
+use crate::openapi::Detail;
 use crate::state::AppState;
 use crate::workspace::activities::{self, MAX_DETAILS_BYTES, NewActivity, TYPES};
 use crate::workspace::{exec_allowed, project_root, python};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// 1 to 500 (default 50).
     limit: Option<i64>,
+    /// Only this agent's activities.
     agent_id: Option<i64>,
+    /// Only activities of this type.
     activity_type: Option<String>,
 }
 
+/// The project's activities, newest first: `id`, `project_id`, `agent_id`, `type`, `details`,
+/// `timestamp`.
+#[utoipa::path(
+    get,
+    path = "/workspace/{project_id}/activities",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+        ListQuery,
+    ),
+    responses(
+        (status = 200, description = "The activities", body = Vec<Object>),
+        (status = 403, description = "Missing permission, or the project's folder is outside the project roots", body = Detail),
+        (status = 404, description = "No such project", body = Detail),
+    ),
+)]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -39,15 +60,33 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(list))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     agent_id: Option<i64>,
+    /// One of the activity types (`file_created`, `file_edited`, `file_deleted`, `commit`,
+    /// `command_executed`, …; 400 names them all).
     activity_type: String,
+    /// An object of at most 16 KiB.
     #[serde(default)]
     details: Option<Value>,
 }
 
+/// Records an activity on the project.
+#[utoipa::path(
+    post,
+    path = "/workspace/{project_id}/activities",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+    ),
+    request_body = CreateBody,
+    responses(
+        (status = 200, description = "The activity: `id`, `project_id`, `agent_id`, `type`, `details`, `timestamp`", body = Object),
+        (status = 400, description = "Unknown activity type", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+        (status = 404, description = "No such project", body = Detail),
+    ),
+)]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -93,6 +132,19 @@ async fn project_root_exists(state: &AppState, user: &AuthUser, id: i64) -> Resu
     }
 }
 
+/// Activity counts: `total`, `by_type`, `agents`.
+#[utoipa::path(
+    get,
+    path = "/workspace/{project_id}/activities/stats",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+    ),
+    responses(
+        (status = 200, description = "The counts", body = Object),
+        (status = 403, description = "Missing permission", body = Detail),
+        (status = 404, description = "No such project", body = Detail),
+    ),
+)]
 pub async fn stats(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -110,14 +162,34 @@ pub async fn stats(
     Ok(HttpResponse::Ok().json(activities::stats(&client, *id).await?))
 }
 
-#[derive(Deserialize)]
+/// `code` to run, or else the project's `file_path`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunBody {
     #[serde(default)]
     code: String,
+    /// A Python file of the project.
     file_path: Option<String>,
 }
 
+/// Runs Python code in the project's folder (when `GATHERING_WORKSPACE_EXEC` allows it):
+/// `stdout`, `stderr`, `exit_code`, `execution_time`, `stdout_truncated`, `stderr_truncated`,
+/// `signal`.
+#[utoipa::path(
+    post,
+    path = "/workspace/{project_id}/run-python",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+    ),
+    request_body = RunBody,
+    responses(
+        (status = 200, description = "The run's outcome", body = Object),
+        (status = 400, description = "No code nor file, or the file is outside the project", body = Detail),
+        (status = 403, description = "Code execution is not allowed", body = Detail),
+        (status = 404, description = "No such project", body = Detail),
+        (status = 408, description = "The run took longer than its limit", body = Detail),
+    ),
+)]
 pub async fn run_python(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -1,17 +1,22 @@
 //! Info, file tree, and reading, writing and deleting files.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use actix_web::{HttpResponse, web};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use gathering_tools::files::{self as fs, Content, MAX_FILE_BYTES, WriteMode};
 use gathering_tools::{Permission, ProjectRoot, ToolError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
-use super::{file_error, git::cached_status};
+use super::{FILE_BODY_LIMIT, file_error, git::cached_status};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, FieldError, Violations};
+use crate::error::{ApiError, FieldError, Violations, extractor_error};
+use crate::openapi::Detail;
 use crate::state::AppState;
 use crate::workspace::{activities, info as info_mod, project_root, require, tree as tree_mod};
 
@@ -38,6 +43,20 @@ fn cache_header(hit: bool) -> (&'static str, &'static str) {
     ("X-Workspace-Cache", if hit { "hit" } else { "miss" })
 }
 
+/// What the project's folder holds: `type`, `path`, `name`, `file_count`, `size_bytes`,
+/// `size_mb`, `is_git_repo`, `capabilities`.
+#[utoipa::path(
+    get,
+    path = "/workspace/{project_id}/info",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+    ),
+    responses(
+        (status = 200, description = "The workspace's summary", body = Object),
+        (status = 403, description = "Missing permission, or the project's folder is outside the project roots", body = Detail),
+        (status = 404, description = "No such project", body = Detail),
+    ),
+)]
 pub async fn info(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -56,12 +75,30 @@ pub async fn info(
     Ok(HttpResponse::Ok().json(value))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TreeQuery {
+    /// Each entry's git status (default true).
     include_git_status: Option<bool>,
+    /// 1 to 20 (default 10).
     max_depth: Option<u32>,
 }
 
+/// The project's file tree: nested `{name, path, type, git_status?, size?, children?}`, with
+/// `truncated` when it was cut. `X-Workspace-Cache` says whether the edge's cache answered.
+#[utoipa::path(
+    get,
+    path = "/workspace/{project_id}/files",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+        TreeQuery,
+    ),
+    responses(
+        (status = 200, description = "The tree", body = Object),
+        (status = 403, description = "Missing permission, or the project's folder is outside the project roots", body = Detail),
+        (status = 404, description = "No such project", body = Detail),
+    ),
+)]
 pub async fn tree(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -108,11 +145,29 @@ pub async fn tree(
         .json(tree.as_ref()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PathQuery {
+    /// The file, relative to the project's folder.
     path: String,
 }
 
+/// A text file's content (`path`, `type: text`, `mime_type`, `encoding`, `size`, `lines`,
+/// `modified`, `content`) or, for a binary file, `{path, type: binary, size, error}`.
+#[utoipa::path(
+    get,
+    path = "/workspace/{project_id}/file",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+        PathQuery,
+    ),
+    responses(
+        (status = 200, description = "The file", body = Object),
+        (status = 400, description = "File path outside project, or the file cannot be used", body = Detail),
+        (status = 403, description = "Missing permission, or the project's folder is outside the project roots", body = Detail),
+        (status = 404, description = "No such project or file", body = Detail),
+    ),
+)]
 pub async fn read(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -158,6 +213,21 @@ fn mime_or_text(abs: &std::path::Path) -> String {
     }
 }
 
+/// The file's bytes with their content type (inline).
+#[utoipa::path(
+    get,
+    path = "/workspace/{project_id}/file/raw",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+        PathQuery,
+    ),
+    responses(
+        (status = 200, description = "The file's bytes", content_type = "*/*", body = Vec<u8>),
+        (status = 400, description = "The file cannot be read", body = Detail),
+        (status = 403, description = "Missing permission, or the path is outside the project", body = Detail),
+        (status = 404, description = "No such project or file", body = Detail),
+    ),
+)]
 pub async fn raw(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -185,19 +255,62 @@ pub async fn raw(
         .body(bytes))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WriteBody {
+    /// The file's new content (at most 10 MiB).
     content: String,
+    /// Keep a copy of the old content first (default true).
     create_backup: Option<bool>,
 }
 
+/// The body of `PUT …/file`: read as `web::Json` reads it (JSON content type required, errors
+/// in the contract's 422 shape), with a larger limit than the app's.
+pub struct FileBody(WriteBody);
+
+impl FromRequest for FileBody {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = web::JsonBody::<WriteBody>::new(req, payload, None, true).limit(FILE_BODY_LIMIT);
+        let fail = extractor_error("body");
+        Box::pin(async move { body.await.map(FileBody).map_err(|e| fail(e.to_string())) })
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Written {
+    success: bool,
+    path: String,
+    /// Where the old content was copied, if it was.
+    backup: Option<String>,
+    size: usize,
+    lines: usize,
+}
+
+/// Writes a file (creating it and its folders when needed).
+#[utoipa::path(
+    put,
+    path = "/workspace/{project_id}/file",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+        PathQuery,
+    ),
+    request_body = WriteBody,
+    responses(
+        (status = 200, description = "Written", body = Written),
+        (status = 400, description = "File path outside project, or the file cannot be used", body = Detail),
+        (status = 403, description = "Missing permission, or the project's folder is outside the project roots", body = Detail),
+        (status = 404, description = "No such project or file", body = Detail),
+    ),
+)]
 pub async fn write(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<i64>,
     q: web::Query<PathQuery>,
-    body: web::Json<WriteBody>,
+    FileBody(body): FileBody,
 ) -> Result<HttpResponse, ApiError> {
     let id = *id;
     Violations::new()
@@ -236,15 +349,37 @@ pub async fn write(
         json!({"path": written.rel, "size": body.content.len()}),
     )
     .await;
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "path": written.rel,
-        "backup": backup,
-        "size": body.content.len(),
-        "lines": body.content.split('\n').count(),
-    })))
+    Ok(HttpResponse::Ok().json(Written {
+        success: true,
+        path: written.rel,
+        backup,
+        size: body.content.len(),
+        lines: body.content.split('\n').count(),
+    }))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct Deleted {
+    success: bool,
+    path: String,
+    deleted: bool,
+}
+
+/// Deletes a file.
+#[utoipa::path(
+    delete,
+    path = "/workspace/{project_id}/file",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+        PathQuery,
+    ),
+    responses(
+        (status = 200, description = "Deleted", body = Deleted),
+        (status = 400, description = "File path outside project, or the file cannot be used", body = Detail),
+        (status = 403, description = "Missing permission, or the project's folder is outside the project roots", body = Detail),
+        (status = 404, description = "No such project or file", body = Detail),
+    ),
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -257,7 +392,11 @@ pub async fn delete(
     state.workspace.cache.invalidate(root.path());
     let rel = result.map_err(file_error)?;
     record(&state, &user, id, "file_deleted", json!({"path": rel})).await;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "path": rel, "deleted": true})))
+    Ok(HttpResponse::Ok().json(Deleted {
+        success: true,
+        path: rel,
+        deleted: true,
+    }))
 }
 
 /// Records what the caller did; a failure is logged, never the request's (the change is made).

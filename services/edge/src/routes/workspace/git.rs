@@ -11,11 +11,13 @@ use gathering_tools::git::status::{self, Entry, Status};
 use gathering_tools::{Permission, ProjectRoot};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::files::{open, record};
 use super::git_error;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::Detail;
 use crate::state::AppState;
 
 /// The git status of `root`, from the edge's cache when nothing changed since; `true` when
@@ -46,6 +48,21 @@ fn limit_1_200(limit: Option<u32>) -> Result<u32, ApiError> {
     }
 }
 
+/// The repository's status: `{status: {is_git_repo, branch, upstream, ahead, behind,
+/// modified, added, deleted, untracked, conflicted, staged {modified, added, deleted}, clean}}`.
+#[utoipa::path(
+    get,
+    path = "/workspace/{project_id}/git/status",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+    ),
+    responses(
+        (status = 200, description = "The status", body = Object),
+        (status = 400, description = "Not a git repository, or refused input", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+        (status = 404, description = "No such project", body = Detail),
+    ),
+)]
 pub async fn status(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -77,13 +94,32 @@ pub async fn status(
         .json(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CommitsQuery {
+    /// 1 to 200 (default 50).
     limit: Option<u32>,
+    /// The branch or revision (default HEAD).
     branch: Option<String>,
+    /// Only this author's commits.
     author: Option<String>,
 }
 
+/// The latest commits with their files (`[]` when the folder is not a repository).
+#[utoipa::path(
+    get,
+    path = "/workspace/{project_id}/git/commits",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+        CommitsQuery,
+    ),
+    responses(
+        (status = 200, description = "The commits", body = Vec<Object>),
+        (status = 400, description = "Not a git repository, or refused input", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+        (status = 404, description = "No such project", body = Detail),
+    ),
+)]
 pub async fn commits(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -107,12 +143,31 @@ pub async fn commits(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DiffParams {
+    /// The commit to show (default the working tree's changes).
     commit: Option<String>,
+    /// Only this file.
     file_path: Option<String>,
 }
 
+/// A diff: `{diff: {diff, commit, file, truncated}}`, or `{diff: {error}}` when git could not
+/// make it.
+#[utoipa::path(
+    get,
+    path = "/workspace/{project_id}/git/diff",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+        DiffParams,
+    ),
+    responses(
+        (status = 200, description = "The diff", body = Object),
+        (status = 400, description = "File path outside project", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+        (status = 404, description = "No such project", body = Detail),
+    ),
+)]
 pub async fn diff(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -138,6 +193,20 @@ pub async fn diff(
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// The branches: `{branches: {current, branches}}`.
+#[utoipa::path(
+    get,
+    path = "/workspace/{project_id}/git/branches",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+    ),
+    responses(
+        (status = 200, description = "The branches", body = Object),
+        (status = 400, description = "Not a git repository, or refused input", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+        (status = 404, description = "No such project", body = Detail),
+    ),
+)]
 pub async fn branches(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -153,12 +222,30 @@ pub async fn branches(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// The file, relative to the project's folder.
     file_path: String,
+    /// 1 to 200 (default 50).
     limit: Option<u32>,
 }
 
+/// The commits that changed a file: `hash`, `author`, `timestamp`, `date`, `message`, `file`.
+#[utoipa::path(
+    get,
+    path = "/workspace/{project_id}/git/file-history",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+        HistoryQuery,
+    ),
+    responses(
+        (status = 200, description = "The file's commits", body = Vec<Object>),
+        (status = 400, description = "Not a git repository, or refused input", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+        (status = 404, description = "No such project", body = Detail),
+    ),
+)]
 pub async fn file_history(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -189,12 +276,30 @@ pub async fn file_history(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GraphQuery {
+    /// 1 to 200 (default 50).
     limit: Option<u32>,
+    /// Every branch's commits (default true).
     all_branches: Option<bool>,
 }
 
+/// The commit graph: `{total, commits}`, each commit with its parents and refs.
+#[utoipa::path(
+    get,
+    path = "/workspace/{project_id}/git/graph",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+        GraphQuery,
+    ),
+    responses(
+        (status = 200, description = "The graph", body = Object),
+        (status = 400, description = "Refused input", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+        (status = 404, description = "No such project, or not a git repository", body = Detail),
+    ),
+)]
 pub async fn graph(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -212,9 +317,10 @@ pub async fn graph(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilesBody {
+    /// Paths relative to the project's folder.
     files: Vec<String>,
 }
 
@@ -236,6 +342,21 @@ async fn stage_or_unstage(
     Ok(HttpResponse::Ok().json(json!({"success": true, "files": files})))
 }
 
+/// Stages files.
+#[utoipa::path(
+    post,
+    path = "/workspace/{project_id}/git/stage",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+    ),
+    request_body = FilesBody,
+    responses(
+        (status = 200, description = "`{success, files}`", body = Object),
+        (status = 400, description = "Not a git repository, or refused input", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+        (status = 404, description = "No such project", body = Detail),
+    ),
+)]
 pub async fn stage(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -245,6 +366,21 @@ pub async fn stage(
     stage_or_unstage(&state, &user, *id, &body.files, true).await
 }
 
+/// Unstages files.
+#[utoipa::path(
+    post,
+    path = "/workspace/{project_id}/git/unstage",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+    ),
+    request_body = FilesBody,
+    responses(
+        (status = 200, description = "`{success, files}`", body = Object),
+        (status = 400, description = "Not a git repository, or refused input", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+        (status = 404, description = "No such project", body = Detail),
+    ),
+)]
 pub async fn unstage(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -254,14 +390,31 @@ pub async fn unstage(
     stage_or_unstage(&state, &user, *id, &body.files, false).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommitBody {
+    /// 1 to 10000 bytes.
     message: String,
     author_name: Option<String>,
     author_email: Option<String>,
 }
 
+/// Commits the staged changes: `{success, message, hash, output}`.
+#[utoipa::path(
+    post,
+    path = "/workspace/{project_id}/git/commit",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+    ),
+    request_body = CommitBody,
+    responses(
+        (status = 200, description = "The commit", body = Object),
+        (status = 400, description = "Not a git repository, or refused input", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+        (status = 404, description = "No such project", body = Detail),
+        (status = 500, description = "git refused (nothing to commit…), with git's message", body = Detail),
+    ),
+)]
 pub async fn commit(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -299,11 +452,14 @@ pub async fn commit(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteBody {
+    /// Default `origin`.
     remote: Option<String>,
+    /// Default the current branch.
     branch: Option<String>,
+    /// Push only: set the branch's upstream (default false).
     set_upstream: Option<bool>,
 }
 
@@ -339,6 +495,22 @@ impl RemoteBody {
     }
 }
 
+/// Pushes to a remote (its URLs checked like the agents' git tools).
+#[utoipa::path(
+    post,
+    path = "/workspace/{project_id}/git/push",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+    ),
+    request_body = RemoteBody,
+    responses(
+        (status = 200, description = "`{success, remote, branch, output}`", body = Object),
+        (status = 400, description = "Not a git repository, or refused input", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+        (status = 404, description = "No such project", body = Detail),
+        (status = 500, description = "git failed (remote refused, unreachable…), with git's message", body = Detail),
+    ),
+)]
 pub async fn push(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -355,6 +527,22 @@ pub async fn push(
     })))
 }
 
+/// Pulls from a remote (its URLs checked like the agents' git tools).
+#[utoipa::path(
+    post,
+    path = "/workspace/{project_id}/git/pull",
+    params(
+        ("project_id" = i64, Path, description = "Project id"),
+    ),
+    request_body = RemoteBody,
+    responses(
+        (status = 200, description = "`{success, remote, branch, output}`", body = Object),
+        (status = 400, description = "Not a git repository, or refused input", body = Detail),
+        (status = 403, description = "Missing permission", body = Detail),
+        (status = 404, description = "No such project", body = Detail),
+        (status = 500, description = "git failed (remote refused, unreachable…), with git's message", body = Detail),
+    ),
+)]
 pub async fn pull(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -39,14 +39,39 @@ fn def(name: &str, description: &str) -> ToolDefinition {
 }
 
 pub fn register(reg: &Registry) -> Result<(), ToolError> {
-    let path = json!({"type": "string", "minLength": 1, "maxLength": 4096});
+    register_fs_read(reg)?;
+    register_fs_write(reg)?;
+    register_fs_list(reg)?;
+    register_fs_info(reg)?;
+    register_fs_mkdir(reg)?;
+    register_fs_delete(reg)?;
+    register_fs_copy(reg)?;
+    register_fs_move(reg)?;
+    register_fs_search(reg)?;
+    register_fs_tree(reg)?;
+    Ok(())
+}
+
+fn path_schema() -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": 4096})
+}
+fn two_paths_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"source": path_schema(), "destination": path_schema(), "overwrite": {"type": "boolean"}},
+        "required": ["source", "destination"],
+        "additionalProperties": false,
+    })
+}
+
+fn register_fs_read(reg: &Registry) -> Result<(), ToolError> {
     reg.register(
         def("fs_read", "Read a text file of the project")
             .permissions(&[Permission::Read])
             .schema(json!({
                 "type": "object",
                 "properties": {
-                    "path": path,
+                    "path": path_schema(),
                     "max_bytes": {"type": "integer", "minimum": 1, "maximum": MAX_FILE_BYTES},
                 },
                 "required": ["path"],
@@ -54,7 +79,10 @@ pub fn register(reg: &Registry) -> Result<(), ToolError> {
             }))
             .output("{path, content, size, lines, truncated} or {path, binary: true, size}"),
         fs_read,
-    )?;
+    )
+}
+
+fn register_fs_write(reg: &Registry) -> Result<(), ToolError> {
     reg.register(
         def(
             "fs_write",
@@ -64,7 +92,7 @@ pub fn register(reg: &Registry) -> Result<(), ToolError> {
         .schema(json!({
             "type": "object",
             "properties": {
-                "path": path,
+                "path": path_schema(),
                 "content": {"type": "string", "maxLength": MAX_FILE_BYTES},
                 "mode": {"type": "string", "enum": ["overwrite", "append", "create"]},
                 "create_dirs": {"type": "boolean"},
@@ -74,7 +102,10 @@ pub fn register(reg: &Registry) -> Result<(), ToolError> {
         }))
         .output("{path, size, created}"),
         fs_write,
-    )?;
+    )
+}
+
+fn register_fs_list(reg: &Registry) -> Result<(), ToolError> {
     reg.register(
         def("fs_list", "List a folder of the project")
             .permissions(&[Permission::Read])
@@ -89,7 +120,10 @@ pub fn register(reg: &Registry) -> Result<(), ToolError> {
             }))
             .output("{path, entries[{name, path, type, size, modified}], total, truncated}"),
         fs_list,
-    )?;
+    )
+}
+
+fn register_fs_info(reg: &Registry) -> Result<(), ToolError> {
     reg.register(
         def(
             "fs_info",
@@ -104,55 +138,64 @@ pub fn register(reg: &Registry) -> Result<(), ToolError> {
         }))
         .output("{path, type, size, modified, permissions, is_symlink}"),
         fs_info,
-    )?;
+    )
+}
+
+fn register_fs_mkdir(reg: &Registry) -> Result<(), ToolError> {
     reg.register(
         def("fs_mkdir", "Create a folder in the project")
             .permissions(&[Permission::Write])
             .schema(json!({
                 "type": "object",
-                "properties": {"path": path, "parents": {"type": "boolean"}},
+                "properties": {"path": path_schema(), "parents": {"type": "boolean"}},
                 "required": ["path"],
                 "additionalProperties": false,
             }))
             .output("{path, created}"),
         fs_mkdir,
-    )?;
+    )
+}
+
+fn register_fs_delete(reg: &Registry) -> Result<(), ToolError> {
     reg.register(
         def("fs_delete", "Delete a file or folder of the project")
             .permissions(&[Permission::Delete])
             .dangerous(ConfirmationType::Destructive)
             .schema(json!({
                 "type": "object",
-                "properties": {"path": path, "recursive": {"type": "boolean"}},
+                "properties": {"path": path_schema(), "recursive": {"type": "boolean"}},
                 "required": ["path"],
                 "additionalProperties": false,
             }))
             .output("{path, deleted}"),
         fs_delete,
-    )?;
-    let two_paths = json!({
-        "type": "object",
-        "properties": {"source": path, "destination": path, "overwrite": {"type": "boolean"}},
-        "required": ["source", "destination"],
-        "additionalProperties": false,
-    });
+    )
+}
+
+fn register_fs_copy(reg: &Registry) -> Result<(), ToolError> {
     reg.register(
         def("fs_copy", "Copy a file or folder inside the project")
             .permissions(&[Permission::Read, Permission::Write])
-            .schema(two_paths.clone())
+            .schema(two_paths_schema().clone())
             .output("{source, destination, files}"),
         fs_copy,
-    )?;
+    )
+}
+
+fn register_fs_move(reg: &Registry) -> Result<(), ToolError> {
     reg.register(
         def(
             "fs_move",
             "Move or rename a file or folder inside the project",
         )
         .permissions(&[Permission::Write])
-        .schema(two_paths)
+        .schema(two_paths_schema())
         .output("{source, destination}"),
         fs_move,
-    )?;
+    )
+}
+
+fn register_fs_search(reg: &Registry) -> Result<(), ToolError> {
     reg.register(
         def("fs_search", "Search text in the project's files")
             .permissions(&[Permission::Read])
@@ -172,7 +215,10 @@ pub fn register(reg: &Registry) -> Result<(), ToolError> {
             }))
             .output("{matches[{path, line, text}], total, truncated}"),
         fs_search,
-    )?;
+    )
+}
+
+fn register_fs_tree(reg: &Registry) -> Result<(), ToolError> {
     reg.register(
         def("fs_tree", "Folder tree of the project")
             .permissions(&[Permission::Read])
@@ -187,8 +233,7 @@ pub fn register(reg: &Registry) -> Result<(), ToolError> {
             }))
             .output("{tree{name, path, type, children?}, entries, truncated}"),
         fs_tree,
-    )?;
-    Ok(())
+    )
 }
 
 pub(super) fn modified(meta: &std::fs::Metadata) -> Option<String> {
