@@ -71,7 +71,11 @@ create_gwdb() {
     "$DATABASE_URL" "$gwdb")
 }
 export PERF_DATABASE_URL="$base_url/$gwdb"
+loads="$work/loads"
+: >"$loads"
 for round in $(seq 1 "$PEER_ROUNDS"); do
+  # Other processes on the machine skew both sides: the load average goes with the figures.
+  echo "$round $(cut -d' ' -f1-3 /proc/loadavg)" >>"$loads"
   log "round $round/$PEER_ROUNDS: GatheRing queue (fresh database)"
   QUEUE_BENCH_PEERS=1 cargo bench -q -p gathering-queue --bench queue 2>/dev/null |
     grep '^PEER ' >>"$results"
@@ -82,7 +86,7 @@ for round in $(seq 1 "$PEER_ROUNDS"); do
   done
 done
 
-python3 - "$results" "$gw_installed" <<'PY'
+python3 - "$results" "$gw_installed" "$loads" <<'PY'
 import sys
 import statistics
 runs = {}
@@ -128,6 +132,9 @@ commits("single-row (Graphile: default)", "default", "single")
 commits("batch 1, batched completion (Graphile: default)", "default", "batch1")
 commits("batched", "batched", "batched")
 print("\nEvery round (throughput in jobs/s, latency in ms):\n")
+for line in open(sys.argv[3]):
+    r, l1, l5, l15 = line.split()
+    print(f"- load average before round {r}: {l1}, {l5}, {l15}")
 for key in sorted(runs):
     print(f"- {key}: {', '.join(f'{v:g}' for v in runs[key])}")
 PY
