@@ -240,13 +240,8 @@ impl Queue {
         if done.is_empty() {
             return Ok(Vec::new());
         }
-        // Rows are locked in ascending id order, like the heartbeat does: two statements
-        // taking overlapping rows in opposite orders would deadlock (a second-long wait for
-        // the deadlock detector; completion batches of 2-3 s were seen with 500 jobs held).
-        let mut sorted = done.to_vec();
-        sorted.sort_unstable();
-        let ids: Vec<JobId> = sorted.iter().map(|d| d.0).collect();
-        let attempts: Vec<i32> = sorted.iter().map(|d| d.1).collect();
+        let ids: Vec<JobId> = done.iter().map(|d| d.0).collect();
+        let attempts: Vec<i32> = done.iter().map(|d| d.1).collect();
         let client = self.pool.get().await?;
         let stmt = client.prepare_cached(COMPLETE_SQL).await?;
         let rows = client.query(&stmt, &[&ids, &attempts, &owner]).await?;

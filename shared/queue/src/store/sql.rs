@@ -71,12 +71,28 @@ WHERE id IN (
 ) AND (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL
 RETURNING id, queue, kind, payload, priority, attempt, max_attempts, created_at, run_at";
 
+// Each finished job is found by its primary key and its attempt by its position in the
+// arrays: no join with `unnest($1, $2)`. With the join, once the statement's generic plan was
+// chosen (statistics taken while few jobs ran), PostgreSQL scanned the running jobs and
+// compared each with every finished one (a nested loop: measured 1.9 s for 1,000 completions
+// with 2,000 jobs running; batched throughput down from ~27,000 to ~1,700 jobs/s,
+// intermittently). `state::text` keeps the partial index on running jobs out of the plan (a
+// scan of it is linear in running jobs and their not yet vacuumed entries, per statement);
+// what is left is one primary-key lookup per job (~20 ms per 1,000, generic or custom plan).
+// Rows are locked in id order (the subquery), as the heartbeat locks them: two statements
+// taking overlapping rows in opposite orders would deadlock. A row changed meanwhile is
+// rechecked against the whole fence before it is locked.
 pub(super) const COMPLETE_SQL: &str = "
-UPDATE queue.jobs j SET
+UPDATE queue.jobs SET
     state = 'completed', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
-FROM unnest($1::int8[], $2::int4[]) AS c(id, attempt)
-WHERE j.id = c.id AND j.attempt = c.attempt AND j.lease_owner = $3 AND j.state = 'running'
-RETURNING j.id";
+WHERE id IN (
+    SELECT id FROM queue.jobs
+    WHERE id IN (SELECT unnest($1::int8[])) AND lease_owner = $3 AND state::text = 'running'
+      AND attempt = ($2::int4[])[array_position($1::int8[], id)]
+    ORDER BY id
+    FOR UPDATE
+)
+RETURNING id";
 
 // Single-row mode in one round trip: the finished job's fenced completion and the next claim,
 // one statement and one commit (durable: it records a completion). The completion must run
