@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod counters;
+pub mod definition;
 pub mod error;
 pub mod goals;
 pub mod lease;

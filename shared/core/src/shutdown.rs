@@ -55,7 +55,8 @@ pub async fn wait_for_os_signal() {
         }
     };
     tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        // Debug: each service logs its own "shutting down" line, which says it once.
+        _ = term.recv() => tracing::debug!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::debug!("SIGINT received"),
     }
 }

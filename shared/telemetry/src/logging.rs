@@ -19,15 +19,22 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
+/// Libraries whose INFO lines repeat what our own start-up lines say (refinery: "current
+/// version", "no migrations to apply" in every service on every start, next to our single
+/// "migrations applied"; actix-server: its workers and runtime). Their warnings still show;
+/// `RUST_LOG` overrides this.
+const QUIET_LIBRARIES: &str = "refinery_core=warn,actix_server=warn";
+
 fn filter() -> EnvFilter {
     if let Ok(f) = EnvFilter::try_from_default_env() {
         return f;
     }
-    match std::env::var("LOG_LEVEL") {
-        Ok(level) if !level.trim().is_empty() => EnvFilter::try_new(level.trim().to_lowercase())
-            .unwrap_or_else(|_| EnvFilter::new("info")),
-        _ => EnvFilter::new("info"),
-    }
+    let level = match std::env::var("LOG_LEVEL") {
+        Ok(level) if !level.trim().is_empty() => level.trim().to_lowercase(),
+        _ => "info".to_owned(),
+    };
+    EnvFilter::try_new(format!("{level},{QUIET_LIBRARIES}"))
+        .unwrap_or_else(|_| EnvFilter::new(format!("info,{QUIET_LIBRARIES}")))
 }
 
 /// The OTLP tracer provider, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Must run inside a

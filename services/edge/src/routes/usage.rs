@@ -67,33 +67,19 @@ struct Summary {
     totals: SummaryTotals,
 }
 
-/// `YYYY-MM-DD` of a real calendar day.
+/// `YYYY-MM-DD` of a real calendar day from 1970 to 9999. The shape is checked first because
+/// chrono's `%Y-%m-%d` also accepts signs, unpadded fields and spaces; chrono checks the
+/// calendar (month lengths, leap years).
 fn valid_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().ok();
-    let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
-        return false;
-    };
-    if !s[0..4]
-        .bytes()
-        .chain(s[5..7].bytes())
-        .chain(s[8..10].bytes())
-        .all(|c| c.is_ascii_digit())
-    {
-        return false;
-    }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1..=days).contains(&d) && (1970..=9999).contains(&y)
+    use chrono::Datelike;
+    let shape = s.len() == 10
+        && s.bytes().enumerate().all(|(i, c)| match i {
+            4 | 7 => c == b'-',
+            _ => c.is_ascii_digit(),
+        });
+    shape
+        && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .is_ok_and(|d| (1970..=9999).contains(&d.year()))
 }
 
 // The range, as UTC days: from/to when given, else the last `days` days ($1, $2, $3).
@@ -398,4 +384,30 @@ async fn recent(
         limit,
         offset,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_date;
+
+    #[test]
+    fn only_real_padded_days() {
+        for ok in ["2024-02-29", "1970-01-01", "9999-12-31"] {
+            assert!(valid_date(ok), "{ok}");
+        }
+        for bad in [
+            "2023-02-29",
+            "2024-04-31",
+            "2024-13-01",
+            "1969-12-31",
+            "2024-1-011",
+            " 2024-1-01",
+            "+202-01-01",
+            "2024/01/01",
+            "2024-01-1",
+            "",
+        ] {
+            assert!(!valid_date(bad), "{bad}");
+        }
+    }
 }

@@ -1,19 +1,26 @@
 //! Edge integration tests: real auth and edge servers (in-process, random ports) over a fresh
 //! database per test.
 
+mod agents_background;
 mod agents_crud;
+mod agents_history;
 mod agents_runtime;
+mod agents_skills;
 mod auth;
+mod auth_hostile;
 mod browser;
 mod browser_sessions;
 mod catalogue;
 mod circles;
+mod circles_refusals;
 mod circles_stack;
 mod conversations;
 mod dashboard_files;
 mod gateway_keys;
 mod goals;
 mod goals_plan;
+mod knowledge_base;
+mod knowledge_upload;
 mod login_page;
 mod lsp;
 mod memories;
@@ -23,9 +30,11 @@ mod perimeter;
 mod pipeline_approvals;
 mod pipelines;
 mod plugins;
+mod plugins_remote;
 mod projects;
 mod row_faults;
 mod scheduled_actions;
+mod scheduled_actions_refusals;
 mod support;
 mod terminal;
 mod tools;

@@ -4,6 +4,7 @@
 
 mod cache;
 mod keys;
+mod models_and_refusals;
 mod perimeter;
 mod reliability;
 mod support;

@@ -5,4 +5,5 @@
 
 mod flows;
 mod helpers;
+mod reviews_and_members;
 mod skills;

@@ -1,4 +1,6 @@
-//! Creating, changing and deleting agents (contract §2.3), persisted in `agent.agents`.
+//! Creating, changing and deleting agents (contract §2.3): the request's checks, and the
+//! persona and model links in the edge's catalogue tables. `agent.agents` itself is written
+//! through `gathering_agents::definition`, the table's owner, in the same transaction.
 //!
 //! The persona: a request's persona that matches a shared template field for field (a builtin
 //! or one made through `/personas`) links the agent to that template, prompt included;
@@ -10,6 +12,7 @@
 //! matches one of its models by `model_name` or `model_alias`, and a model the catalogue lacks
 //! is added under that provider.
 
+use gathering_agents::definition::{self, AgentChange, NewAgent};
 use gathering_db::GenericClient;
 use serde::Deserialize;
 
@@ -344,11 +347,6 @@ fn check_create(body: &CreateBody) -> Result<(Persona, ConfigIn), ApiError> {
     Ok((persona, config))
 }
 
-const INSERT_AGENT_SQL: &str = "
-INSERT INTO agent.agents (name, model_id, competencies, can_review, temperature, max_tokens)
-VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id";
-
 /// Creates the agent in one transaction; returns its id.
 pub async fn create(client: &mut gathering_db::Client, body: &CreateBody) -> Result<i64, ApiError> {
     let (persona, config) = check_create(body)?;
@@ -359,26 +357,20 @@ pub async fn create(client: &mut gathering_db::Client, body: &CreateBody) -> Res
         config.model.as_deref().unwrap_or(DEFAULT_MODEL),
     )
     .await?;
-    let id: i64 = tx
-        .query_one(
-            INSERT_AGENT_SQL,
-            &[
-                &persona.name,
-                &model_id,
-                &config.competencies.clone().unwrap_or_default(),
-                &config.can_review.clone().unwrap_or_default(),
-                &config.temperature.unwrap_or(DEFAULT_TEMPERATURE),
-                &config.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-            ],
-        )
-        .await?
-        .try_get(0)?;
-    let persona_id = attach(&tx, id, &persona, None).await?;
-    tx.execute(
-        "UPDATE agent.agents SET persona_id = $2 WHERE id = $1",
-        &[&id, &persona_id],
+    let id = definition::insert(
+        &tx,
+        &NewAgent {
+            name: &persona.name,
+            model_id,
+            competencies: config.competencies.as_deref().unwrap_or_default(),
+            can_review: config.can_review.as_deref().unwrap_or_default(),
+            temperature: config.temperature.unwrap_or(DEFAULT_TEMPERATURE),
+            max_tokens: config.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        },
     )
     .await?;
+    let persona_id = attach(&tx, id, &persona, None).await?;
+    definition::link_persona(&tx, id, persona_id).await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -397,18 +389,6 @@ LEFT JOIN agent.models m ON m.id = a.model_id
 LEFT JOIN agent.providers pr ON pr.id = m.provider_id
 WHERE a.id = $1
 FOR UPDATE OF a";
-
-const UPDATE_AGENT_SQL: &str = "
-UPDATE agent.agents SET
-    name = COALESCE($2, name),
-    persona_id = COALESCE($3, persona_id),
-    role = CASE WHEN $4 THEN NULL ELSE role END,
-    model_id = COALESCE($5, model_id),
-    temperature = COALESCE($6, temperature),
-    max_tokens = COALESCE($7, max_tokens),
-    competencies = COALESCE($8, competencies),
-    can_review = COALESCE($9, can_review)
-WHERE id = $1";
 
 /// Applies a PATCH in one transaction: the fields given change, the others stay. `false` when
 /// there is no such agent.
@@ -495,21 +475,17 @@ pub async fn patch(
         }
     }
     let config = body.config.clone().unwrap_or_default();
-    tx.execute(
-        UPDATE_AGENT_SQL,
-        &[
-            &id,
-            &name,
-            &persona_id,
-            &role_from_persona,
-            &model_id,
-            &config.temperature,
-            &config.max_tokens,
-            &config.competencies,
-            &config.can_review,
-        ],
-    )
-    .await?;
+    let change = AgentChange {
+        name: name.as_deref(),
+        persona_id,
+        role_from_persona,
+        model_id,
+        temperature: config.temperature,
+        max_tokens: config.max_tokens,
+        competencies: config.competencies.as_deref(),
+        can_review: config.can_review.as_deref(),
+    };
+    definition::update(&tx, id, &change).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -517,9 +493,7 @@ pub async fn patch(
 /// Deletes the agent and what is its own (persona, session, memories, history); `false` when
 /// there was no such agent.
 pub async fn delete<C: GenericClient>(c: &C, id: i64) -> Result<bool, ApiError> {
-    Ok(c.execute("DELETE FROM agent.agents WHERE id = $1", &[&id])
-        .await?
-        > 0)
+    Ok(definition::delete(c, id).await?)
 }
 
 #[cfg(test)]
