@@ -34,6 +34,10 @@ pub struct Config {
     /// is trimmed to both.
     pub events_max_age: Duration,
     pub events_max_rows: i64,
+    /// `EVENTS_NOTIFY_WINDOW_MS` (default 2): pipeline progress events are written without an
+    /// in-transaction `NOTIFY` and announced after commit, at most once per this window
+    /// (`gathering_events::Announcer`). 0 = notify inside each transaction (serialises commits).
+    pub events_notify_window: Duration,
     pub agents: gathering_agents::AgentsConfig,
     pub tools: gathering_tools::ToolsConfig,
     /// `GATHERING_MASTER_KEY`: derives the service credential the executor's gateway calls
@@ -79,6 +83,11 @@ impl Config {
                 86400 * config::parse_or::<u64>(vars, "EVENTS_RETENTION_DAYS", 7)?,
             ),
             events_max_rows: config::parse_or(vars, "EVENTS_RETENTION_MAX_ROWS", 1_000_000)?,
+            events_notify_window: Duration::from_millis(config::parse_or(
+                vars,
+                "EVENTS_NOTIFY_WINDOW_MS",
+                gathering_events::DEFAULT_NOTIFY_WINDOW.as_millis() as u64,
+            )?),
             agents: gathering_agents::AgentsConfig::from_vars(vars)?,
             tools: gathering_tools::ToolsConfig::from_vars(vars)?,
             circles: gathering_circles::CirclesConfig::from_vars(vars)?,

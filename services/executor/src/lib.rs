@@ -96,7 +96,10 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         queue: queue.clone(),
         events: gathering_events::Publisher::start(
             pool.clone(),
-            Default::default(),
+            gathering_events::PublisherOptions {
+                notify_window: config.events_notify_window,
+                ..Default::default()
+            },
             background.clone(),
         ),
         database_url: config.database_url.clone(),

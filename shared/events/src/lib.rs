@@ -15,6 +15,7 @@
 //! Progress, typing and metrics events go through [`Publisher::publish_coalesced`]: identical
 //! events within a window are dropped and the rest are written as one batch per window.
 
+pub mod announce;
 pub mod cursor;
 pub mod error;
 pub mod event;
@@ -23,11 +24,14 @@ pub mod publish;
 pub mod read;
 pub mod retention;
 
+pub use announce::Announcer;
 pub use cursor::Cursor;
 pub use error::EventError;
 pub use event::{Event, NewEvent};
 pub use hub::{Hub, HubBatch};
-pub use publish::{Publisher, PublisherOptions, publish_in};
+pub use publish::{
+    DEFAULT_NOTIFY_WINDOW, Publisher, PublisherOptions, publish_in, publish_quiet_in,
+};
 pub use read::{Filter, cursor_of, read_after, tail};
 
 /// The `NOTIFY` channel.

@@ -10,6 +10,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::EventError;
+use crate::announce::Announcer;
 use crate::event::NewEvent;
 
 /// One statement: the rows, then one `NOTIFY events` carrying the newest id.
@@ -26,11 +27,38 @@ WITH ins AS (
 )
 SELECT id FROM ins, (SELECT count(*) FROM note) AS n ORDER BY id";
 
+/// The same rows without the `NOTIFY` (see [`crate::Announcer`]).
+const INSERT_QUIET_SQL: &str = "
+INSERT INTO events.log (kind, topics, payload, source)
+SELECT t.kind, ARRAY(SELECT jsonb_array_elements_text(t.topics)), t.payload, t.source
+FROM unnest($1::text[], $2::jsonb[], $3::jsonb[], $4::text[])
+     WITH ORDINALITY AS t(kind, topics, payload, source, ord)
+ORDER BY t.ord
+RETURNING id";
+
 /// Publishes `events` with the caller's client or transaction; subscribers see them once the
 /// transaction commits. Returns their ids in order.
 pub async fn publish_in<C: GenericClient>(
     client: &C,
     events: &[NewEvent],
+) -> Result<Vec<i64>, EventError> {
+    insert(client, events, INSERT_SQL).await
+}
+
+/// Like [`publish_in`] but without the `NOTIFY`, which would serialise this transaction's
+/// commit with every other notifying one: after the commit, pass the newest id returned to
+/// [`crate::Announcer::announce`], or listeners only find the events at their next poll.
+pub async fn publish_quiet_in<C: GenericClient>(
+    client: &C,
+    events: &[NewEvent],
+) -> Result<Vec<i64>, EventError> {
+    insert(client, events, INSERT_QUIET_SQL).await
+}
+
+async fn insert<C: GenericClient>(
+    client: &C,
+    events: &[NewEvent],
+    sql: &str,
 ) -> Result<Vec<i64>, EventError> {
     if events.is_empty() {
         return Ok(Vec::new());
@@ -45,7 +73,7 @@ pub async fn publish_in<C: GenericClient>(
         .collect();
     let payloads: Vec<&Value> = events.iter().map(|e| &e.payload).collect();
     let sources: Vec<Option<&str>> = events.iter().map(|e| e.source.as_deref()).collect();
-    let stmt = client.prepare_cached(INSERT_SQL).await?;
+    let stmt = client.prepare_cached(sql).await?;
     let rows = client
         .query(&stmt, &[&kinds, &topics, &payloads, &sources])
         .await?;
@@ -55,12 +83,18 @@ pub async fn publish_in<C: GenericClient>(
         .collect::<Result<_, _>>()?)
 }
 
+/// One notification per 2 ms at most: ~500/s, each a tiny asynchronous commit.
+pub const DEFAULT_NOTIFY_WINDOW: Duration = Duration::from_millis(2);
+
 #[derive(Debug, Clone)]
 pub struct PublisherOptions {
     /// Coalesced events are written once per window; identical ones within it are dropped.
     pub window: Duration,
     /// Coalesced events waiting at most; beyond it new ones are dropped (and counted).
     pub max_pending: usize,
+    /// Window of [`crate::Announcer`] notifications (zero: writers notify inside their own
+    /// transactions, the behaviour before the announcer).
+    pub notify_window: Duration,
 }
 
 impl Default for PublisherOptions {
@@ -68,6 +102,7 @@ impl Default for PublisherOptions {
         Self {
             window: Duration::from_millis(100),
             max_pending: 10_000,
+            notify_window: DEFAULT_NOTIFY_WINDOW,
         }
     }
 }
@@ -77,6 +112,7 @@ impl Default for PublisherOptions {
 pub struct Publisher {
     pool: Pool,
     coalesced: mpsc::Sender<NewEvent>,
+    announcer: Announcer,
 }
 
 impl Publisher {
@@ -85,9 +121,15 @@ impl Publisher {
         let (tx, rx) = mpsc::channel(options.max_pending.max(1));
         tokio::spawn(coalesce(pool.clone(), rx, options.window, shutdown));
         Publisher {
+            announcer: Announcer::new(pool.clone(), options.notify_window),
             pool,
             coalesced: tx,
         }
+    }
+
+    /// Wake-ups for events published with [`publish_quiet_in`].
+    pub fn announcer(&self) -> &Announcer {
+        &self.announcer
     }
 
     /// Publishes now, in one statement of its own.

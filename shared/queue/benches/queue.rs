@@ -131,11 +131,108 @@ async fn pickup(
     seen.lock().unwrap().clone()
 }
 
+/// Another queue under load: 100 jobs every 10 ms (~10k jobs/s), run by a batched worker.
+async fn start_load(db: &TestDb, queue: &Queue) -> Shutdown {
+    let load_stop = Shutdown::new();
+    let mut registry = Registry::new();
+    registry.register("noop", |_| async { Ok(Outcome::Completed) });
+    let handle = Worker::start(
+        queue.clone(),
+        &db.url,
+        registry,
+        worker_config("load", 16, 100, 1000),
+        load_stop.clone(),
+    )
+    .await
+    .unwrap();
+    let (q, stop) = (queue.clone(), load_stop.clone());
+    tokio::spawn(async move {
+        while !stop.is_triggered() {
+            let jobs: Vec<NewJob> = (0..100)
+                .map(|_| NewJob::new("noop", json!({})).queue("load"))
+                .collect();
+            let _ = q.enqueue_many(&jobs).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        handle.wait().await;
+    });
+    // Let the load reach its pace.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    load_stop
+}
+
+/// Transactions committed in the bench database so far (server statistics, flushed by idle
+/// backends within a second).
+async fn commits(db: &TestDb) -> i64 {
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let client = db.pool(1).get().await.unwrap();
+    client
+        .query_one(
+            "SELECT pg_stat_clear_snapshot()::text, xact_commit FROM pg_stat_database \
+             WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .try_get(1)
+        .unwrap()
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `QUEUE_BENCH_PEERS=1` (scripts/bench-peers.sh): only the modes compared with Graphile
+/// Worker, as `PEER ours.<measure> <value>` lines, with the job counts the script passes.
+async fn peers(db: &TestDb, queue: &Queue) {
+    let single = env_usize("PEER_JOBS_SINGLE", 10_000);
+    let batched = env_usize("PEER_JOBS_BATCHED", 100_000);
+    let samples = env_usize("PEER_LATENCY_SAMPLES", 300);
+    for (key, n, cfg) in [
+        ("single", single, worker_config("p_single", 16, 1, 1)),
+        ("batch1", single, worker_config("p_batch1", 16, 1, 1000)),
+        (
+            "batched",
+            batched,
+            worker_config("p_batched", 64, 500, 1000),
+        ),
+    ] {
+        let name = cfg.queues[0].name.clone();
+        let before = commits(db).await;
+        // A pool of its own, closed after the run: exiting backends flush their statistics
+        // (idle ones only every 10 s), so the commit count below is complete.
+        let own = Queue::new(db.pool(32));
+        let rate = throughput(db, &own, &name, n, cfg).await;
+        drop(own);
+        println!("PEER ours.{key} {rate:.0}");
+        // Includes the enqueue statements (batches of 1000: 0.001 per job).
+        let per_job = (commits(db).await - before) as f64 / n as f64;
+        println!("PEER ours.{key}_commits {per_job:.3}");
+    }
+    let (p50, _, p99) =
+        percentiles(pickup(db, queue, "p_lat_idle", samples, Duration::from_millis(10)).await);
+    println!("PEER ours.lat_idle_p50 {:.2}", p50.as_secs_f64() * 1000.0);
+    println!("PEER ours.lat_idle_p99 {:.2}", p99.as_secs_f64() * 1000.0);
+    let load = start_load(db, queue).await;
+    let (p50, _, p99) =
+        percentiles(pickup(db, queue, "p_lat_load", samples, Duration::from_millis(10)).await);
+    load.trigger();
+    println!("PEER ours.lat_load_p50 {:.2}", p50.as_secs_f64() * 1000.0);
+    println!("PEER ours.lat_load_p99 {:.2}", p99.as_secs_f64() * 1000.0);
+}
+
 #[tokio::main]
 async fn main() {
     let db = TestDb::new().await;
     let pool = db.pool(32);
     let queue = Queue::new(pool.clone());
+    if std::env::var("QUEUE_BENCH_PEERS").is_ok_and(|v| v == "1") {
+        peers(&db, &queue).await;
+        return;
+    }
     let machine = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
@@ -261,31 +358,7 @@ async fn main() {
         "pickup latency at idle (enqueue → handler) p50/p95/p99",
         format!("{} / {} / {}", ms(p50), ms(p95), ms(p99)),
     );
-    let load_stop = Shutdown::new();
-    {
-        let mut registry = Registry::new();
-        registry.register("noop", |_| async { Ok(Outcome::Completed) });
-        let handle = Worker::start(
-            queue.clone(),
-            &db.url,
-            registry,
-            worker_config("load", 16, 100, 1000),
-            load_stop.clone(),
-        )
-        .await
-        .unwrap();
-        let (q, stop) = (queue.clone(), load_stop.clone());
-        tokio::spawn(async move {
-            while !stop.is_triggered() {
-                let jobs: Vec<NewJob> = (0..100)
-                    .map(|_| NewJob::new("noop", json!({})).queue("load"))
-                    .collect();
-                let _ = q.enqueue_many(&jobs).await;
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            handle.wait().await;
-        });
-    }
+    let load_stop = start_load(&db, &queue).await;
     let (p50, p95, p99) =
         percentiles(pickup(&db, &queue, "lat_load", 300, Duration::from_millis(10)).await);
     load_stop.trigger();

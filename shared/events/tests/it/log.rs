@@ -220,6 +220,7 @@ async fn coalesced_events_drop_identical_ones_and_write_in_batches() {
         PublisherOptions {
             window: Duration::from_millis(200),
             max_pending: 1000,
+            ..PublisherOptions::default()
         },
         shutdown.clone(),
     );

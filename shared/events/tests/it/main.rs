@@ -1,3 +1,4 @@
 //! Event log tests on a real PostgreSQL.
 
+mod announce;
 mod log;

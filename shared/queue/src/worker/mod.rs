@@ -2,7 +2,9 @@
 //!
 //! Per queue, a producer claims jobs in batches into a small local buffer (prefetch, like
 //! Graphile Worker's local queue) and `concurrency` runners take them from it. Completions are
-//! recorded in batches by a completer; failures and snoozes one by one. A heartbeat extends
+//! recorded in batches by a completer; failures and snoozes one by one. In single-row mode
+//! (claim batch 1, `completion_batch` 1) there is no producer: each runner records its job's
+//! completion and claims its next job in one statement (one round trip, one commit per job). A heartbeat extends
 //! the leases of every held job; a maintenance loop rescues expired leases and purges old
 //! final jobs. Shutdown stops claiming, gives buffered jobs back at once, lets running
 //! handlers finish until a deadline, then cancels and releases the rest.
@@ -114,13 +116,19 @@ struct Lane {
     buffer: Mutex<VecDeque<Job>>,
     /// Wakes idle runners when jobs are buffered.
     job_ready: Notify,
-    /// Wakes the producer: jobs may be available (notification).
+    /// Wakes the producer (or, in single-row mode, one idle runner): jobs may be available.
     wake: Notify,
     /// Tells the producer a runner took a job: there is room in the buffer.
     room: Notify,
 }
 
 impl Lane {
+    /// Single-row mode (claim batch 1, one completion per statement): no producer; each
+    /// runner claims its next job in the statement that completes its previous one.
+    fn self_fed(&self, config: &WorkerConfig) -> bool {
+        self.config.batch == 1 && config.completion_batch <= 1
+    }
+
     fn buffered(&self) -> usize {
         self.buffer.lock().unwrap_or_else(|p| p.into_inner()).len()
     }

@@ -13,6 +13,9 @@ use crate::QueueError;
 use crate::job::Job;
 
 pub(super) async fn run(shared: Arc<Shared>, lane: Arc<Lane>) {
+    if lane.self_fed(&shared.config) {
+        return; // the runners claim for themselves
+    }
     let batch = lane.config.batch;
     // Enough buffered to feed every runner, plus one batch ahead.
     let target = batch + lane.config.concurrency;

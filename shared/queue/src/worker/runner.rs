@@ -15,6 +15,9 @@ use crate::store::FailOutcome;
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
 pub(super) async fn run(shared: Arc<Shared>, lane: Arc<Lane>, done: mpsc::Sender<(JobId, i32)>) {
+    if lane.self_fed(&shared.config) {
+        return self_fed(shared, lane).await;
+    }
     loop {
         let job = loop {
             if shared.stop_taking.is_cancelled() {
@@ -34,8 +37,114 @@ pub(super) async fn run(shared: Arc<Shared>, lane: Arc<Lane>, done: mpsc::Sender
                 _ = shared.stop_taking.cancelled() => return,
             }
         };
-        run_one(&shared, job, &done).await;
+        run_one(&shared, job, Completion::Batched(&done)).await;
     }
+}
+
+/// Single-row mode: this runner claims one job at a time for itself, and records each
+/// completion in the statement that claims its next job (one round trip and one commit per
+/// job instead of two). Idle, it waits for a wake-up: a notification, a runner that found
+/// work (it passes the wake-up on, so a burst spreads over idle runners), or the poll period.
+async fn self_fed(shared: Arc<Shared>, lane: Arc<Lane>) {
+    let mut finished: Option<(JobId, i32)> = None;
+    let mut woken = true;
+    let mut error_backoff = Duration::from_millis(100);
+    loop {
+        if shared.stop_taking.is_cancelled() {
+            if let Some((id, attempt)) = finished.take() {
+                complete_inline(&shared, id, attempt).await;
+            }
+            return;
+        }
+        let (name, lease) = (lane.config.name.as_str(), shared.config.lease);
+        let claimed = match finished.take() {
+            Some((id, attempt)) => {
+                let r = shared
+                    .queue
+                    .complete_and_claim(&shared.owner, id, attempt, name, lease)
+                    .await;
+                match &r {
+                    Ok((true, _)) => {
+                        shared.stats.completed.fetch_add(1, Ordering::Relaxed);
+                        metrics::counter!("queue_jobs_completed_total").increment(1);
+                    }
+                    Ok((false, _)) => refused(&shared, id),
+                    Err(e) => {
+                        tracing::warn!(error = %e, id, "completion not recorded; the lease will expire")
+                    }
+                }
+                shared.unhold(&[id]);
+                r.map(|(_, jobs)| jobs)
+            }
+            None => shared.queue.claim(name, &shared.owner, lease, 1).await,
+        };
+        match claimed {
+            Ok(jobs) if !jobs.is_empty() => {
+                error_backoff = Duration::from_millis(100);
+                shared
+                    .stats
+                    .claimed
+                    .fetch_add(jobs.len() as u64, Ordering::Relaxed);
+                for job in &jobs {
+                    shared.hold(job);
+                }
+                if std::mem::take(&mut woken) {
+                    // Jobs were waiting: wake another idle runner to take some too.
+                    lane.wake.notify_one();
+                }
+                for job in jobs {
+                    let mut slot = None;
+                    run_one(&shared, job, Completion::Deferred(&mut slot)).await;
+                    if let Some(done) = slot
+                        && let Some(prev) = finished.replace(done)
+                    {
+                        // More than one job claimed: record the earlier completion now.
+                        complete_inline(&shared, prev.0, prev.1).await;
+                    }
+                }
+            }
+            Ok(_) => {
+                woken = true;
+                tokio::select! {
+                    _ = lane.wake.notified() => {}
+                    _ = tokio::time::sleep(shared.config.poll_interval) => {}
+                    _ = shared.stop_taking.cancelled() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, queue = lane.config.name, "claiming jobs failed");
+                woken = true;
+                tokio::select! {
+                    _ = tokio::time::sleep(error_backoff) => {}
+                    _ = shared.stop_taking.cancelled() => {}
+                }
+                error_backoff = (error_backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Where a completed attempt is recorded.
+enum Completion<'a> {
+    /// Sent to the completer, which records completions in batches.
+    Batched(&'a mpsc::Sender<(JobId, i32)>),
+    /// Left to the caller (single-row mode: recorded with the next claim).
+    Deferred(&'a mut Option<(JobId, i32)>),
+}
+
+/// One statement per job, from this runner: completions proceed in parallel.
+async fn complete_inline(shared: &Shared, id: JobId, attempt: i32) {
+    match shared.queue.complete(&shared.owner, id, attempt).await {
+        Ok(true) => {
+            shared.stats.completed.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("queue_jobs_completed_total").increment(1);
+        }
+        Ok(false) => refused(shared, id),
+        Err(e) => {
+            tracing::warn!(error = %e, id, "completion not recorded; the lease will expire")
+        }
+    }
+    shared.unhold(&[id]);
 }
 
 /// What happened to one attempt.
@@ -47,7 +156,7 @@ enum Ended {
     Cancelled,
 }
 
-async fn run_one(shared: &Shared, job: Job, done: &mpsc::Sender<(JobId, i32)>) {
+async fn run_one(shared: &Shared, job: Job, completion: Completion<'_>) {
     let Some(cancel) = shared.held_token(job.id) else {
         return; // lost while buffered
     };
@@ -79,13 +188,21 @@ async fn run_one(shared: &Shared, job: Job, done: &mpsc::Sender<(JobId, i32)>) {
         span,
     ));
     let timeout = registration.options.timeout.unwrap_or(Duration::MAX);
+    // No timer at all without a timeout: registering and removing one per job costs the
+    // timer wheel's lock, measurable at tens of thousands of jobs per second.
+    let expired = async {
+        match registration.options.timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
     let ended = tokio::select! {
         joined = &mut handle => match joined {
             Ok(r) => Ended::Returned(r),
             Err(e) if e.is_panic() => Ended::Panicked(panic_message(e.into_panic())),
             Err(_) => Ended::Cancelled,
         },
-        _ = tokio::time::sleep(timeout) => {
+        _ = expired => {
             cancel.cancel();
             if tokio::time::timeout(CANCEL_GRACE, &mut handle).await.is_err() {
                 handle.abort();
@@ -101,25 +218,18 @@ async fn run_one(shared: &Shared, job: Job, done: &mpsc::Sender<(JobId, i32)>) {
         }
     };
     match ended {
-        Ended::Returned(Ok(Outcome::Completed)) if shared.config.completion_batch <= 1 => {
-            // One statement per job, from this runner: completions proceed in parallel.
-            match shared.queue.complete(&shared.owner, id, attempt).await {
-                Ok(true) => {
-                    shared.stats.completed.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(false) => refused(shared, id),
-                Err(e) => {
-                    tracing::warn!(error = %e, id, "completion not recorded; the lease will expire")
+        Ended::Returned(Ok(Outcome::Completed)) => match completion {
+            Completion::Deferred(slot) => *slot = Some((id, attempt)),
+            Completion::Batched(_) if shared.config.completion_batch <= 1 => {
+                complete_inline(shared, id, attempt).await
+            }
+            Completion::Batched(done) => {
+                // Recorded in a batch by the completer, which also un-holds the job.
+                if done.send((id, attempt)).await.is_err() {
+                    shared.unhold(&[id]);
                 }
             }
-            shared.unhold(&[id]);
-        }
-        Ended::Returned(Ok(Outcome::Completed)) => {
-            // Recorded in a batch by the completer, which also un-holds the job.
-            if done.send((id, attempt)).await.is_err() {
-                shared.unhold(&[id]);
-            }
-        }
+        },
         Ended::Returned(Ok(Outcome::Snooze { delay, payload })) => {
             match shared
                 .queue

@@ -358,3 +358,61 @@ async fn purge_deletes_only_final_jobs_past_retention() {
     assert!(q.get(done).await.unwrap().is_none());
     assert!(q.get(live).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn complete_and_claim_is_fenced_and_claims_the_next_job_in_order() {
+    let ctx = setup().await;
+    let q = &ctx.queue;
+    let mut ids = Vec::new();
+    for p in [3, 1, 2] {
+        ids.push(
+            q.enqueue(NewJob::new("k", json!({})).priority(p))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let first = q.claim("default", "w1", LEASE, 1).await.unwrap();
+    assert_eq!(first[0].id, ids[1], "priority 1 first");
+
+    // Completes the first and claims priority 2 in the same statement.
+    let (done, next) = q
+        .complete_and_claim("w1", ids[1], 1, "default", LEASE)
+        .await
+        .unwrap();
+    assert!(done);
+    assert_eq!(next.iter().map(|j| j.id).collect::<Vec<_>>(), vec![ids[2]]);
+    assert_eq!(next[0].attempt, 1);
+    assert_eq!(
+        q.get(ids[1]).await.unwrap().unwrap().state,
+        JobState::Completed
+    );
+    let rec = q.get(ids[2]).await.unwrap().unwrap();
+    assert_eq!(rec.state, JobState::Running);
+    assert_eq!(rec.lease_owner.as_deref(), Some("w1"));
+
+    // A completion whose lease is not ours is refused; the claim still happens.
+    let (done, next) = q
+        .complete_and_claim("w2", ids[2], 1, "default", LEASE)
+        .await
+        .unwrap();
+    assert!(!done, "fenced: w2 does not hold the job");
+    assert_eq!(next.iter().map(|j| j.id).collect::<Vec<_>>(), vec![ids[0]]);
+    assert_eq!(
+        q.get(ids[2]).await.unwrap().unwrap().state,
+        JobState::Running
+    );
+    // A stale attempt is refused too, and an empty queue claims nothing.
+    let (done, next) = q
+        .complete_and_claim("w1", ids[2], 2, "default", LEASE)
+        .await
+        .unwrap();
+    assert!(!done);
+    assert!(next.is_empty());
+    let (done, next) = q
+        .complete_and_claim("w1", ids[2], 1, "default", LEASE)
+        .await
+        .unwrap();
+    assert!(done);
+    assert!(next.is_empty());
+}

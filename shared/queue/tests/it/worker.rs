@@ -446,3 +446,74 @@ async fn heavy_a_worker_killed_with_sigkill_loses_its_job_to_another() {
     shutdown.trigger();
     handle.wait().await;
 }
+
+/// Single-row mode (claim batch 1, one completion per statement): runners complete and claim
+/// in one statement. Many of them at once must neither deadlock (a failed statement leaves its
+/// job to be rescued and run again) nor run a job twice.
+#[tokio::test]
+async fn heavy_single_row_workers_complete_and_claim_without_deadlocks() {
+    let ctx = setup().await;
+    const JOBS: usize = 1500;
+    let runs: Arc<Mutex<HashMap<i64, usize>>> = Arc::default();
+    let mut workers = Vec::new();
+    for w in 0..3 {
+        let mut registry = Registry::new();
+        let runs = runs.clone();
+        registry.register("work", move |ctx| {
+            let runs = runs.clone();
+            async move {
+                *runs.lock().unwrap().entry(ctx.job.id).or_insert(0) += 1;
+                Ok(Outcome::Completed)
+            }
+        });
+        let mut cfg = config("default", 8, 1);
+        cfg.completion_batch = 1;
+        cfg.owner = Some(format!("single-{w}"));
+        cfg.poll_interval = Duration::from_millis(200);
+        workers.push(start(&ctx, registry, cfg).await);
+    }
+    let jobs: Vec<NewJob> = (0..JOBS)
+        .map(|i| NewJob::new("work", json!({ "i": i })))
+        .collect();
+    ctx.queue.enqueue_many(&jobs).await.unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let client = ctx.db.pool(1).get().await.unwrap();
+    loop {
+        let done: i64 = client
+            .query_one(
+                "SELECT count(*) FROM queue.jobs WHERE state = 'completed'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if done as usize == JOBS {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {done} of {JOBS} completed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut completed = 0;
+    for (shutdown, handle) in workers {
+        shutdown.trigger();
+        let stats = handle.stats.clone();
+        handle.wait().await;
+        completed += stats.completed.load(Ordering::SeqCst);
+    }
+    assert_eq!(completed as usize, JOBS, "every completion recorded once");
+    {
+        let runs = runs.lock().unwrap();
+        assert_eq!(runs.len(), JOBS);
+        assert!(runs.values().all(|n| *n == 1), "every job ran exactly once");
+    }
+    let attempts: i32 = client
+        .query_one("SELECT max(attempt) FROM queue.jobs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        attempts, 1,
+        "no attempt failed (a deadlock would retry one)"
+    );
+}

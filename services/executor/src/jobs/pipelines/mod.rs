@@ -36,6 +36,8 @@ pub struct Services {
     pub pool: Pool,
     pub tools: Arc<Toolbox>,
     pub agents: AgentRuntime,
+    /// Wakes event listeners after the run-progress transactions commit (coalesced).
+    pub announcer: gathering_events::Announcer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +103,7 @@ pub fn register(registry: &mut Registry, deps: &Deps) {
             pool: deps.pool.clone(),
             tools: deps.tools.clone(),
             agents: deps.agents.clone(),
+            announcer: deps.events.announcer().clone(),
         }),
         cancels: cancel::CancelWatch::start(deps.pool.clone(), deps.database_url.clone()),
     });

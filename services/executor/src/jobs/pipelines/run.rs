@@ -472,11 +472,12 @@ async fn flush(services: &Services, state: &mut RunState, runner: &str) -> Resul
         &state.breakers,
         &state.events,
         first.as_ref(),
+        &services.announcer,
     )
     .await?;
-    if !held {
+    let Some(newest_event) = held else {
         return Ok(false);
-    }
+    };
     gathering_pipeline::approval::create_in(
         &tx,
         state.run_id,
@@ -485,6 +486,7 @@ async fn flush(services: &Services, state: &mut RunState, runner: &str) -> Resul
     )
     .await?;
     tx.commit().await?;
+    services.announcer.announce(newest_event);
     clean(state);
     Ok(true)
 }
@@ -552,11 +554,12 @@ async fn finish(
         &state.breakers,
         &state.events,
         None,
+        &services.announcer,
     )
     .await?;
-    if !held {
+    let Some(newest_event) = held else {
         return Ok(Ended::Stopped);
-    }
+    };
     state::finish(
         &tx,
         state.run_id,
@@ -578,6 +581,7 @@ async fn finish(
         .await?;
     }
     tx.commit().await?;
+    services.announcer.announce(newest_event);
     clean(state);
     tracing::info!(
         run_id = state.run_id,

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use gathering_db::GenericClient;
 use gathering_db::tokio_postgres::Error as PgError;
-use gathering_events::{NewEvent, publish_in};
+use gathering_events::{Announcer, NewEvent, publish_in, publish_quiet_in};
 use serde_json::Value;
 
 use super::breaker::{self, Record};
@@ -151,8 +151,11 @@ pub struct FirstStart<'a> {
     pub definition: &'a gathering_pipeline::Definition,
 }
 
-/// Writes node rows, breaker records and events in the caller's transaction; false when the
-/// run is no longer ours (cancelled, finished, or taken over).
+/// Writes node rows, breaker records and events in the caller's transaction; `None` when the
+/// run is no longer ours (cancelled, finished, or taken over), else the newest event id
+/// written (0: none). Unless the announcer is inline, the events carry no `NOTIFY` (it would
+/// serialise this commit with every other notifying one): the caller announces the id once
+/// the transaction committed.
 #[allow(clippy::too_many_arguments)]
 pub async fn flush<C: GenericClient>(
     c: &C,
@@ -163,7 +166,8 @@ pub async fn flush<C: GenericClient>(
     breakers: &[Record],
     events: &[NewEvent],
     first: Option<&FirstStart<'_>>,
-) -> Result<bool, gathering_pipeline::PipelineError> {
+    announcer: &Announcer,
+) -> Result<Option<i64>, gathering_pipeline::PipelineError> {
     if let Some(f) = first {
         gathering_pipeline::store::insert_node_rows(c, run_id, f.definition).await?;
     }
@@ -204,16 +208,20 @@ pub async fn flush<C: GenericClient>(
         .await?;
     let held: i64 = row.try_get(0)?;
     if held == 0 {
-        return Ok(false);
+        return Ok(None);
     }
     for op in breakers {
         breaker::record(c, op).await?;
     }
-    publish_in(c, events).await?;
+    let ids = if announcer.inline() {
+        publish_in(c, events).await?
+    } else {
+        publish_quiet_in(c, events).await?
+    };
     if let Some(f) = first {
         count_start(c, f.pipeline_id).await?;
     }
-    Ok(true)
+    Ok(Some(ids.into_iter().max().unwrap_or(0)))
 }
 
 /// Ends the run (after its last flush, in the same transaction) and counts it (`first`: also

@@ -12,163 +12,8 @@ use crate::QueueError;
 use crate::job::{Enqueued, Job, JobId, JobRecord, JobState, NewJob, channel};
 use crate::notify::NotifyLimiter;
 
-const INSERT_SQL: &str = "
-WITH input AS (
-    SELECT nextval(pg_get_serial_sequence('queue.jobs', 'id')) AS id, t.*
-    FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::int2[], $5::timestamptz[],
-                $6::int8[], $7::int4[], $8::text[])
-         WITH ORDINALITY AS t(queue, kind, payload, priority, run_at, delay_ms,
-                              max_attempts, unique_key, ord)
-), inserted AS (
-    INSERT INTO queue.jobs (id, queue, kind, payload, priority, run_at, max_attempts, unique_key)
-    SELECT id, queue, kind, payload, priority,
-           COALESCE(run_at, now() + delay_ms * interval '1 millisecond'), max_attempts, unique_key
-    FROM input ORDER BY ord
-    ON CONFLICT (unique_key)
-        WHERE unique_key IS NOT NULL AND state IN ('available', 'running', 'failed')
-        DO NOTHING
-    RETURNING id
-), notified AS (
-    SELECT count(pg_notify('queue_' || q, '')) AS n
-    FROM (SELECT DISTINCT queue AS q FROM input WHERE $9::bool) qs
-)
-SELECT input.ord, input.unique_key, inserted.id AS inserted_id, existing.id AS existing_id,
-       (SELECT n FROM notified) AS notified
-FROM input
-LEFT JOIN inserted ON inserted.id = input.id
-LEFT JOIN LATERAL (
-    SELECT j.id FROM queue.jobs j
-    WHERE inserted.id IS NULL AND j.unique_key = input.unique_key
-      AND j.state IN ('available', 'running', 'failed')
-    LIMIT 1
-) existing ON true
-ORDER BY input.ord";
-
-// A claim lost in a database crash only makes its jobs available again, so its commit need not
-// wait for the WAL flush (`synchronous_commit` off for this statement's own transaction):
-// pickup saves an fsync. Same for lease extensions.
-const CLAIM_SQL: &str = "
-UPDATE queue.jobs SET
-    state = 'running',
-    attempt = attempt + 1,
-    lease_owner = $2,
-    lease_expires_at = now() + $3::int8 * interval '1 millisecond',
-    attempted_at = now()
-WHERE id IN (
-    SELECT id FROM queue.jobs
-    WHERE queue = $1 AND state IN ('available', 'failed') AND run_at <= now()
-    ORDER BY priority, run_at, id
-    LIMIT $4
-    FOR UPDATE SKIP LOCKED
-) AND (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL
-RETURNING id, queue, kind, payload, priority, attempt, max_attempts, created_at, run_at";
-
-const COMPLETE_SQL: &str = "
-UPDATE queue.jobs j SET
-    state = 'completed', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
-FROM unnest($1::int8[], $2::int4[]) AS c(id, attempt)
-WHERE j.id = c.id AND j.attempt = c.attempt AND j.lease_owner = $3 AND j.state = 'running'
-RETURNING j.id";
-
-const FAIL_SQL: &str = "
-UPDATE queue.jobs SET
-    state = CASE WHEN $5::bool OR attempt >= max_attempts
-                 THEN 'discarded'::queue.job_state ELSE 'failed'::queue.job_state END,
-    run_at = CASE WHEN $5::bool OR attempt >= max_attempts THEN run_at
-                  ELSE now() + $6::int8 * interval '1 millisecond' END,
-    finished_at = CASE WHEN $5::bool OR attempt >= max_attempts THEN now() END,
-    last_error = $4,
-    errors = errors || jsonb_build_array(
-        jsonb_build_object('attempt', attempt, 'at', now(), 'error', $4::text)),
-    lease_owner = NULL,
-    lease_expires_at = NULL
-WHERE id = $1 AND lease_owner = $2 AND attempt = $3 AND state = 'running'
-RETURNING state::text";
-
-// A job woken (`wake_in`) while it ran has a `run_at` after its claim (`attempted_at`): its
-// snooze then ends at once rather than after the delay, so a wake-up is never lost.
-const SNOOZE_SQL: &str = "
-UPDATE queue.jobs SET
-    state = 'available',
-    attempt = attempt - 1,
-    run_at = CASE WHEN run_at > attempted_at THEN LEAST(run_at, now() + $4::int8 * interval '1 millisecond')
-                  ELSE now() + $4::int8 * interval '1 millisecond' END,
-    payload = COALESCE($5::jsonb, payload),
-    lease_owner = NULL,
-    lease_expires_at = NULL
-WHERE id = $1 AND lease_owner = $2 AND attempt = $3 AND state = 'running'";
-
-const RELEASE_SQL: &str = "
-UPDATE queue.jobs SET
-    state = 'available', attempt = attempt - 1, run_at = now(),
-    lease_owner = NULL, lease_expires_at = NULL
-WHERE id = ANY($2) AND lease_owner = $1 AND state = 'running'
-RETURNING queue";
-
-const HEARTBEAT_SQL: &str = "
-UPDATE queue.jobs SET lease_expires_at = now() + $2::int8 * interval '1 millisecond'
-WHERE id = ANY($3) AND lease_owner = $1 AND state = 'running'
-  AND (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL
-RETURNING id";
-
-const RESCUE_SQL: &str = "
-UPDATE queue.jobs SET
-    state = CASE WHEN attempt >= max_attempts
-                 THEN 'discarded'::queue.job_state ELSE 'available'::queue.job_state END,
-    finished_at = CASE WHEN attempt >= max_attempts THEN now() END,
-    run_at = now(),
-    last_error = 'lease expired: the worker was lost',
-    errors = errors || jsonb_build_array(jsonb_build_object(
-        'attempt', attempt, 'at', now(), 'error', 'lease expired: the worker was lost')),
-    lease_owner = NULL,
-    lease_expires_at = NULL
-WHERE id IN (
-    SELECT id FROM queue.jobs
-    WHERE state = 'running' AND lease_expires_at < now()
-    LIMIT $1
-    FOR UPDATE SKIP LOCKED
-)
-RETURNING id, queue, state::text";
-
-const CANCEL_SQL: &str = "
-WITH target AS (
-    SELECT id, state FROM queue.jobs WHERE id = $1 FOR UPDATE
-), updated AS (
-    UPDATE queue.jobs j SET state = 'cancelled', finished_at = now(),
-        lease_owner = NULL, lease_expires_at = NULL
-    FROM target
-    WHERE j.id = target.id AND target.state IN ('available', 'running', 'failed')
-    RETURNING j.id, target.state AS previous
-)
-SELECT target.state::text AS previous,
-       (SELECT count(pg_notify('queue_cancel', u.id::text))
-        FROM updated u WHERE u.previous = 'running') AS notified
-FROM target";
-
-const PURGE_SQL: &str = "
-DELETE FROM queue.jobs WHERE id IN (
-    SELECT id FROM queue.jobs
-    WHERE (state = 'completed' AND finished_at < now() - $1::int8 * interval '1 millisecond')
-       OR (state IN ('discarded', 'cancelled')
-           AND finished_at < now() - $2::int8 * interval '1 millisecond')
-    LIMIT $3
-)";
-
-const GET_SQL: &str = "
-SELECT id, queue, kind, payload, state::text AS state, attempt, max_attempts, lease_owner,
-       last_error, errors, run_at, finished_at
-FROM queue.jobs WHERE id = $1";
-
-// `clock_timestamp()`: a job claimed while this statement waited for its row lock must see a
-// `run_at` later than its claim.
-const WAKE_SQL: &str = "
-WITH woken AS (
-    UPDATE queue.jobs SET run_at = clock_timestamp()
-    WHERE unique_key = $1 AND state IN ('available', 'running', 'failed')
-    RETURNING queue, state
-)
-SELECT (SELECT count(*) FROM woken) AS woken,
-       (SELECT count(pg_notify('queue_' || queue, '')) FROM woken WHERE state <> 'running') AS notified";
+mod sql;
+use sql::*;
 
 fn ms(d: Duration) -> i64 {
     d.as_millis().min(i64::MAX as u128) as i64
@@ -368,10 +213,15 @@ impl Queue {
         limit: i64,
     ) -> Result<Vec<Job>, QueueError> {
         let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(CLAIM_SQL).await?;
-        let rows = client
-            .query(&stmt, &[&queue, &owner, &ms(lease), &limit])
-            .await?;
+        let rows = if limit == 1 {
+            let stmt = client.prepare_cached(CLAIM_ONE_SQL).await?;
+            client.query(&stmt, &[&queue, &owner, &ms(lease)]).await?
+        } else {
+            let stmt = client.prepare_cached(CLAIM_SQL).await?;
+            client
+                .query(&stmt, &[&queue, &owner, &ms(lease), &limit])
+                .await?
+        };
         let mut jobs = rows
             .iter()
             .map(job_from_row)
@@ -399,6 +249,34 @@ impl Queue {
             .iter()
             .map(|r| r.try_get(0))
             .collect::<Result<_, _>>()?)
+    }
+
+    /// Records one completion (fenced like [`Queue::complete`]) and claims the next due job
+    /// of `queue` in the same statement: one round trip and one commit per job in single-row
+    /// mode. Returns whether the completion was accepted, and the job claimed (if any).
+    pub async fn complete_and_claim(
+        &self,
+        owner: &str,
+        id: JobId,
+        attempt: i32,
+        queue: &str,
+        lease: Duration,
+    ) -> Result<(bool, Vec<Job>), QueueError> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(COMPLETE_AND_CLAIM_SQL).await?;
+        let rows = client
+            .query(&stmt, &[&id, &attempt, &owner, &queue, &ms(lease)])
+            .await?;
+        let mut done = false;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            done |= row.try_get::<_, i64>("done")? > 0;
+            if row.try_get::<_, Option<JobId>>("id")?.is_some() {
+                jobs.push(job_from_row(row)?);
+            }
+        }
+        jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
+        Ok((done, jobs))
     }
 
     /// Records one completion; false when refused (lease lost).
