@@ -32,10 +32,11 @@ LEFT JOIN LATERAL (
 ) existing ON true
 ORDER BY input.ord";
 
-// A claim lost in a database crash only makes its jobs available again, so its commit need not
-// wait for the WAL flush (`synchronous_commit` off for this statement's own transaction):
-// pickup saves an fsync. Same for lease extensions.
-pub(super) const CLAIM_SQL: &str = "
+/// The claim statement with its `LIMIT` (a bind parameter or a literal; see `CLAIM_ONE_SQL`).
+macro_rules! claim_sql {
+    ($limit:literal) => {
+        concat!(
+            "
 UPDATE queue.jobs SET
     state = 'running',
     attempt = attempt + 1,
@@ -46,30 +47,26 @@ WHERE id IN (
     SELECT id FROM queue.jobs
     WHERE queue = $1 AND state IN ('available', 'failed') AND run_at <= now()
     ORDER BY priority, run_at, id
-    LIMIT $4
+    LIMIT ",
+            $limit,
+            "
     FOR UPDATE SKIP LOCKED
 ) AND (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL
-RETURNING id, queue, kind, payload, priority, attempt, max_attempts, created_at, run_at";
+RETURNING id, queue, kind, payload, priority, attempt, max_attempts, created_at, run_at"
+        )
+    };
+}
+
+// A claim lost in a database crash only makes its jobs available again, so its commit need not
+// wait for the WAL flush (`synchronous_commit` off for this statement's own transaction):
+// pickup saves an fsync. Same for lease extensions.
+pub(super) const CLAIM_SQL: &str = claim_sql!("$4");
 
 // The same claim for one job, with the limit written out: with `LIMIT $4` PostgreSQL never
 // trusts a generic plan (it cannot cost an unknown limit) and plans the statement again at every
 // execution (measured: `pg_prepared_statements.custom_plans` grows by one per claim), which is
 // a good part of a single-row claim's CPU. With `LIMIT 1` the cached generic plan is used.
-pub(super) const CLAIM_ONE_SQL: &str = "
-UPDATE queue.jobs SET
-    state = 'running',
-    attempt = attempt + 1,
-    lease_owner = $2,
-    lease_expires_at = now() + $3::int8 * interval '1 millisecond',
-    attempted_at = now()
-WHERE id IN (
-    SELECT id FROM queue.jobs
-    WHERE queue = $1 AND state IN ('available', 'failed') AND run_at <= now()
-    ORDER BY priority, run_at, id
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
-) AND (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL
-RETURNING id, queue, kind, payload, priority, attempt, max_attempts, created_at, run_at";
+pub(super) const CLAIM_ONE_SQL: &str = claim_sql!("1");
 
 // Each finished job is found by its primary key and its attempt by its position in the
 // arrays: no join with `unnest($1, $2)`. With the join, once the statement's generic plan was
