@@ -52,6 +52,14 @@ impl Cloud {
             )
         })
     }
+
+    /// The store and the bucket of one object, its key checked (get, put, delete).
+    fn object(&self, bucket: &str, key: &str) -> Result<(&Store, Bucket), ToolError> {
+        let store = self.store()?;
+        let bucket = store.bucket(bucket)?;
+        Store::check_key(&bucket, key)?;
+        Ok((store, bucket))
+    }
 }
 
 impl Store {
@@ -314,9 +322,7 @@ async fn cloud_get(
     input: Value,
 ) -> Result<ToolOutput, ToolError> {
     let i: ObjectInput = parse(input)?;
-    let store = cloud.store()?;
-    let bucket = store.bucket(&i.bucket)?;
-    Store::check_key(&bucket, &i.key)?;
+    let (store, bucket) = cloud.object(&i.bucket, &i.key)?;
     let url = bucket
         .get_object(store.credentials.as_ref(), &i.key)
         .sign(SIGNED_FOR);
@@ -366,9 +372,7 @@ async fn cloud_put(
     input: Value,
 ) -> Result<ToolOutput, ToolError> {
     let i: PutInput = parse(input)?;
-    let store = cloud.store()?;
-    let bucket = store.bucket(&i.bucket)?;
-    Store::check_key(&bucket, &i.key)?;
+    let (store, bucket) = cloud.object(&i.bucket, &i.key)?;
     let (body, default_type) = match (i.text, i.content_base64) {
         (Some(t), None) => (t.into_bytes(), "text/plain; charset=utf-8"),
         (None, Some(b)) => (
@@ -426,9 +430,7 @@ async fn cloud_delete(
     input: Value,
 ) -> Result<ToolOutput, ToolError> {
     let i: ObjectInput = parse(input)?;
-    let store = cloud.store()?;
-    let bucket = store.bucket(&i.bucket)?;
-    Store::check_key(&bucket, &i.key)?;
+    let (store, bucket) = cloud.object(&i.bucket, &i.key)?;
     let url = bucket
         .delete_object(store.credentials.as_ref(), &i.key)
         .sign(SIGNED_FOR);
