@@ -17,7 +17,7 @@ pub enum Error {
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("auth task failed: {0}")]
-    Task(String),
+    Join(#[from] tokio::task::JoinError),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -17,26 +17,23 @@ pub mod tokens;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use gathering_core::Shutdown;
 use gathering_core::service_token::ServiceKey;
-use gathering_core::{Readiness, Shutdown};
 use gathering_proto::service_auth::RequireService;
 use gathering_proto::v1::auth_service_server::AuthServiceServer;
-use gathering_telemetry::AdminState;
+use gathering_telemetry::Lifecycle;
 use gathering_telemetry::grpc::GrpcServer;
 
 pub use config::Config;
 pub use error::{AuthError, Error};
 
-pub struct Started {
+/// What a started auth service exposes.
+pub struct Handle {
     pub addr: SocketAddr,
-    task: tokio::task::JoinHandle<Result<(), Error>>,
 }
 
-impl Started {
-    pub async fn wait(self) -> Result<(), Error> {
-        self.task.await.map_err(|e| Error::Task(e.to_string()))?
-    }
-}
+/// A started auth service; `wait` returns once it has stopped.
+pub type Started = gathering_telemetry::Started<Handle, Error>;
 
 pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
     start(config, shutdown).await?.wait().await
@@ -71,7 +68,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         key_cache: Default::default(),
     };
 
-    let readiness = Readiness::new();
+    let mut lifecycle = Lifecycle::new("auth");
     let stop = Shutdown::new();
     // Every RPC needs a service credential; only the health service (added by GrpcServer) is
     // open.
@@ -80,14 +77,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         api,
         RequireService::new(service_key),
     ));
-    let server = GrpcServer::start(
-        config.addr,
-        routes,
-        AdminState::new("auth", readiness.clone()),
-        stop.clone(),
-    )
-    .await
-    .map_err(|e| Error::Bind(config.addr, e))?;
+    let server = GrpcServer::start(config.addr, routes, lifecycle.admin_state(), stop.clone())
+        .await
+        .map_err(|e| Error::Bind(config.addr, e))?;
     let addr = server.addr;
     let upkeep = tokio::spawn(maintenance::run(
         pool.clone(),
@@ -95,22 +87,16 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         keys,
         stop.clone(),
     ));
-    readiness.set_ready();
-    tracing::info!(%addr, "auth ready");
-
-    let task = tokio::spawn(async move {
-        shutdown.wait().await;
-        readiness.set_shutting_down();
+    lifecycle.then_try("grpc server", async move {
         server.set_not_serving().await;
-        tracing::info!("auth shutting down");
         stop.trigger();
-        server
-            .task
-            .await
-            .map_err(|e| Error::Task(e.to_string()))??;
-        let _ = upkeep.await;
-        pool.close();
-        Ok(())
+        Ok(server.task.await??)
     });
-    Ok(Started { addr, task })
+    lifecycle.then("key maintenance", async move {
+        let _ = upkeep.await;
+    });
+    lifecycle.then("database pool", async move { pool.close() });
+    lifecycle.readiness().set_ready();
+    tracing::info!(%addr, "auth ready");
+    Ok(lifecycle.serve(Handle { addr }, shutdown))
 }

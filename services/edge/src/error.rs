@@ -20,6 +20,8 @@ pub enum Error {
     Bind(SocketAddr, std::io::Error),
     #[error("edge task failed: {0}")]
     Task(String),
+    #[error("edge task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
 }
 
 /// One field's validation failure, as FastAPI reports it.

@@ -4,17 +4,18 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix_cors::Cors;
 use actix_governor::Governor;
-use actix_web::dev::{Server, ServerHandle};
+use actix_web::dev::Server;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use gathering_core::service_token::ServiceKey;
 use gathering_core::{Readiness, Shutdown};
 use gathering_db::Pool;
 use gathering_proto::service_auth::ServiceAuth;
+use gathering_telemetry::Lifecycle;
 
 use crate::auth::audit_writer::AuditWriter;
 use crate::auth::client::AuthClient;
@@ -29,16 +30,13 @@ use crate::workspace::Workspace;
 /// Largest JSON or form body accepted anywhere (uploads have their own limit).
 const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
-pub struct Started {
+/// What a started edge exposes.
+pub struct Handle {
     pub addr: SocketAddr,
-    task: tokio::task::JoinHandle<Result<(), Error>>,
 }
 
-impl Started {
-    pub async fn wait(self) -> Result<(), Error> {
-        self.task.await.map_err(|e| Error::Task(e.to_string()))?
-    }
-}
+/// A started edge; `wait` returns once it has stopped.
+pub type Started = gathering_telemetry::Started<Handle, Error>;
 
 pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
     start(config, shutdown).await?.wait().await
@@ -49,7 +47,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     let pool = gathering_db::open(&config.database_url, &config.pool_options()).await?;
     let roots = config.tools.project_roots.clone();
     let _ = tokio::task::spawn_blocking(move || roots.ensure_exist()).await;
-    let readiness = Readiness::new();
+    let mut lifecycle = Lifecycle::new("edge");
+    let readiness = lifecycle.readiness().clone();
     // Background tasks stop after the server has drained.
     let background = Shutdown::new();
 
@@ -63,18 +62,24 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     become_ready(&config, &readiness, verifier, &shutdown, &background);
     tracing::info!(%addr, "edge serving");
 
-    let teardown = Teardown {
-        readiness,
-        grace: config.shutdown_grace,
-        handle,
-        server_task,
-        workspace,
-        plugins,
-        background,
-        pool,
-    };
-    let task = tokio::spawn(teardown.after(shutdown));
-    Ok(Started { addr, task })
+    // Readiness already answers 503; the grace period lets load balancers notice before the
+    // server stops accepting and drains.
+    let grace = config.shutdown_grace;
+    lifecycle.then("http server", async move {
+        tokio::time::sleep(grace).await;
+        handle.stop(true).await;
+        let _ = server_task.await;
+    });
+    // Language servers and terminals never outlive the edge.
+    lifecycle.then("workspace", async move { workspace.shutdown().await });
+    lifecycle.then("plugins", async move {
+        if let Some(plugins) = plugins {
+            plugins.shutdown().await;
+        }
+    });
+    lifecycle.then("background tasks", async move { background.trigger() });
+    lifecycle.then("database pool", async move { pool.close() });
+    Ok(lifecycle.serve(Handle { addr }, shutdown))
 }
 
 /// What every handler reaches: the pool, the internal services' clients, the tool registry with
@@ -321,36 +326,5 @@ fn become_ready(
                 ready.set_ready()
             }
         }));
-    }
-}
-
-/// What the edge stops once shutdown is triggered, in the order of the module's doc.
-struct Teardown {
-    readiness: Readiness,
-    grace: Duration,
-    handle: ServerHandle,
-    server_task: tokio::task::JoinHandle<std::io::Result<()>>,
-    workspace: Arc<Workspace>,
-    plugins: Option<gathering_tools::plugins::PluginHost>,
-    background: Shutdown,
-    pool: Pool,
-}
-
-impl Teardown {
-    async fn after(self, shutdown: Shutdown) -> Result<(), Error> {
-        shutdown.wait().await;
-        self.readiness.set_shutting_down();
-        tracing::info!("edge shutting down");
-        tokio::time::sleep(self.grace).await;
-        self.handle.stop(true).await;
-        let _ = self.server_task.await;
-        // Language servers and terminals never outlive the edge.
-        self.workspace.shutdown().await;
-        if let Some(plugins) = self.plugins {
-            plugins.shutdown().await;
-        }
-        self.background.trigger();
-        self.pool.close();
-        Ok(())
     }
 }

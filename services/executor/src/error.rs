@@ -14,4 +14,6 @@ pub enum Error {
     Bind(SocketAddr, std::io::Error),
     #[error("executor task failed: {0}")]
     Task(String),
+    #[error("executor task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
 }

@@ -13,29 +13,24 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use gathering_core::{Readiness, Shutdown};
-use gathering_queue::{Queue, Worker, WorkerConfig};
-use gathering_telemetry::{AdminServer, AdminState};
+use gathering_core::Shutdown;
+use gathering_queue::{Queue, Worker, WorkerConfig, WorkerHandle};
+use gathering_telemetry::{AdminServer, AdminState, Lifecycle};
 use serde_json::json;
 
 pub use config::Config;
 pub use deps::Deps;
 pub use error::Error;
 
-/// A started executor.
-pub struct Started {
+/// What a started executor exposes.
+pub struct Handle {
     pub admin_addr: SocketAddr,
     /// The queue worker's lease owner name.
     pub owner: String,
-    task: tokio::task::JoinHandle<Result<(), Error>>,
 }
 
-impl Started {
-    /// Waits until the executor has stopped (after `shutdown` was triggered).
-    pub async fn wait(self) -> Result<(), Error> {
-        self.task.await.map_err(|e| Error::Task(e.to_string()))?
-    }
-}
+/// A started executor; `wait` returns once it has stopped.
+pub type Started = gathering_telemetry::Started<Handle, Error>;
 
 /// Runs the executor until `shutdown`.
 pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
@@ -46,8 +41,62 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error> {
     gathering_core::tls::install_crypto_provider();
     let pool = gathering_db::open(&config.database_url, &config.pool_options()).await?;
+    let mut lifecycle = Lifecycle::new("executor");
+    // Tasks that outlive the worker: plugins' MCP servers, the event publisher, upkeep.
     let background = Shutdown::new();
-    let queue = Queue::new(pool.clone());
+    let deps = deps(&config, &pool, &background).await?;
+    let plugins = deps.tools.plugins().cloned();
+    let worker_stop = Shutdown::new();
+    let worker = Worker::start(
+        deps.queue.clone(),
+        &config.database_url,
+        jobs::registry(&deps),
+        WorkerConfig {
+            queues: config.queues.clone(),
+            lease: config.lease,
+            shutdown_timeout: config.shutdown_timeout,
+            ..WorkerConfig::default()
+        },
+        worker_stop.clone(),
+    )
+    .await?;
+    let owner = worker.owner.clone();
+    // Counted live by the edge's /health/checks while this executor takes work.
+    let heartbeat =
+        gathering_db::heartbeat::Heartbeat::start(pool.clone(), "executor", &owner).await?;
+    spawn_upkeep(&config, &pool, &background);
+    let admin_state = admin_state(&lifecycle, &worker);
+    let admin = AdminServer::start(config.admin_addr, admin_state)
+        .await
+        .map_err(|e| Error::Bind(config.admin_addr, e))?;
+    let admin_addr = admin.addr;
+
+    // Running jobs finish or are released (their leases end) before anything they use stops.
+    lifecycle.then("queue worker", async move {
+        worker_stop.trigger();
+        worker.wait().await;
+    });
+    lifecycle.then("plugins", async move {
+        if let Some(plugins) = plugins {
+            plugins.shutdown().await;
+        }
+    });
+    lifecycle.then("heartbeat", heartbeat.stop());
+    lifecycle.then("background tasks", async move { background.trigger() });
+    lifecycle.then("database pool", async move { pool.close() });
+    lifecycle.then("admin server", admin.stop());
+    lifecycle.readiness().set_ready();
+    tracing::info!(%admin_addr, owner, "executor ready");
+    Ok(lifecycle.serve(Handle { admin_addr, owner }, shutdown))
+}
+
+/// What the job handlers use: the tool registry with plugins and the platform's and circles'
+/// skills, the agent runtime over the gateway, circles, the queue and the event publisher.
+async fn deps(
+    config: &Config,
+    pool: &gathering_db::Pool,
+    background: &Shutdown,
+) -> Result<Deps, Error> {
     let tools = Arc::new(
         gathering_tools::Toolbox::new(Some(pool.clone()), config.tools.clone())
             .map_err(|e| Error::Task(e.to_string()))?,
@@ -59,7 +108,6 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
             .await
             .map_err(|e| Error::Task(format!("plugins: {e}")))?;
     }
-    let plugins = tools.plugins().cloned();
     // Gateway calls carry the executor's service credential.
     let service_auth = gathering_proto::service_auth::ServiceAuth::new(
         gathering_core::service_token::ServiceKey::derive(&config.master_key),
@@ -76,7 +124,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         gathering_agents::skills::PlatformDeps {
             pool: pool.clone(),
             llm: llm.clone(),
-            queue: gathering_queue::Queue::new(pool.clone()),
+            queue: Queue::new(pool.clone()),
             max_live_tasks: config.agents.max_live_tasks,
             default_model: config.agents.runtime.default_model.clone(),
         },
@@ -91,9 +139,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         tools.clone(),
         config.agents.runtime.clone(),
     );
-    let deps = Deps {
+    Ok(Deps {
         pool: pool.clone(),
-        queue: queue.clone(),
+        queue: Queue::new(pool.clone()),
         events: gathering_events::Publisher::start(
             pool.clone(),
             gathering_events::PublisherOptions {
@@ -107,25 +155,11 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         agents,
         max_live_tasks: config.agents.max_live_tasks,
         circles,
-    };
-    let worker_stop = Shutdown::new();
-    let worker = Worker::start(
-        queue,
-        &config.database_url,
-        jobs::registry(&deps),
-        WorkerConfig {
-            queues: config.queues.clone(),
-            lease: config.lease,
-            shutdown_timeout: config.shutdown_timeout,
-            ..WorkerConfig::default()
-        },
-        worker_stop.clone(),
-    )
-    .await?;
-    let owner = worker.owner.clone();
-    // Counted live by the edge's /health/checks while this executor takes work.
-    let heartbeat =
-        gathering_db::heartbeat::Heartbeat::start(pool.clone(), "executor", &owner).await?;
+    })
+}
+
+/// Queue depth gauges (when configured) and the event log's retention, until `background`.
+fn spawn_upkeep(config: &Config, pool: &gathering_db::Pool, background: &Shutdown) {
     if let Some(every) = config.queue_metrics_interval {
         tokio::spawn(gathering_queue::depth::export_gauges(
             Queue::new(pool.clone()),
@@ -140,12 +174,14 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         config.events_max_rows,
         background.clone(),
     ));
+}
 
-    let readiness = Readiness::new();
-    let mut admin_state = AdminState::new("executor", readiness.clone());
+/// The admin endpoints' state, with the worker's counters in `/health`.
+fn admin_state(lifecycle: &Lifecycle<Error>, worker: &WorkerHandle) -> AdminState {
+    let mut state = lifecycle.admin_state();
     let stats = worker.stats.clone();
-    let worker_name = owner.clone();
-    admin_state.details = Some(Arc::new(move || {
+    let worker_name = worker.owner.clone();
+    state.details = Some(Arc::new(move || {
         json!({
             "worker": worker_name,
             "jobs_claimed": stats.claimed.load(Ordering::Relaxed),
@@ -153,33 +189,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
             "jobs_failed": stats.failed.load(Ordering::Relaxed),
         })
     }));
-    let admin = AdminServer::start(config.admin_addr, admin_state)
-        .await
-        .map_err(|e| Error::Bind(config.admin_addr, e))?;
-    let admin_addr = admin.addr;
-    readiness.set_ready();
-    tracing::info!(%admin_addr, owner, "executor ready");
-
-    let task = tokio::spawn(async move {
-        shutdown.wait().await;
-        readiness.set_shutting_down();
-        tracing::info!("executor shutting down: finishing or releasing running jobs");
-        worker_stop.trigger();
-        worker.wait().await;
-        if let Some(plugins) = plugins {
-            plugins.shutdown().await;
-        }
-        heartbeat.stop().await;
-        background.trigger();
-        pool.close();
-        admin.stop().await;
-        Ok(())
-    });
-    Ok(Started {
-        admin_addr,
-        owner,
-        task,
-    })
+    state
 }
 
 /// Keeps the event log within its retention (every executor does it; deletes are idempotent).

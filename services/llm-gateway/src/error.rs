@@ -19,7 +19,7 @@ pub enum Error {
     #[error("HTTP client: {0}")]
     HttpClient(String),
     #[error("gateway task failed: {0}")]
-    Task(String),
+    Join(#[from] tokio::task::JoinError),
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

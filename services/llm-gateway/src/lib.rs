@@ -28,38 +28,34 @@ pub mod usage;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use gathering_core::Shutdown;
 use gathering_core::service_token::ServiceKey;
-use gathering_core::{Readiness, Shutdown};
-use gathering_telemetry::AdminState;
+use gathering_telemetry::Lifecycle;
 use gathering_telemetry::grpc::GrpcServer;
 
 pub use config::Config;
 pub use engine::Gateway;
 pub use error::{Error, GatewayError};
 
-pub struct Started {
+/// What a started gateway exposes.
+pub struct Handle {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     /// The running engine (tests inspect breakers and limits through it).
     pub gateway: Gateway,
-    task: tokio::task::JoinHandle<Result<(), Error>>,
 }
 
-impl Started {
-    pub async fn wait(self) -> Result<(), Error> {
-        self.task.await.map_err(|e| Error::Task(e.to_string()))?
-    }
-}
+/// A started gateway; `wait` returns once it has stopped.
+pub type Started = gathering_telemetry::Started<Handle, Error>;
 
 pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
     start(config, shutdown).await?.wait().await
 }
-
 /// Migrates, loads the registry, binds both ports and serves; returns once serving.
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error> {
     let pool = gathering_db::open(&config.database_url, &config.pool_options()).await?;
-    let readiness = Readiness::new();
-    let admin = AdminState::new("llm-gateway", readiness.clone());
+    let mut lifecycle = Lifecycle::new("llm-gateway");
+    let admin = lifecycle.admin_state();
     let stop = Shutdown::new();
 
     let registry = Arc::new(registry::Registry::new(registry::Sources::from_config(
@@ -135,32 +131,30 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
             .await
             .map_err(|e| Error::Bind(config.http_addr, e))?;
     let grpc_addr = grpc.addr;
-    readiness.set_ready();
-    tracing::info!(%grpc_addr, %http_addr, mock = config.use_mock_providers, "llm-gateway ready");
-
-    let task = tokio::spawn(async move {
-        shutdown.wait().await;
-        readiness.set_shutting_down();
+    lifecycle.then_try("servers", async move {
         grpc.set_not_serving().await;
-        tracing::info!("llm-gateway shutting down");
         stop.trigger();
         let _ = http_task.await;
-        let served = grpc.task.await.map_err(|e| Error::Task(e.to_string()));
+        Ok(grpc.task.await??)
+    });
+    lifecycle.then("background tasks", async move {
         let _ = reloader.await;
         for task in background {
             let _ = task.await;
         }
-        // Every call has finished: write the usage still queued, then close the pool.
+    });
+    // Every call has finished: write the usage still queued, then close the pool.
+    lifecycle.then("usage writer", async move {
         usage_stop.trigger();
         let _ = usage_task.await;
-        pool.close();
-        served??;
-        Ok(())
     });
-    Ok(Started {
+    lifecycle.then("database pool", async move { pool.close() });
+    lifecycle.readiness().set_ready();
+    tracing::info!(%grpc_addr, %http_addr, mock = config.use_mock_providers, "llm-gateway ready");
+    let handle = Handle {
         grpc_addr,
         http_addr,
         gateway,
-        task,
-    })
+    };
+    Ok(lifecycle.serve(handle, shutdown))
 }

@@ -114,8 +114,7 @@ pub async fn claim_due(ctx: &Ctx) -> Result<Claimed, Error> {
             let p = plan_all(&due, now, &limits);
             (due, p)
         })
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?
+        .await?
     } else {
         let p = plan_all(&due, now, &limits);
         (due, p)

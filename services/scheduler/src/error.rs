@@ -15,7 +15,7 @@ pub enum Error {
     #[error("cannot bind {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
     #[error("scheduler task failed: {0}")]
-    Task(String),
+    Join(#[from] tokio::task::JoinError),
 }
 
 impl From<gathering_db::tokio_postgres::Error> for Error {

@@ -22,28 +22,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use gathering_core::{Readiness, Shutdown};
+use gathering_core::Shutdown;
 use gathering_schedule::store::WAKE_CHANNEL;
-use gathering_telemetry::{AdminServer, AdminState};
+use gathering_telemetry::{AdminServer, Lifecycle};
 use serde_json::json;
 
 pub use config::Config;
 pub use error::Error;
 pub use state::Stats;
 
-/// A started scheduler.
-pub struct Started {
+/// What a started scheduler exposes.
+pub struct Handle {
     pub admin_addr: SocketAddr,
     pub stats: Arc<Stats>,
-    task: tokio::task::JoinHandle<Result<(), Error>>,
 }
 
-impl Started {
-    /// Waits until the scheduler has stopped (after `shutdown` was triggered).
-    pub async fn wait(self) -> Result<(), Error> {
-        self.task.await.map_err(|e| Error::Task(e.to_string()))?
-    }
-}
+/// A started scheduler; `wait` returns once it has stopped.
+pub type Started = gathering_telemetry::Started<Handle, Error>;
 
 /// Runs the scheduler until `shutdown`.
 pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
@@ -93,8 +88,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     let instance = gathering_db::heartbeat::instance_name();
     let heartbeat =
         gathering_db::heartbeat::Heartbeat::start(pool.clone(), "scheduler", &instance).await?;
-    let readiness = Readiness::new();
-    let mut admin_state = AdminState::new("scheduler", readiness.clone());
+    let mut lifecycle = Lifecycle::new("scheduler");
+    let mut admin_state = lifecycle.admin_state();
     let details = stats.clone();
     admin_state.details = Some(Arc::new(move || {
         json!({
@@ -108,25 +103,16 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
         .await
         .map_err(|e| Error::Bind(config.admin_addr, e))?;
     let admin_addr = admin.addr;
-    readiness.set_ready();
-    tracing::info!(%admin_addr, "scheduler ready");
-
-    let task = tokio::spawn(async move {
-        shutdown.wait().await;
-        readiness.set_shutting_down();
-        tracing::info!("scheduler shutting down");
-        // A claim in progress finishes (it is one short transaction); nothing else is held.
+    // A claim in progress finishes (it is one short transaction); nothing else is held.
+    lifecycle.then("claim loops", async move {
         loops_stop.trigger();
         let _ = due_loop.await;
         let _ = event_loop.await;
-        heartbeat.stop().await;
-        pool.close();
-        admin.stop().await;
-        Ok(())
     });
-    Ok(Started {
-        admin_addr,
-        stats,
-        task,
-    })
+    lifecycle.then("heartbeat", heartbeat.stop());
+    lifecycle.then("database pool", async move { pool.close() });
+    lifecycle.then("admin server", admin.stop());
+    lifecycle.readiness().set_ready();
+    tracing::info!(%admin_addr, "scheduler ready");
+    Ok(lifecycle.serve(Handle { admin_addr, stats }, shutdown))
 }
