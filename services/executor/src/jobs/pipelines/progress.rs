@@ -20,6 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use gathering_events::NewEvent;
 use gathering_pipeline::approval::{Decision, NewApproval};
+use gathering_pipeline::circuits::{Gate, Record};
 use gathering_pipeline::events::{
     NODE_COMPLETED, NODE_FAILED, NODE_RETRYING, NODE_SKIPPED, NODE_STARTED, node_event,
 };
@@ -27,7 +28,6 @@ use gathering_pipeline::{EdgeKind, ErrorKind, Graph, NodeOptions};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::breaker::{Gate, Record};
 use super::nodes::{self, Call, NodeError, Plan, Progress};
 use super::template::{self, Scope};
 

@@ -12,7 +12,9 @@ use std::time::Duration;
 use chrono::Utc;
 use futures_util::FutureExt;
 use gathering_events::publish_in;
+use gathering_pipeline::circuits::{self, Gate};
 use gathering_pipeline::events::run_event;
+use gathering_pipeline::run_state::{self, NodeWrite};
 use gathering_pipeline::{Definition, ErrorKind, Graph, NodeOptions, NodeRunRow, store};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
@@ -20,11 +22,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::approvals;
-use super::breaker::{self, Gate};
 use super::cancel::CancelWatch;
 use super::nodes::{self, Call, NodeError};
 use super::progress::{AttemptResult, NodeState, Phase, RunState, Status};
-use super::state::{self, NodeWrite};
 use super::{RunError, Services};
 
 /// Waits shorter than this happen in the worker; longer ones re-schedule the job.
@@ -85,7 +85,7 @@ async fn load(
     // claim need not wait for its own flush.
     tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
         .await?;
-    let Some(claimed) = state::claim(&tx, run_id, runner).await? else {
+    let Some(claimed) = run_state::claim(&tx, run_id, runner).await? else {
         tx.commit().await?;
         return Ok(None);
     };
@@ -115,7 +115,7 @@ async fn load(
     let topo = graph.topo_order();
     if !errors.is_empty() || topo.is_none() {
         let message = format!("Validation failed: {}", errors.join("; "));
-        state::finish(
+        run_state::finish(
             &tx,
             run_id,
             runner,
@@ -353,7 +353,7 @@ fn attempt(
         let mut gate = None;
         if let (Some(key), None) = (&breaker_key, call.child_run_id) {
             let acquired = match services.pool.get().await {
-                Ok(c) => breaker::acquire(&c, key, recovery)
+                Ok(c) => circuits::acquire(&c, key, recovery)
                     .await
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
@@ -457,13 +457,13 @@ async fn flush(services: &Services, state: &mut RunState, runner: &str) -> Resul
     {
         return Ok(true);
     }
-    let first = state.first_pending.then_some(state::FirstStart {
+    let first = state.first_pending.then_some(run_state::FirstStart {
         pipeline_id: state.pipeline_id,
         definition: &state.def,
     });
     let mut client = services.pool.get().await?;
     let tx = client.transaction().await?;
-    let held = state::flush(
+    let held = run_state::flush(
         &tx,
         state.run_id,
         runner,
@@ -545,7 +545,7 @@ async fn finish(
         // A run that ends in its first write: node rows here, the start counted by `finish`.
         store::insert_node_rows(&tx, state.run_id, &state.def).await?;
     }
-    let held = state::flush(
+    let held = run_state::flush(
         &tx,
         state.run_id,
         runner,
@@ -560,7 +560,7 @@ async fn finish(
     let Some(newest_event) = held else {
         return Ok(Ended::Stopped);
     };
-    state::finish(
+    run_state::finish(
         &tx,
         state.run_id,
         runner,
