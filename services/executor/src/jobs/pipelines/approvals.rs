@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use gathering_events::publish_in;
 use gathering_pipeline::approval::{self, ApprovalConfig, Decision, NODE_WAITING, NewApproval};
 use gathering_pipeline::events::run_event;
+use gathering_pipeline::run_state;
 use serde_json::json;
 
 use super::nodes::{Call, NodeError};
@@ -124,9 +125,6 @@ fn set_decisions(state: &mut RunState, decided: Vec<Decision>) {
     }
 }
 
-const PARK_SQL: &str = "UPDATE circle.pipeline_runs SET status = 'waiting_approval' \
-    WHERE id = $1 AND runner = $2 AND status = 'running'";
-
 pub enum Park {
     /// The run is `waiting_approval`: snooze the job.
     Parked,
@@ -151,8 +149,7 @@ pub async fn park(
         .collect();
     let mut client = services.pool.get().await?;
     let tx = client.transaction().await?;
-    let held = tx.execute(PARK_SQL, &[&state.run_id, &runner]).await?;
-    if held == 0 {
+    if !run_state::park(&tx, state.run_id, runner).await? {
         return Ok(Park::Lost);
     }
     let decided = approval::decisions(&tx, state.run_id, &ids).await?;

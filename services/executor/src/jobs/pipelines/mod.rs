@@ -3,19 +3,22 @@
 //! create the run and enqueue the job; any executor may execute, resume (after another one
 //! died: completed nodes are not run again) or stop it (cancel, timeout).
 //!
-//! - `run`: the loop of one job attempt; `progress`: the run's state and its rules;
-//!   `state`: the fenced SQL; `nodes`: what each node type does; `breaker`: circuit breakers
-//!   shared through Postgres; `cancel`: cancels reaching the executor that holds a run;
-//!   `approvals`: approval nodes (waiting for a person without holding a worker);
-//!   `template`: `{{node.field}}` references.
+//! - `run`: the loop of one job attempt; `load`: claiming the run and rebuilding its state;
+//!   `progress`: the run's state and what starts; `results`: what finished attempts mean and
+//!   when the run is over; `nodes`: what each node type does; `cancel`: cancels reaching the
+//!   executor that holds a run; `approvals`: approval nodes (waiting for a person without
+//!   holding a worker); `template`: `{{node.field}}` references.
+//! - Every write of the pipeline tables is `gathering_pipeline`'s, which owns them (this
+//!   module only reads them): `run_state` (the claim and the fenced writes), `circuits`
+//!   (breakers shared through Postgres), `subrun` (sub-runs), `approval` (approval rows).
 
 mod approvals;
-mod breaker;
 mod cancel;
+mod load;
 mod nodes;
 mod progress;
+mod results;
 mod run;
-mod state;
 mod template;
 
 use std::sync::Arc;

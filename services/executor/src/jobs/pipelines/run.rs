@@ -11,20 +11,20 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures_util::FutureExt;
-use gathering_events::publish_in;
+use gathering_pipeline::circuits::{self, Gate};
 use gathering_pipeline::events::run_event;
-use gathering_pipeline::{Definition, ErrorKind, Graph, NodeOptions, NodeRunRow, store};
-use serde_json::{Value, json};
+use gathering_pipeline::run_state::{self, NodeWrite};
+use gathering_pipeline::{ErrorKind, NodeRunRow, store};
+use serde_json::Value;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::approvals;
-use super::breaker::{self, Gate};
 use super::cancel::CancelWatch;
+use super::load;
 use super::nodes::{self, Call, NodeError};
-use super::progress::{AttemptResult, NodeState, Phase, RunState, Status};
-use super::state::{self, NodeWrite};
+use super::progress::{AttemptResult, Phase, RunState};
 use super::{RunError, Services};
 
 /// Waits shorter than this happen in the worker; longer ones re-schedule the job.
@@ -54,7 +54,7 @@ pub async fn execute(
 ) -> Result<Ended, RunError> {
     let watched = watch.watch(run_id);
     let Some((mut state, deadline, timeout_seconds)) =
-        load(services, run_id, runner, watched.token.clone()).await?
+        load::load(services, run_id, runner, watched.token.clone()).await?
     else {
         return Ok(Ended::Finished);
     };
@@ -69,166 +69,6 @@ pub async fn execute(
     .await;
     drop(watched);
     ended
-}
-
-/// Claims the run and rebuilds its state; `None` when there is nothing to execute.
-async fn load(
-    services: &Services,
-    run_id: i64,
-    runner: &str,
-    cancel: CancellationToken,
-) -> Result<Option<(RunState, Instant, i32)>, RunError> {
-    let mut client = services.pool.get().await?;
-    let tx = client.transaction().await?;
-    // A claim lost in a database crash leaves the run pending, and the first write of this
-    // executor (a durable commit, after the claim in the WAL) cannot succeed without it: the
-    // claim need not wait for its own flush.
-    tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
-        .await?;
-    let Some(claimed) = state::claim(&tx, run_id, runner).await? else {
-        tx.commit().await?;
-        return Ok(None);
-    };
-    let (def, settings, mut errors) = match Definition::from_snapshot(&claimed.definition) {
-        Ok((def, settings)) => {
-            let errors = gathering_pipeline::validate(&def);
-            (def, settings, errors)
-        }
-        Err(parse) => (
-            Definition::default(),
-            Default::default(),
-            parse.iter().map(ToString::to_string).collect(),
-        ),
-    };
-    let options: Vec<NodeOptions> = def
-        .nodes
-        .iter()
-        .filter_map(|n| match NodeOptions::of(n, &settings) {
-            Ok(o) => Some(o),
-            Err(e) => {
-                errors.push(format!("Node '{}' has invalid options: {e}", n.id));
-                None
-            }
-        })
-        .collect();
-    let graph = Graph::build(&def);
-    let topo = graph.topo_order();
-    if !errors.is_empty() || topo.is_none() {
-        let message = format!("Validation failed: {}", errors.join("; "));
-        state::finish(
-            &tx,
-            run_id,
-            runner,
-            "failed",
-            Some(&message),
-            &json!([]),
-            claimed.first,
-        )
-        .await?;
-        publish_in(
-            &tx,
-            &[run_event(
-                claimed.pipeline_id,
-                run_id,
-                "failed",
-                Some(&message),
-            )],
-        )
-        .await?;
-        tx.commit().await?;
-        return Ok(None);
-    }
-    let mut nodes = vec![NodeState::pending(); def.nodes.len()];
-    // A first start is written with the first changes (node rows, `started`, the count); only
-    // a retry has rows already: the reused ones.
-    if !claimed.first || claimed.retry_of.is_some() {
-        for row in store::node_runs_of(&tx, &[run_id]).await? {
-            if claimed.first && row.status != "reused" {
-                continue;
-            }
-            if let Some(&i) = graph.index.get(&row.node_id) {
-                nodes[i] = NodeState {
-                    status: Status::parse(&row.status),
-                    attempt: row.attempt.max(0) as u32,
-                    wake_at: row.wake_at,
-                    input: row.input_data,
-                    output: row.output_data,
-                    error: row.error_message,
-                    error_kind: row.error_kind.as_deref().and_then(ErrorKind::parse),
-                    started_at: row.started_at,
-                    completed_at: row.completed_at,
-                    duration_ms: row.duration_ms,
-                    child_run_id: row.child_run_id,
-                    in_flight: false,
-                    probe: false,
-                    decision: None,
-                    dirty: false,
-                };
-                if nodes[i].status == Status::Running && nodes[i].attempt == 0 {
-                    nodes[i].attempt = 1;
-                }
-            }
-        }
-    }
-    tx.commit().await?;
-    let had_children = nodes.iter().any(|n| n.child_run_id.is_some());
-    let deadline_at =
-        claimed.started_at + chrono::Duration::seconds(i64::from(claimed.timeout_seconds));
-    let left = (deadline_at - claimed.db_now)
-        .to_std()
-        .unwrap_or(Duration::ZERO);
-    let mut state = RunState {
-        run_id,
-        pipeline_id: claimed.pipeline_id,
-        depth: claimed.depth,
-        def,
-        graph,
-        topo: topo.unwrap_or_default(),
-        options,
-        trigger_data: claimed.trigger_data,
-        nodes,
-        phase: Phase::Main,
-        failure: None,
-        current_node: None,
-        events: if claimed.first {
-            vec![run_event(claimed.pipeline_id, run_id, "running", None)]
-        } else {
-            Vec::new()
-        },
-        breakers: Vec::new(),
-        cancel,
-        had_children,
-        first_pending: claimed.first,
-        new_approvals: Vec::new(),
-    };
-    restore_phase(&mut state);
-    Ok(Some((
-        state,
-        Instant::now() + left,
-        claimed.timeout_seconds,
-    )))
-}
-
-/// A resumed run that had already failed continues with its failure handlers.
-fn restore_phase(state: &mut RunState) {
-    for i in 0..state.nodes.len() {
-        if state.graph.failure_path[i] && state.nodes[i].status != Status::Pending {
-            state.phase = Phase::Failure;
-        }
-    }
-    let failed = (0..state.nodes.len()).find(|&i| {
-        !state.graph.failure_path[i]
-            && state.nodes[i].status == Status::Failed
-            && state.def.nodes[i].node_type != "condition"
-            && !state.options[i].continue_on_error
-            && !state.graph.succs[i]
-                .iter()
-                .any(|(_, k)| *k == gathering_pipeline::EdgeKind::OnFailure)
-    });
-    if let Some(i) = failed {
-        let message = state.nodes[i].error.clone().unwrap_or_default();
-        state.failure = Some((i, message));
-    }
 }
 
 async fn drive(
@@ -353,7 +193,7 @@ fn attempt(
         let mut gate = None;
         if let (Some(key), None) = (&breaker_key, call.child_run_id) {
             let acquired = match services.pool.get().await {
-                Ok(c) => breaker::acquire(&c, key, recovery)
+                Ok(c) => circuits::acquire(&c, key, recovery)
                     .await
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
@@ -457,13 +297,13 @@ async fn flush(services: &Services, state: &mut RunState, runner: &str) -> Resul
     {
         return Ok(true);
     }
-    let first = state.first_pending.then_some(state::FirstStart {
+    let first = state.first_pending.then_some(run_state::FirstStart {
         pipeline_id: state.pipeline_id,
         definition: &state.def,
     });
     let mut client = services.pool.get().await?;
     let tx = client.transaction().await?;
-    let held = state::flush(
+    let held = run_state::flush(
         &tx,
         state.run_id,
         runner,
@@ -545,7 +385,7 @@ async fn finish(
         // A run that ends in its first write: node rows here, the start counted by `finish`.
         store::insert_node_rows(&tx, state.run_id, &state.def).await?;
     }
-    let held = state::flush(
+    let held = run_state::flush(
         &tx,
         state.run_id,
         runner,
@@ -560,7 +400,7 @@ async fn finish(
     let Some(newest_event) = held else {
         return Ok(Ended::Stopped);
     };
-    state::finish(
+    run_state::finish(
         &tx,
         state.run_id,
         runner,

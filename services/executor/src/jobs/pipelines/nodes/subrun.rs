@@ -4,6 +4,7 @@
 //! waits like a delay and checks the sub-run at growing intervals. Nesting is limited.
 
 use gathering_pipeline::store;
+use gathering_pipeline::subrun::{self, NewSubRun};
 use gathering_queue::enqueue_in;
 use serde_json::{Map, Value, json};
 
@@ -12,19 +13,6 @@ use crate::jobs::pipelines::Services;
 
 /// Deepest nesting of sub-runs.
 pub const MAX_DEPTH: i32 = 5;
-
-const INSERT_CHILD_SQL: &str = "
-INSERT INTO circle.pipeline_runs
-    (pipeline_id, status, trigger_data, definition, timeout_seconds, parent_run_id, parent_node_id,
-     parent_attempt, depth)
-VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (parent_run_id, parent_node_id, parent_attempt) WHERE parent_run_id IS NOT NULL
-DO NOTHING
-RETURNING id";
-
-const FIND_CHILD_SQL: &str = "
-SELECT id FROM circle.pipeline_runs
-WHERE parent_run_id = $1 AND parent_node_id = $2 AND parent_attempt = $3";
 
 const CHILD_STATUS_SQL: &str = "
 SELECT r.status, r.error_message,
@@ -102,25 +90,22 @@ async fn start(services: &Services, call: &Call) -> Result<i64, NodeError> {
         )));
     }
     let attempt = call.attempt as i32;
-    let inserted = tx
-        .query_opt(
-            INSERT_CHILD_SQL,
-            &[
-                &pipeline_id,
-                &trigger_data,
-                &def.snapshot(&pipeline.settings),
-                &pipeline.settings.timeout_seconds,
-                &call.run_id,
-                &call.node.id,
-                &attempt,
-                &(call.depth + 1),
-            ],
-        )
-        .await
-        .map_err(|e| db(call, e))?;
+    let inserted = subrun::insert(
+        &tx,
+        &NewSubRun {
+            pipeline: &pipeline,
+            definition: &def,
+            trigger_data: &trigger_data,
+            parent_run_id: call.run_id,
+            parent_node_id: &call.node.id,
+            parent_attempt: attempt,
+            depth: call.depth + 1,
+        },
+    )
+    .await
+    .map_err(|e| db(call, e))?;
     let id: i64 = match inserted {
-        Some(row) => {
-            let id = row.try_get(0).map_err(|e| db(call, e))?;
+        Some(id) => {
             store::insert_node_rows(&tx, id, &def)
                 .await
                 .map_err(|e| db(call, e))?;
@@ -129,11 +114,8 @@ async fn start(services: &Services, call: &Call) -> Result<i64, NodeError> {
                 .map_err(|e| db(call, e))?;
             id
         }
-        None => tx
-            .query_one(FIND_CHILD_SQL, &[&call.run_id, &call.node.id, &attempt])
+        None => subrun::find(&tx, call.run_id, &call.node.id, attempt)
             .await
-            .map_err(|e| db(call, e))?
-            .try_get(0)
             .map_err(|e| db(call, e))?,
     };
     tx.commit().await.map_err(|e| db(call, e))?;

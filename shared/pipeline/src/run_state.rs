@@ -1,7 +1,12 @@
-//! The executor's SQL on runs and node runs. Every write after the claim is fenced on the
-//! run's `runner` token and `status = 'running'` in the same statement (the run row is locked
-//! by it for the rest of the transaction), so a cancelled run, or a run another executor took
-//! over, refuses a stale executor's writes; node rows only move out of pending/running.
+//! A run's state as the executor moves it: claiming the run, writing its node rows (with the
+//! breaker records and events of the same changes), parking it for an approval and ending it.
+//! The runs are this crate's tables (see [`crate::store`] for how they are created), so the
+//! executor's runtime calls these instead of holding SQL of its own.
+//!
+//! Every write after the claim is fenced on the run's `runner` token and `status = 'running'`
+//! in the same statement (the run row is locked by it for the rest of the transaction), so a
+//! cancelled run, or a run another executor took over, refuses a stale executor's writes; node
+//! rows only move out of pending/running.
 
 use chrono::{DateTime, Utc};
 use gathering_db::GenericClient;
@@ -9,7 +14,9 @@ use gathering_db::tokio_postgres::Error as PgError;
 use gathering_events::{Announcer, NewEvent, publish_in, publish_quiet_in};
 use serde_json::Value;
 
-use super::breaker::{self, Record};
+use crate::PipelineError;
+use crate::circuits::{self, Record};
+use crate::model::Definition;
 
 const CLAIM_SQL: &str = "
 UPDATE circle.pipeline_runs r SET
@@ -73,6 +80,9 @@ WITH fence AS (
     FROM fence WHERE p.id = fence.pipeline_id
 )
 SELECT count(*) AS held FROM fence";
+
+const PARK_SQL: &str = "UPDATE circle.pipeline_runs SET status = 'waiting_approval' \
+    WHERE id = $1 AND runner = $2 AND status = 'running'";
 
 /// A claimed run.
 pub struct Claimed {
@@ -148,7 +158,7 @@ pub struct NodeWrite {
 /// created have none) and counts the run.
 pub struct FirstStart<'a> {
     pub pipeline_id: i64,
-    pub definition: &'a gathering_pipeline::Definition,
+    pub definition: &'a Definition,
 }
 
 /// Writes node rows, breaker records and events in the caller's transaction; `None` when the
@@ -167,9 +177,9 @@ pub async fn flush<C: GenericClient>(
     events: &[NewEvent],
     first: Option<&FirstStart<'_>>,
     announcer: &Announcer,
-) -> Result<Option<i64>, gathering_pipeline::PipelineError> {
+) -> Result<Option<i64>, PipelineError> {
     if let Some(f) = first {
-        gathering_pipeline::store::insert_node_rows(c, run_id, f.definition).await?;
+        crate::store::insert_node_rows(c, run_id, f.definition).await?;
     }
     let ids: Vec<&str> = nodes.iter().map(|n| n.node_id.as_str()).collect();
     let statuses: Vec<&str> = nodes.iter().map(|n| n.status).collect();
@@ -211,7 +221,7 @@ pub async fn flush<C: GenericClient>(
         return Ok(None);
     }
     for op in breakers {
-        breaker::record(c, op).await?;
+        circuits::record(c, op).await?;
     }
     let ids = if announcer.inline() {
         publish_in(c, events).await?
@@ -240,4 +250,10 @@ pub async fn finish<C: GenericClient>(
         .query_one(&stmt, &[&run_id, &runner, &status, &error, logs, &first])
         .await?;
     Ok(row.try_get::<_, i64>(0)? > 0)
+}
+
+/// Marks the run `waiting_approval` (only people or timers are awaited), locking its row for
+/// the rest of the transaction; false when it was not ours.
+pub async fn park<C: GenericClient>(c: &C, run_id: i64, runner: &str) -> Result<bool, PgError> {
+    Ok(c.execute(PARK_SQL, &[&run_id, &runner]).await? > 0)
 }

@@ -4,6 +4,10 @@
 //! as a probe (half-open; claimed atomically, so one probe across all executors) → closed on
 //! its success, open again on its failure. While open, calls fail fast with
 //! "Circuit breaker OPEN for node '…'" and never reach the target.
+//!
+//! The table is this crate's (one owner per table): the executor asks [`acquire`] before a
+//! node's call and hands its [`Record`]s to [`crate::run_state::flush`], which writes them
+//! with the node's state.
 
 use std::time::Duration;
 
@@ -58,6 +62,8 @@ UPDATE circle.pipeline_circuits
 SET state = 'closed', failures = 0, opened_at = NULL, probe_started_at = NULL, updated_at = now()
 WHERE key = $1 AND (state <> 'closed' OR failures > 0)";
 
+/// Whether a call to the target `key` may go through, claiming the half-open probe when the
+/// circuit has been open for `recovery`.
 pub async fn acquire<C: GenericClient>(
     c: &C,
     key: &str,
@@ -78,6 +84,8 @@ pub async fn acquire<C: GenericClient>(
     })
 }
 
+/// Counts a failure (opening the circuit at the threshold, or again after a failed probe) or a
+/// success (closing it); in the caller's transaction.
 pub async fn record<C: GenericClient>(c: &C, op: &Record) -> Result<(), PgError> {
     match op {
         Record::Success(key) => {
