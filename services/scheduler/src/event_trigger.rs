@@ -1,7 +1,7 @@
 //! Event schedules: each active schedule whose `event_trigger` equals an event's kind (and
 //! whose `event_filter`, if any, the event's payload contains) fires once per such event.
 //!
-//! The log is read from a cursor stored in `circle.scheduler_cursors`. An instance reads only
+//! The log is read from a cursor stored in `circle.scheduler_cursors` (`gathering_schedule::cursor`). An instance reads only
 //! while holding that row's lock (`FOR UPDATE SKIP LOCKED`: the others skip their turn), and
 //! in the same transaction records the runs (unique per schedule and event), enqueues their
 //! jobs and moves the cursor — so every event is handled once, across any number of
@@ -16,9 +16,9 @@ use chrono::{DateTime, Utc};
 use gathering_core::Shutdown;
 use gathering_db::listen::ListenerEvent;
 use gathering_db::{GenericClient, Listener};
-use gathering_events::{Cursor, Event, Filter, NewEvent, read_after};
-use gathering_schedule::TriggeredBy;
+use gathering_events::{Event, Filter, NewEvent, read_after};
 use gathering_schedule::store::{self, InsertedRun, NewRun};
+use gathering_schedule::{TriggeredBy, cursor};
 use serde_json::{Value, json};
 
 use crate::Error;
@@ -26,12 +26,6 @@ use crate::state::Ctx;
 
 /// Events read per transaction.
 const READ_LIMIT: i64 = 1000;
-const CURSOR: &str = "event_schedules";
-
-const LOCK_CURSOR_SQL: &str = "
-SELECT xid, event_id FROM circle.scheduler_cursors WHERE name = $1 FOR UPDATE SKIP LOCKED";
-const MOVE_CURSOR_SQL: &str = "
-UPDATE circle.scheduler_cursors SET xid = $2, event_id = $3, updated_at = now() WHERE name = $1";
 const SCHEDULES_SQL: &str = "
 SELECT sa.id, sa.event_trigger, sa.created_at, sa.start_date, sa.end_date, sa.max_executions,
        sa.execution_count, sa.allow_concurrent,
@@ -94,13 +88,9 @@ pub async fn run(ctx: Arc<Ctx>, mut listener: Listener, shutdown: Shutdown) {
 pub async fn process(ctx: &Ctx) -> Result<usize, Error> {
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
-    let Some(row) = tx.query_opt(LOCK_CURSOR_SQL, &[&CURSOR]).await? else {
+    let Some(cursor) = cursor::lock(&tx, cursor::EVENT_SCHEDULES).await? else {
         tx.commit().await?;
         return Ok(0);
-    };
-    let cursor = Cursor {
-        xid: row.try_get(0)?,
-        id: row.try_get(1)?,
     };
     let events = read_after(&tx, cursor, &Filter::default(), READ_LIMIT).await?;
     let Some(last) = events.last().map(Event::cursor) else {
@@ -121,8 +111,7 @@ pub async fn process(ctx: &Ctx) -> Result<usize, Error> {
     let inserted = store::fire(&tx, &runs, "scheduler").await?;
     count_runs(&tx, &schedules, &inserted).await?;
     gathering_events::publish_in(&tx, &notes).await?;
-    tx.execute(MOVE_CURSOR_SQL, &[&CURSOR, &last.xid, &last.id])
-        .await?;
+    cursor::advance(&tx, cursor::EVENT_SCHEDULES, last).await?;
     tx.commit().await?;
     let n = inserted.iter().filter(|r| !r.skipped).count() as u64;
     ctx.stats.event_runs.fetch_add(n, Ordering::Relaxed);

@@ -6,6 +6,7 @@
 //! - [`policy`]: what a claim fires — start/end dates, `max_executions`, and the missed-run
 //!   policies `skip`, `run_once` (default) and `catch_up` (bounded).
 //! - [`action`]: `run_task`, `execute_pipeline`, `send_notification`, `call_api` settings.
+//! - [`cursor`]: the scheduler's positions in the event log (`circle.scheduler_cursors`).
 //! - [`definition`]: the writes of `circle.scheduled_actions` (create, update, pause, resume,
 //!   delete) with their events; this crate owns the table.
 //! - [`fired`]: the due times and counts the scheduler moves when it fires schedules.
@@ -16,6 +17,7 @@
 
 pub mod action;
 pub mod cron_expr;
+pub mod cursor;
 pub mod definition;
 pub mod error;
 pub mod fired;

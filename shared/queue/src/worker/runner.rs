@@ -5,8 +5,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::context::{JobContext, JobError, Outcome};
+use super::registry::Registration;
 use super::{Lane, Shared};
 use crate::job::{Job, JobId};
 use crate::store::FailOutcome;
@@ -164,20 +166,25 @@ async fn run_one(shared: &Shared, job: Job, completion: Completion<'_>) {
         shared.unhold(&[job.id]);
         return;
     }
-    let (id, attempt) = (job.id, job.attempt);
     let Some(registration) = shared.registry.get(&job.kind).cloned() else {
         let msg = format!("no handler registered for job kind '{}'", job.kind);
-        record_failure(
-            shared,
-            &job,
-            &msg,
-            Some(crate::Backoff::default().delay(attempt)),
-        )
-        .await;
+        let delay = crate::Backoff::default().delay(job.attempt);
+        record_failure(shared, &job, &msg, Some(delay)).await;
         return;
     };
-    let span = tracing::info_span!("job", id, kind = %job.kind, attempt);
-    let kind = job.kind.clone();
+    let ended = execute(shared, &job, &registration, cancel).await;
+    record(shared, &job, &registration, ended, completion).await;
+}
+
+/// Runs the job's handler on its own task until it returns, panics, times out or is cancelled
+/// (lease lost, job cancelled, shutdown); a stopped handler gets [`CANCEL_GRACE`] to return.
+async fn execute(
+    shared: &Shared,
+    job: &Job,
+    registration: &Registration,
+    cancel: CancellationToken,
+) -> Ended {
+    let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempt);
     let ctx = JobContext {
         job: job.clone(),
         cancel: cancel.clone(),
@@ -196,7 +203,7 @@ async fn run_one(shared: &Shared, job: Job, completion: Completion<'_>) {
             None => std::future::pending().await,
         }
     };
-    let ended = tokio::select! {
+    tokio::select! {
         joined = &mut handle => match joined {
             Ok(r) => Ended::Returned(r),
             Err(e) if e.is_panic() => Ended::Panicked(panic_message(e.into_panic())),
@@ -216,7 +223,19 @@ async fn run_one(shared: &Shared, job: Job, completion: Completion<'_>) {
                 Err(_) => { handle.abort(); Ended::Cancelled }
             }
         }
-    };
+    }
+}
+
+/// Records how the job ended: completion (inline, deferred to the next claim, or batched),
+/// snooze, failure with the kind's back-off, or nothing when it was cancelled.
+async fn record(
+    shared: &Shared,
+    job: &Job,
+    registration: &Registration,
+    ended: Ended,
+    completion: Completion<'_>,
+) {
+    let (id, attempt) = (job.id, job.attempt);
     match ended {
         Ended::Returned(Ok(Outcome::Completed)) => match completion {
             Completion::Deferred(slot) => *slot = Some((id, attempt)),
@@ -246,29 +265,24 @@ async fn run_one(shared: &Shared, job: Job, completion: Completion<'_>) {
         }
         Ended::Returned(Err(JobError::Retry(msg))) => {
             let delay = registration.options.backoff.delay(attempt);
-            record_failure(shared, &job, &msg, Some(delay)).await;
+            record_failure(shared, job, &msg, Some(delay)).await;
         }
         Ended::Returned(Err(JobError::Discard(msg))) => {
-            record_failure(shared, &job, &msg, None).await
+            record_failure(shared, job, &msg, None).await
         }
         Ended::Panicked(msg) => {
             let delay = registration.options.backoff.delay(attempt);
-            record_failure(
-                shared,
-                &job,
-                &format!("handler panicked: {msg}"),
-                Some(delay),
-            )
-            .await;
+            let msg = format!("handler panicked: {msg}");
+            record_failure(shared, job, &msg, Some(delay)).await;
         }
         Ended::TimedOut(t) => {
             let delay = registration.options.backoff.delay(attempt);
-            record_failure(shared, &job, &format!("timed out after {t:?}"), Some(delay)).await;
+            record_failure(shared, job, &format!("timed out after {t:?}"), Some(delay)).await;
         }
         Ended::Cancelled => {
             tracing::info!(
                 id,
-                kind,
+                kind = job.kind,
                 "job stopped: cancelled, lease lost or shutting down"
             );
             // During shutdown the job is released by the worker; otherwise it is cancelled
