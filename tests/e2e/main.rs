@@ -7,5 +7,6 @@ mod kubernetes;
 mod pipelines;
 mod receiver;
 mod scheduler;
+mod scheduler_actions;
 mod soak;
 mod stack;
