@@ -41,8 +41,9 @@ done
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
-echo "== SQL-text check"
+echo "== SQL-text and table-ownership checks"
 python3 scripts/check-sql.py
+python3 scripts/check-owners.py
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
