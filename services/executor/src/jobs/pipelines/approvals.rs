@@ -14,10 +14,10 @@ use serde_json::json;
 
 use super::nodes::{Call, NodeError};
 use super::progress::{Phase, RunState, Status, after, capped_to};
+use super::{RunError, Services};
 
 /// Largest context (trigger data and inputs) kept with an approval and its event.
 const MAX_CONTEXT_BYTES: usize = 64 * 1024;
-use super::{RunError, Services};
 
 impl RunState {
     /// An approval node is reached: its row and event go with the next flush; it waits until

@@ -23,6 +23,8 @@ fn ms_between(a: Option<DateTime<Utc>>, b: DateTime<Utc>) -> i32 {
 }
 
 impl RunState {
+    /// Node `i` completed with `output` (capped): its row is written with the next flush and
+    /// `node.completed` goes with it.
     pub fn complete(&mut self, i: usize, output: Value, now: DateTime<Utc>) {
         let n = &mut self.nodes[i];
         n.status = Status::Completed;
@@ -42,6 +44,9 @@ impl RunState {
         self.event(NODE_COMPLETED, i, detail);
     }
 
+    /// Node `i` failed for good (no retry left): its output records the error; the run fails
+    /// with it unless the failure is handled (a condition, `continue_on_error`, or an
+    /// on-failure edge) or the run already failed.
     pub fn fail(&mut self, i: usize, e: NodeError, now: DateTime<Utc>) {
         let id = self.def.nodes[i].id.clone();
         let n = &mut self.nodes[i];
