@@ -9,6 +9,7 @@ pub mod extract;
 pub mod middleware;
 pub mod revocations;
 pub mod session_cookie;
+pub mod verified;
 pub mod verifier;
 
 pub use extract::{AuthUser, BearerUser};

@@ -1,5 +1,7 @@
 //! Local verification of access tokens: signature (Ed25519, by `kid`), issuer, audience,
-//! expiry, then the revocation set.
+//! expiry, then the revocation set. A token verified once under the current key set is
+//! remembered (`verified`): later requests with it skip the signature check, never the expiry
+//! or revocation checks.
 //!
 //! Public keys come from the auth service. The edge may start before auth listens, so a
 //! background task ([`Verifier::keep_fetching`]) retries with back-off until the first fetch
@@ -20,6 +22,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use super::client::AuthClient;
 use super::revocations::Revocations;
+use super::verified::Verified;
 
 /// A key set younger than this is not refetched for an unknown kid.
 pub const MIN_REFETCH: Duration = Duration::from_secs(5);
@@ -41,6 +44,8 @@ pub enum VerifyError {
 struct KeySet {
     keys: HashMap<String, DecodingKey>,
     validation: Validation,
+    /// Tokens verified under these keys (a new key set starts with none).
+    verified: Verified,
 }
 
 #[derive(Default)]
@@ -125,8 +130,11 @@ impl Verifier {
         validation.set_audience(&[reply.audience.as_str()]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
         validation.leeway = 0;
-        *self.keys.write().unwrap_or_else(|p| p.into_inner()) =
-            Some(Arc::new(KeySet { keys, validation }));
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(KeySet {
+            keys,
+            validation,
+            verified: Verified::default(),
+        }));
         self.fetches
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -163,12 +171,22 @@ impl Verifier {
         }
         let set = set.ok_or(VerifyError::UnknownKey)?;
         let key = set.keys.get(&kid).ok_or(VerifyError::UnknownKey)?;
-        gathering_core::jwt_crypto::ensure_installed();
-        let data = jsonwebtoken::decode::<AccessClaims>(token, key, &set.validation)
-            .map_err(|_| VerifyError::Invalid)?;
-        if self.revocations.is_revoked(&data.claims) {
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        let claims = match set.verified.get(token, now) {
+            Some(claims) => claims,
+            None => {
+                gathering_core::jwt_crypto::ensure_installed();
+                let claims = jsonwebtoken::decode::<AccessClaims>(token, key, &set.validation)
+                    .map_err(|_| VerifyError::Invalid)?
+                    .claims;
+                set.verified.insert(token, &claims, now);
+                claims
+            }
+        };
+        // Revocation is checked on every request, remembered token or not.
+        if self.revocations.is_revoked(&claims) {
             return Err(VerifyError::Revoked);
         }
-        Ok(data.claims)
+        Ok(claims)
     }
 }

@@ -353,3 +353,36 @@ async fn expired_revocations_are_cleaned_up() {
     edge.stop().await;
     auth.stop().await;
 }
+
+/// The edge remembers tokens it verified (skipping the signature check on later requests), but
+/// never past their expiry: a token used a moment ago is refused once it has expired.
+#[tokio::test]
+async fn a_remembered_token_is_refused_once_it_expires() {
+    let db = TestDb::new().await;
+    let auth = start_auth(&db, &[("ACCESS_TOKEN_TTL_SECONDS", "2")]).await;
+    let edge = start_edge(&db, &auth, &[]).await;
+    let api = edge.api();
+    let (token, _) = api.user("frank@example.com", PW).await;
+    // POST /auth/verify is the edge's local check alone (no call to auth), so only the
+    // edge's own expiry check can refuse the token below.
+    for _ in 0..3 {
+        assert_eq!(
+            api.post("/auth/verify", Some(&token), &json!({}))
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    assert!(
+        eventually(5, || async {
+            api.post("/auth/verify", Some(&token), &json!({}))
+                .await
+                .status
+                == StatusCode::UNAUTHORIZED
+        })
+        .await,
+        "refused after its expiry"
+    );
+    edge.stop().await;
+    auth.stop().await;
+}
