@@ -11,6 +11,7 @@ use actix_governor::Governor;
 use actix_web::dev::Server;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
+use gathering_circles::platform::{Platform, PlatformConfig, PlatformError};
 use gathering_core::service_token::ServiceKey;
 use gathering_core::{Readiness, Shutdown};
 use gathering_db::Pool;
@@ -102,7 +103,25 @@ async fn app_state(
         background.clone(),
     )
     .await?;
-    let (tools, llm) = tools_and_llm(config, pool, service_auth, background).await?;
+    let platform = Platform::start(
+        pool,
+        PlatformConfig {
+            database_url: &config.database_url,
+            llm_gateway_url: &config.llm_gateway_url,
+            tools: &config.tools,
+            agents: &config.agents,
+            circles: &config.circles,
+        },
+        service_auth,
+        background,
+    )
+    .await
+    .map_err(|e| match e {
+        PlatformError::Gateway(e) => {
+            Error::Config(gathering_core::ConfigError::new("LLM_GATEWAY_URL", e))
+        }
+        other => Error::Task(other.to_string()),
+    })?;
     let auth_for_audit = auth.clone();
     let monitor = crate::monitoring::Monitor::new(
         &config.auth_url,
@@ -110,9 +129,6 @@ async fn app_state(
         config.data_dir.clone(),
     )
     .map_err(|e| Error::Config(gathering_core::ConfigError::new("AUTH_URL", e)))?;
-    let circles = gathering_circles::Circles::new(pool.clone(), config.circles.clone());
-    gathering_circles::skills::register(tools.registry(), circles.clone())
-        .map_err(|e| Error::Task(format!("circles skill: {e}")))?;
     let conversation_stream = gathering_circles::conversations::stream::Relay::start(
         &config.database_url,
         background.clone(),
@@ -130,19 +146,14 @@ async fn app_state(
         hub,
         ws: Arc::default(),
         shutdown: shutdown.clone(),
-        tools: tools.clone(),
-        llm: llm.clone(),
-        agents: gathering_agents::AgentRuntime::new(
-            pool.clone(),
-            llm,
-            tools,
-            config.agents.runtime.clone(),
-        ),
+        tools: platform.tools,
+        llm: platform.llm,
+        agents: platform.agents,
         agents_config: config.agents.clone(),
         queue: gathering_queue::Queue::new(pool.clone()),
         monitor: Arc::new(monitor),
         workspace: Arc::new(Workspace::new(config.workspace.clone())),
-        circles,
+        circles: platform.circles,
         conversation_stream,
         config: config.clone(),
     })
@@ -172,50 +183,6 @@ async fn auth_clients(
         );
     }
     Ok((auth, verifier))
-}
-
-/// The tool registry (with plugins and the platform's skills) and the LLM gateway's client the
-/// agents' skills use.
-async fn tools_and_llm(
-    config: &Config,
-    pool: &Pool,
-    service_auth: ServiceAuth,
-    background: &Shutdown,
-) -> Result<(Arc<gathering_tools::Toolbox>, gathering_agents::Llm), Error> {
-    let tools = Arc::new(
-        gathering_tools::Toolbox::new(Some(pool.clone()), config.tools.clone())
-            .map_err(|e| Error::Task(format!("tool registry: {e}")))?,
-    );
-    // Plugins: follow agent.plugins; MCP servers of this edge stop with it.
-    if let Some(plugins) = tools.plugins() {
-        plugins
-            .start(&config.database_url, background.clone())
-            .await
-            .map_err(|e| Error::Task(format!("plugins: {e}")))?;
-    }
-    let llm = gathering_agents::Llm::connect(
-        &config.llm_gateway_url,
-        &config.agents.embedding_model,
-        service_auth,
-    )
-    .map_err(|e| {
-        Error::Config(gathering_core::ConfigError::new(
-            "LLM_GATEWAY_URL",
-            e.to_string(),
-        ))
-    })?;
-    gathering_agents::skills::register_platform(
-        tools.registry(),
-        gathering_agents::skills::PlatformDeps {
-            pool: pool.clone(),
-            llm: llm.clone(),
-            queue: gathering_queue::Queue::new(pool.clone()),
-            max_live_tasks: config.agents.max_live_tasks,
-            default_model: config.agents.runtime.default_model.clone(),
-        },
-    )
-    .map_err(|e| Error::Task(format!("platform skills: {e}")))?;
-    Ok((tools, llm))
 }
 
 /// The HTTP server serving `state` through the request pipeline, with its address (bound here,

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use gathering_circles::platform::{Platform, PlatformConfig};
 use gathering_core::Shutdown;
 use gathering_queue::{Queue, Worker, WorkerConfig, WorkerHandle};
 use gathering_telemetry::{AdminServer, AdminState, Lifecycle};
@@ -90,55 +91,32 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Started, Error>
     Ok(lifecycle.serve(Handle { admin_addr, owner }, shutdown))
 }
 
-/// What the job handlers use: the tool registry with plugins and the platform's and circles'
-/// skills, the agent runtime over the gateway, circles, the queue and the event publisher.
+/// What the job handlers use: the agent platform (tools with plugins and skills, the gateway
+/// client, the agent runtime, circles), the queue and the event publisher.
 async fn deps(
     config: &Config,
     pool: &gathering_db::Pool,
     background: &Shutdown,
 ) -> Result<Deps, Error> {
-    let tools = Arc::new(
-        gathering_tools::Toolbox::new(Some(pool.clone()), config.tools.clone())
-            .map_err(|e| Error::Task(e.to_string()))?,
-    );
-    // Plugins: follow agent.plugins; MCP servers of this executor stop with it.
-    if let Some(plugins) = tools.plugins() {
-        plugins
-            .start(&config.database_url, background.clone())
-            .await
-            .map_err(|e| Error::Task(format!("plugins: {e}")))?;
-    }
     // Gateway calls carry the executor's service credential.
     let service_auth = gathering_proto::service_auth::ServiceAuth::new(
         gathering_core::service_token::ServiceKey::derive(&config.master_key),
         "executor",
     );
-    let llm = gathering_agents::Llm::connect(
-        &config.llm_gateway_url,
-        &config.agents.embedding_model,
-        service_auth,
-    )
-    .map_err(|e| Error::Task(e.to_string()))?;
-    gathering_agents::skills::register_platform(
-        tools.registry(),
-        gathering_agents::skills::PlatformDeps {
-            pool: pool.clone(),
-            llm: llm.clone(),
-            queue: Queue::new(pool.clone()),
-            max_live_tasks: config.agents.max_live_tasks,
-            default_model: config.agents.runtime.default_model.clone(),
+    let platform = Platform::start(
+        pool,
+        PlatformConfig {
+            database_url: &config.database_url,
+            llm_gateway_url: &config.llm_gateway_url,
+            tools: &config.tools,
+            agents: &config.agents,
+            circles: &config.circles,
         },
+        service_auth,
+        background,
     )
-    .map_err(|e| Error::Task(format!("platform skills: {e}")))?;
-    let circles = gathering_circles::Circles::new(pool.clone(), config.circles.clone());
-    gathering_circles::skills::register(tools.registry(), circles.clone())
-        .map_err(|e| Error::Task(format!("circles skill: {e}")))?;
-    let agents = gathering_agents::AgentRuntime::new(
-        pool.clone(),
-        llm,
-        tools.clone(),
-        config.agents.runtime.clone(),
-    );
+    .await
+    .map_err(|e| Error::Task(e.to_string()))?;
     Ok(Deps {
         pool: pool.clone(),
         queue: Queue::new(pool.clone()),
@@ -151,10 +129,10 @@ async fn deps(
             background.clone(),
         ),
         database_url: config.database_url.clone(),
-        tools,
-        agents,
+        tools: platform.tools,
+        agents: platform.agents,
         max_live_tasks: config.agents.max_live_tasks,
-        circles,
+        circles: platform.circles,
     })
 }
 

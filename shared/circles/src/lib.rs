@@ -45,6 +45,7 @@ pub mod error;
 pub mod events;
 pub mod input;
 pub mod metrics;
+pub mod platform;
 pub mod review;
 pub mod review_job;
 pub mod routing;

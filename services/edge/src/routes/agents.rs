@@ -111,19 +111,12 @@ pub(super) fn memory_error(e: gathering_agents::AgentError) -> ApiError {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/agents",
-
     responses(
-
         (status = 200, description = "`{agents[Agent], total}`", body = Object),
-
     ),
-
 )]
-
 async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     let agents: Vec<_> = view::all(&client, &state)
@@ -135,23 +128,14 @@ async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRespons
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/agents",
-
     request_body = write::CreateBody,
-
     responses(
-
         (status = 201, description = "201 AgentDetail. Upstream keeps it **in memory only** (id = max + 1)", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 async fn create(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -164,23 +148,14 @@ async fn create(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/agents/{agent_id}",
-
     params(("agent_id" = i64, Path, description = "Agent id")),
-
     responses(
-
         (status = 200, description = "AgentDetail", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -192,27 +167,16 @@ async fn get(
 }
 
 #[utoipa::path(
-
     patch,
-
     path = "/agents/{agent_id}",
-
     params(("agent_id" = i64, Path, description = "Agent id")),
-
     request_body = write::PatchBody,
-
     responses(
-
         (status = 200, description = "AgentDetail. Memory only", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn update(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -229,23 +193,14 @@ async fn update(
 }
 
 #[utoipa::path(
-
     delete,
-
     path = "/agents/{agent_id}",
-
     params(("agent_id" = i64, Path, description = "Agent id")),
-
     responses(
-
         (status = 204, description = "Done"),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn delete(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -260,23 +215,14 @@ async fn delete(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/agents/{agent_id}/status",
-
     params(("agent_id" = i64, Path, description = "Agent id")),
-
     responses(
-
         (status = 200, description = "`{agent_id, name, role, provider, model, is_processing, session{status, last_activity, time_since, needs_resume, working_files, pending_actions, current_task?}, skills[], tools_count, project?}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn status(
     state: web::Data<AppState>,
     _user: AuthUser,

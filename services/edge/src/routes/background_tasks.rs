@@ -72,23 +72,14 @@ fn default_limit() -> i64 {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/background-tasks",
-
     params(ListQuery),
-
     responses(
-
         (status = 200, description = "`{tasks[row], total, counts{status: n}}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 async fn list(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -143,23 +134,14 @@ async fn list(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/background-tasks/{task_id}",
-
     params(("task_id" = i64, Path, description = "Task id")),
-
     responses(
-
         (status = 200, description = "row", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -194,23 +176,14 @@ fn default_checkpoint() -> i32 {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/background-tasks",
-
     request_body = CreateBody,
-
     responses(
-
         (status = 201, description = "201 row", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -266,23 +239,14 @@ async fn create(
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/background-tasks/{task_id}/pause",
-
     params(("task_id" = i64, Path, description = "Task id")),
-
     responses(
-
         (status = 200, description = "`{status:\"paused\", task_id}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn pause(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -296,23 +260,14 @@ async fn pause(
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/background-tasks/{task_id}/resume",
-
     params(("task_id" = i64, Path, description = "Task id")),
-
     responses(
-
         (status = 200, description = "`{status:\"resumed\", task_id}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn resume(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -324,23 +279,14 @@ async fn resume(
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/background-tasks/{task_id}/cancel",
-
     params(("task_id" = i64, Path, description = "Task id")),
-
     responses(
-
         (status = 200, description = "`{status:\"cancelled\", task_id}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn cancel(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -367,25 +313,15 @@ fn default_step_limit() -> i64 {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/background-tasks/{task_id}/steps",
-
     params(("task_id" = i64, Path, description = "Task id"), Page),
-
     responses(
-
         (status = 200, description = "`{steps[step], total, task_id}`, highest `step_number` first. Step fields:", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn steps(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -425,23 +361,14 @@ async fn steps(
 }
 
 #[utoipa::path(
-
     delete,
-
     path = "/background-tasks/{task_id}",
-
     params(("task_id" = i64, Path, description = "Task id")),
-
     responses(
-
         (status = 204, description = "Done"),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn delete(
     state: web::Data<AppState>,
     _user: AuthUser,

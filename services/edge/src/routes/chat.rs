@@ -48,27 +48,16 @@ pub fn agent_error(e: AgentError) -> ApiError {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/agents/{agent_id}/chat",
-
     params(("agent_id" = i64, Path, description = "Agent id")),
-
     request_body = ChatBody,
-
     responses(
-
         (status = 200, description = "`{content, agent_id, agent_name, model, duration_ms, tool_calls[], tool_results[], tokens_used}`. Writes 2 chat_history rows", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn chat(
     state: web::Data<AppState>,
     _user: AuthUser,

@@ -124,19 +124,12 @@ pub(crate) fn circle_path(name: &str) -> Result<&str, ApiError> {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/circles",
-
     responses(
-
         (status = 200, description = "`{circles[Circle], total}`", body = Object),
-
     ),
-
 )]
-
 async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let c = state.pool.get().await?;
     let circles = circles::list(&c).await.map_err(circle_error)?;
@@ -156,23 +149,14 @@ struct CreateBody {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/circles",
-
     request_body = CreateBody,
-
     responses(
-
         (status = 201, description = "201 CircleDetail", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -233,23 +217,14 @@ async fn create(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/circles/{name}",
-
     params(("name" = String, Path, description = "Name")),
-
     responses(
-
         (status = 200, description = "CircleDetail", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -264,23 +239,14 @@ async fn get(
 }
 
 #[utoipa::path(
-
     delete,
-
     path = "/circles/{name}",
-
     params(("name" = String, Path, description = "Name")),
-
     responses(
-
         (status = 204, description = "Done"),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn delete(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -294,23 +260,14 @@ async fn delete(
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/circles/{name}/start",
-
     params(("name" = String, Path, description = "Name")),
-
     responses(
-
         (status = 200, description = "`{status: started|already_running}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn start(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -324,23 +281,14 @@ async fn start(
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/circles/{name}/stop",
-
     params(("name" = String, Path, description = "Name")),
-
     responses(
-
         (status = 200, description = "`{status: stopped|already_stopped}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn stop(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -366,25 +314,15 @@ struct AddAgentQuery {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/circles/{name}/agents",
-
     params(("name" = String, Path, description = "Name"), AddAgentQuery),
-
     responses(
-
         (status = 200, description = "`{status:\"added\", agent_id}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn add_agent(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -435,23 +373,14 @@ async fn add_agent(
 }
 
 #[utoipa::path(
-
     delete,
-
     path = "/circles/{name}/agents/{agent_id}",
-
     params(("name" = String, Path, description = "Name"), ("agent_id" = i64, Path, description = "Agent id")),
-
     responses(
-
         (status = 200, description = "`{status:\"removed\", agent_id}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn remove_agent(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -471,25 +400,15 @@ struct ConflictsQuery {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/circles/{name}/conflicts",
-
     params(("name" = String, Path, description = "Name"), ConflictsQuery),
-
     responses(
-
         (status = 200, description = "`{conflicts[{id, type, resource, agents[], detected_at, resolved}], total}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn list_conflicts(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -509,27 +428,16 @@ struct ResolveBody {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/circles/{name}/conflicts/{conflict_id}/resolve",
-
     params(("name" = String, Path, description = "Name"), ("conflict_id" = i64, Path, description = "Conflict id")),
-
     request_body = ResolveBody,
-
     responses(
-
         (status = 200, description = "OK", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn resolve_conflict(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -561,23 +469,14 @@ async fn resolve_conflict(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/circles/{name}/metrics",
-
     params(("name" = String, Path, description = "Name")),
-
     responses(
-
         (status = 200, description = "`{agents[{agent_id, agent_name, tasks_completed, tasks_failed, current_workload, approval_rate, average_quality_score}], total_tasks, pending_tasks, active_tasks, completed_tasks, failed_tasks}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn metrics_route(
     state: web::Data<AppState>,
     _user: AuthUser,

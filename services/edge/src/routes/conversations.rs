@@ -56,23 +56,14 @@ struct ListQuery {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/conversations",
-
     params(ListQuery),
-
     responses(
-
         (status = 200, description = "`{conversations[Conv], total}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 async fn list(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -137,25 +128,15 @@ fn circle_name(q: &CircleQuery) -> Result<String, ApiError> {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/conversations",
-
     params(CircleQuery),
-
     request_body = CreateBody,
-
     responses(
-
         (status = 201, description = "201 ConvDetail (pending)", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -170,23 +151,14 @@ async fn create(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/conversations/{conv_id}",
-
     params(("conv_id" = String, Path, description = "Conv id")),
-
     responses(
-
         (status = 200, description = "ConvDetail", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -219,23 +191,14 @@ async fn settled(state: &AppState, id: i64) -> Result<Value, ApiError> {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/conversations/{conv_id}/start",
-
     params(("conv_id" = String, Path, description = "Conv id")),
-
     responses(
-
         (status = 200, description = "ConvDetail, status completed", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn start(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -249,23 +212,14 @@ async fn start(
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/conversations/{conv_id}/cancel",
-
     params(("conv_id" = String, Path, description = "Conv id")),
-
     responses(
-
         (status = 200, description = "`{status: cancelled|already_finished}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn cancel(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -279,23 +233,14 @@ async fn cancel(
 }
 
 #[utoipa::path(
-
     delete,
-
     path = "/conversations/{conv_id}",
-
     params(("conv_id" = String, Path, description = "Conv id")),
-
     responses(
-
         (status = 204, description = "Done"),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn delete(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -309,23 +254,14 @@ async fn delete(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/conversations/{conv_id}/transcript",
-
     params(("conv_id" = String, Path, description = "Conv id")),
-
     responses(
-
         (status = 200, description = "`{conversation_id, topic, transcript}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn transcript(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -343,23 +279,14 @@ async fn transcript(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/conversations/{conv_id}/messages",
-
     params(("conv_id" = String, Path, description = "Conv id")),
-
     responses(
-
         (status = 200, description = "`{messages[{agent_id, agent_name, content, timestamp}]}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn messages(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -378,27 +305,16 @@ struct AdvanceBody {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/conversations/{conv_id}/advance",
-
     params(("conv_id" = String, Path, description = "Conv id")),
-
     request_body = AdvanceBody,
-
     responses(
-
         (status = 200, description = "ConvDetail", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn advance(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -414,25 +330,15 @@ async fn advance(
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/conversations/quick",
-
     params(CircleQuery),
-
     request_body = CreateBody,
-
     responses(
-
         (status = 200, description = "**200** ConvDetail, already completed. Errors as for create", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 async fn quick(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -74,19 +74,12 @@ async fn one(state: &AppState, sql: &str, id: i64, missing: String) -> Result<Va
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/dashboard/config",
-
     responses(
-
         (status = 200, description = "`{version:\"0.1.1\", features{agents, circles, conversations, memories}}`", body = Object),
-
     ),
-
 )]
-
 async fn config(_user: AuthUser) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "demo_mode": false,
@@ -96,19 +89,12 @@ async fn config(_user: AuthUser) -> HttpResponse {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/dashboard/stats",
-
     responses(
-
         (status = 200, description = "`{agents{total, active, busy, idle}, providers{total}, models{total}, circles{total, active, total_tasks}, activity{tasks_completed, reviews_done}}`", body = Object),
-
     ),
-
 )]
-
 async fn stats(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     let r = client
@@ -140,19 +126,12 @@ async fn stats(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRespon
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/dashboard/agents",
-
     responses(
-
         (status = 200, description = "OK", body = Object),
-
     ),
-
 )]
-
 async fn agents(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     let agents = rows(
@@ -168,23 +147,14 @@ async fn agents(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRespo
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/dashboard/agents/{agent_id}",
-
     params(("agent_id" = i64, Path, description = "Agent id")),
-
     responses(
-
         (status = 200, description = "OK", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn agent(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -206,19 +176,12 @@ async fn agent(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/dashboard/providers",
-
     responses(
-
         (status = 200, description = "OK", body = Object),
-
     ),
-
 )]
-
 async fn providers(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     let providers = rows(
@@ -236,23 +199,14 @@ async fn providers(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRe
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/dashboard/providers/{provider_id}",
-
     params(("provider_id" = i64, Path, description = "Provider id")),
-
     responses(
-
         (status = 200, description = "OK", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn provider(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -276,23 +230,14 @@ struct ModelsQuery {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/dashboard/models",
-
     params(ModelsQuery),
-
     responses(
-
         (status = 200, description = "OK", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 async fn models(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -317,23 +262,14 @@ async fn models(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/dashboard/models/{model_id}",
-
     params(("model_id" = i64, Path, description = "Model id")),
-
     responses(
-
         (status = 200, description = "OK", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn model(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -358,23 +294,14 @@ struct CirclesQuery {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/dashboard/circles",
-
     params(CirclesQuery),
-
     responses(
-
         (status = 200, description = "OK", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 async fn circles(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -403,23 +330,14 @@ async fn circle_row(state: &AppState, id: i64) -> Result<Value, ApiError> {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/dashboard/circles/{circle_id}",
-
     params(("circle_id" = i64, Path, description = "Circle id")),
-
     responses(
-
         (status = 200, description = "OK", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn circle(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -430,23 +348,14 @@ async fn circle(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/dashboard/circles/{circle_id}/members",
-
     params(("circle_id" = i64, Path, description = "Circle id")),
-
     responses(
-
         (status = 200, description = "OK", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn members(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -477,25 +386,15 @@ struct TasksQuery {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/dashboard/circles/{circle_id}/tasks",
-
     params(("circle_id" = i64, Path, description = "Circle id"), TasksQuery),
-
     responses(
-
         (status = 200, description = "OK", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn tasks(
     state: web::Data<AppState>,
     _user: AuthUser,

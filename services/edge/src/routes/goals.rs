@@ -163,23 +163,14 @@ fn page(limit: Option<i64>, offset: Option<i64>, default: i64) -> Result<(i64, i
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/goals",
-
     params(ListQuery),
-
     responses(
-
         (status = 200, description = "`{goals, total, counts{status: n}}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 async fn list(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -211,23 +202,14 @@ async fn list(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/goals/{goal_id}",
-
     params(("goal_id" = i64, Path, description = "Goal id")),
-
     responses(
-
         (status = 200, description = "Goal", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -256,23 +238,14 @@ struct CreateBody {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/goals",
-
     request_body = CreateBody,
-
     responses(
-
         (status = 201, description = "201 Goal", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -328,27 +301,16 @@ struct PatchBody {
 }
 
 #[utoipa::path(
-
     patch,
-
     path = "/goals/{goal_id}",
-
     params(("goal_id" = i64, Path, description = "Goal id")),
-
     request_body = PatchBody,
-
     responses(
-
         (status = 200, description = "Goal", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn update(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -382,23 +344,14 @@ async fn update(
 }
 
 #[utoipa::path(
-
     delete,
-
     path = "/goals/{goal_id}",
-
     params(("goal_id" = i64, Path, description = "Goal id")),
-
     responses(
-
         (status = 204, description = "Done"),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -413,23 +366,14 @@ async fn delete(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/goals/{goal_id}/subgoals",
-
     params(("goal_id" = i64, Path, description = "Goal id")),
-
     responses(
-
         (status = 200, description = "`{goal_id, subgoals}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn subgoals(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -441,23 +385,14 @@ async fn subgoals(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/goals/{goal_id}/tree",
-
     params(("goal_id" = i64, Path, description = "Goal id")),
-
     responses(
-
         (status = 200, description = "Goal + `subgoals[…recursive]`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn tree(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -470,23 +405,14 @@ async fn tree(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/goals/{goal_id}/dependencies",
-
     params(("goal_id" = i64, Path, description = "Goal id")),
-
     responses(
-
         (status = 200, description = "`{goal_id, dependencies[Goal]}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn dependencies(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -500,23 +426,14 @@ async fn dependencies(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/goals/{goal_id}/dependents",
-
     params(("goal_id" = i64, Path, description = "Goal id")),
-
     responses(
-
         (status = 200, description = "`{goal_id, dependents[Goal]}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn dependents(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -537,25 +454,15 @@ struct Page {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/goals/{goal_id}/activities",
-
     params(("goal_id" = i64, Path, description = "Goal id"), Page),
-
     responses(
-
         (status = 200, description = "`{goal_id, activities[{id, goal_id, activity_type, description?, old_value?, new_value?, actor_type?, tokens_used, duration_ms, created_at}]}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 async fn activities(
     state: web::Data<AppState>,
     _user: AuthUser,

@@ -311,7 +311,6 @@ struct UsagePage {
     params(RecentQuery),
     responses((status = 200, description = "A page of calls", body = UsagePage)),
 )]
-
 async fn recent(
     state: web::Data<AppState>,
     query: web::Query<RecentQuery>,

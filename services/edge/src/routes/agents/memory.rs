@@ -35,27 +35,16 @@ pub struct RememberBody {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/agents/{agent_id}/memories",
-
     params(("agent_id" = i64, Path, description = "Agent id")),
-
     request_body = RememberBody,
-
     responses(
-
         (status = 201, description = "201 `{id, content, memory_type, created_at}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn remember(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -118,27 +107,16 @@ pub struct RecallBody {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/agents/{agent_id}/memories/recall",
-
     params(("agent_id" = i64, Path, description = "Agent id")),
-
     request_body = RecallBody,
-
     responses(
-
         (status = 200, description = "`{memories[str], query}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn recall(
     state: web::Data<AppState>,
     _user: AuthUser,

@@ -45,25 +45,15 @@ WHERE a.id = $1
 ORDER BY h.created_at, h.id";
 
 #[utoipa::path(
-
     get,
-
     path = "/agents/{agent_id}/history",
-
     params(("agent_id" = i64, Path, description = "Agent id"), HistoryQuery),
-
     responses(
-
         (status = 200, description = "`{messages[{id, role: user|assistant, content, timestamp, agent_name?}]}`, oldest first (`chat_history`)", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn history(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -118,25 +108,15 @@ pub struct TrackQuery {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/agents/{agent_id}/session/track-file",
-
     params(("agent_id" = i64, Path, description = "Agent id"), TrackQuery),
-
     responses(
-
         (status = 200, description = "`{status:\"ok\", file}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn track_file(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -174,25 +154,15 @@ pub struct TaskQuery {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/agents/{agent_id}/session/set-task",
-
     params(("agent_id" = i64, Path, description = "Agent id"), TaskQuery),
-
     responses(
-
         (status = 200, description = "`{status:\"ok\", task_id, title}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn set_task(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -257,23 +227,14 @@ pub async fn set_task(
 }
 
 #[utoipa::path(
-
     delete,
-
     path = "/agents/{agent_id}/session/task",
-
     params(("agent_id" = i64, Path, description = "Agent id")),
-
     responses(
-
         (status = 200, description = "`{status:\"ok\"}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn clear_task(
     state: web::Data<AppState>,
     _user: AuthUser,

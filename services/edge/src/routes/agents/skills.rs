@@ -44,23 +44,14 @@ fn tool_error(e: ToolError) -> ApiError {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/agents/{agent_id}/skills",
-
     params(("agent_id" = i64, Path, description = "Agent id")),
-
     responses(
-
         (status = 200, description = "`{agent_id, configured_skills[] (agents.skill_names), loaded_skills[], skill_details[{name, description, version, tools_count, tools[]}], available_skills[], tools_count}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -198,23 +189,14 @@ pub async fn put(
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/agents/{agent_id}/skills/{skill_name}",
-
     params(("agent_id" = i64, Path, description = "Agent id"), ("skill_name" = String, Path, description = "Skill name")),
-
     responses(
-
         (status = 200, description = "`{status: added|already_exists, agent_id, skill, skills[], tools_count?}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn add(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -245,23 +227,14 @@ pub async fn add(
 }
 
 #[utoipa::path(
-
     delete,
-
     path = "/agents/{agent_id}/skills/{skill_name}",
-
     params(("agent_id" = i64, Path, description = "Agent id"), ("skill_name" = String, Path, description = "Skill name")),
-
     responses(
-
         (status = 200, description = "`{status: removed|not_found, agent_id, skill, skills[], tools_count?}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn remove(
     state: web::Data<AppState>,
     _user: AuthUser,

@@ -21,23 +21,14 @@ pub struct RegisterBody {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/auth/register",
-
     request_body = RegisterBody,
-
     responses(
-
         (status = 201, description = "The new user (`role` is `user`)", body = User),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 pub async fn register(
     state: web::Data<AppState>,
     meta: ClientMeta,
@@ -78,19 +69,12 @@ pub async fn register(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/auth/me",
-
     responses(
-
         (status = 200, description = "The caller. The bootstrap admin is `{id:\"admin\", name:\"Administrator\", role:\"admin\", is_active:true, created_at:null}`", body = User),
-
     ),
-
 )]
-
 pub async fn me(state: web::Data<AppState>, user: BearerUser) -> Result<HttpResponse, ApiError> {
     let u = state
         .auth
@@ -124,23 +108,14 @@ pub struct ChangePasswordBody {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/auth/change-password",
-
     request_body = ChangePasswordBody,
-
     responses(
-
         (status = 200, description = "`{message, user_id}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 pub async fn change_password(
     state: web::Data<AppState>,
     meta: ClientMeta,

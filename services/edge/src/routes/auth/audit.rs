@@ -13,19 +13,12 @@ use crate::openapi::Detail;
 use crate::state::AppState;
 
 #[utoipa::path(
-
     get,
-
     path = "/auth/blacklist/stats",
-
     responses(
-
         (status = 200, description = "`{cache_size, cache_max_size:10000, db_active_tokens}`", body = Object),
-
     ),
-
 )]
-
 pub async fn blacklist_stats(
     state: web::Data<AppState>,
     user: BearerUser,
@@ -60,25 +53,15 @@ pub struct AuditQuery {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/auth/audit",
-
     params(AuditQuery),
-
     responses(
-
         (status = 200, description = "`{events[{...}], total, limit, offset}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 403, description = "Admin access required", body = Detail),
-
     ),
-
 )]
-
 pub async fn audit(
     state: web::Data<AppState>,
     user: AuthUser,

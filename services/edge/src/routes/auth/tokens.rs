@@ -48,23 +48,14 @@ async fn login(
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/auth/login",
-
     request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
-
     responses(
-
         (status = 200, description = "The token pair (`token_type` is `bearer`)", body = TokenPair),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 pub async fn login_form(
     state: web::Data<AppState>,
     meta: ClientMeta,
@@ -75,23 +66,14 @@ pub async fn login_form(
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/auth/login/json",
-
     request_body = LoginJson,
-
     responses(
-
         (status = 200, description = "The token pair", body = TokenPair),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 pub async fn login_json(
     state: web::Data<AppState>,
     meta: ClientMeta,
@@ -107,23 +89,14 @@ pub struct RefreshBody {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/auth/refresh",
-
     request_body = RefreshBody,
-
     responses(
-
         (status = 200, description = "The token pair", body = TokenPair),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 pub async fn refresh(
     state: web::Data<AppState>,
     meta: ClientMeta,
@@ -142,19 +115,12 @@ pub async fn refresh(
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/auth/verify",
-
     responses(
-
         (status = 200, description = "`{valid:true, user_id, email, role, expires_at?}`", body = Object),
-
     ),
-
 )]
-
 pub async fn verify(user: BearerUser) -> HttpResponse {
     let c = user.claims;
     let expires_at = chrono::DateTime::from_timestamp(c.exp, 0).map(|t| t.to_rfc3339());
@@ -174,23 +140,14 @@ pub struct LogoutBody {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/auth/logout",
-
     request_body = LogoutBody,
-
     responses(
-
         (status = 200, description = "`{message:\"Successfully logged out\", user_id}`; blacklists the token", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 pub async fn logout(
     state: web::Data<AppState>,
     meta: ClientMeta,
@@ -221,19 +178,12 @@ pub async fn logout(
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/auth/logout-all",
-
     responses(
-
         (status = 200, description = "`{message, user_id, revoked_refresh_tokens}`", body = Object),
-
     ),
-
 )]
-
 pub async fn logout_all(
     state: web::Data<AppState>,
     meta: ClientMeta,

@@ -24,25 +24,15 @@ pub struct Page {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/auth/users",
-
     params(Page),
-
     responses(
-
         (status = 200, description = "`{users[User], total}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 403, description = "Admin access required", body = Detail),
-
     ),
-
 )]
-
 pub async fn list_users(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -66,25 +56,15 @@ pub async fn list_users(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/auth/users/{user_id}",
-
     params(("user_id" = String, Path, description = "User id")),
-
     responses(
-
         (status = 200, description = "The user", body = User),
-
         (status = 403, description = "Admin access required", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn get_user(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -112,29 +92,17 @@ pub struct UpdateUser {
 }
 
 #[utoipa::path(
-
     patch,
-
     path = "/auth/users/{user_id}",
-
     params(("user_id" = String, Path, description = "User id")),
-
     request_body = UpdateUser,
-
     responses(
-
         (status = 200, description = "The user", body = User),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 403, description = "Admin access required", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn update_user(
     state: web::Data<AppState>,
     meta: ClientMeta,
@@ -194,25 +162,15 @@ pub async fn update_user(
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/auth/users/{user_id}/logout-all",
-
     params(("user_id" = String, Path, description = "User id")),
-
     responses(
-
         (status = 200, description = "`{message, user_id, revoked_refresh_tokens}`", body = Object),
-
         (status = 403, description = "Admin access required", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn admin_logout_all(
     state: web::Data<AppState>,
     meta: ClientMeta,

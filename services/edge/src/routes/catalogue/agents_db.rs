@@ -32,19 +32,12 @@ FROM agent.agents_full a
 WHERE a.id = $1";
 
 #[utoipa::path(
-
     get,
-
     path = "/agents-db",
-
     responses(
-
         (status = 200, description = "`{agents[row], total}` from `public.agent_dashboard`. Row: `id, name, provider, model (= model_alias), status, is_active, tasks_completed, reviews_done, approval_rate, average_quality_score, last_active_at, persona_name, persona_role, memory_count, message_count, circle_count`", body = Object),
-
     ),
-
 )]
-
 pub async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     let stmt = client.prepare_cached(LIST_SQL).await?;
@@ -53,23 +46,14 @@ pub async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRes
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/agents-db/{agent_id}",
-
     params(("agent_id" = i64, Path, description = "Agent id")),
-
     responses(
-
         (status = 200, description = "`agent.agents_full` + `memory_count, message_count, circle_count`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,

@@ -72,23 +72,14 @@ pub struct ListQuery {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/models",
-
     params(ListQuery),
-
     responses(
-
         (status = 200, description = "`{models[row + provider_name], total}`, ordered by provider name, then model_alias", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 pub async fn list(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -108,23 +99,14 @@ fn not_found() -> ApiError {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/models/{model_id}",
-
     params(("model_id" = i64, Path, description = "Model id")),
-
     responses(
-
         (status = 200, description = "row + provider_name", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -186,25 +168,15 @@ fn refused(e: gathering_db::tokio_postgres::Error) -> ApiError {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/models",
-
     request_body = CreateBody,
-
     responses(
-
         (status = 201, description = "201 row. A model row = these fields + `id, created_at, updated_at`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 403, description = "Admin access required", body = Detail),
-
     ),
-
 )]
-
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -67,19 +67,12 @@ WITH target AS (SELECT id, is_builtin FROM agent.personas WHERE id = $1),
 SELECT is_builtin FROM target";
 
 #[utoipa::path(
-
     get,
-
     path = "/personas",
-
     responses(
-
         (status = 200, description = "`{personas[row + default_model_alias], total}`. Row: `id, display_name, role, base_prompt?, full_prompt?, traits[], communication_style, specializations[], languages[], work_ethic[], motto?, collaboration_notes?, description?, icon?, is_builtin, default_model_id?, created_at, updated_at`", body = Object),
-
     ),
-
 )]
-
 pub async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     let stmt = client.prepare_cached(LIST_SQL).await?;
@@ -92,23 +85,14 @@ fn not_found() -> ApiError {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/personas/{persona_id}",
-
     params(("persona_id" = i64, Path, description = "Persona id")),
-
     responses(
-
         (status = 200, description = "row", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -164,23 +148,14 @@ fn refused(e: gathering_db::tokio_postgres::Error) -> ApiError {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/personas",
-
     request_body = CreateBody,
-
     responses(
-
         (status = 201, description = "201 row", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 pub async fn create(
     state: web::Data<AppState>,
     _user: AuthUser,

@@ -28,19 +28,12 @@ ON CONFLICT (name) DO NOTHING
 RETURNING id, name, api_base_url, api_type, is_local, created_at, 0::int8 AS model_count";
 
 #[utoipa::path(
-
     get,
-
     path = "/providers",
-
     responses(
-
         (status = 200, description = "`{providers[{id, name, api_base_url?, is_local, created_at, model_count}], total}`", body = Object),
-
     ),
-
 )]
-
 pub async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     let stmt = client.prepare_cached(LIST_SQL).await?;
@@ -50,23 +43,14 @@ pub async fn list(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpRes
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/providers/{provider_id}",
-
     params(("provider_id" = i64, Path, description = "Provider id")),
-
     responses(
-
         (status = 200, description = "the row", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -105,25 +89,15 @@ fn url_ok(url: &str) -> bool {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/providers",
-
     request_body = CreateBody,
-
     responses(
-
         (status = 201, description = "201 row; the name is stored lower-cased", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 403, description = "Admin access required", body = Detail),
-
     ),
-
 )]
-
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -23,25 +23,15 @@ pub(super) struct TasksQuery {
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/circles/{name}/tasks",
-
     params(("name" = String, Path, description = "Name"), TasksQuery),
-
     responses(
-
         (status = 200, description = "`{tasks[Task], total}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub(super) async fn list_tasks(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -92,27 +82,16 @@ pub(super) struct TaskBody {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/circles/{name}/tasks",
-
     params(("name" = String, Path, description = "Name")),
-
     request_body = TaskBody,
-
     responses(
-
         (status = 201, description = "201 Task", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub(super) async fn create_task(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -159,23 +138,14 @@ pub(super) async fn create_task(
 }
 
 #[utoipa::path(
-
     get,
-
     path = "/circles/{name}/tasks/{task_id}",
-
     params(("name" = String, Path, description = "Name"), ("task_id" = i64, Path, description = "Task id")),
-
     responses(
-
         (status = 200, description = "Task", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub(super) async fn get_task(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -196,27 +166,16 @@ pub(super) struct SubmitBody {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/circles/{name}/tasks/{task_id}/submit",
-
     params(("name" = String, Path, description = "Name"), ("task_id" = i64, Path, description = "Task id")),
-
     request_body = SubmitBody,
-
     responses(
-
         (status = 200, description = "Task", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub(super) async fn submit(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -291,25 +250,15 @@ fn check_review(
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/circles/{name}/tasks/{task_id}/approve",
-
     params(("name" = String, Path, description = "Name"), ("task_id" = i64, Path, description = "Task id"), ApproveQuery),
-
     responses(
-
         (status = 200, description = "`{status:\"approved\", task_id}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub(super) async fn approve(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -348,25 +297,15 @@ pub(super) struct RejectQuery {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/circles/{name}/tasks/{task_id}/reject",
-
     params(("name" = String, Path, description = "Name"), ("task_id" = i64, Path, description = "Task id"), RejectQuery),
-
     responses(
-
         (status = 200, description = "`{status:\"rejected\", task_id}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub(super) async fn reject(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -414,25 +353,15 @@ pub(super) struct AssignQuery {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/circles/{name}/tasks/{task_id}/assign",
-
     params(("name" = String, Path, description = "Name"), ("task_id" = i64, Path, description = "Task id"), AssignQuery),
-
     responses(
-
         (status = 200, description = "OK", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub(super) async fn assign(
     state: web::Data<AppState>,
     _user: AuthUser,

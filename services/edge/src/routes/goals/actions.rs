@@ -80,25 +80,15 @@ pub struct StartQuery {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/goals/{goal_id}/start",
-
     params(("goal_id" = i64, Path, description = "Goal id"), StartQuery),
-
     responses(
-
         (status = 200, description = "OK", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn start(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -153,25 +143,15 @@ pub struct CompleteQuery {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/goals/{goal_id}/complete",
-
     params(("goal_id" = i64, Path, description = "Goal id"), CompleteQuery),
-
     responses(
-
         (status = 200, description = "OK", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn complete(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -206,25 +186,15 @@ pub struct FailQuery {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/goals/{goal_id}/fail",
-
     params(("goal_id" = i64, Path, description = "Goal id"), FailQuery),
-
     responses(
-
         (status = 200, description = "OK", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn fail(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -256,25 +226,15 @@ pub struct PauseQuery {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/goals/{goal_id}/pause",
-
     params(("goal_id" = i64, Path, description = "Goal id"), PauseQuery),
-
     responses(
-
         (status = 200, description = "OK", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn pause(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -295,23 +255,14 @@ pub async fn pause(
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/goals/{goal_id}/resume",
-
     params(("goal_id" = i64, Path, description = "Goal id")),
-
     responses(
-
         (status = 200, description = "OK", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn resume(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -336,25 +287,15 @@ pub struct ProgressQuery {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/goals/{goal_id}/progress",
-
     params(("goal_id" = i64, Path, description = "Goal id"), ProgressQuery),
-
     responses(
-
         (status = 200, description = "OK", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn progress(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -442,27 +383,16 @@ fn default_dependency_type() -> String {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/goals/{goal_id}/dependencies",
-
     params(("goal_id" = i64, Path, description = "Goal id")),
-
     request_body = DependencyBody,
-
     responses(
-
         (status = 200, description = "the same three fields. `dependency_type` ∈ blocks|informs|enhances", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn add_dependency(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -494,23 +424,14 @@ pub async fn add_dependency(
 }
 
 #[utoipa::path(
-
     delete,
-
     path = "/goals/{goal_id}/dependencies/{depends_on_id}",
-
     params(("goal_id" = i64, Path, description = "Goal id"), ("depends_on_id" = i64, Path, description = "Depends on id")),
-
     responses(
-
         (status = 204, description = "Done"),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn remove_dependency(
     state: web::Data<AppState>,
     user: AuthUser,

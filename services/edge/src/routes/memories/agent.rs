@@ -94,27 +94,16 @@ impl RememberBody {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/memories/agents/{agent_id}/remember",
-
     params(("agent_id" = i64, Path, description = "Agent id")),
-
     request_body = RememberBody,
-
     responses(
-
         (status = 200, description = "`{id, key (default \"auto_{id}\"), value, memory_type, similarity:null, importance}`. `memory_type` ∈ fact|preference|context|decision|error|feedback|learning", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn remember(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -147,27 +136,16 @@ pub struct BatchBody {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/memories/agents/{agent_id}/remember/batch",
-
     params(("agent_id" = i64, Path, description = "Agent id")),
-
     request_body = BatchBody,
-
     responses(
-
         (status = 200, description = "`{created[int], total}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn remember_batch(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -221,27 +199,16 @@ pub struct RecallBody {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/memories/agents/{agent_id}/recall",
-
     params(("agent_id" = i64, Path, description = "Agent id")),
-
     request_body = RecallBody,
-
     responses(
-
         (status = 200, description = "`{query, memories[{id, key, value, memory_type, similarity, importance}], total}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn recall(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -350,23 +317,14 @@ SELECT EXISTS (SELECT 1 FROM agent.agents WHERE id = $1) AS agent,
 FROM memory.memories WHERE agent_id = $1";
 
 #[utoipa::path(
-
     get,
-
     path = "/memories/agents/{agent_id}/stats",
-
     params(("agent_id" = i64, Path, description = "Agent id")),
-
     responses(
-
         (status = 200, description = "`{total_memories, active_memories, embedded_memories, avg_importance?}`", body = Object),
-
         (status = 404, description = "Not found", body = Detail),
-
     ),
-
 )]
-
 pub async fn stats(
     state: web::Data<AppState>,
     _user: AuthUser,

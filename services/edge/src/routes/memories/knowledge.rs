@@ -91,25 +91,15 @@ pub struct CreateBody {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/memories/knowledge",
-
     params(AuthorQuery),
-
     request_body = CreateBody,
-
     responses(
-
         (status = 200, description = "K", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 pub async fn create(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -192,23 +182,14 @@ pub struct SearchBody {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/memories/knowledge/search",
-
     request_body = SearchBody,
-
     responses(
-
         (status = 200, description = "`{query, results[K], total}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 pub async fn search(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -289,23 +270,14 @@ SELECT count(*) FROM memory.knowledge_base WHERE is_active AND ($1::text IS NULL
 const MAX_PAGE: i64 = 100_000;
 
 #[utoipa::path(
-
     get,
-
     path = "/memories/knowledge",
-
     params(ListQuery),
-
     responses(
-
         (status = 200, description = "`{entries[K], total, page, page_size}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 pub async fn list(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -360,19 +332,12 @@ SELECT (SELECT count(*) FROM memory.knowledge_base WHERE is_active) AS total,
                        ORDER BY created_at DESC, id DESC LIMIT $1) r), '[]'::jsonb) AS recent";
 
 #[utoipa::path(
-
     get,
-
     path = "/memories/knowledge/stats",
-
     responses(
-
         (status = 200, description = "`{total_entries, by_category{} (\"uncategorized\" for null), recent_entries[K]}`", body = Object),
-
     ),
-
 )]
-
 pub async fn stats(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let client = state.pool.get().await?;
     let row = client.query_one(STATS_SQL, &[&RECENT]).await?;

@@ -129,23 +129,14 @@ fn base_name(raw: &str) -> String {
 }
 
 #[utoipa::path(
-
     post,
-
     path = "/memories/knowledge/upload",
-
     request_body(content = Value, content_type = "multipart/form-data"),
-
     responses(
-
         (status = 200, description = "`{id, title, filename, format, char_count, chunk_count, category?, tags?}`", body = Object),
-
         (status = 400, description = "Refused", body = Detail),
-
     ),
-
 )]
-
 pub async fn upload(
     state: web::Data<AppState>,
     _user: AuthUser,

@@ -215,7 +215,6 @@ struct ApplicationPatch {
         (status = 403, description = "Administrators only", body = Detail),
     ),
 )]
-
 async fn patch_application(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -260,7 +259,6 @@ struct DatabasePatch {
         (status = 403, description = "Administrators only", body = Detail),
     ),
 )]
-
 async fn patch_database(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -238,17 +238,11 @@ pub async fn enable_all(
     id: web::Path<i64>,
     q: web::Query<CategoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let agent_id = id.into_inner();
-    check_category(&q)?;
-    let client = state.pool.get().await?;
-    agent_name(&client, agent_id).await?;
-    let n = enablement::enable_all(&client, agent_id, q.category.as_deref())
-        .await
-        .map_err(db)?;
+    let (agent_id, n, category) = switch_all(&state, id, q, true).await?;
     Ok(HttpResponse::Ok().json(AllEnabled {
         agent_id,
         enabled_count: n,
-        category: q.into_inner().category,
+        category,
         message: format!("{n} skill(s) enabled for agent {agent_id}"),
     }))
 }
@@ -276,16 +270,32 @@ pub async fn disable_all(
     id: web::Path<i64>,
     q: web::Query<CategoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let (agent_id, n, category) = switch_all(&state, id, q, false).await?;
+    Ok(HttpResponse::Ok().json(AllDisabled {
+        agent_id,
+        category,
+        message: format!("{n} skill(s) disabled for agent {agent_id}"),
+    }))
+}
+
+/// Enables or disables every skill (of the query's category) for an existing agent: the agent
+/// id, how many rows changed, and the category.
+async fn switch_all(
+    state: &AppState,
+    id: web::Path<i64>,
+    q: web::Query<CategoryQuery>,
+    enable: bool,
+) -> Result<(i64, u64, Option<String>), ApiError> {
     let agent_id = id.into_inner();
     check_category(&q)?;
     let client = state.pool.get().await?;
     agent_name(&client, agent_id).await?;
-    let n = enablement::disable_all(&client, agent_id, q.category.as_deref())
-        .await
-        .map_err(db)?;
-    Ok(HttpResponse::Ok().json(AllDisabled {
-        agent_id,
-        category: q.into_inner().category,
-        message: format!("{n} skill(s) disabled for agent {agent_id}"),
-    }))
+    let category = q.into_inner().category;
+    let n = if enable {
+        enablement::enable_all(&client, agent_id, category.as_deref()).await
+    } else {
+        enablement::disable_all(&client, agent_id, category.as_deref()).await
+    }
+    .map_err(db)?;
+    Ok((agent_id, n, category))
 }
